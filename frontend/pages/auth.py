@@ -1,0 +1,86 @@
+"""Home, login and logout pages (cookie session with CSRF)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from frontend.i18n import request_language, translate
+from frontend.templating import render
+from service.auth import (
+    SESSION_COOKIE,
+    OptionalUser,
+    SettingsDep,
+    authenticate,
+    issue_token,
+    revoke_token,
+)
+from service.db import SessionDep
+from service.errors import TooManyRequests, Unauthorized
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, user: OptionalUser) -> HTMLResponse:
+    """Landing page for every audience."""
+    return render(request, "home.html")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, user: OptionalUser, next: str = "/") -> HTMLResponse:
+    """Staff login form."""
+    return render(request, "login.html", {"next": safe_next(next), "username": "", "error": ""})
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """Check the password, start a cookie session and go where the user was heading."""
+    lang = request_language(request)
+    try:
+        user = authenticate(
+            engine=request.app.state.engine, settings=settings, username=username, password=password
+        )
+    except (Unauthorized, TooManyRequests) as exc:
+        key = "login.locked" if isinstance(exc, TooManyRequests) else "login.failed"
+        ctx = {"next": safe_next(next), "username": username, "error": translate(lang, key)}
+        return render(request, "login.html", ctx, status_code=exc.status_code)
+    raw, _ = issue_token(session, user=user, settings=settings, kind="cookie")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        max_age=settings.token_ttl_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout_submit(request: Request, session: SessionDep, user: OptionalUser) -> Response:
+    """End the page session (the CSRF token was checked when the user was resolved)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and user is not None:
+        revoke_token(session, token=cookie)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

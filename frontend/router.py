@@ -1,0 +1,8 @@
+"""All page routers, mounted last so API routes win."""
+
+from fastapi import APIRouter
+
+from frontend.pages import auth
+
+router = APIRouter(include_in_schema=False)
+router.include_router(auth.router)

@@ -1,0 +1,3 @@
+"""Minyi shared plumbing: app factory, settings, database, auth, CLI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,196 @@
+"""Passwords, revocable tokens, role checks, page sessions and CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from service.config import Settings
+from service.db import SessionDep, utcnow
+from service.errors import Forbidden, TooManyRequests, Unauthorized
+from service.models import AuthToken, LoginThrottle, Role, User
+
+SESSION_COOKIE = "minyi_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so timing does not tell either.
+_DUMMY_HASH = _hasher.hash("minyi-dummy-password")
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """True when the password matches the hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the running app was built with."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def authenticate(*, engine: object, settings: Settings, username: str, password: str) -> User:
+    """Check a login; throttled per account name, committed on its own so failures count."""
+    now = utcnow()
+    name = username.strip()[:64]
+    with Session(engine, expire_on_commit=False) as s:
+        throttle = s.get(LoginThrottle, name)
+        if throttle and throttle.locked_until and throttle.locked_until > now:
+            wait = int((throttle.locked_until - now).total_seconds()) + 1
+            raise TooManyRequests("Too many failed logins; try again later", wait)
+        user = s.exec(select(User).where(User.username == name)).first()
+        ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
+        if ok and user is not None and user.is_active:
+            if throttle:
+                s.delete(throttle)
+                s.commit()
+            s.expunge(user)
+            return user
+        throttle = throttle or LoginThrottle(username=name)
+        throttle.failures += 1
+        over = throttle.failures - settings.login_max_failures
+        if over >= 0:
+            # Exponential back-off, capped: the owner is slowed down, never locked out forever.
+            lock = min(settings.login_lock_max_seconds, 30 * 2 ** min(over, 16))
+            throttle.locked_until = now + timedelta(seconds=lock)
+        s.add(throttle)
+        s.commit()
+    raise Unauthorized("Incorrect username or password")
+
+
+def issue_token(
+    session: Session, *, user: User, settings: Settings, kind: str = "bearer"
+) -> tuple[str, AuthToken]:
+    """Create a token for the user; the raw value is returned once and never stored."""
+    raw = secrets.token_urlsafe(32)
+    row = AuthToken(
+        token_hash=_digest(raw),
+        user_id=user.id,
+        kind=kind,
+        expires_at=utcnow() + timedelta(hours=settings.token_ttl_hours),
+    )
+    session.add(row)
+    session.flush()
+    return raw, row
+
+
+def revoke_token(session: Session, *, token: str) -> None:
+    """Mark a token revoked; it stops working at once."""
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.token_hash == _digest(token), AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a live token belongs to, or None."""
+    row = session.exec(select(AuthToken).where(AuthToken.token_hash == _digest(token))).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def csrf_token_for(settings: Settings, session_token: str) -> str:
+    """The CSRF token bound to a page session (HMAC, so nothing extra is stored)."""
+    key = (settings.secret_key or "").encode()
+    return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+async def _submitted_csrf(request: Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def optional_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User | None:
+    """The caller, from a bearer token or the page-session cookie (CSRF-checked on writes)."""
+    if bearer:
+        user = user_for_token(session, bearer)
+        if user is None:
+            raise Unauthorized("Invalid, expired or revoked token")
+        return user
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    user = user_for_token(session, cookie)
+    if user is None:
+        return None
+    if request.method not in SAFE_METHODS:
+        sent = await _submitted_csrf(request)
+        if not hmac.compare_digest(sent, csrf_token_for(settings, cookie)):
+            raise Forbidden("Missing or wrong CSRF token")
+    request.state.user = user
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def current_user(user: OptionalUser) -> User:
+    """The authenticated caller, or 401."""
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+    """A dependency that lets only the given roles through (401 anonymous, 403 otherwise)."""
+
+    def _check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden("This action needs the role: " + " or ".join(r.value for r in roles))
+        return user
+
+    _check.minyi_roles = frozenset(roles)  # type: ignore[attr-defined]
+    return _check
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
+EvaluatorUser = Annotated[User, Depends(require_roles(Role.admin, Role.evaluator))]
+DeputyUser = Annotated[User, Depends(require_roles(Role.deputy))]

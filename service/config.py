@@ -1,0 +1,77 @@
+"""One Settings object for the whole service (environment prefix ``MINYI_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "changethis", ""}
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``MINYI_*`` environment variables or ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="MINYI_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./minyi.db"
+    secret_key: str | None = None
+    # Where the generated secret key is kept when MINYI_SECRET_KEY is unset.
+    secret_key_file: Path = Path("minyi.secret")
+    min_group_size: int = 5
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    # Per-client limit on public posts, e.g. "30/minute", or "off" for load tests.
+    rate_limit: str = "30/minute"
+    token_ttl_hours: int = 12
+    max_body_bytes: int = 1_000_000
+    # Failed logins before an account name is slowed down, and the longest lock.
+    login_max_failures: int = 5
+    login_lock_max_seconds: int = 900
+    # Set when served behind HTTPS so that cookies carry the Secure flag.
+    secure_cookies: bool = False
+    migrate_on_start: bool = True
+
+    @field_validator("min_group_size")
+    @classmethod
+    def _k_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("MIN_GROUP_SIZE must be at least 1")
+        return v
+
+    @model_validator(mode="after")
+    def _secret(self) -> Settings:
+        if self.secret_key is not None and self.secret_key.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("MINYI_SECRET_KEY is a placeholder; set a real random value")
+        if self.secret_key is None:
+            self.secret_key = _load_or_create_secret(self.secret_key_file)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _load_or_create_secret(path: Path) -> str:
+    """Read the stored secret key, or generate and store one (mode 0600) on first run."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own and pass them to ``create_app``)."""
+    return Settings()

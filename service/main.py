@@ -1,0 +1,106 @@
+"""The app factory: settings, database, migrations, routers, pages, static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from service import __version__
+from service.config import Settings, get_settings
+from service.db import SessionDep, make_engine, upgrade
+from service.errors import install_error_handlers
+from service.middleware import BodyLimit, SecurityHeaders
+
+FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for the given settings (the process settings by default)."""
+    settings = settings or get_settings()
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in app.state.startup_hooks:
+            hook(app)
+        yield
+        for hook in app.state.shutdown_hooks:
+            hook(app)
+        engine.dispose()
+
+    app = FastAPI(
+        title="Minyi 民意",
+        version=__version__,
+        description="Public feedback and reputation service for local government.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+
+    @app.get("/healthz", tags=["service"])
+    def healthz(session: SessionDep) -> dict[str, str]:
+        """Liveness and database check."""
+        session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": engine.dialect.name}
+
+    @app.get("/api/v1/version", tags=["service"])
+    def version() -> dict[str, str]:
+        """The running version."""
+        return {"version": __version__}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI served from the installed package (works with no internet)."""
+        return HTMLResponse(_DOCS_HTML)
+
+    _mount_static(app)
+    _include_routers(app)
+    return app
+
+
+_DOCS_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Minyi API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/js/swagger-init.js"></script></body></html>"""
+
+
+def _mount_static(app: FastAPI) -> None:
+    plotly_js = Path(plotly.__file__).parent / "package_data"
+    app.mount("/static/plotly", StaticFiles(directory=plotly_js), name="plotly")
+    app.mount(
+        "/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger"
+    )
+    app.mount("/static", StaticFiles(directory=FRONTEND_STATIC), name="static")
+
+
+def _include_routers(app: FastAPI) -> None:
+    # The one place where shared plumbing reaches into the domains: mounting their routers.
+    from frontend.router import router as pages
+    from service.users import router as users
+    from surveys.routers import routers as survey_routers
+
+    app.include_router(users)
+    for r in survey_routers:
+        app.include_router(r)
+    from analytics.router import router as analytics
+
+    app.include_router(analytics)
+    app.include_router(pages)

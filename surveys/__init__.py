@@ -1,0 +1,1 @@
+"""What people submit: rated units, questionnaires and responses, projects and ballots."""

@@ -1,0 +1,1 @@
+"""Rated bodies ("units"): departments, streets, communities, teams, windows, projects."""

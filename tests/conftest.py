@@ -1,0 +1,189 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, on a migrated schema."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service.config import Settings
+from service.db import upgrade
+from service.main import create_app
+from service.schema import load_all_models
+
+POSTGRES_URL = os.environ.get(
+    "MINYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = [b for b in os.environ.get("MINYI_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly migrated database of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'minyi-test.db'}"
+    else:
+        url = POSTGRES_URL
+        _reset_postgres(url)
+    upgrade(url)
+    return url
+
+
+def wipe(engine: Engine) -> None:
+    """Empty every table (keeps the schema and alembic_version)."""
+    tables = [t for t in reversed(load_all_models().sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(t.delete())
+            has_seq = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")
+            ).first()
+            if has_seq:
+                conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "secret_key_file": tmp_path / "secret",
+        "migrate_on_start": False,
+        "rate_limit": "off",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FastAPI]]:
+    """Build an app on the test database with setting overrides; wipes the data afterwards."""
+    apps: list[FastAPI] = []
+
+    def _make(**overrides: Any) -> FastAPI:
+        app = create_app(settings_for(database_url, tmp_path, **overrides))
+        apps.append(app)
+        return app
+
+    yield _make
+    for app in apps:
+        wipe(app.state.engine)
+        app.state.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def session(app: FastAPI) -> Iterator[Session]:
+    """A session on the app's database, for arranging data and checking what was stored."""
+    with Session(app.state.engine) as s:
+        yield s
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on a free local port, in a thread."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Collects console errors and page errors of pages opened with new_page()."""
+    return []
+
+
+@pytest.fixture
+def new_page(browser: Any, page_errors: list[str]) -> Iterator[Callable[..., Any]]:
+    """Open a page at a given viewport width; console errors are collected in page_errors."""
+    contexts: list[Any] = []
+
+    def _new(width: int = 1280, height: int = 900, java_script_enabled: bool = True) -> Any:
+        ctx = browser.new_context(
+            viewport={"width": width, "height": height}, java_script_enabled=java_script_enabled
+        )
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("console", lambda m: page_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+        return page
+
+    yield _new
+    for ctx in contexts:
+        ctx.close()
