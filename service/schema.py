@@ -9,6 +9,7 @@ def load_all_models() -> MetaData:
     """Import every domain's models and return the shared metadata."""
     import service.audit  # noqa: F401
     import service.models  # noqa: F401
+    import surveys.forms.models  # noqa: F401
     import surveys.units.models  # noqa: F401
     from service.db import metadata
 

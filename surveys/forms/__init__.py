@@ -1,0 +1,1 @@
+"""Questionnaires, campaigns, invitations and residents' responses."""
