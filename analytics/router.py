@@ -1,5 +1,5 @@
-"""Analytics routes (indicators, rankings, comments, figures)."""
+"""Analytics routes: one aggregate router; each analytics module adds its own sub-router here."""
 
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/api/v1", tags=["analytics"])
+router = APIRouter()
