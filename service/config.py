@@ -44,6 +44,14 @@ class Settings(BaseSettings):
             raise ValueError("MIN_GROUP_SIZE must be at least 1")
         return v
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from service.ratelimit import parse_rate
+
+        parse_rate(v)  # raises ValueError with the accepted forms
+        return v
+
     @model_validator(mode="after")
     def _secret(self) -> Settings:
         if self.secret_key is not None and self.secret_key.strip().lower() in _PLACEHOLDERS:
