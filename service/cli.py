@@ -182,6 +182,48 @@ def audit_verify() -> None:
         sys.exit(1)
 
 
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+def backup_cmd(file: str) -> None:
+    """Write an online, consistent backup of the database to FILE."""
+    from pathlib import Path
+
+    from service.backup import backup
+
+    url = get_settings().database_url
+    bar: dict[str, object] = {}
+
+    def _progress(done: int, total: int) -> None:
+        from service.progress import Progress
+
+        if "p" not in bar:
+            bar["p"] = Progress("pages", total)
+        bar["p"].set(done)  # type: ignore[attr-defined]
+
+    backup(url, Path(file), progress=_progress)
+    if "p" in bar:
+        bar["p"].close()  # type: ignore[attr-defined]
+    click.echo(f"Backup written to {file}.")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Restore even if the target database has data.")
+def restore_cmd(file: str, force: bool) -> None:
+    """Restore a backup made by `minyi backup` into the (empty) database."""
+    from pathlib import Path
+
+    from service.backup import restore
+    from service.errors import AppError
+
+    try:
+        restore(get_settings().database_url, Path(file), force=force)
+    except AppError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo("Restored.")
+
+
 def _register_domain_commands() -> None:
     # Domains add their own command groups (imports, exports, reports) here.
     import importlib
