@@ -17,6 +17,7 @@ from service import __version__
 from service.config import Settings, get_settings
 from service.db import SessionDep, make_engine, upgrade
 from service.errors import install_error_handlers
+from service.logs import install_log_filters
 from service.middleware import BodyLimit, SecurityHeaders
 
 FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
@@ -25,6 +26,7 @@ FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for the given settings (the process settings by default)."""
     settings = settings or get_settings()
+    install_log_filters()
     if settings.migrate_on_start:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -36,10 +38,23 @@ def home(request: Request, user: OptionalUser) -> HTMLResponse:
     return render(request, "home.html")
 
 
+LOGIN_CSRF_COOKIE = "minyi_login_csrf"
+
+
+def _login_form(request: Request, ctx: dict[str, object], status_code: int = 200) -> HTMLResponse:
+    """The login form with a fresh double-submit CSRF token (there is no session yet)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {**ctx, "login_csrf": token}, status_code=status_code)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login"
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, user: OptionalUser, next: str = "/") -> HTMLResponse:
     """Staff login form."""
-    return render(request, "login.html", {"next": safe_next(next), "username": "", "error": ""})
+    return _login_form(request, {"next": safe_next(next), "username": "", "error": ""})
 
 
 @router.post("/login")
@@ -50,9 +65,18 @@ def login_submit(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=500)] = "/",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Check the password, start a cookie session and go where the user was heading."""
     lang = request_language(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        ctx = {
+            "next": safe_next(next),
+            "username": username,
+            "error": translate(lang, "login.expired"),
+        }
+        return _login_form(request, ctx, status_code=403)
     try:
         user = authenticate(
             engine=request.app.state.engine, settings=settings, username=username, password=password
@@ -60,9 +84,10 @@ def login_submit(
     except (Unauthorized, TooManyRequests) as exc:
         key = "login.locked" if isinstance(exc, TooManyRequests) else "login.failed"
         ctx = {"next": safe_next(next), "username": username, "error": translate(lang, key)}
-        return render(request, "login.html", ctx, status_code=exc.status_code)
+        return _login_form(request, ctx, status_code=exc.status_code)
     raw, _ = issue_token(session, user=user, settings=settings, kind="cookie")
     response = RedirectResponse(safe_next(next), status_code=303)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(
         SESSION_COOKIE,
         raw,

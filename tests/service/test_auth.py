@@ -176,38 +176,56 @@ def test_healthz_version_docs_offline(client: TestClient) -> None:
     assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
 
 
+def _login_csrf(client: TestClient) -> str:
+    page = client.get("/login")
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert m
+    return m.group(1)
+
+
 def test_page_login_cookie_and_csrf(client: TestClient, session: Session) -> None:
     make_user(session, Role.evaluator, "pageuser")
-    r = client.post(
-        "/login",
-        data={"username": "pageuser", "password": PASSWORD, "next": "//evil.example"},
-        follow_redirects=False,
+    # Without the login form's CSRF token the login is refused even with the right password.
+    bare = client.post(
+        "/login", data={"username": "pageuser", "password": PASSWORD}, follow_redirects=False
     )
+    assert bare.status_code == 403
+    form = {
+        "username": "pageuser",
+        "password": PASSWORD,
+        "next": "//evil.example",
+        "csrf_token": _login_csrf(client),
+    }
+    r = client.post("/login", data=form, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     home = client.get("/")
     assert "pageuser" in home.text
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', home.text)
     assert token
     # A cookie-authenticated write without the CSRF token is refused.
     assert client.post("/logout", data={}, follow_redirects=False).status_code == 403
-    assert (
-        client.post(
-            "/logout", data={"csrf_token": token.group(1)}, follow_redirects=False
-        ).status_code
-        == 303
-    )
+    out = client.post("/logout", data={"csrf_token": token.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
     assert "pageuser" not in client.get("/").text
 
 
 def test_login_page_wrong_password_is_friendly(client: TestClient) -> None:
-    r = client.post("/login", data={"username": "x1", "password": "wrongwrong"})
-    assert r.status_code == 401 and "用户名或密码错误" in r.text
-    assert (
-        "Incorrect username"
-        in client.post("/login?lang=en", data={"username": "x1", "password": "wrongwrong"}).text
-    )
+    form = {"username": "x1", "password": "wrongwrong", "csrf_token": _login_csrf(client)}
+    r = client.post("/login", data=form)
+    assert r.status_code == 401 and "用户名或密码错误" in r.text and 'value="x1"' in r.text
+    form["csrf_token"] = _login_csrf(client)
+    assert "Incorrect username" in client.post("/login?lang=en", data=form).text
+
+
+def test_secure_cookie_flag_behind_https(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(secure_cookies=True)
+    with TestClient(app) as client, Session(app.state.engine) as s:
+        make_user(s, Role.admin, "sec")
+        form = {"username": "sec", "password": PASSWORD, "csrf_token": _login_csrf(client)}
+        r = client.post("/login", data=form, follow_redirects=False)
+        assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
 
 
 def test_body_limit(make_app) -> None:  # type: ignore[no-untyped-def]
