@@ -29,6 +29,46 @@ BACKENDS = [b for b in os.environ.get("MINYI_TEST_BACKENDS", "sqlite,postgres").
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+# Every log record of the run goes to one file; at the end it is searched for secrets.
+LOG_FILE = Path(os.environ.get("MINYI_TEST_LOG", "")) if os.environ.get("MINYI_TEST_LOG") else None
+SECRETS: set[str] = set()
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import logging
+    import tempfile
+
+    global LOG_FILE
+    if LOG_FILE is None:
+        LOG_FILE = Path(tempfile.mkstemp(prefix="minyi-test-", suffix=".log")[1])
+    handler = logging.FileHandler(LOG_FILE, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "sqlalchemy", "alembic"):
+        logging.getLogger(name).addHandler(handler)
+    SECRETS.add(TEST_SECRET_KEY)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any password, token or key used in it appears in the log output."""
+    from tests.factories import PASSWORD
+
+    if LOG_FILE is None or not LOG_FILE.exists():
+        return
+    text_ = LOG_FILE.read_text(encoding="utf-8", errors="replace")
+    leaked = sorted(s for s in SECRETS | {PASSWORD} if s and s in text_)
+    lines = text_.count("\n")
+    if leaked:
+        print(f"\nSECRET LEAK: {len(leaked)} secret(s) found in the log output ({LOG_FILE})")
+        session.exitstatus = 1
+    else:
+        print(f"\nlog check: {lines} log lines, {len(SECRETS) + 1} secrets searched, none found")
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -70,7 +110,7 @@ def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Setting
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,
-        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "secret_key": TEST_SECRET_KEY,
         "secret_key_file": tmp_path / "secret",
         "migrate_on_start": False,
         "rate_limit": "off",

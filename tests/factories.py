@@ -32,7 +32,11 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
     """Bearer headers for the account."""
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    token = r.json()["access_token"]
+    from tests.conftest import SECRETS
+
+    SECRETS.update({token, password})
+    return {"Authorization": f"Bearer {token}"}
 
 
 def headers_for(
