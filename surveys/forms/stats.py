@@ -7,15 +7,216 @@ every code path that stores responses (the web writer, imports, demo generation)
 ``{"response_id", "campaign_id", "unit_id", "area_unit_id", "age_band", "sex",
 "submitted_hour", "flagged", "answers": {question_key: (value_num, value_text)}}``.
 The analytics engineer owns the tables and the body of this module.
+
+What is kept: counts of responses per scale point (``n``) at three granularities, each the
+smallest the analytics views need (one rollup keyed by every attribute and the day would be
+almost as large as the raw answers):
+
+- ``stat_unit``: campaign, unit, question, flagged, value. Indicators and rankings by unit and
+  dimension (a few thousand rows per campaign).
+- ``stat_day``: the same plus the UTC day. Periods (day, week, month) and trends.
+- ``stat_cell``: campaign, unit, respondent area, age band, sex, question, flagged, value.
+  Breakdowns by area or profile and post-stratification weights.
+
+Every response also counts once under the pseudo question ``RESPONSE_KEY`` (value 0), which
+gives respondent counts for the privacy threshold. Missing area/age band/sex are stored as
+``0``/``""`` because key columns cannot be NULL. Only answers with a numeric value are counted.
+``rebuild`` recomputes everything from the raw responses in SQL.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, Table, delete, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlmodel import Field, SQLModel
+
+# Counted once per response, so groups know their number of respondents.
+RESPONSE_KEY = "*"
 
 
-def record_batch(conn: Connection, batch: list[dict[str, Any]]) -> None:
-    """Add a batch of just-inserted responses to the statistics (same transaction)."""
-    return None
+def _campaign_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("campaign.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+
+
+class StatUnit(SQLModel, table=True):
+    """Answers per scale point, by unit and question."""
+
+    __tablename__ = "stat_unit"
+
+    campaign_id: int = _campaign_fk()
+    unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    question_key: str = Field(primary_key=True, max_length=64)
+    flagged: bool = Field(primary_key=True)
+    value: float = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+class StatDay(SQLModel, table=True):
+    """Answers per scale point, by unit, question and UTC day."""
+
+    __tablename__ = "stat_day"
+
+    campaign_id: int = _campaign_fk()
+    unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    question_key: str = Field(primary_key=True, max_length=64)
+    flagged: bool = Field(primary_key=True)
+    day: date = Field(primary_key=True, sa_type=Date)
+    value: float = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+class StatCell(SQLModel, table=True):
+    """Answers per scale point, by unit, question and respondent cell (area x age band x sex)."""
+
+    __tablename__ = "stat_cell"
+
+    campaign_id: int = _campaign_fk()
+    unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    # 0 when the respondent gave no area.
+    area_unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    age_band: str = Field(primary_key=True, max_length=16)
+    sex: str = Field(primary_key=True, max_length=16)
+    question_key: str = Field(primary_key=True, max_length=64)
+    flagged: bool = Field(primary_key=True)
+    value: float = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+STAT_TABLES: tuple[Table, ...] = (
+    StatUnit.__table__,  # type: ignore[attr-defined]
+    StatDay.__table__,  # type: ignore[attr-defined]
+    StatCell.__table__,  # type: ignore[attr-defined]
+)
+
+
+def _day(value: datetime) -> date:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.date()
+
+
+def _upsert(conn: Connection, table: Table, counts: Counter[tuple[Any, ...]]) -> None:
+    if not counts:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    # Sorted, so concurrent writers lock rows in the same order and cannot deadlock.
+    rows = [{**dict(zip(keys, k, strict=True)), "n": n} for k, n in sorted(counts.items()) if n]
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n})
+    conn.execute(stmt, rows)
+
+
+def record_batch(conn: Connection, batch: list[dict[str, Any]], *, sign: int = 1) -> None:
+    """Add a batch of just-inserted responses to the statistics (same transaction).
+
+    ``sign=-1`` takes responses out again (e.g. before changing their ``flagged`` state).
+    """
+    if not batch:
+        return
+    unit_c: Counter[tuple[Any, ...]] = Counter()
+    day_c: Counter[tuple[Any, ...]] = Counter()
+    cell_c: Counter[tuple[Any, ...]] = Counter()
+    for r in batch:
+        cid, uid, fl = int(r["campaign_id"]), int(r["unit_id"]), bool(r.get("flagged"))
+        day = _day(r["submitted_hour"])
+        area = int(r.get("area_unit_id") or 0)
+        age = r.get("age_band") or ""
+        sex = r.get("sex") or ""
+        items = [(RESPONSE_KEY, 0.0)]
+        for key, pair in (r.get("answers") or {}).items():
+            num = pair[0] if isinstance(pair, tuple | list) else pair
+            if num is not None:
+                items.append((key, float(num)))
+        for key, v in items:
+            unit_c[(cid, uid, key, fl, v)] += sign
+            day_c[(cid, uid, key, fl, day, v)] += sign
+            cell_c[(cid, uid, area, age, sex, key, fl, v)] += sign
+    unit_t, day_t, cell_t = STAT_TABLES
+    _upsert(conn, unit_t, unit_c)
+    _upsert(conn, day_t, day_c)
+    _upsert(conn, cell_t, cell_c)
+
+
+def _day_expr(dialect: str) -> str:
+    if dialect == "postgresql":
+        return "CAST((r.submitted_hour AT TIME ZONE 'UTC') AS DATE)"
+    return "date(r.submitted_hour)"
+
+
+_GRAINS = {
+    "stat_unit": ("r.unit_id", "{q}", "r.flagged", "{v}"),
+    "stat_day": ("r.unit_id", "{q}", "r.flagged", "{day}", "{v}"),
+    "stat_cell": (
+        "r.unit_id",
+        "COALESCE(r.area_unit_id, 0)",
+        "COALESCE(r.age_band, '')",
+        "COALESCE(r.sex, '')",
+        "{q}",
+        "r.flagged",
+        "{v}",
+    ),
+}
+
+
+def rebuild(conn: Connection, *, campaign_id: int | None = None) -> None:
+    """Recompute the statistics of one campaign (or all) from the raw responses, in SQL."""
+    for table in STAT_TABLES:
+        stmt = delete(table)
+        if campaign_id is not None:
+            stmt = stmt.where(table.c.campaign_id == campaign_id)
+        conn.execute(stmt)
+    where = "" if campaign_id is None else "WHERE r.campaign_id = :cid"
+    where_a = "WHERE a.value_num IS NOT NULL" + (
+        "" if campaign_id is None else " AND r.campaign_id = :cid"
+    )
+    params = {} if campaign_id is None else {"cid": campaign_id}
+    day = _day_expr(conn.dialect.name)
+    for table in STAT_TABLES:
+        cols = [c.name for c in table.primary_key.columns] + ["n"]
+        grain = [g.format(q="{q}", v="{v}", day=day) for g in _GRAINS[table.name]]
+        resp = [g.format(q=f"'{RESPONSE_KEY}'", v="0.0") for g in grain]
+        ans = [g.format(q="a.question_key", v="a.value_num") for g in grain]
+        resp_sel = ", ".join(resp)
+        ans_sel = ", ".join(ans)
+        # Group on the positions of the key columns (both databases accept ordinals).
+        positions = ", ".join(str(i + 2) for i in range(len(grain)))
+        conn.execute(
+            text(
+                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                f"SELECT r.campaign_id, {resp_sel}, COUNT(*) FROM survey_response r {where} "
+                f"GROUP BY r.campaign_id, {positions}"
+            ),
+            params,
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                f"SELECT r.campaign_id, {ans_sel}, COUNT(*) FROM survey_response r "
+                f"JOIN response_answer a ON a.response_id = r.id {where_a} "
+                f"GROUP BY r.campaign_id, {positions}"
+            ),
+            params,
+        )

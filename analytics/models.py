@@ -1,0 +1,30 @@
+"""Tables computed by analytics: per-comment sentiment, filled once so views never recompute."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlmodel import Field, SQLModel
+
+from service.db import UTCDateTime, utcnow
+
+
+class CommentSentiment(SQLModel, table=True):
+    """The sentiment of one response's comment, by the model named in ``model``."""
+
+    __tablename__ = "comment_sentiment"
+
+    response_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("survey_response.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    label: str = Field(max_length=16)  # positive | negative | neutral
+    # Probability-like score that the comment is positive (0..1).
+    score: float
+    model: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
