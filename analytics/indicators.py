@@ -1,0 +1,886 @@
+"""Statistics on the counts: means, intervals, scores, shrinkage, weighting, ranks and trends.
+
+Plain functions shared by the API and the dashboard: ``compute`` (indicator rows),
+``ranking`` (composite index with rank ranges) and ``trends`` (changes between periods with a
+test). Every figure comes from counts per scale point (see ``analytics.queries``), so nothing
+here scans raw answers. The method and its parameters are returned with the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+from sqlalchemy import false, func, select
+from sqlmodel import Session
+
+from analytics import privacy
+from analytics.queries import (
+    CELL_FIELDS,
+    PERIODS,
+    Counts,
+    Filters,
+    QuestionInfo,
+    campaign_questions,
+    fetch_counts,
+    unit_labels,
+)
+from service.errors import Invalid, NotFound
+from surveys.forms.models import Campaign
+from surveys.forms.stats import RESPONSE_KEY, StatCell
+from surveys.units.models import Unit
+
+BY_FIELDS = ("unit", "dimension", "area", "age_band", "sex")
+CONFIDENCE = 0.95
+Z = float(sps.norm.ppf(0.5 + CONFIDENCE / 2))
+RANK_DRAWS = 4000
+
+INTERVAL_NOTE = (
+    "Residents choose to respond. Intervals show the precision of each figure under the stated "
+    "assumption that, within a group (and within a weighting cell when weighted), those who "
+    "answered resemble those who did not; they are not a margin of error for the population."
+)
+
+
+@dataclass
+class IndicatorResult:
+    """Indicator rows and the method used to compute them."""
+
+    rows: list[dict[str, Any]]
+    method: dict[str, Any]
+    changes: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class _Groups:
+    """Per-group moments of a table (internal)."""
+
+    fields: list[str]
+    keys: list[tuple[Any, ...]]
+    n: np.ndarray  # respondents (for privacy)
+    n_answers: np.ndarray
+    n_eff: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mixed_scale: np.ndarray
+    est: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # var -> (mean, sd, se)
+    nps: tuple[np.ndarray, np.ndarray, np.ndarray]  # (value, se, answers)
+    weighting: dict[str, Any] | None = None
+    source: str = ""
+    labels: dict[str, dict[int, tuple[str, str, str]]] = field(default_factory=dict)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def parse_by(by: str | Sequence[str] | None) -> list[str]:
+    """Validate a ``by`` list (comma-separated or a sequence) of grouping fields."""
+    if by is None:
+        return ["unit", "dimension"]
+    items = [b.strip() for b in (by.split(",") if isinstance(by, str) else by) if b.strip()]
+    bad = [b for b in items if b not in BY_FIELDS]
+    if bad:
+        raise Invalid.field(
+            ("query", "by"), f"unknown field(s) {', '.join(bad)}; use {', '.join(BY_FIELDS)}"
+        )
+    if len(set(items)) != len(items):
+        raise Invalid.field(("query", "by"), "a field is repeated")
+    return items
+
+
+def _check_period(period: str | None) -> None:
+    if period is not None and period not in PERIODS:
+        raise Invalid.field(("query", "period"), f"use one of {', '.join(PERIODS)}")
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    """The campaign or 404."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("Campaign not found")
+    return campaign
+
+
+# --- grouping helpers ----------------------------------------------------------------------
+
+
+def _group(columns: list[np.ndarray], size: int) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Group rows by several columns: (group index per row, key tuple per group)."""
+    if not columns:
+        return np.zeros(size, dtype=np.int64), [()]
+    if size == 0:
+        return np.zeros(0, dtype=np.int64), []
+    codes, uniques = [], []
+    for col in columns:
+        u, inv = np.unique(col, return_inverse=True)
+        uniques.append(u)
+        codes.append(inv.astype(np.int64))
+    dims = tuple(len(u) for u in uniques)
+    combined = np.ravel_multi_index(codes, dims)
+    ug, ginv = np.unique(combined, return_inverse=True)
+    parts = np.unravel_index(ug, dims)
+    keys = [
+        tuple(_py(uniques[c][parts[c][i]]) for c in range(len(columns))) for i in range(len(ug))
+    ]
+    return ginv.astype(np.int64), keys
+
+
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _moments(
+    g: np.ndarray, size: int, n: np.ndarray, w: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted mean, sd and Taylor-linearised SE per group (plain mean/sd/SE when w == 1)."""
+    wn = w * n
+    w2n = w * w * n
+    cnt = np.bincount(g, weights=n.astype(float), minlength=size)
+    sw = np.bincount(g, weights=wn, minlength=size)
+    swy = np.bincount(g, weights=wn * y, minlength=size)
+    swy2 = np.bincount(g, weights=wn * y * y, minlength=size)
+    sw2 = np.bincount(g, weights=w2n, minlength=size)
+    sw2y = np.bincount(g, weights=w2n * y, minlength=size)
+    sw2y2 = np.bincount(g, weights=w2n * y * y, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = swy / sw
+        corr = cnt / (cnt - 1)
+        var_pop = np.maximum(swy2 / sw - mean * mean, 0.0)
+        sd = np.sqrt(var_pop * corr)
+        resid = np.maximum(sw2y2 - 2 * mean * sw2y + mean * mean * sw2, 0.0)
+        se = np.sqrt(corr * resid) / sw
+    return mean, sd, se
+
+
+# --- weighting -----------------------------------------------------------------------------
+
+
+def rake(
+    cells: list[tuple[int, str, str]],
+    counts: np.ndarray,
+    margins: dict[str, dict[Any, float]],
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-10,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Raking (iterative proportional fitting) of cell weights to one-way population margins.
+
+    ``cells`` are (area_id, age_band, sex) with ``counts`` respondents each; ``margins`` map a
+    field to {category: population share}. Cells outside the margins keep weight 1. Returns a
+    weight per respondent of each cell (mean 1 over raked respondents) and a report.
+    """
+    fields = [f for f in ("area", "age_band", "sex") if margins.get(f)]
+    pos = {"area": 0, "age_band": 1, "sex": 2}
+    counts = counts.astype(float)
+    inside = (
+        np.array([all(c[pos[f]] in margins[f] for f in fields) for c in cells], dtype=bool)
+        if cells
+        else np.zeros(0, dtype=bool)
+    )
+    w = np.ones(len(cells))
+    total = counts[inside].sum()
+    report: dict[str, Any] = {"fields": fields, "iterations": 0, "converged": True, "dropped": {}}
+    if not fields or total <= 0:
+        return w, report
+    targets: dict[str, dict[Any, float]] = {}
+    for f in fields:
+        present = {c[pos[f]] for c, ok in zip(cells, inside, strict=True) if ok}
+        shares = {k: float(v) for k, v in margins[f].items() if k in present and float(v) > 0}
+        missing = sorted(str(k) for k in margins[f] if k not in shares)
+        if missing:
+            report["dropped"][f] = missing
+        s = sum(shares.values())
+        targets[f] = {k: v / s * total for k, v in shares.items()}
+    member = {f: np.array([c[pos[f]] for c in cells], dtype=object) for f in fields}
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007
+        worst = 0.0
+        for f in fields:
+            for cat, target in targets[f].items():
+                sel = inside & (member[f] == cat)
+                cur = float((w[sel] * counts[sel]).sum())
+                if cur <= 0:
+                    continue
+                ratio = target / cur
+                worst = max(worst, abs(ratio - 1.0))
+                w[sel] *= ratio
+        if worst < tol:
+            converged = True
+            break
+    report["iterations"] = it
+    report["converged"] = converged
+    return w, report
+
+
+def _cell_weights(
+    session: Session, campaign: Campaign, include_flagged: bool
+) -> tuple[dict[tuple[int, str, str], float], dict[str, Any]]:
+    """Raking weights per (area, age band, sex) cell, from the campaign's respondents."""
+    margins = dict(campaign.margins or {})
+    if not margins:
+        raise Invalid.field(
+            ("query", "weighted"), "this campaign has no population margins to weight to"
+        )
+    c = StatCell.__table__.c  # type: ignore[attr-defined]
+    stmt = select(c.area_unit_id, c.age_band, c.sex, func.sum(c.n)).where(
+        c.campaign_id == campaign.id, c.question_key == RESPONSE_KEY
+    )
+    if not include_flagged:
+        stmt = stmt.where(c.flagged == false())
+    rows = session.execute(stmt.group_by(c.area_unit_id, c.age_band, c.sex)).all()
+    rows = sorted(rows, key=lambda r: (r[0], r[1], r[2]))
+    area_margin = margins.get("area") or {}
+    codes = {}
+    if area_margin:
+        found = session.execute(
+            select(Unit.code, Unit.id).where(Unit.code.in_(list(area_margin)))  # type: ignore[attr-defined]
+        ).all()
+        codes = {code: uid for code, uid in found}
+    by_id = {codes[k]: v for k, v in area_margin.items() if k in codes}
+    norm = {
+        "area": by_id,
+        "age_band": margins.get("age_band") or {},
+        "sex": margins.get("sex") or {},
+    }
+    cells = [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    counts = np.array([int(r[3]) for r in rows], dtype=float)
+    w, report = rake(cells, counts, norm)
+    n = counts.sum()
+    report["n"] = int(n)
+    report["n_eff"] = float((w * counts).sum() ** 2 / (w * w * counts).sum()) if n else 0.0
+    report["weight_min"] = float(w.min()) if len(w) else None
+    report["weight_max"] = float(w.max()) if len(w) else None
+    if "area" in report.get("dropped", {}):
+        report["dropped"]["area"] = sorted(
+            str(k) for k in area_margin if k not in codes or codes[k] in report["dropped"]["area"]
+        )
+    return {cell: float(x) for cell, x in zip(cells, w, strict=True)}, report
+
+
+# --- the table of groups -------------------------------------------------------------------
+
+
+def _table(
+    session: Session,
+    *,
+    campaign: Campaign,
+    by: list[str],
+    period: str | None,
+    weighted: bool,
+    include_flagged: bool,
+    filters: Filters,
+) -> _Groups:
+    questions = campaign_questions(session, campaign=campaign)
+    group_fields = list(by) + (["period"] if period else [])
+    sql_fields = [f for f in group_fields if f != "dimension"]
+    weighting = None
+    fetch_fields = list(sql_fields)
+    if weighted:
+        fetch_fields += [f for f in CELL_FIELDS if f not in fetch_fields]
+    counts = fetch_counts(
+        session,
+        campaign_id=int(campaign.id),  # type: ignore[arg-type]
+        fields=fetch_fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+    )
+    if weighted:
+        cw, weighting = _cell_weights(session, campaign, include_flagged)
+        w = np.array(
+            [
+                cw.get((int(a), str(s_), str(x)), 1.0)
+                for a, s_, x in zip(
+                    counts.keys["area"], counts.keys["age_band"], counts.keys["sex"], strict=True
+                )
+            ],
+            dtype=float,
+        )
+    else:
+        w = np.ones(len(counts))
+    return _groups(counts, w, questions, by, group_fields, weighting)
+
+
+def _groups(
+    counts: Counts,
+    w: np.ndarray,
+    questions: dict[str, QuestionInfo],
+    by: list[str],
+    group_fields: list[str],
+    weighting: dict[str, Any] | None,
+) -> _Groups:
+    # Deterministic order, so both databases sum in the same order and give identical floats.
+    order = np.lexsort(
+        [counts.value, counts.question.astype(str)]
+        + [np.asarray(counts.keys[f]).astype(str) for f in counts.keys][::-1]
+    )
+    q = counts.question[order]
+    v = counts.value[order]
+    n = counts.n[order].astype(float)
+    w = w[order]
+    keycols = {f: np.asarray(col)[order] for f, col in counts.keys.items()}
+
+    is_resp = q == RESPONSE_KEY
+    known = np.array([k in questions for k in q], dtype=bool)
+    info = [questions.get(k) for k in q]
+    dim = np.array([i.dimension if i else "" for i in info], dtype=object)
+    kind = np.array([i.type if i else "" for i in info], dtype=object)
+    lo = np.array([i.scale_min if i else 0.0 for i in info], dtype=float)
+    hi = np.array([i.scale_max if i else 1.0 for i in info], dtype=float)
+    by_dim = "dimension" in by
+    stat_rows = known & ((kind == "rating") | ((kind == "nps") & by_dim))
+    nps_rows = known & (kind == "nps")
+
+    def cols(mask: np.ndarray, with_dim: bool) -> list[np.ndarray]:
+        out = []
+        for f in group_fields:
+            if f == "dimension":
+                if with_dim:
+                    out.append(dim[mask])
+            else:
+                out.append(keycols[f][mask])
+        return out
+
+    g, keys = _group(cols(stat_rows, True), int(stat_rows.sum()))
+    size = len(keys)
+    sn, sw, sv = n[stat_rows], w[stat_rows], v[stat_rows]
+    slo, shi = lo[stat_rows], hi[stat_rows]
+    score = 100.0 * (sv - slo) / (shi - slo)
+    top = (sv >= shi - 1).astype(float)
+    npsy = np.where(kind[stat_rows] == "nps", (sv >= 9).astype(float) - (sv <= 6), 0.0)
+    est = {
+        "value": _moments(g, size, sn, sw, sv),
+        "score": _moments(g, size, sn, sw, score),
+        "top": _moments(g, size, sn, sw, top),
+    }
+    n_answers = np.bincount(g, weights=sn, minlength=size)
+    sw_tot = np.bincount(g, weights=sw * sn, minlength=size)
+    sw2_tot = np.bincount(g, weights=sw * sw * sn, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = sw_tot**2 / sw2_tot
+    gmin = np.full(size, np.inf)
+    gmax = np.full(size, -np.inf)
+    np.minimum.at(gmin, g, slo)
+    np.maximum.at(gmax, g, shi)
+    lo_max = np.full(size, -np.inf)
+    hi_min = np.full(size, np.inf)
+    np.maximum.at(lo_max, g, slo)
+    np.minimum.at(hi_min, g, shi)
+    mixed = (gmin != lo_max) | (gmax != hi_min)
+
+    # Respondents per group: the most answers to one question of the group when grouped by
+    # dimension (a lower bound of its respondents, so suppression errs on the safe side),
+    # otherwise every response of the group.
+    if by_dim:
+        qg, qkeys = _group([g, q[stat_rows]], size and int(stat_rows.sum()))
+        per_q = np.bincount(qg, weights=sn, minlength=len(qkeys))
+        resp_n = np.zeros(size)
+        np.maximum.at(resp_n, np.array([k[0] for k in qkeys], dtype=np.int64), per_q)
+    else:
+        rg, rkeys = _group(cols(is_resp, False), int(is_resp.sum()))
+        rn = np.bincount(rg, weights=n[is_resp], minlength=len(rkeys))
+        lookup = dict(zip(rkeys, rn, strict=True))
+        resp_n = np.array([lookup.get(k, 0.0) for k in keys], dtype=float)
+
+    # NPS attached to each row when not grouped by dimension (NPS rows are their own dimension
+    # otherwise).
+    nps_val = np.full(size, np.nan)
+    nps_se = np.full(size, np.nan)
+    nps_cnt = np.zeros(size)
+    if by_dim:
+        isn = np.zeros(size, dtype=bool)
+        kinds_g = np.bincount(g, weights=(kind[stat_rows] == "nps").astype(float), minlength=size)
+        isn = kinds_g > 0
+        m, _sd, se = _moments(g, size, sn, sw, npsy)
+        nps_val = np.where(isn, 100 * m, np.nan)
+        nps_se = np.where(isn, 100 * se, np.nan)
+        nps_cnt = np.where(isn, n_answers, 0.0)
+    elif nps_rows.any():
+        pg, pkeys = _group(cols(nps_rows, False), int(nps_rows.sum()))
+        pv, pn_, pw = v[nps_rows], n[nps_rows], w[nps_rows]
+        py = (pv >= 9).astype(float) - (pv <= 6)
+        m, _sd, se = _moments(pg, len(pkeys), pn_, pw, py)
+        pc = np.bincount(pg, weights=pn_, minlength=len(pkeys))
+        lk = {k: i for i, k in enumerate(pkeys)}
+        for i, k in enumerate(keys):
+            j = lk.get(k)
+            if j is not None:
+                nps_val[i], nps_se[i], nps_cnt[i] = 100 * m[j], 100 * se[j], pc[j]
+    if not by_dim:
+        # Pooled rows hold several answers per respondent, which correlate: count respondents
+        # rather than answers for the precision (conservative: as if perfectly correlated).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inflate = np.sqrt(np.maximum(n_answers / np.maximum(resp_n, 1.0), 1.0))
+        est = {k: (m_, sd_, se_ * inflate) for k, (m_, sd_, se_) in est.items()}
+        n_eff = n_eff / inflate**2
+    return _Groups(
+        fields=group_fields,
+        keys=keys,
+        n=resp_n,
+        n_answers=n_answers,
+        n_eff=n_eff,
+        lo=gmin,
+        hi=gmax,
+        mixed_scale=mixed,
+        est=est,
+        nps=(nps_val, nps_se, nps_cnt),
+        weighting=weighting,
+        source=counts.source,
+    )
+
+
+# --- shrinkage -----------------------------------------------------------------------------
+
+
+def shrink(
+    mean: np.ndarray, sd: np.ndarray, n: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Empirical-Bayes (normal-normal) shrinkage of group means toward their overall mean.
+
+    Prior strength ``kappa = sigma2 / tau2``: the pooled within-group variance over the
+    between-group variance of true means, estimated by the method of moments. Each mean moves
+    toward the overall mean by ``kappa / (n + kappa)``. Returns (shrunk, posterior sd, params).
+    """
+    ok = (n >= 2) & np.isfinite(mean) & np.isfinite(sd)
+    params: dict[str, Any] = {"groups": int(ok.sum())}
+    if ok.sum() < 3:
+        params["applied"] = False
+        params["reason"] = "fewer than 3 groups: the spread between groups cannot be estimated"
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return mean.copy(), sd / np.sqrt(n), params
+    m, s, k = mean[ok], sd[ok], n[ok]
+    sigma2 = float(((k - 1) * s * s).sum() / (k - 1).sum())
+    mu = float((k * m).sum() / k.sum())
+    tau2 = max(0.0, float(np.var(m, ddof=1) - np.mean(sigma2 / k)))
+    params.update(applied=True, overall_mean=mu, sigma2_within=sigma2, tau2_between=tau2)
+    if tau2 <= 0:
+        params["kappa"] = None
+        params["note"] = "no detectable difference between groups: every estimate equals the mean"
+        return np.full_like(mean, mu), np.full_like(mean, math.sqrt(sigma2 / k.sum())), params
+    kappa = sigma2 / tau2
+    params["kappa"] = kappa
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrunk = mu + (mean - mu) * n / (n + kappa)
+        post_sd = np.sqrt(sigma2 * tau2 / (n * tau2 + sigma2))
+    return shrunk, post_sd, params
+
+
+# --- intervals -----------------------------------------------------------------------------
+
+
+def wilson(p: float, n: float, z: float = Z) -> tuple[float, float]:
+    """Wilson score interval for a proportion p out of n (n may be an effective size)."""
+    if n <= 0 or not math.isfinite(p):
+        return (math.nan, math.nan)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _t(df: float) -> float:
+    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) if df >= 1 else math.nan
+
+
+def _r(x: Any, nd: int = 6) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return round(x, nd) if math.isfinite(x) else None
+
+
+# --- public functions ----------------------------------------------------------------------
+
+
+def _filters(
+    session: Session,
+    *,
+    unit_code: str | None,
+    area_code: str | None,
+    age_band: str | None,
+    sex: str | None,
+) -> Filters:
+    f = Filters(age_band=age_band or None, sex=sex or None)
+    for name, code in (("unit_code", unit_code), ("area_code", area_code)):
+        if code:
+            uid = session.execute(select(Unit.id).where(Unit.code == code)).scalar()
+            if uid is None:
+                raise Invalid.field(("query", name), f"unknown unit code '{code}'")
+            if name == "unit_code":
+                f.unit_id = int(uid)
+            else:
+                f.area_id = int(uid)
+    return f
+
+
+def compute(
+    session: Session,
+    *,
+    campaign_id: int,
+    by: str | Sequence[str] | None = ("unit", "dimension"),
+    period: str | None = None,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    age_band: str | None = None,
+    sex: str | None = None,
+) -> IndicatorResult:
+    """Indicator rows for a campaign grouped by ``by`` (and ``period``), with the method used."""
+    fields = parse_by(by)
+    _check_period(period)
+    campaign = get_campaign(session, campaign_id)
+    filters = _filters(
+        session, unit_code=unit_code, area_code=area_code, age_band=age_band, sex=sex
+    )
+    t = _table(
+        session,
+        campaign=campaign,
+        by=fields,
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        filters=filters,
+    )
+    return _rows(session, t, fields, period, weighted, include_flagged, min_group_size)
+
+
+def _shrink_families(t: _Groups) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Shrink within each family (same dimension and period) across the other grouping keys."""
+    fam_pos = [i for i, f in enumerate(t.fields) if f in ("dimension", "period")]
+    ent_pos = [i for i, f in enumerate(t.fields) if f not in ("dimension", "period")]
+    mean, sd, se = t.est["score"]
+    n = t.n_eff
+    if not ent_pos:
+        return mean.copy(), se.copy(), [{"applied": False, "reason": "nothing to compare"}]
+    shrunk = np.full(len(t.keys), np.nan)
+    post = np.full(len(t.keys), np.nan)
+    fams: dict[tuple[Any, ...], list[int]] = {}
+    for i, k in enumerate(t.keys):
+        fams.setdefault(tuple(k[p] for p in fam_pos), []).append(i)
+    report = []
+    for fk, idx in sorted(fams.items(), key=lambda kv: repr(kv[0])):
+        ix = np.array(idx)
+        s_, p_, params = shrink(mean[ix], sd[ix], n[ix])
+        shrunk[ix], post[ix] = s_, p_
+        report.append(
+            {"family": dict(zip([t.fields[p] for p in fam_pos], fk, strict=True)), **params}
+        )
+    return shrunk, post, report
+
+
+def _labels(session: Session, t: _Groups) -> dict[str, dict[int, tuple[str, str, str]]]:
+    out: dict[str, dict[int, tuple[str, str, str]]] = {}
+    for f in ("unit", "area"):
+        if f in t.fields:
+            i = t.fields.index(f)
+            out[f] = unit_labels(session, [k[i] for k in t.keys])
+    return out
+
+
+def _suppression(t: _Groups, k: int) -> dict[tuple[Any, ...], str]:
+    cells = {key: int(n) for key, n in zip(t.keys, t.n, strict=True)}
+    return privacy.suppress(cells, k=k)
+
+
+def _rows(
+    session: Session,
+    t: _Groups,
+    fields: list[str],
+    period: str | None,
+    weighted: bool,
+    include_flagged: bool,
+    k: int,
+) -> IndicatorResult:
+    hidden = _suppression(t, k)
+    shrunk, post, shrink_report = _shrink_families(t)
+    labels = _labels(session, t)
+    vm, vsd, vse = t.est["value"]
+    sm, _ssd, sse = t.est["score"]
+    tm, _tsd, _tse = t.est["top"]
+    nps_val, nps_se, nps_cnt = t.nps
+    rows = []
+    for i, key in enumerate(t.keys):
+        row: dict[str, Any] = {}
+        for f, val in zip(t.fields, key, strict=True):
+            if f in ("unit", "area"):
+                code, name, name_en = labels.get(f, {}).get(int(val), (None, "", ""))
+                row[f"{f}_code"] = code
+                row[f"{f}_name"] = name
+                row[f"{f}_name_en"] = name_en
+            else:
+                row[f] = val if val != "" else None
+        reason = hidden.get(key)
+        if reason:
+            row.update(n=None, suppressed=True, suppression=reason)
+            rows.append(row)
+            continue
+        neff = float(t.n_eff[i])
+        tq = _t(neff - 1)
+        mean = None if t.mixed_scale[i] else vm[i]
+        half = tq * vse[i]
+        shalf = tq * sse[i]
+        slo, shi = wilson(float(tm[i]), neff)
+        row.update(
+            n=int(t.n[i]),
+            n_answers=int(t.n_answers[i]),
+            n_eff=_r(neff, 2),
+            mean=_r(mean),
+            sd=_r(None if mean is None else vsd[i]),
+            ci_low=_r(None if mean is None else mean - half),
+            ci_high=_r(None if mean is None else mean + half),
+            scale_min=_r(t.lo[i]),
+            scale_max=_r(t.hi[i]),
+            score=_r(sm[i]),
+            score_se=_r(sse[i]),
+            score_ci_low=_r(sm[i] - shalf),
+            score_ci_high=_r(sm[i] + shalf),
+            shrunk_score=_r(shrunk[i]),
+            shrunk_ci_low=_r(shrunk[i] - Z * post[i]),
+            shrunk_ci_high=_r(shrunk[i] + Z * post[i]),
+            satisfaction_rate=_r(tm[i]),
+            satisfaction_ci_low=_r(slo),
+            satisfaction_ci_high=_r(shi),
+            nps=None,
+            nps_ci_low=None,
+            nps_ci_high=None,
+            suppressed=False,
+            suppression=None,
+        )
+        if nps_cnt[i] >= k and math.isfinite(nps_val[i]):
+            row.update(
+                nps=_r(nps_val[i]),
+                nps_ci_low=_r(max(-100.0, nps_val[i] - Z * nps_se[i])),
+                nps_ci_high=_r(min(100.0, nps_val[i] + Z * nps_se[i])),
+            )
+        rows.append(row)
+    method = {
+        "by": fields,
+        "period": period,
+        "weighted": weighted,
+        "include_flagged": include_flagged,
+        "source": t.source,
+        "confidence": CONFIDENCE,
+        "mean_interval": (
+            "Taylor-linearised (design-based) standard error of the weighted mean, t with n_eff-1 df"
+            if weighted
+            else "t interval: mean +/- t(n-1) * sd / sqrt(n)"
+        ),
+        "proportion_interval": "Wilson score interval"
+        + (" on the effective sample size" if weighted else ""),
+        "score": "100 * (answer - scale_min) / (scale_max - scale_min), averaged",
+        "satisfaction": "share of answers in the top two points of the scale",
+        "nps": "% answers 9-10 minus % answers 0-6, normal interval",
+        "shrinkage": {
+            "method": "empirical Bayes, normal-normal: shrunk = mean + (score - mean) * n / (n + kappa), "
+            "kappa = within-group variance / between-group variance (method of moments), "
+            "within each dimension and period",
+            "families": shrink_report,
+        },
+        "weighting": t.weighting,
+        "min_group_size": k,
+        "suppression": "primary: fewer than min_group_size respondents; secondary: in every "
+        "line of the table at least two suppressed cells holding min_group_size respondents",
+        "suppressed_cells": len(hidden),
+        "note": INTERVAL_NOTE,
+    }
+    return IndicatorResult(rows=rows, method=method)
+
+
+def ranking(
+    session: Session,
+    *,
+    campaign_id: int,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    dimension_weights: dict[str, float] | None = None,
+    seed: int = 20261125,
+) -> IndicatorResult:
+    """Composite index per unit (weighted mean of shrunk dimension scores) with rank ranges."""
+    campaign = get_campaign(session, campaign_id)
+    questions = campaign_questions(session, campaign=campaign)
+    dims = sorted({q.dimension for q in questions.values() if q.type == "rating"})
+    weights_in = (
+        dimension_weights if dimension_weights is not None else (campaign.dimension_weights or {})
+    )
+    bad = [d for d in weights_in if d not in dims]
+    if bad:
+        raise Invalid.field(("query", "weights"), f"unknown dimension(s): {', '.join(bad)}")
+    wts = {d: float(weights_in.get(d, 1.0)) for d in dims}
+    if any(x < 0 for x in wts.values()) or (dims and sum(wts.values()) <= 0):
+        raise Invalid.field(("query", "weights"), "weights must be >= 0 and not all zero")
+    t = _table(
+        session,
+        campaign=campaign,
+        by=["unit", "dimension"],
+        period=None,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        filters=Filters(),
+    )
+    hidden = _suppression(t, min_group_size)
+    shrunk, post, report = _shrink_families(t)
+    score, _sd, score_se = t.est["score"]
+    labels = _labels(session, t)["unit"] if t.keys else {}
+    per_unit: dict[int, dict[str, int]] = {}
+    for i, (uid, dim) in enumerate(t.keys):
+        per_unit.setdefault(int(uid), {})[dim] = i
+    wsum = sum(wts[d] for d in dims)
+    shown: list[tuple[int, float, float, float, float]] = []
+    rows_hidden: list[dict[str, Any]] = []
+    for uid, idx in per_unit.items():
+        code, name, name_en = labels.get(uid, (None, "", ""))
+        complete = all(d in idx for d in dims if wts[d] > 0)
+        if not complete or any(t.keys[i] in hidden for i in idx.values()):
+            rows_hidden.append(
+                {"unit_code": code, "unit_name": name, "unit_name_en": name_en, "suppressed": True}
+            )
+            continue
+        used = [d for d in dims if wts[d] > 0]
+        idx_val = sum(wts[d] * shrunk[idx[d]] for d in used) / wsum
+        # Dimensions are answered by the same people and correlate; adding the SEs (perfect
+        # correlation) never overstates precision.
+        idx_se = sum(wts[d] * post[idx[d]] for d in used) / wsum
+        raw = sum(wts[d] * score[idx[d]] for d in used) / wsum
+        n_min = min(int(t.n[idx[d]]) for d in used)
+        shown.append((uid, float(idx_val), float(idx_se), float(raw), n_min))
+    rows: list[dict[str, Any]] = []
+    if shown:
+        est = np.array([s[1] for s in shown])
+        se = np.array([s[2] for s in shown])
+        order = np.argsort(-est, kind="stable")
+        rank = np.empty(len(shown), dtype=int)
+        rank[order] = np.arange(1, len(shown) + 1)
+        rng = np.random.default_rng(seed)
+        draws = est[None, :] + rng.standard_normal((RANK_DRAWS, len(shown))) * se[None, :]
+        # Rank 1 is the best: 1 + the number of units drawn higher.
+        ranks = (-draws).argsort(axis=1).argsort(axis=1) + 1
+        r_lo = np.quantile(ranks, 0.025, axis=0, method="inverted_cdf")
+        r_hi = np.quantile(ranks, 0.975, axis=0, method="inverted_cdf")
+        for j in order:
+            uid, v, s, raw, n_min = shown[j]
+            code, name, name_en = labels.get(uid, (None, "", ""))
+            rows.append(
+                {
+                    "unit_code": code,
+                    "unit_name": name,
+                    "unit_name_en": name_en,
+                    "n": n_min,
+                    "index": _r(v),
+                    "ci_low": _r(v - Z * s),
+                    "ci_high": _r(v + Z * s),
+                    "raw_index": _r(raw),
+                    "rank": int(rank[j]),
+                    "rank_low": int(min(r_lo[j], rank[j])),
+                    "rank_high": int(max(r_hi[j], rank[j])),
+                    "suppressed": False,
+                }
+            )
+    rows += sorted(rows_hidden, key=lambda r: r["unit_code"] or "")
+    method = {
+        "index": "weighted mean of the units' shrunk dimension scores (0-100)",
+        "dimension_weights": wts,
+        "interval": "index +/- 1.96 * sum(w * posterior sd) / sum(w) (conservative: "
+        "dimensions treated as perfectly correlated)",
+        "rank_range": f"2.5% and 97.5% quantiles of each unit's rank over {RANK_DRAWS} draws "
+        "of all indices from their normal approximations (seeded)",
+        "shrinkage": report,
+        "weighted": weighted,
+        "weighting": t.weighting,
+        "include_flagged": include_flagged,
+        "min_group_size": min_group_size,
+        "note": INTERVAL_NOTE,
+    }
+    return IndicatorResult(rows=rows, method=method)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate)."""
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    adj = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def trends(
+    session: Session,
+    *,
+    campaign_id: int,
+    period: str = "month",
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    alpha: float = 0.05,
+) -> IndicatorResult:
+    """Score per unit, dimension and period, with a test of each change between periods."""
+    _check_period(period)
+    res = compute(
+        session,
+        campaign_id=campaign_id,
+        by=["unit", "dimension"],
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=min_group_size,
+    )
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in res.rows:
+        series.setdefault((r["unit_code"], r["dimension"]), []).append(r)
+    changes: list[dict[str, Any]] = []
+    for (code, dim), rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["period"])
+        for a, b in zip(rows, rows[1:], strict=False):
+            if a["suppressed"] or b["suppressed"]:
+                changes.append(
+                    {
+                        "unit_code": code,
+                        "dimension": dim,
+                        "from": a["period"],
+                        "to": b["period"],
+                        "suppressed": True,
+                    }
+                )
+                continue
+            se_a, se_b = a["score_se"], b["score_se"]
+            diff = b["score"] - a["score"]
+            se = math.sqrt(se_a**2 + se_b**2)
+            z = diff / se if se > 0 else 0.0
+            changes.append(
+                {
+                    "unit_code": code,
+                    "dimension": dim,
+                    "from": a["period"],
+                    "to": b["period"],
+                    "score_from": a["score"],
+                    "score_to": b["score"],
+                    "change": _r(diff),
+                    "se": _r(se),
+                    "z": _r(z),
+                    "p_value": _r(2 * sps.norm.sf(abs(z)), 8),
+                    "suppressed": False,
+                }
+            )
+    tested = [c for c in changes if not c["suppressed"]]
+    q = benjamini_hochberg(np.array([c["p_value"] for c in tested], dtype=float))
+    for c, qv in zip(tested, q, strict=True):
+        c["q_value"] = _r(qv, 8)
+        c["alert"] = bool(qv < alpha)
+        c["direction"] = "up" if c["change"] > 0 else "down"
+    method = dict(res.method)
+    method["test"] = (
+        "two-sided z test of the change in score between consecutive periods, "
+        f"Benjamini-Hochberg false discovery rate {alpha} across all tested changes"
+    )
+    return IndicatorResult(rows=res.rows, method=method, changes=changes)

@@ -1,0 +1,273 @@
+"""SQL GROUP BY over the statistics tables -> typed rows (numpy columns).
+
+The source is the smallest statistics table that holds the requested grouping:
+``stat_unit`` (unit, dimension), ``stat_day`` (+ period), ``stat_cell`` (+ area, age band,
+sex, weighting). Area or profile combined with a period is answered from the raw responses
+(the one combination no statistics table keeps; see docs/methodology.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, String, Table, cast, false, func, literal, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from surveys.forms.models import Answer, Campaign, Question, SurveyResponse
+from surveys.forms.stats import RESPONSE_KEY, StatCell, StatDay, StatUnit
+from surveys.units.models import Unit
+
+# Fields a query can group by (dimension is resolved from the question, not in SQL).
+SQL_FIELDS = ("unit", "area", "age_band", "sex", "period")
+CELL_FIELDS = ("area", "age_band", "sex")
+PERIODS = ("day", "week", "month")
+
+_STAT_UNIT: Table = StatUnit.__table__  # type: ignore[attr-defined]
+_STAT_DAY: Table = StatDay.__table__  # type: ignore[attr-defined]
+_STAT_CELL: Table = StatCell.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """A rated question of a campaign's survey."""
+
+    key: str
+    type: str  # rating | nps
+    dimension: str
+    scale_min: float
+    scale_max: float
+
+
+@dataclass
+class Filters:
+    """Restrict a query to one unit, area, age band or sex (ids already resolved)."""
+
+    unit_id: int | None = None
+    area_id: int | None = None
+    age_band: str | None = None
+    sex: str | None = None
+
+    @property
+    def needs_cell(self) -> bool:
+        return self.area_id is not None or self.age_band is not None or self.sex is not None
+
+
+@dataclass
+class Counts:
+    """Counts per scale point: one numpy column per grouping field, plus question, value, n."""
+
+    keys: dict[str, np.ndarray]
+    question: np.ndarray
+    value: np.ndarray
+    n: np.ndarray
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.n.shape[0])
+
+
+def campaign_questions(session: Session, *, campaign: Campaign) -> dict[str, QuestionInfo]:
+    """The rating and NPS questions of the campaign's survey, by key."""
+    rows = session.execute(
+        select(Question).where(
+            Question.survey_id == campaign.survey_id,
+            Question.type.in_(("rating", "nps")),  # type: ignore[attr-defined]
+        )
+    ).scalars()
+    out: dict[str, QuestionInfo] = {}
+    for q in rows:
+        lo = q.scale_min if q.scale_min is not None else (0 if q.type == "nps" else 1)
+        hi = q.scale_max if q.scale_max is not None else (10 if q.type == "nps" else 5)
+        dim = q.dimension or ("nps" if q.type == "nps" else q.key)
+        out[q.key] = QuestionInfo(q.key, str(q.type), dim, float(lo), float(hi))
+    return out
+
+
+def unit_labels(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(code, name, name_en) of units by id."""
+    ids = [int(i) for i in set(ids) if i]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Unit.id, Unit.code, Unit.name, Unit.name_en).where(Unit.id.in_(ids))
+    ).all()
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+
+
+def _period_expr(dialect: str, day: ColumnElement[Any], period: str) -> ColumnElement[Any]:
+    """A text label of the period: 'YYYY-MM-DD' (day, or the Monday of the week) or 'YYYY-MM'."""
+    if dialect == "postgresql":
+        if period == "month":
+            return func.to_char(day, "YYYY-MM")
+        if period == "week":
+            return func.to_char(func.date_trunc("week", day), "YYYY-MM-DD")
+        return func.to_char(day, "YYYY-MM-DD")
+    if period == "month":
+        return func.substr(day, 1, 7)
+    if period == "week":
+        shift = (cast(func.strftime("%w", day), Integer) + 6) % 7
+        return func.date(day, literal("-", String) + cast(shift, String) + literal(" days", String))
+    return func.date(day)
+
+
+def _raw_day(dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return literal_column("CAST((survey_response.submitted_hour AT TIME ZONE 'UTC') AS DATE)")
+    return func.date(SurveyResponse.submitted_hour)
+
+
+def choose_source(fields: Sequence[str], filters: Filters) -> str:
+    """The statistics table (or 'raw') that can answer this grouping."""
+    cell = filters.needs_cell or any(f in CELL_FIELDS for f in fields)
+    period = "period" in fields
+    if cell and period:
+        return "raw"
+    if cell:
+        return "stat_cell"
+    if period:
+        return "stat_day"
+    return "stat_unit"
+
+
+def fetch_counts(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: Sequence[str],
+    period: str | None = None,
+    include_flagged: bool = False,
+    filters: Filters | None = None,
+    source: str | None = None,
+) -> Counts:
+    """Counts per (fields..., question, value) for a campaign, summed in SQL."""
+    filters = filters or Filters()
+    fields = list(fields)
+    src = source or choose_source(fields, filters)
+    dialect = session.get_bind().dialect.name
+    if src == "raw":
+        return _fetch_raw(session, campaign_id, fields, period, include_flagged, filters, dialect)
+    table = {"stat_unit": _STAT_UNIT, "stat_day": _STAT_DAY, "stat_cell": _STAT_CELL}[src]
+    c = table.c
+    cols: dict[str, ColumnElement[Any]] = {}
+    for f in fields:
+        if f == "unit":
+            cols[f] = c.unit_id
+        elif f == "area":
+            cols[f] = c.area_unit_id
+        elif f in ("age_band", "sex"):
+            cols[f] = c[f]
+        elif f == "period":
+            cols[f] = _period_expr(dialect, c.day, period or "month")
+    keys = [v.label(f"k_{k}") for k, v in cols.items()]
+    stmt = select(*keys, c.question_key, c.value, func.sum(c.n)).where(c.campaign_id == campaign_id)
+    if not include_flagged:
+        stmt = stmt.where(c.flagged == false())
+    if filters.unit_id is not None:
+        stmt = stmt.where(c.unit_id == filters.unit_id)
+    if filters.area_id is not None:
+        stmt = stmt.where(c.area_unit_id == filters.area_id)
+    if filters.age_band is not None:
+        stmt = stmt.where(c.age_band == filters.age_band)
+    if filters.sex is not None:
+        stmt = stmt.where(c.sex == filters.sex)
+    stmt = stmt.group_by(*cols.values(), c.question_key, c.value)
+    rows = session.execute(stmt).all()
+    return _to_counts(rows, list(cols), src)
+
+
+def _to_counts(rows: Sequence[Any], names: list[str], source: str) -> Counts:
+    width = len(names)
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(width + 3)]
+    keys = {}
+    for i, name in enumerate(names):
+        if name in ("unit", "area"):
+            keys[name] = np.asarray(cols[i], dtype=np.int64)
+        else:
+            keys[name] = np.asarray(["" if v is None else str(v) for v in cols[i]], dtype=object)
+    return Counts(
+        keys=keys,
+        question=np.asarray(cols[width], dtype=object),
+        value=np.asarray(cols[width + 1], dtype=float),
+        n=np.asarray(cols[width + 2], dtype=np.int64),
+        source=source,
+    )
+
+
+def _fetch_raw(
+    session: Session,
+    campaign_id: int,
+    fields: list[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    dialect: str,
+) -> Counts:
+    r = SurveyResponse
+    cols: dict[str, ColumnElement[Any]] = {}
+    for f in fields:
+        if f == "unit":
+            cols[f] = r.unit_id  # type: ignore[assignment]
+        elif f == "area":
+            cols[f] = func.coalesce(r.area_unit_id, 0)
+        elif f in ("age_band", "sex"):
+            cols[f] = func.coalesce(getattr(r, f), "")
+        elif f == "period":
+            cols[f] = _period_expr(dialect, _raw_day(dialect), period or "month")
+    keys = [v.label(f"k_{k}") for k, v in cols.items()]
+    conds: list[Any] = [r.campaign_id == campaign_id]
+    if not include_flagged:
+        conds.append(r.flagged == false())
+    if filters.unit_id is not None:
+        conds.append(r.unit_id == filters.unit_id)
+    if filters.area_id is not None:
+        conds.append(r.area_unit_id == filters.area_id)
+    if filters.age_band is not None:
+        conds.append(r.age_band == filters.age_band)
+    if filters.sex is not None:
+        conds.append(r.sex == filters.sex)
+    answers = (
+        select(*keys, Answer.question_key, Answer.value_num, func.count())
+        .select_from(r)
+        .join(Answer, Answer.response_id == r.id)  # type: ignore[arg-type]
+        .where(*conds, Answer.value_num.is_not(None))
+        .group_by(*cols.values(), Answer.question_key, Answer.value_num)
+    )
+    people = (
+        select(*keys, literal(RESPONSE_KEY), literal(0.0), func.count())
+        .select_from(r)
+        .where(*conds)
+        .group_by(*cols.values())
+    )
+    rows = list(session.execute(answers).all()) + list(session.execute(people).all())
+    return _to_counts(rows, list(cols), "raw")
+
+
+def plain_group_by(session: Session, *, campaign_id: int) -> list[Any]:
+    """The naive query the statistics replace: mean per unit and dimension over raw answers."""
+    stmt = (
+        select(
+            SurveyResponse.unit_id,
+            Question.dimension,
+            func.count(),
+            func.avg(Answer.value_num),
+        )
+        .select_from(SurveyResponse)
+        .join(Answer, Answer.response_id == SurveyResponse.id)  # type: ignore[arg-type]
+        .join(Campaign, Campaign.id == SurveyResponse.campaign_id)  # type: ignore[arg-type]
+        .join(
+            Question,
+            (Question.survey_id == Campaign.survey_id) & (Question.key == Answer.question_key),
+        )
+        .where(
+            SurveyResponse.campaign_id == campaign_id,
+            SurveyResponse.flagged == false(),
+            Question.type == "rating",
+        )
+        .group_by(SurveyResponse.unit_id, Question.dimension)
+    )
+    return list(session.execute(stmt).all())
