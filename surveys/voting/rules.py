@@ -1,0 +1,592 @@
+"""The counting rules, pure (no database): vote thresholds, ranking, budget-constrained
+selection, satisfaction grades, and the Method of Equal Shares with "add one" completion.
+
+Everything here is exact: vote counts and budgets are integers, shares are rationals.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Generic, Literal, TypeVar
+
+from gmpy2 import mpq
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ThresholdKind(str, enum.Enum):
+    majority_of_all = "majority_of_all"
+    majority_of_cast = "majority_of_cast"
+    none = "none"
+    fraction = "fraction"
+    min_votes = "min_votes"
+
+
+class OnNoFit(str, enum.Enum):
+    skip = "skip"
+    stop = "stop"
+
+
+class Reason(str, enum.Enum):
+    """Why a project ended up selected or not."""
+
+    selected = "selected"
+    below_threshold = "below_threshold"
+    over_budget = "over_budget"  # skipped: did not fit in what was left
+    stopped = "stopped"  # selection stopped at an earlier project that did not fit
+    max_count = "max_count"  # the maximum number of projects was already reached
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How many "for" votes a project needs to pass.
+
+    - ``majority_of_all``: more than half of ALL deputies in the electorate (seated, not
+      present): ``for >= floor(S/2) + 1``.
+    - ``majority_of_cast``: more than half of the ballots cast: ``for >= floor(C/2) + 1``.
+    - ``fraction``: at least the given fraction of all deputies: ``for >= ceil(f * S)``.
+    - ``min_votes``: at least the given number of votes (Pabulib's ``min_project_score_threshold``).
+    - ``none``: every project passes.
+    """
+
+    kind: ThresholdKind = ThresholdKind.majority_of_all
+    fraction: Fraction | None = None
+    min_votes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == ThresholdKind.fraction and (
+            self.fraction is None or not (0 < self.fraction <= 1)
+        ):
+            raise ValueError("a fraction threshold needs 0 < fraction <= 1")
+        if self.kind == ThresholdKind.min_votes and (self.min_votes is None or self.min_votes < 0):
+            raise ValueError("a min_votes threshold needs a non-negative number")
+
+    @classmethod
+    def parse(cls, value: Any) -> Threshold:
+        """From the API form: a kind name, ``{"fraction": 0.6}`` or ``{"min_votes": 50}``."""
+        if isinstance(value, Threshold):
+            return value
+        if isinstance(value, str):
+            kind = ThresholdKind(value)
+            if kind in (ThresholdKind.fraction, ThresholdKind.min_votes):
+                raise ValueError(f"'{value}' needs a number: use {{\"{value}\": ...}}")
+            return cls(kind)
+        if isinstance(value, Mapping) and len(value) == 1:
+            ((key, number),) = value.items()
+            if (
+                key == "fraction"
+                and isinstance(number, int | float | str)
+                and not isinstance(number, bool)
+            ):
+                # Through str so that 0.6 means exactly 6/10; "2/3" is accepted too.
+                return cls(ThresholdKind.fraction, fraction=Fraction(str(number)))
+            if key == "min_votes" and isinstance(number, int) and not isinstance(number, bool):
+                return cls(ThresholdKind.min_votes, min_votes=number)
+        raise ValueError(
+            'threshold must be "majority_of_all", "majority_of_cast", "none", '
+            '{"fraction": f} or {"min_votes": n}'
+        )
+
+    def as_json(self) -> str | dict[str, Any]:
+        """The API form (fractions as "p/q" strings so that they stay exact)."""
+        if self.kind == ThresholdKind.fraction:
+            assert self.fraction is not None
+            return {"fraction": str(self.fraction)}
+        if self.kind == ThresholdKind.min_votes:
+            return {"min_votes": self.min_votes}
+        return self.kind.value
+
+    def required(self, *, electorate: int, cast: int) -> int:
+        """The smallest number of "for" votes that passes."""
+        if self.kind == ThresholdKind.majority_of_all:
+            return electorate // 2 + 1
+        if self.kind == ThresholdKind.majority_of_cast:
+            return cast // 2 + 1
+        if self.kind == ThresholdKind.fraction:
+            assert self.fraction is not None
+            return math.ceil(self.fraction * electorate)
+        if self.kind == ThresholdKind.min_votes:
+            assert self.min_votes is not None
+            return self.min_votes
+        return 0
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """The knobs of a budget-constrained selection by vote ranking."""
+
+    budget: int
+    threshold: Threshold = field(default_factory=Threshold)
+    on_no_fit: OnNoFit = OnNoFit.skip
+    max_selected: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "threshold": self.threshold.as_json(),
+            "on_no_fit": self.on_no_fit.value,
+            "max_selected": self.max_selected,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate(Generic[K]):
+    """A project on the slate with its vote counts. ``position`` orders "the earlier id"."""
+
+    id: K
+    cost: int
+    votes_for: int
+    votes_against: int = 0
+    votes_abstain: int = 0
+    position: int = 0
+
+
+@dataclass
+class Row(Generic[K]):
+    id: K
+    passed: bool
+    rank: int | None
+    selected: bool
+    reason: Reason
+
+
+@dataclass
+class Tie(Generic[K]):
+    """Projects with equal "for" votes whose order decided who was selected."""
+
+    ids: list[K]  # in the order the rule put them
+    votes_for: int
+    settled_by: list[str]  # "fewer_against", "lower_cost", "earlier_id" (those that were needed)
+
+
+@dataclass
+class Selection(Generic[K]):
+    rows: list[Row[K]]  # in ranking order: passing projects by rank, then the others
+    ties: list[Tie[K]]
+    budget_used: int
+    required_votes: int
+
+    def selected_ids(self) -> list[K]:
+        return [r.id for r in self.rows if r.selected]
+
+
+def rank_key(c: Candidate[K]) -> tuple[int, int, int, int]:
+    """More "for" votes first; ties: fewer "against", then cheaper, then the earlier id."""
+    return (-c.votes_for, c.votes_against, c.cost, c.position)
+
+
+def select(
+    candidates: Sequence[Candidate[K]], config: RuleConfig, *, electorate: int, cast: int
+) -> Selection[K]:
+    """Rank the passing projects and select down the ranking within the budget and count."""
+    required = config.threshold.required(electorate=electorate, cast=cast)
+    passing = sorted((c for c in candidates if c.votes_for >= required), key=rank_key)
+    failing = sorted((c for c in candidates if c.votes_for < required), key=rank_key)
+    rows: list[Row[K]] = []
+    left = config.budget
+    count = 0
+    stopped = False
+    for rank, c in enumerate(passing, start=1):
+        if stopped:
+            reason = Reason.stopped
+        elif config.max_selected is not None and count >= config.max_selected:
+            reason = Reason.max_count
+        elif c.cost > left:
+            reason = Reason.over_budget
+            stopped = config.on_no_fit == OnNoFit.stop
+        else:
+            reason = Reason.selected
+            left -= c.cost
+            count += 1
+        rows.append(Row(c.id, True, rank, reason == Reason.selected, reason))
+    rows += [Row(c.id, False, None, False, Reason.below_threshold) for c in failing]
+    return Selection(rows, _decisive_ties(passing, rows), config.budget - left, required)
+
+
+def _decisive_ties(passing: list[Candidate[K]], rows: list[Row[K]]) -> list[Tie[K]]:
+    """Groups of equal "for" votes in which some were selected and some not.
+
+    If a group is selected entirely or not at all, any order inside it gives the same
+    outcome (the group's total cost fits whatever the order, or none of its members fit
+    at their turn), so only mixed groups are ties that decided something.
+    """
+    ties: list[Tie[K]] = []
+    i = 0
+    while i < len(passing):
+        j = i
+        while j + 1 < len(passing) and passing[j + 1].votes_for == passing[i].votes_for:
+            j += 1
+        group = passing[i : j + 1]
+        picked = {rows[k].selected for k in range(i, j + 1)}
+        if len(group) > 1 and picked == {True, False}:
+            used: list[str] = []
+            for a, b in zip(group, group[1:], strict=False):
+                if a.votes_against != b.votes_against:
+                    name = "fewer_against"
+                elif a.cost != b.cost:
+                    name = "lower_cost"
+                else:
+                    name = "earlier_id"
+                if name not in used:
+                    used.append(name)
+            order = ["fewer_against", "lower_cost", "earlier_id"]
+            ties.append(
+                Tie([c.id for c in group], group[0].votes_for, sorted(used, key=order.index))
+            )
+        i = j + 1
+    return ties
+
+
+_TIE_WORDS = {
+    "zh-CN": {
+        "fewer_against": "反对票少者优先",
+        "lower_cost": "预算少者优先",
+        "earlier_id": "编号在前者优先",
+    },
+    "en": {
+        "fewer_against": "fewer votes against first",
+        "lower_cost": "the cheaper project first",
+        "earlier_id": "the earlier id first",
+    },
+}
+
+
+def tie_words(tie: Tie[Any], lang: str = "zh-CN") -> str:
+    """How a tie was settled, in words."""
+    words = _TIE_WORDS["en" if lang == "en" else "zh-CN"]
+    sep = "；" if lang != "en" else "; then "
+    return sep.join(words[s] for s in tie.settled_by)
+
+
+def rule_text(config: RuleConfig, *, electorate: int, cast: int, lang: str = "zh-CN") -> str:
+    """The rule in words, with the numbers of this session."""
+    t = config.threshold
+    required = t.required(electorate=electorate, cast=cast)
+    budget = f"{config.budget:,}"
+    if lang == "en":
+        if t.kind == ThresholdKind.majority_of_all:
+            th = (
+                f'A project passes when its "for" votes are more than half of all {electorate} '
+                f"deputies in the electorate (at least {required}), whether or not they voted."
+            )
+        elif t.kind == ThresholdKind.majority_of_cast:
+            th = (
+                f'A project passes when its "for" votes are more than half of the {cast} '
+                f"ballots cast (at least {required})."
+            )
+        elif t.kind == ThresholdKind.fraction:
+            th = (
+                f'A project passes when its "for" votes reach {t.fraction} of all {electorate} '
+                f"deputies (at least {required})."
+            )
+        elif t.kind == ThresholdKind.min_votes:
+            th = f'A project passes with at least {required} "for" votes.'
+        else:
+            th = "Every project passes; there is no vote threshold."
+        parts = [
+            th,
+            'Passing projects are ranked by "for" votes; ties go to fewer "against" votes, then '
+            "to the cheaper project, then to the earlier id.",
+            f"Projects are selected down the ranking while they fit in the budget of {budget} yuan",
+        ]
+        if config.max_selected is not None:
+            parts[-1] += f" and the maximum of {config.max_selected} projects"
+        parts[-1] += (
+            "; a project that does not fit ends the selection."
+            if config.on_no_fit == OnNoFit.stop
+            else "; a project that does not fit is skipped and the next one is tried."
+        )
+        return " ".join(parts)
+    if t.kind == ThresholdKind.majority_of_all:
+        th = f"赞成票超过全体代表（{electorate} 名，不论是否投票）的半数即通过，即至少 {required} 票。"
+    elif t.kind == ThresholdKind.majority_of_cast:
+        th = f"赞成票超过所投票数（{cast} 张）的半数即通过，即至少 {required} 票。"
+    elif t.kind == ThresholdKind.fraction:
+        th = f"赞成票达到全体代表（{electorate} 名）的 {t.fraction} 即通过，即至少 {required} 票。"
+    elif t.kind == ThresholdKind.min_votes:
+        th = f"赞成票至少 {required} 票即通过。"
+    else:
+        th = "不设票数门槛，所有项目均参与排序。"
+    count = f"、且不超过 {config.max_selected} 个项目" if config.max_selected is not None else ""
+    fit = (
+        "遇到放不下的项目即停止选择。"
+        if config.on_no_fit == OnNoFit.stop
+        else "放不下的项目跳过，继续考虑下一个。"
+    )
+    return (
+        f"{th}通过的项目按赞成票由多到少排序；票数相同时，反对票少者在前，其次预算少者在前，"
+        f"再次编号在前者在前。按排序依次入选，直至总预算 {budget} 元{count}用完为止；{fit}"
+    )
+
+
+def config_hash(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a canonical JSON form of a session's frozen configuration."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- satisfaction follow-up (满意度测评) -------------------------------------------------
+
+Grade = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+def grade(*, satisfied: int, basically_satisfied: int, electorate: int) -> Grade:
+    """满意 when 满意 exceeds half of all deputies; else 基本满意 when 满意 + 基本满意 does; else 不满意."""
+    if 2 * satisfied > electorate:
+        return "satisfied"
+    if 2 * (satisfied + basically_satisfied) > electorate:
+        return "basically_satisfied"
+    return "dissatisfied"
+
+
+# --- Method of Equal Shares ---------------------------------------------------------------
+
+
+@dataclass
+class EqualSharesResult(Generic[K]):
+    """MES with "add one" completion and the comparison step (equalshares.net's tool).
+
+    ``mes`` is the completed MES outcome in selection order; ``greedy`` the plain
+    vote-ranking outcome; ``selected`` the final one (``greedy`` only when more voters
+    prefer it in the comparison step).
+    """
+
+    selected: list[K]
+    mes: list[K]
+    greedy: list[K]
+    per_voter_budget: Fraction
+    prefer_mes: int
+    prefer_greedy: int
+    used_greedy: bool
+    runs: int  # fixed-budget MES computations made by the completion
+
+
+@dataclass
+class _Problem:
+    costs: list[int]
+    votes: list[int]  # approvals per project
+    supporters: list[list[int]]  # per project: voter groups approving it
+    mult: list[int]  # per voter group: how many voters cast that exact ballot
+    n: int  # voters
+
+
+def _problem(costs: Sequence[int], ballots: Sequence[Collection[int]]) -> _Problem:
+    groups = Counter(frozenset(b) for b in ballots)
+    keys = sorted(groups, key=lambda s: sorted(s))
+    supporters: list[list[int]] = [[] for _ in costs]
+    for g, ballot in enumerate(keys):
+        for p in ballot:
+            supporters[p].append(g)
+    votes = [sum(groups[keys[g]] for g in s) for s in supporters]
+    return _Problem(list(costs), votes, supporters, [groups[k] for k in keys], len(ballots))
+
+
+def _mes_fixed(pb: _Problem, per_voter: Any) -> tuple[list[int], Any]:
+    """Fixed-budget MES (equal split, cost utility as on equalshares.net) with every voter holding ``per_voter``.
+
+    Returns the winners in order and a bound: for every per-voter budget ``t`` with
+    ``per_voter <= t < bound`` the outcome is the same (``None``: unbounded).
+
+    Why the bound holds: with the winners fixed, every voter group's money is an affine
+    function of ``t`` (tracked as its value at ``per_voter`` plus a slope) as long as the
+    winners' payment structure (who pays all they have, who pays the common share rho)
+    stays the same; those comparisons are kept exactly. A non-winner's share rho_c(t) is
+    then a convex function of ``t`` (it is the smallest rho with sum(min(money_g(t), rho))
+    >= cost, and that set is convex), so the affine piece found at ``per_voter`` is a lower
+    bound for rho_c everywhere, and also in later rounds, since money only shrinks. The
+    winner stays best while its rho stays below every rival's lower bound; projects that
+    cannot be afforded must stay so. Each such condition is an affine sign condition.
+    """
+    t0 = mpq(per_voter)
+    zero = mpq(0)
+    val = [t0] * len(pb.mult)
+    slope = [mpq(1)] * len(pb.mult)
+    bound: Any = None
+
+    def keep(v: Any, k: Any) -> None:
+        # The sign of v + k (t - t0) must stay what it is at t0.
+        nonlocal bound
+        if k == 0:
+            return
+        if v == 0:
+            bound = t0
+        elif (v > 0) != (k > 0):
+            cross = t0 - v / k
+            if bound is None or cross < bound:
+                bound = cross
+
+    costs = pb.costs
+    # Lower bound of each project's rho as an affine piece (value at t0, slope); before any
+    # payment, rho >= cost / votes everywhere (all supporters hold at most t).
+    low: dict[int, tuple[Any, Any]] = {
+        p: (mpq(costs[p], pb.votes[p]), zero)
+        for p in range(len(costs))
+        if costs[p] > 0 and pb.votes[p] > 0
+    }
+    winners: list[int] = []
+    while low:
+        best: tuple[Any, int, int, int] | None = None  # (rho/cost, -votes, cost, project)
+        offers: dict[int, tuple[Any, Any, list[int]]] = {}
+        for p in sorted(low, key=lambda q: (low[q][0] / costs[q], -pb.votes[q], costs[q], q)):
+            cost = costs[p]
+            if best is not None and (low[p][0] / cost, -pb.votes[p], cost, p) > best:
+                break  # cannot beat the best even at its lower bound; nor can the rest
+            sup = pb.supporters[p]
+            money_v = sum((val[g] * pb.mult[g] for g in sup), zero)
+            if money_v < cost:
+                keep(money_v - cost, sum((slope[g] * pb.mult[g] for g in sup), zero))
+                del low[p]  # money only shrinks: never affordable again
+                continue
+            paid_v = paid_k = zero
+            denom = pb.votes[p]
+            poor: list[int] = []
+            for g in sorted(sup, key=val.__getitem__):
+                if (cost - paid_v) / denom > val[g]:
+                    paid_v += val[g] * pb.mult[g]
+                    paid_k += slope[g] * pb.mult[g]
+                    denom -= pb.mult[g]
+                    poor.append(g)
+                else:
+                    break
+            rho_v = (cost - paid_v) / denom
+            rho_k = -paid_k / denom
+            if any(val[g] == rho_v and slope[g] != rho_k for g in sup):
+                # A kink of rho_c at t0: the piece is not a lower bound, keep it exactly.
+                for g in sup:
+                    keep(val[g] - rho_v, slope[g] - rho_k)
+            low[p] = (rho_v, rho_k)
+            offers[p] = (rho_v, rho_k, poor)
+            key = (rho_v / cost, -pb.votes[p], cost, p)
+            if best is None or key < best:
+                best = key
+        if best is None:
+            break
+        w = best[3]
+        wv, wk, _ = offers[w]
+        sup = pb.supporters[w]
+        # The winner's rho is exact only while its payers split the same way.
+        keep(
+            sum((val[g] * pb.mult[g] for g in sup), zero) - costs[w],
+            sum((slope[g] * pb.mult[g] for g in sup), zero),
+        )
+        for g in sup:
+            keep(val[g] - wv, slope[g] - wk)
+        for p, (lv, lk) in low.items():
+            if p != w:
+                # rival lower bound / its cost must stay above the winner's rho / its cost.
+                keep(costs[w] * lv - costs[p] * wv, costs[w] * lk - costs[p] * wk)
+        for g in sup:
+            if val[g] > wv:
+                val[g] -= wv
+                slope[g] -= wk
+            else:
+                val[g] = zero
+                slope[g] = zero
+        winners.append(w)
+        del low[w]
+    return winners, bound
+
+
+def _greedy(pb: _Problem, budget: int) -> list[int]:
+    order = sorted(range(len(pb.costs)), key=lambda p: (-pb.votes[p], pb.costs[p], p))
+    out: list[int] = []
+    used = 0
+    for p in order:
+        if used + pb.costs[p] <= budget:
+            out.append(p)
+            used += pb.costs[p]
+    return out
+
+
+def _mes_add1(pb: _Problem, budget: int) -> tuple[list[int], Fraction, int]:
+    """MES with integral "add one" completion, as in equalshares.net's compute tool.
+
+    Start with ``floor(B/n)`` per voter and raise it one unit at a time while the outcome
+    still costs at most B. Runs whose comparisons all come out the same give the same
+    outcome, so the loop jumps over every per-voter budget inside the interval a run
+    reports: exact, and usually far fewer runs than one per unit. When the outcome can no
+    longer change (no bound), raising the budget further changes nothing and the loop ends
+    (the reference tool would loop for ever there).
+
+    When every project together fits in B, the tool skips the completion; here the
+    outcome is then every approved project, which is where the completion converges.
+    """
+    if sum(pb.costs) <= budget:
+        winners, _ = _mes_fixed(pb, max(1, sum(pb.costs)))
+        return winners, Fraction(budget, pb.n), 1
+    b = budget // pb.n
+    winners, bound = _mes_fixed(pb, b)
+    runs = 1
+    while bound is not None:
+        # Every integer t with b <= t < bound gives the same outcome as b.
+        b = max(b, math.ceil(bound) - 1)
+        nxt, nbound = _mes_fixed(pb, b + 1)
+        runs += 1
+        if sum(pb.costs[p] for p in nxt) > budget:
+            break
+        b += 1
+        winners, bound = nxt, nbound
+    return winners, Fraction(b), runs
+
+
+def equal_shares(
+    costs: Mapping[K, int],
+    ballots: Sequence[Collection[K]],
+    budget: int,
+    *,
+    comparison: bool = True,
+) -> EqualSharesResult[K]:
+    """Method of Equal Shares for approval ballots, with integral "add one" completion and
+    (optionally) the comparison step against the greedy vote ranking, as Wieliczka used.
+
+    Ties between equally good projects go to more votes, then the lower cost, then the
+    earlier key in ``costs``' order. In the comparison step each voter prefers the outcome
+    that funds more of the projects they approved; greedy replaces MES only when strictly
+    more voters prefer it.
+    """
+    keys = list(costs)
+    index = {k: i for i, k in enumerate(keys)}
+    if any(costs[k] < 0 for k in keys):
+        raise ValueError("costs must not be negative")
+    int_ballots = [[index[k] for k in b] for b in ballots]
+    if not int_ballots:
+        return EqualSharesResult([], [], [], Fraction(0), 0, 0, False, 0)
+    pb = _problem([costs[k] for k in keys], int_ballots)
+    mes, per_voter, runs = _mes_add1(pb, budget)
+    greedy = _greedy(pb, budget)
+    prefer_mes = prefer_greedy = 0
+    mes_set, greedy_set = set(mes), set(greedy)
+    for g, ballot_groups in enumerate(_ballots_of_groups(pb)):
+        a = len(ballot_groups & mes_set)
+        b = len(ballot_groups & greedy_set)
+        if a > b:
+            prefer_mes += pb.mult[g]
+        elif b > a:
+            prefer_greedy += pb.mult[g]
+    used_greedy = comparison and prefer_greedy > prefer_mes
+    final = greedy if used_greedy else mes
+    return EqualSharesResult(
+        selected=[keys[p] for p in final],
+        mes=[keys[p] for p in mes],
+        greedy=[keys[p] for p in greedy],
+        per_voter_budget=per_voter,
+        prefer_mes=prefer_mes,
+        prefer_greedy=prefer_greedy,
+        used_greedy=used_greedy,
+        runs=runs,
+    )
+
+
+def _ballots_of_groups(pb: _Problem) -> list[set[int]]:
+    out: list[set[int]] = [set() for _ in pb.mult]
+    for p, sup in enumerate(pb.supporters):
+        for g in sup:
+            out[g].add(p)
+    return out
