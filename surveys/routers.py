@@ -1,5 +1,6 @@
 """Every router of the surveys domain, in mounting order."""
 
+from surveys.forms.router import router as forms
 from surveys.units.router import router as units
 
-routers = [units]
+routers = [units, forms]

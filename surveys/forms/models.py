@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
@@ -82,6 +82,8 @@ class Campaign(SQLModel, table=True):
     # Set when abuse-detection data was purged after the campaign closed.
     purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Optional respondent profile questions shown on the page: any of "area", "age_band", "sex".
+    profile_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class CampaignUnit(SQLModel, table=True):
@@ -136,3 +138,30 @@ class Answer(SQLModel, table=True):
     question_key: str = Field(max_length=64, primary_key=True)
     value_num: float | None = None
     value_text: str | None = Field(default=None, sa_type=Text)
+
+
+class AbuseMark(SQLModel, table=True):
+    """What abuse detection remembers, kept apart from responses and purged at closing.
+
+    One row per campaign and keyed hash (of a client's network and device, or of a comment's
+    text), with counters only: no response id, so no row can be tied to a response.
+    """
+
+    __tablename__ = "abuse_mark"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16, primary_key=True)  # client | comment
+    key_hash: str = Field(max_length=64, primary_key=True)
+    window_start_at: datetime = Field(sa_type=UTCDateTime)
+    window_count: int = 0
+    total_count: int = 0
+
+
+# Core tables for the bulk paths (writer, imports, demo): plain SQL, no ORM work per row.
+SURVEY_TABLE: Table = Survey.__table__  # type: ignore[attr-defined]
+QUESTION_TABLE: Table = Question.__table__  # type: ignore[attr-defined]
+CAMPAIGN_TABLE: Table = Campaign.__table__  # type: ignore[attr-defined]
+INVITATION_TABLE: Table = Invitation.__table__  # type: ignore[attr-defined]
+RESPONSE_TABLE: Table = SurveyResponse.__table__  # type: ignore[attr-defined]
+ANSWER_TABLE: Table = Answer.__table__  # type: ignore[attr-defined]
+ABUSE_MARK_TABLE: Table = AbuseMark.__table__  # type: ignore[attr-defined]

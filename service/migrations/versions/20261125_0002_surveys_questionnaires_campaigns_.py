@@ -1,4 +1,4 @@
-"""surveys questionnaires campaigns responses
+"""surveys questionnaires campaigns responses abuse marks
 
 Revision ID: 0002
 Revises: 0001
@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('margins', sa.JSON(), nullable=True),
     sa.Column('purged_at', service.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('profile_fields', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['survey_id'], ['survey.id'], name=op.f('fk_campaign_survey_id_survey')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign'))
     )
@@ -111,6 +112,16 @@ def upgrade() -> None:
     with op.batch_alter_table('survey_response', schema=None) as batch_op:
         batch_op.create_index('ix_survey_response_campaign_unit', ['campaign_id', 'unit_id'], unique=False)
 
+    op.create_table('abuse_mark',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('window_start_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_count', sa.Integer(), nullable=False),
+    sa.Column('total_count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_abuse_mark_campaign_id_campaign'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('campaign_id', 'kind', 'key_hash', name=op.f('pk_abuse_mark'))
+    )
     op.create_table('response_answer',
     sa.Column('response_id', sa.Integer(), nullable=False),
     sa.Column('question_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -125,6 +136,7 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     op.drop_table('response_answer')
+    op.drop_table('abuse_mark')
     with op.batch_alter_table('survey_response', schema=None) as batch_op:
         batch_op.drop_index('ix_survey_response_campaign_unit')
 

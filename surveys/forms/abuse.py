@@ -1,0 +1,231 @@
+"""Keyed hashes, the form token, abuse flags and the purge of abuse data at closing.
+
+Responses never hold who sent them. What detecting stuffing needs (a keyed hash of the client's
+network address and device, and a keyed hash of comment texts, each with counters) lives in
+``abuse_mark``, has no link to any response, and is deleted once the campaign has closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from surveys.forms.models import ABUSE_MARK_TABLE, CAMPAIGN_TABLE
+
+# More responses than this from one client within BURST_WINDOW: the later ones are flagged.
+BURST_WINDOW = timedelta(minutes=10)
+BURST_MAX = 10
+# A human needs at least this long to read and answer (form open -> response received).
+MIN_SECONDS = 3.0
+MIN_SECONDS_PER_ANSWER = 0.8
+# Comments shorter than this ("很好", "满意") repeat naturally and are not compared.
+DUPLICATE_MIN_CHARS = 10
+# At least this many ratings, all the same, is a straight line down the grid.
+STRAIGHT_LINE_MIN = 4
+# Straight-lining alone is common among honestly satisfied residents: it is noted in
+# `flags` but only excludes a response (`flagged`) together with another signal.
+WEAK_FLAGS = frozenset({"straight_line"})
+FLAG_NAMES = ("burst", "too_fast", "straight_line", "duplicate_comment")
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: typed from paper
+_CODE_CLEAN = re.compile(r"[\s-]+")
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def keyed_hash(secret: str, purpose: str, *parts: object) -> str:
+    """HMAC-SHA256 (hex) of the parts, separated by purpose so hashes never collide across uses."""
+    msg = "\x1f".join([purpose, *map(str, parts)]).encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def normalize_code(code: str) -> str:
+    """Invitation codes are typed from paper: ignore case, spaces and dashes."""
+    return _CODE_CLEAN.sub("", code).upper()
+
+
+def code_hash(secret: str, code: str) -> str:
+    """What is stored of an invitation code."""
+    return keyed_hash(secret, "invitation", normalize_code(code))
+
+
+def submission_key(secret: str, campaign_id: int, submission_id: str) -> str:
+    """What is stored of a client's submission_id: enough to recognise a retry, nothing more."""
+    return keyed_hash(secret, "submission", campaign_id, submission_id.lower())
+
+
+def client_hash(secret: str, campaign_id: int, network: str, device: str) -> str:
+    """Keyed hash of the client's network address and device (user agent), per campaign."""
+    return keyed_hash(secret, "client", campaign_id, network, device[:256])
+
+
+def comment_hash(secret: str, campaign_id: int, comment: str | None) -> str | None:
+    """Keyed hash of a comment's text, ignoring case, spacing and punctuation; None if short."""
+    if not comment:
+        return None
+    text = _PUNCT.sub("", unicodedata.normalize("NFKC", comment).casefold())
+    if len(text) < DUPLICATE_MIN_CHARS:
+        return None
+    return keyed_hash(secret, "comment", campaign_id, text)
+
+
+def issue_form_token(secret: str, campaign_id: int, now: datetime) -> str:
+    """A signed note of when the form was handed out (never stored)."""
+    ts = int(now.timestamp())
+    return f"{ts}.{keyed_hash(secret, 'form', campaign_id, ts)[:20]}"
+
+
+def form_age_seconds(
+    secret: str, campaign_id: int, token: str | None, now: datetime
+) -> float | None:
+    """Seconds since the form was handed out, or None for a missing or forged token."""
+    if not token or "." not in token:
+        return None
+    ts_text, sig = token.split(".", 1)
+    if not ts_text.isdigit():
+        return None
+    expected = keyed_hash(secret, "form", campaign_id, int(ts_text))[:20]
+    if not hmac.compare_digest(sig, expected):
+        return None
+    return now.timestamp() - int(ts_text)
+
+
+def content_flags(
+    *, form_age: float | None, answered: int, ratings: list[tuple[float, float, float]]
+) -> set[str]:
+    """Flags that the response alone shows: answered too fast, straight line down the grid.
+
+    ``ratings`` holds (value, scale_min, scale_max) of each rating answered.
+    """
+    flags: set[str] = set()
+    if form_age is not None and form_age < MIN_SECONDS + MIN_SECONDS_PER_ANSWER * answered:
+        flags.add("too_fast")
+    if len(ratings) >= STRAIGHT_LINE_MIN and len({(v, lo, hi) for v, lo, hi in ratings}) == 1:
+        flags.add("straight_line")
+    return flags
+
+
+def is_flagged(flags: set[str] | frozenset[str]) -> bool:
+    """Whether the flags exclude a response from indicators by default."""
+    return bool(flags - WEAK_FLAGS)
+
+
+def format_flags(flags: set[str] | frozenset[str]) -> str:
+    return ",".join(f for f in FLAG_NAMES if f in flags)
+
+
+@dataclass(slots=True)
+class _Mark:
+    window_start_at: datetime
+    window_count: int
+    total_count: int
+    exists: bool
+
+
+def apply_marks(
+    conn: Connection,
+    *,
+    now: datetime,
+    items: list[tuple[int, str | None, str | None]],
+) -> list[set[str]]:
+    """Count each (campaign_id, client_hash, comment_hash) and return the flags each earns.
+
+    Counters are read, advanced in order, and written back in one upsert per batch. Two
+    processes counting the same client at the same instant may undercount by one batch:
+    flags are a heuristic; exactly-once is guarded by constraints, not by this.
+    """
+    wanted: dict[tuple[int, str, str], _Mark | None] = {}
+    for cid, client, comment in items:
+        if client:
+            wanted[(cid, "client", client)] = None
+        if comment:
+            wanted[(cid, "comment", comment)] = None
+    if not wanted:
+        return [set() for _ in items]
+    t = ABUSE_MARK_TABLE
+    by_campaign: dict[int, set[str]] = {}
+    for cid, _kind, key in wanted:
+        by_campaign.setdefault(cid, set()).add(key)
+    for cid, keys in by_campaign.items():
+        rows = conn.execute(
+            select(t.c.kind, t.c.key_hash, t.c.window_start_at, t.c.window_count, t.c.total_count)
+            .where(t.c.campaign_id == cid)
+            .where(t.c.key_hash.in_(sorted(keys)))
+        )
+        for kind, key, start, wcount, total in rows:
+            if (cid, kind, key) in wanted:
+                wanted[(cid, kind, key)] = _Mark(start, wcount, total, True)
+    out: list[set[str]] = []
+    for cid, client, comment in items:
+        flags: set[str] = set()
+        if client:
+            m = wanted[(cid, "client", client)]
+            if m is None or m.window_start_at <= now - BURST_WINDOW:
+                m = _Mark(now, 0, m.total_count if m else 0, m.exists if m else False)
+            m.window_count += 1
+            m.total_count += 1
+            wanted[(cid, "client", client)] = m
+            if m.window_count > BURST_MAX:
+                flags.add("burst")
+        if comment:
+            m = wanted[(cid, "comment", comment)]
+            if m is None:
+                m = _Mark(now, 0, 0, False)
+            if m.total_count > 0:
+                flags.add("duplicate_comment")
+            m.window_count += 1
+            m.total_count += 1
+            wanted[(cid, "comment", comment)] = m
+        out.append(flags)
+    rows_out = [
+        {
+            "campaign_id": cid,
+            "kind": kind,
+            "key_hash": key,
+            "window_start_at": m.window_start_at,
+            "window_count": m.window_count,
+            "total_count": m.total_count,
+        }
+        for (cid, kind, key), m in sorted(wanted.items(), key=lambda kv: kv[0])
+        if m is not None
+    ]
+    _upsert_marks(conn, rows_out)
+    return out
+
+
+def _upsert_marks(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    t = ABUSE_MARK_TABLE
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.campaign_id, t.c.kind, t.c.key_hash],
+        set_={
+            "window_start_at": stmt.excluded.window_start_at,
+            "window_count": stmt.excluded.window_count,
+            "total_count": stmt.excluded.total_count,
+        },
+    )
+    conn.execute(stmt, rows)
+
+
+def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = None) -> list[int]:
+    """Delete abuse data of every closed campaign not yet purged; return their ids."""
+    c = CAMPAIGN_TABLE
+    q = select(c.c.id).where(c.c.closes_at <= now).where(c.c.purged_at.is_(None))
+    if campaign_id is not None:
+        q = q.where(c.c.id == campaign_id)
+    ids = [row[0] for row in conn.execute(q)]
+    if ids:
+        conn.execute(delete(ABUSE_MARK_TABLE).where(ABUSE_MARK_TABLE.c.campaign_id.in_(ids)))
+        conn.execute(update(c).where(c.c.id.in_(ids)).values(purged_at=now))
+    return ids

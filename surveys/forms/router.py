@@ -1,0 +1,191 @@
+"""Routes for questionnaires, campaigns, invitations and responses."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from service import audit
+from service.auth import AdminUser, EvaluatorUser, SettingsDep
+from service.db import SessionDep
+from service.ratelimit import client_key
+from surveys.forms import service
+from surveys.forms.dependencies import CampaignById, RateLimited, SurveyById
+from surveys.forms.schemas import (
+    CampaignCreate,
+    CampaignCreated,
+    CampaignPublic,
+    CampaignUpdate,
+    FormPublic,
+    InvitationsCreate,
+    InvitationsCreated,
+    ResponseCreated,
+    ResponseIn,
+    SurveyCreate,
+    SurveyCreated,
+    SurveyPublic,
+    SurveySummary,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["surveys"])
+
+
+@router.post("/surveys", response_model=SurveyCreated, status_code=status.HTTP_201_CREATED)
+def create_survey(admin: AdminUser, data: SurveyCreate, session: SessionDep) -> SurveyCreated:
+    """Create a questionnaire (admin)."""
+    survey = service.create_survey(session, data=data)
+    audit.record(session, actor=admin.username, action="survey.create", target=str(survey.id))
+    return SurveyCreated(id=survey.id or 0)
+
+
+@router.get("/surveys", response_model=list[SurveySummary])
+def read_surveys(user: EvaluatorUser, session: SessionDep) -> list[SurveySummary]:
+    """Every questionnaire version (admin, evaluator)."""
+    return service.list_surveys(session)
+
+
+@router.get("/surveys/{survey_id}", response_model=SurveyPublic)
+def read_survey(user: EvaluatorUser, survey: SurveyById, session: SessionDep) -> SurveyPublic:
+    """One questionnaire with its questions (admin, evaluator)."""
+    return service.survey_public(session, survey=survey)
+
+
+@router.put("/surveys/{survey_id}", response_model=SurveyCreated)
+def update_survey(
+    admin: AdminUser,
+    survey: SurveyById,
+    data: SurveyCreate,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> SurveyCreated:
+    """Edit a questionnaire; once it has responses the edit becomes a new version (201)."""
+    edited, new_version = service.update_survey(session, survey=survey, data=data)
+    if new_version:
+        response.status_code = status.HTTP_201_CREATED
+    audit.record(
+        session,
+        actor=admin.username,
+        action="survey.version" if new_version else "survey.update",
+        target=str(edited.id),
+        previous=survey.id,
+    )
+    service.form_cache(request.app).invalidate()
+    return SurveyCreated(id=edited.id or 0, version=edited.version, previous_id=edited.previous_id)
+
+
+@router.post("/campaigns", response_model=CampaignCreated, status_code=status.HTTP_201_CREATED)
+def create_campaign(admin: AdminUser, data: CampaignCreate, session: SessionDep) -> CampaignCreated:
+    """Create a campaign: a questionnaire about some units for a time window (admin)."""
+    campaign = service.create_campaign(session, data=data)
+    audit.record(
+        session,
+        actor=admin.username,
+        action="campaign.create",
+        target=str(campaign.id),
+        access=campaign.access,
+        units=len(data.unit_codes),
+    )
+    return CampaignCreated(id=campaign.id or 0)
+
+
+@router.get("/campaigns", response_model=list[CampaignPublic])
+def read_campaigns(user: EvaluatorUser, session: SessionDep) -> list[CampaignPublic]:
+    """Every campaign with its response counts (admin, evaluator)."""
+    service.purge_closed_campaigns(session)
+    return service.list_campaigns(session)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
+def read_campaign(
+    user: EvaluatorUser, campaign: CampaignById, session: SessionDep
+) -> CampaignPublic:
+    """One campaign with its response counts (admin, evaluator)."""
+    service.purge_closed_campaigns(session, campaign_id=campaign.id)
+    return service.campaign_public(session, campaign=campaign)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignPublic)
+def update_campaign(
+    admin: AdminUser,
+    campaign: CampaignById,
+    data: CampaignUpdate,
+    session: SessionDep,
+    request: Request,
+) -> CampaignPublic:
+    """Change a campaign's titles, window, profile questions or weights (admin)."""
+    service.update_campaign(session, campaign=campaign, data=data)
+    audit.record(
+        session,
+        actor=admin.username,
+        action="campaign.update",
+        target=str(campaign.id),
+        fields=sorted(data.model_dump(exclude_unset=True)),
+    )
+    service.form_cache(request.app).invalidate(campaign.id)
+    return service.campaign_public(session, campaign=campaign)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/invitations",
+    response_model=InvitationsCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_invitations(
+    admin: AdminUser,
+    campaign: CampaignById,
+    data: InvitationsCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> InvitationsCreated:
+    """Create one-time invitation codes; they are shown once and stored only as keyed hashes."""
+    codes = service.create_invitations(
+        session, campaign=campaign, count=data.count, secret=settings.secret_key or ""
+    )
+    audit.record(
+        session,
+        actor=admin.username,
+        action="invitation.create",
+        target=str(campaign.id),
+        count=len(codes),
+    )
+    return InvitationsCreated(codes=codes)
+
+
+@router.get("/campaigns/{campaign_id}/form", response_model=FormPublic)
+def read_form(
+    campaign: CampaignById, session: SessionDep, settings: SettingsDep, request: Request
+) -> FormPublic:
+    """The survey as a client renders it (public; 409 before it opens, 410 after it closes)."""
+    service.ensure_open(campaign, engine=request.app.state.engine)
+    return service.form_public(session, campaign=campaign, secret=settings.secret_key or "")
+
+
+@router.post(
+    "/campaigns/{campaign_id}/responses",
+    response_model=ResponseCreated,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[RateLimited],
+    responses={
+        409: {"description": "Invitation code already used, or the survey is not open yet"},
+        410: {"description": "The survey has closed"},
+        429: {"description": "Too many posts from this client"},
+    },
+)
+async def create_response(
+    campaign_id: int, data: ResponseIn, request: Request, response: Response
+) -> ResponseCreated:
+    """Submit one resident's answers about one unit (public).
+
+    Acknowledged only once committed. A retry with the same ``submission_id`` stores nothing
+    new and answers like the first post (201, the same id, header ``Idempotent-Replayed: true``).
+    """
+    stored = await service.receive_response(
+        request.app,
+        campaign_id=campaign_id,
+        data=data,
+        network=client_key(request),
+        device=request.headers.get("user-agent", ""),
+    )
+    if not stored.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ResponseCreated(id=stored.id)

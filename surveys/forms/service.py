@@ -1,0 +1,586 @@
+"""Questionnaires, campaigns, invitations, the public form, and receiving a response."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+
+from fastapi import FastAPI
+from sqlalchemy import Integer, func, insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from service.db import utcnow
+from service.errors import Conflict, Gone, Invalid, NotFound
+from surveys.forms import abuse
+from surveys.forms.compiled import CompiledForm, FormCache
+from surveys.forms.models import (
+    INVITATION_TABLE,
+    RESPONSE_TABLE,
+    Access,
+    Campaign,
+    CampaignUnit,
+    Question,
+    Survey,
+    SurveyResponse,
+)
+from surveys.forms.schemas import (
+    AGE_BANDS,
+    SEXES,
+    CampaignCreate,
+    CampaignPublic,
+    CampaignUpdate,
+    FormOption,
+    FormPublic,
+    FormQuestion,
+    FormUnit,
+    QuestionIn,
+    QuestionPublic,
+    ResponseIn,
+    SurveyCreate,
+    SurveyPublic,
+    SurveySummary,
+)
+from surveys.forms.writer import Pending, Stored, get_writer
+from surveys.units.models import AREA_KINDS, Unit
+
+# ---------------------------------------------------------------- questionnaires
+
+
+def _add_questions(session: Session, survey_id: int, questions: list[QuestionIn]) -> None:
+    for pos, q in enumerate(questions, start=1):
+        session.add(
+            Question(
+                survey_id=survey_id,
+                position=pos,
+                key=q.key,
+                type=q.type,
+                label=q.label,
+                label_en=q.label_en,
+                required=q.required,
+                dimension=q.dimension,
+                scale_min=q.scale_min,
+                scale_max=q.scale_max,
+                options=[o.model_dump() for o in q.options] if q.options else None,
+                show_if=q.show_if.model_dump() if q.show_if else None,
+            )
+        )
+
+
+def create_survey(
+    session: Session, *, data: SurveyCreate, previous: Survey | None = None
+) -> Survey:
+    """Create a questionnaire (or, given ``previous``, its next version)."""
+    survey = Survey(
+        title=data.title,
+        title_en=data.title_en,
+        description=data.description,
+        version=previous.version + 1 if previous else 1,
+        previous_id=previous.id if previous else None,
+    )
+    session.add(survey)
+    session.flush()
+    assert survey.id is not None
+    _add_questions(session, survey.id, data.questions)
+    session.flush()
+    return survey
+
+
+def survey_has_responses(session: Session, *, survey_id: int) -> bool:
+    """True once any campaign of this questionnaire has stored a response."""
+    q = (
+        select(SurveyResponse.id)
+        .join(Campaign, col(Campaign.id) == SurveyResponse.campaign_id)
+        .where(Campaign.survey_id == survey_id)
+        .limit(1)
+    )
+    return session.exec(q).first() is not None
+
+
+def update_survey(session: Session, *, survey: Survey, data: SurveyCreate) -> tuple[Survey, bool]:
+    """Edit in place while no response exists; otherwise freeze it and create a new version.
+
+    Returns the questionnaire now holding the edit and whether it is a new version.
+    """
+    # Lock the row so the response writer's freeze and this edit cannot interleave.
+    locked = session.exec(select(Survey).where(Survey.id == survey.id).with_for_update()).one()
+    if locked.frozen or survey_has_responses(session, survey_id=locked.id or 0):
+        locked.frozen = True
+        session.add(locked)
+        return create_survey(session, data=data, previous=locked), True
+    locked.title, locked.title_en, locked.description = data.title, data.title_en, data.description
+    for q in session.exec(select(Question).where(Question.survey_id == locked.id)):
+        session.delete(q)
+    session.flush()
+    assert locked.id is not None
+    _add_questions(session, locked.id, data.questions)
+    session.flush()
+    return locked, False
+
+
+def questions_of(session: Session, *, survey_id: int) -> list[Question]:
+    """A questionnaire's questions in order."""
+    return list(
+        session.exec(
+            select(Question).where(Question.survey_id == survey_id).order_by(col(Question.position))
+        )
+    )
+
+
+def _question_public(q: Question) -> QuestionPublic:
+    return QuestionPublic(
+        key=q.key,
+        type=q.type,
+        label=q.label,
+        label_en=q.label_en,
+        required=q.required,
+        dimension=q.dimension,
+        scale_min=q.scale_min,
+        scale_max=q.scale_max,
+        options=q.options,  # type: ignore[arg-type]
+        show_if=q.show_if,  # type: ignore[arg-type]
+        position=q.position,
+    )
+
+
+def survey_public(session: Session, *, survey: Survey) -> SurveyPublic:
+    """A questionnaire with its questions."""
+    questions = [_question_public(q) for q in questions_of(session, survey_id=survey.id or 0)]
+    return SurveyPublic(
+        **survey.model_dump(include={"id", "title", "title_en", "version", "previous_id"}),
+        frozen=survey.frozen,
+        created_at=survey.created_at,
+        description=survey.description,
+        question_count=len(questions),
+        questions=questions,
+    )
+
+
+def list_surveys(session: Session) -> list[SurveySummary]:
+    """Every questionnaire version, newest first."""
+    counts = dict(
+        session.exec(  # type: ignore[arg-type]
+            select(Question.survey_id, func.count()).group_by(Question.survey_id)
+        ).all()
+    )
+    return [
+        SurveySummary(
+            id=s.id or 0,
+            title=s.title,
+            title_en=s.title_en,
+            version=s.version,
+            previous_id=s.previous_id,
+            frozen=s.frozen,
+            created_at=s.created_at,
+            question_count=counts.get(s.id, 0),
+        )
+        for s in session.exec(select(Survey).order_by(col(Survey.id).desc()))
+    ]
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+def status_at(opens_at: datetime, closes_at: datetime, now: datetime) -> str:
+    """scheduled, open or closed."""
+    if now < opens_at:
+        return "scheduled"
+    if now >= closes_at:
+        return "closed"
+    return "open"
+
+
+def _dimensions(session: Session, survey_id: int) -> set[str]:
+    return {q.dimension for q in questions_of(session, survey_id=survey_id) if q.dimension}
+
+
+def _check_weights(session: Session, survey_id: int, weights: dict[str, float] | None) -> None:
+    if not weights:
+        return
+    known = _dimensions(session, survey_id)
+    errors = [
+        {
+            "loc": ["body", "dimension_weights", k],
+            "msg": "not a dimension of the questionnaire",
+            "type": "value_error",
+        }
+        for k in weights
+        if k not in known
+    ]
+    errors += [
+        {
+            "loc": ["body", "dimension_weights", k],
+            "msg": "must be zero or more",
+            "type": "value_error",
+        }
+        for k, v in weights.items()
+        if v < 0
+    ]
+    if errors:
+        raise Invalid(errors)
+
+
+def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
+    """Create a campaign over existing units; 422 names every unknown unit code."""
+    if session.get(Survey, data.survey_id) is None:
+        raise Invalid.field(("body", "survey_id"), "no questionnaire with this id")
+    units = dict(
+        session.exec(select(Unit.code, Unit.id).where(col(Unit.code).in_(data.unit_codes))).all()
+    )
+    missing = [
+        {"loc": ["body", "unit_codes", i], "msg": f"unknown unit code '{c}'", "type": "value_error"}
+        for i, c in enumerate(data.unit_codes)
+        if c not in units
+    ]
+    if missing:
+        raise Invalid(missing)
+    _check_weights(session, data.survey_id, data.dimension_weights)
+    campaign = Campaign(
+        survey_id=data.survey_id,
+        title=data.title,
+        title_en=data.title_en,
+        opens_at=data.opens_at,
+        closes_at=data.closes_at,
+        access=data.access,
+        profile_fields=list(data.profile_fields),
+        dimension_weights=data.dimension_weights,
+        margins=data.margins,
+    )
+    session.add(campaign)
+    session.flush()
+    for code in data.unit_codes:
+        session.add(CampaignUnit(campaign_id=campaign.id or 0, unit_id=units[code]))
+    session.flush()
+    return campaign
+
+
+def update_campaign(session: Session, *, campaign: Campaign, data: CampaignUpdate) -> Campaign:
+    """Change a campaign's title, window, profile questions, weights or margins."""
+    changes = data.model_dump(exclude_unset=True)
+    opens = changes.get("opens_at", campaign.opens_at)
+    closes = changes.get("closes_at", campaign.closes_at)
+    if closes <= opens:
+        raise Invalid.field(("body", "closes_at"), "closes_at must be after opens_at")
+    if "dimension_weights" in changes:
+        _check_weights(session, campaign.survey_id, data.dimension_weights)
+    for key, value in changes.items():
+        if key == "title_en" and value is None:
+            value = ""
+        setattr(campaign, key, value)
+    if closes > utcnow():
+        campaign.purged_at = None  # reopened: abuse detection starts counting again
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def _counts(session: Session, campaign_ids: list[int]) -> dict[int, tuple[int, int]]:
+    if not campaign_ids:
+        return {}
+    rows = session.exec(
+        select(  # type: ignore[call-overload]
+            RESPONSE_TABLE.c.campaign_id,
+            func.count(),
+            func.coalesce(func.sum(func.cast(RESPONSE_TABLE.c.flagged, Integer)), 0),
+        )
+        .where(RESPONSE_TABLE.c.campaign_id.in_(campaign_ids))
+        .group_by(RESPONSE_TABLE.c.campaign_id)
+    ).all()
+    return {cid: (int(n), int(f)) for cid, n, f in rows}
+
+
+def campaign_units(session: Session, *, campaign_id: int) -> list[Unit]:
+    """The units a campaign asks about, in the order they were given."""
+    return list(
+        session.exec(
+            select(Unit)
+            .join(CampaignUnit, col(CampaignUnit.unit_id) == Unit.id)
+            .where(CampaignUnit.campaign_id == campaign_id)
+            .order_by(col(Unit.id))
+        )
+    )
+
+
+def _public(
+    c: Campaign, codes: list[str], counts: tuple[int, int], now: datetime
+) -> CampaignPublic:
+    return CampaignPublic(
+        id=c.id or 0,
+        survey_id=c.survey_id,
+        title=c.title,
+        title_en=c.title_en,
+        opens_at=c.opens_at,
+        closes_at=c.closes_at,
+        access=c.access,
+        status=status_at(c.opens_at, c.closes_at, now),  # type: ignore[arg-type]
+        unit_codes=codes,
+        profile_fields=c.profile_fields or [],
+        dimension_weights=c.dimension_weights,
+        margins=c.margins,
+        purged_at=c.purged_at,
+        created_at=c.created_at,
+        response_count=counts[0],
+        flagged_count=counts[1],
+    )
+
+
+def campaign_public(session: Session, *, campaign: Campaign) -> CampaignPublic:
+    """A campaign with its unit codes and response counts."""
+    cid = campaign.id or 0
+    codes = [u.code for u in campaign_units(session, campaign_id=cid)]
+    return _public(campaign, codes, _counts(session, [cid]).get(cid, (0, 0)), utcnow())
+
+
+def list_campaigns(session: Session) -> list[CampaignPublic]:
+    """Every campaign, newest first, with unit codes and response counts."""
+    campaigns = list(session.exec(select(Campaign).order_by(col(Campaign.id).desc())))
+    ids = [c.id or 0 for c in campaigns]
+    codes: dict[int, list[str]] = {}
+    if ids:
+        for cid, code in session.exec(
+            select(CampaignUnit.campaign_id, Unit.code)
+            .join(Unit, col(Unit.id) == CampaignUnit.unit_id)
+            .where(col(CampaignUnit.campaign_id).in_(ids))
+            .order_by(col(Unit.id))
+        ):
+            codes.setdefault(cid, []).append(code)
+    counts = _counts(session, ids)
+    now = utcnow()
+    return [
+        _public(c, codes.get(c.id or 0, []), counts.get(c.id or 0, (0, 0)), now) for c in campaigns
+    ]
+
+
+def new_code() -> str:
+    """A one-time invitation code, e.g. ``K7M3-Q9XH-T2AB`` (60 random bits)."""
+    raw = "".join(secrets.choice(abuse.CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def create_invitations(
+    session: Session, *, campaign: Campaign, count: int, secret: str
+) -> list[str]:
+    """Create one-time codes; only their keyed hashes are stored, so this is the only copy."""
+    if campaign.access != Access.invitation:
+        raise Conflict("This campaign is open to everyone; it takes no invitation codes")
+    if utcnow() >= campaign.closes_at:
+        raise Gone("This campaign has closed")
+    codes = [new_code() for _ in range(count)]
+    session.connection().execute(
+        insert(INVITATION_TABLE),
+        [
+            {"campaign_id": campaign.id, "code_hash": abuse.code_hash(secret, c), "used": False}
+            for c in codes
+        ],
+    )
+    return codes
+
+
+def invitation_counts(session: Session, *, campaign_id: int) -> tuple[int, int]:
+    """(codes issued, codes used)."""
+    row = session.exec(
+        select(  # type: ignore[call-overload]
+            func.count(),
+            func.coalesce(func.sum(func.cast(INVITATION_TABLE.c.used, Integer)), 0),
+        ).where(INVITATION_TABLE.c.campaign_id == campaign_id)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def purge_closed_campaigns(session: Session, *, campaign_id: int | None = None) -> list[int]:
+    """Delete the abuse-detection data of closed campaigns (idempotent)."""
+    return abuse.purge_closed(session.connection(), now=utcnow(), campaign_id=campaign_id)
+
+
+# ---------------------------------------------------------------- the public form
+
+
+def area_units(session: Session) -> list[Unit]:
+    """Units where residents live (district, streets, communities), in tree order."""
+    return list(
+        session.exec(
+            select(Unit)
+            .where(col(Unit.kind).in_([k.value for k in AREA_KINDS]))
+            .order_by(col(Unit.id))
+        )
+    )
+
+
+def form_public(session: Session, *, campaign: Campaign, secret: str) -> FormPublic:
+    """Everything a client needs to show the survey, with a fresh form token."""
+    survey = session.get(Survey, campaign.survey_id)
+    assert survey is not None
+    now = utcnow()
+    profile = campaign.profile_fields or []
+    return FormPublic(
+        campaign_id=campaign.id or 0,
+        title=campaign.title,
+        title_en=campaign.title_en,
+        description=survey.description,
+        access=campaign.access,
+        opens_at=campaign.opens_at,
+        closes_at=campaign.closes_at,
+        units=[_form_unit(u) for u in campaign_units(session, campaign_id=campaign.id or 0)],
+        questions=[
+            FormQuestion(
+                key=q.key,
+                type=q.type,
+                label=q.label,
+                label_en=q.label_en,
+                required=q.required,
+                dimension=q.dimension,
+                scale_min=q.scale_min,
+                scale_max=q.scale_max,
+                options=[FormOption(**{"label_en": "", **o}) for o in q.options]
+                if q.options
+                else None,
+                show_if=q.show_if,
+            )
+            for q in questions_of(session, survey_id=campaign.survey_id)
+        ],
+        profile_fields=profile,
+        areas=[_form_unit(u) for u in area_units(session)] if "area" in profile else [],
+        age_bands=list(AGE_BANDS),
+        sexes=list(SEXES),
+        form_token=abuse.issue_form_token(secret, campaign.id or 0, now),
+    )
+
+
+def _form_unit(u: Unit) -> FormUnit:
+    return FormUnit(
+        code=u.code, name=u.name, name_en=u.name_en, kind=str(getattr(u.kind, "value", u.kind))
+    )
+
+
+def ensure_open(campaign: Campaign, *, engine: Engine | None = None) -> None:
+    """409 before the window opens, 410 after it closes (purging abuse data, given the engine)."""
+    status = status_at(campaign.opens_at, campaign.closes_at, utcnow())
+    if status == "scheduled":
+        raise Conflict("This survey is not open yet")
+    if status == "closed":
+        if engine is not None and campaign.purged_at is None:
+            purge_committed(engine, campaign_id=campaign.id)
+        raise Gone("This survey has closed")
+
+
+# ---------------------------------------------------------------- receiving a response
+
+
+def form_cache(app: FastAPI) -> FormCache:
+    """The app's cache of compiled forms."""
+    cache: FormCache | None = getattr(app.state, "form_cache", None)
+    if cache is None:
+        cache = FormCache(app.state.engine)
+        app.state.form_cache = cache
+    return cache
+
+
+def prepare(
+    form: CompiledForm,
+    data: ResponseIn,
+    *,
+    secret: str,
+    now: datetime,
+    network: str = "",
+    device: str = "",
+    source: str = "web",
+    submitted_at: datetime | None = None,
+) -> Pending:
+    """Check a submission against the compiled form and turn it into a storable row.
+
+    Only keyed hashes leave this function: the code, address and device are not kept.
+    """
+    web = source == "web"
+    checked = form.check(data, require_code=web)
+    cid = form.campaign_id
+    sid = data.submission_id or uuid.uuid4().hex
+    flags: set[str] = set()
+    if web:
+        age = abuse.form_age_seconds(secret, cid, data.form_token, now)
+        flags = abuse.content_flags(
+            form_age=age, answered=len(checked.answers), ratings=checked.ratings
+        )
+    else:
+        flags = abuse.content_flags(form_age=None, answered=0, ratings=checked.ratings)
+    code = (data.invitation_code or "").strip()
+    return Pending(
+        campaign_id=cid,
+        survey_id=form.survey_id,
+        unit_id=checked.unit_id,
+        answers=checked.answers,
+        submission_key=abuse.submission_key(secret, cid, sid),
+        area_unit_id=checked.area_unit_id,
+        age_band=data.profile.age_band if data.profile else None,
+        sex=data.profile.sex if data.profile else None,
+        comment=checked.comment,
+        code_hash=abuse.code_hash(secret, code)
+        if web and code and form.access is Access.invitation
+        else None,
+        client_hash=abuse.client_hash(secret, cid, network, device) if web else None,
+        comment_hash=abuse.comment_hash(secret, cid, checked.comment),
+        flags=flags,
+        source=source,
+        submitted_at=submitted_at,
+    )
+
+
+def _stored_replay(app: FastAPI, campaign_id: int, key: str) -> int | None:
+    with Session(app.state.engine) as s:
+        return s.exec(
+            select(SurveyResponse.id)
+            .where(SurveyResponse.campaign_id == campaign_id)
+            .where(SurveyResponse.submission_key == key)
+        ).first()
+
+
+def purge_committed(engine: Engine, *, campaign_id: int | None = None) -> list[int]:
+    """Purge closed campaigns in a transaction of its own (kept even if the caller fails)."""
+    with Session(engine) as s:
+        ids = purge_closed_campaigns(s, campaign_id=campaign_id)
+        s.commit()
+    return ids
+
+
+async def receive_response(
+    app: FastAPI, *, campaign_id: int, data: ResponseIn, network: str, device: str
+) -> Stored:
+    """Check a public submission and wait until it is committed (the hot path: no DB until the writer)."""
+    cache = form_cache(app)
+    hit, form = cache.cached(campaign_id)
+    if not hit:
+        form = await run_in_threadpool(cache.load, campaign_id)
+    if form is None:
+        raise NotFound("Campaign not found")
+    secret: str = app.state.settings.secret_key
+    now = utcnow()
+    status = form.status(now)
+    if status != "open":
+        if data.submission_id:
+            # A retry of something stored before the window closed still gets its id.
+            key = abuse.submission_key(secret, campaign_id, data.submission_id)
+            rid = await run_in_threadpool(_stored_replay, app, campaign_id, key)
+            if rid is not None:
+                return Stored(rid, False)
+        if status == "closed":
+            if not form.purged:
+                await run_in_threadpool(purge_committed, app.state.engine, campaign_id=campaign_id)
+                cache.invalidate(campaign_id)
+            raise Gone("This survey has closed")
+        raise Conflict("This survey is not open yet")
+    pending = prepare(form, data, secret=secret, now=now, network=network, device=device)
+    return await get_writer(app).submit(pending)
+
+
+def submission_exists(session: Session, *, campaign_id: int, keys: list[str]) -> set[str]:
+    """Which of these submission keys are stored already."""
+    if not keys:
+        return set()
+    return set(
+        session.exec(
+            select(SurveyResponse.submission_key)
+            .where(SurveyResponse.campaign_id == campaign_id)
+            .where(col(SurveyResponse.submission_key).in_(keys))
+        )
+    )
