@@ -92,6 +92,23 @@ def parse_by(by: str | Sequence[str] | None) -> list[str]:
     return items
 
 
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """Parse dimension weights given as ``dim:weight,dim:weight`` (None when not given)."""
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition(":")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not name.strip() or not math.isfinite(weight):
+            raise Invalid.field(("query", "weights"), "use dimension:weight pairs, e.g. results:2")
+        out[name.strip()] = weight
+    return out
+
+
 def _check_period(period: str | None) -> None:
     if period is not None and period not in PERIODS:
         raise Invalid.field(("query", "period"), f"use one of {', '.join(PERIODS)}")
@@ -443,7 +460,7 @@ def shrink(
     """Empirical-Bayes (normal-normal) shrinkage of group means toward their overall mean.
 
     Prior strength ``kappa = sigma2 / tau2``: the pooled within-group variance over the
-    between-group variance of true means, estimated by the method of moments. Each mean moves
+    between-group variance of true means (DerSimonian-Laird method of moments). Each mean moves
     toward the overall mean by ``kappa / (n + kappa)``. Returns (shrunk, posterior sd, params).
     """
     ok = (n >= 2) & np.isfinite(mean) & np.isfinite(sd)
@@ -455,8 +472,13 @@ def shrink(
             return mean.copy(), sd / np.sqrt(n), params
     m, s, k = mean[ok], sd[ok], n[ok]
     sigma2 = float(((k - 1) * s * s).sum() / (k - 1).sum())
-    mu = float((k * m).sum() / k.sum())
-    tau2 = max(0.0, float(np.var(m, ddof=1) - np.mean(sigma2 / k)))
+    # DerSimonian-Laird moment estimator: precision weights n / sigma2, so a handful of
+    # answers cannot inflate the between-group spread on their own.
+    prec = k / sigma2
+    mu = float((prec * m).sum() / prec.sum())
+    q_stat = float((prec * (m - mu) ** 2).sum())
+    denom = float(prec.sum() - (prec * prec).sum() / prec.sum())
+    tau2 = max(0.0, (q_stat - (len(m) - 1)) / denom)
     params.update(applied=True, overall_mean=mu, sigma2_within=sigma2, tau2_between=tau2)
     if tau2 <= 0:
         params["kappa"] = None
@@ -679,7 +701,7 @@ def _rows(
         "nps": "% answers 9-10 minus % answers 0-6, normal interval",
         "shrinkage": {
             "method": "empirical Bayes, normal-normal: shrunk = mean + (score - mean) * n / (n + kappa), "
-            "kappa = within-group variance / between-group variance (method of moments), "
+            "kappa = within-group variance / between-group variance (DerSimonian-Laird moments), "
             "within each dimension and period",
             "families": shrink_report,
         },
@@ -764,6 +786,12 @@ def ranking(
         ranks = (-draws).argsort(axis=1).argsort(axis=1) + 1
         r_lo = np.quantile(ranks, 0.025, axis=0, method="inverted_cdf")
         r_hi = np.quantile(ranks, 0.975, axis=0, method="inverted_cdf")
+        lo_ci, hi_ci = est - Z * se, est + Z * se
+        # Plausible rank range from the intervals: a unit is placed behind only those whose
+        # interval lies wholly above its own and ahead of only those wholly below, so two
+        # units whose intervals overlap always have overlapping rank ranges.
+        better = (lo_ci[None, :] > hi_ci[:, None]).sum(axis=1)
+        not_worse = (hi_ci[None, :] >= lo_ci[:, None]).sum(axis=1)
         for j in order:
             uid, v, s, raw, n_min = shown[j]
             code, name, name_en = labels.get(uid, (None, "", ""))
@@ -778,8 +806,10 @@ def ranking(
                     "ci_high": _r(v + Z * s),
                     "raw_index": _r(raw),
                     "rank": int(rank[j]),
-                    "rank_low": int(min(r_lo[j], rank[j])),
-                    "rank_high": int(max(r_hi[j], rank[j])),
+                    "rank_low": int(1 + better[j]),
+                    "rank_high": int(not_worse[j]),
+                    "rank_low_sim": int(r_lo[j]),
+                    "rank_high_sim": int(r_hi[j]),
                     "suppressed": False,
                 }
             )
@@ -789,8 +819,10 @@ def ranking(
         "dimension_weights": wts,
         "interval": "index +/- 1.96 * sum(w * posterior sd) / sum(w) (conservative: "
         "dimensions treated as perfectly correlated)",
-        "rank_range": f"2.5% and 97.5% quantiles of each unit's rank over {RANK_DRAWS} draws "
-        "of all indices from their normal approximations (seeded)",
+        "rank_range": "rank_low = 1 + units whose interval lies wholly above; rank_high = "
+        "units whose interval is not wholly below (overlapping intervals never look ordered)",
+        "rank_range_sim": f"2.5% and 97.5% quantiles of each unit's rank over {RANK_DRAWS} "
+        "draws of all indices from their normal approximations (seeded)",
         "shrinkage": report,
         "weighted": weighted,
         "weighting": t.weighting,

@@ -2,4 +2,11 @@
 
 from fastapi import APIRouter
 
+from analytics.figures_router import router as figures_router
+from analytics.indicators_router import router as indicators_router
+from analytics.text_router import router as text_router
+
 router = APIRouter()
+router.include_router(indicators_router)
+router.include_router(text_router)
+router.include_router(figures_router)

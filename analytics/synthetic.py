@@ -149,12 +149,13 @@ def add_responses(
     flagged_share: float = 0.03,
     comment_share: float = 0.3,
     chunk: int = 5000,
+    spread: float = 0.8,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Add n responses: units differ in quality, respondents over-represent women and the old."""
     rng = np.random.default_rng(seed)
     n_units = len(syn.unit_ids)
-    quality = np.linspace(-0.8, 0.8, n_units)
+    quality = np.linspace(-spread, spread, n_units)
     rng.shuffle(quality)
     sizes = np.asarray(unit_sizes if unit_sizes is not None else np.ones(n_units), float)
     start = datetime(2026, 1, 1, tzinfo=UTC)

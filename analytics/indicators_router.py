@@ -1,0 +1,101 @@
+"""Indicator, ranking and trend routes (evaluators and admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from analytics import indicators
+from analytics.dependencies import CampaignDep
+from analytics.schemas import IndicatorsOut, RankingOut, TrendsOut
+from service.auth import EvaluatorUser, SettingsDep
+from service.db import SessionDep
+
+router = APIRouter(prefix="/api/v1/campaigns", tags=["analytics"])
+
+Period = Literal["day", "week", "month"]
+
+
+@router.get(
+    "/{campaign_id}/indicators", response_model=IndicatorsOut, status_code=status.HTTP_200_OK
+)
+def read_indicators(
+    user: EvaluatorUser,
+    campaign: CampaignDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    by: Annotated[
+        str, Query(description="unit, dimension, area, age_band, sex")
+    ] = "unit,dimension",
+    period: Period | None = None,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    age_band: str | None = None,
+    sex: str | None = None,
+) -> IndicatorsOut:
+    """Indicators of a campaign grouped by any of unit, dimension, area, profile and period."""
+    res = indicators.compute(
+        session,
+        campaign_id=campaign.id,  # type: ignore[arg-type]
+        by=by,
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        unit_code=unit_code,
+        area_code=area_code,
+        age_band=age_band,
+        sex=sex,
+    )
+    return IndicatorsOut.model_validate({"rows": res.rows, "method": res.method})
+
+
+@router.get("/{campaign_id}/ranking", response_model=RankingOut, status_code=status.HTTP_200_OK)
+def read_ranking(
+    user: EvaluatorUser,
+    campaign: CampaignDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    weights: Annotated[
+        str | None, Query(description="dimension weights, e.g. results:2,attitude:1")
+    ] = None,
+) -> RankingOut:
+    """Composite reputation index per unit with its interval and plausible rank range."""
+    res = indicators.ranking(
+        session,
+        campaign_id=campaign.id,  # type: ignore[arg-type]
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        dimension_weights=indicators.parse_weights(weights),
+    )
+    return RankingOut.model_validate({"rows": res.rows, "method": res.method})
+
+
+@router.get("/{campaign_id}/trends", response_model=TrendsOut, status_code=status.HTTP_200_OK)
+def read_trends(
+    user: EvaluatorUser,
+    campaign: CampaignDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: Period = "month",
+    weighted: bool = False,
+    include_flagged: bool = False,
+) -> TrendsOut:
+    """Scores per unit, dimension and period, with alerts for changes larger than their noise."""
+    res = indicators.trends(
+        session,
+        campaign_id=campaign.id,  # type: ignore[arg-type]
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+    )
+    return TrendsOut.model_validate(
+        {"rows": res.rows, "changes": res.changes or [], "method": res.method}
+    )
