@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
