@@ -55,6 +55,8 @@ LABELS: dict[str, dict[str, str]] = {
         "district_average": "全区平均",
         "score": "得分",
         "trends": "得分趋势",
+        "trends_of": "得分趋势：{subject}",
+        "district": "全区",
         "period": "时间",
         "significant": "显著变化",
         "up": "显著上升",
@@ -120,6 +122,8 @@ LABELS: dict[str, dict[str, str]] = {
         "district_average": "District average",
         "score": "Score",
         "trends": "Score trends",
+        "trends_of": "Score trends: {subject}",
+        "district": "District",
         "period": "Period",
         "significant": "Significant change",
         "up": "Significant rise",
@@ -223,16 +227,34 @@ def _round(v: float | None, digits: int = 1) -> float | None:
 
 
 def _finish(
-    fig: go.Figure, *, title: str, height: int | None = None, margin_left: int = 10
+    fig: go.Figure,
+    *,
+    title: str,
+    height: int | None = None,
+    margin_left: int = 10,
+    legend_top: bool = False,
 ) -> go.Figure:
+    """Common layout: the small template, the title at the top left, and (legend_top) the
+    legend between the title and the plot, where it never collides with axis titles."""
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}},
-        margin={"l": margin_left, "r": 16, "t": 56, "b": 40},
+        title={
+            "text": title,
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 10},
+            "font": {"size": 16},
+        },
+        margin={"l": margin_left, "r": 16, "t": 84 if legend_top else 48, "b": 40},
         height=height,
         autosize=True,
         hoverlabel={"align": "left"},
     )
+    if legend_top:
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
     return fig
 
 
@@ -373,7 +395,9 @@ def ranking(
     fig.update_layout(barmode="overlay", showlegend=bool(hidden), bargap=0.25)
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(range=[0, scale_max], title=label(lang, "index"))
-    return _finish(fig, title=label(lang, "ranking"), height=_height(len(rows)))
+    return _finish(
+        fig, title=label(lang, "ranking"), height=_height(len(rows)), legend_top=bool(hidden)
+    )
 
 
 # --------------------------------------------------------------------------- heatmap
@@ -451,7 +475,10 @@ def heatmap(
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(side="top", type="category")
     fig.update_layout(plot_bgcolor=LIGHT)
-    return _finish(fig, title=label(lang, "heatmap"), height=_height(len(units), per=22, base=180))
+    fig = _finish(fig, title=label(lang, "heatmap"), height=_height(len(units), per=22, base=180))
+    # The dimension names sit on top, between the title and the cells.
+    fig.update_layout(margin={"t": 84})
+    return fig
 
 
 # --------------------------------------------------------------------------- unit profile
@@ -520,7 +547,7 @@ def profile(
             )
         )
         fig.update_layout(polar={"radialaxis": {"range": [0, 100]}})
-        return _finish(fig, title=title, height=420)
+        return _finish(fig, title=title, height=420, legend_top=True)
     lo = [value(mine[d], low_key) if d in mine else None for d in dims]
     hi = [value(mine[d], high_key) if d in mine else None for d in dims]
     fig.add_trace(
@@ -545,7 +572,7 @@ def profile(
     )
     fig.update_layout(barmode="group", bargap=0.3)
     fig.update_yaxes(range=[0, 100], title=label(lang, "score"))
-    return _finish(fig, title=title, height=380)
+    return _finish(fig, title=title, height=380, legend_top=True)
 
 
 # --------------------------------------------------------------------------- trends
@@ -560,18 +587,22 @@ def trends(
     value_key: str = "score",
     low_key: str = "score_ci_low",
     high_key: str = "score_ci_high",
+    subject: str | None = None,
 ) -> go.Figure:
-    """Lines over time per unit and dimension, significant changes marked (up or down).
+    """Lines over time per unit and dimension, significant changes marked (up or down);
+    ``subject`` (e.g. the unit's or the district's name) goes into the title.
 
     Rows: ``{"period", "unit_code"?, "dimension"?, "score", "n", "suppressed",
     "significant"?: bool, "change"?: float}``; a row's ``significant`` flag says that the
     change from the previous period is larger than its noise.
     """
+    title = label(lang, "trends_of", subject=esc(subject)) if subject else label(lang, "trends")
     fig = go.Figure()
     if not rows:
         _empty(fig, lang)
-        return _finish(fig, title=label(lang, "trends"))
+        return _finish(fig, title=title)
     periods = sorted({str(r.get("period")) for r in rows})
+    one_unit = len({r.get("unit_code") for r in rows}) == 1
     series: dict[tuple[str, str], dict[str, Row]] = {}
     for r in rows:
         key = (str(r.get("unit_code") or ""), str(r.get("dimension") or ""))
@@ -581,7 +612,7 @@ def trends(
         parts = [
             p
             for p in (
-                unit_label(unit, names) if unit else "",
+                unit_label(unit, names) if unit and not one_unit else "",
                 esc((dimensions or {}).get(dim, dim)) if dim else "",
             )
             if p
@@ -652,7 +683,7 @@ def trends(
     fig.update_xaxes(type="category", title=label(lang, "period"))
     fig.update_yaxes(title=label(lang, "score"))
     fig.update_layout(hovermode="closest")
-    return _finish(fig, title=label(lang, "trends"), height=420)
+    return _finish(fig, title=title, height=420, legend_top=True)
 
 
 def response_trend(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:
@@ -771,7 +802,7 @@ def breakdown(
     fig.update_layout(barmode="group", showlegend=key2 is not None, bargap=0.25)
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 100], title=label(lang, "score"))
-    return _finish(fig, title=title or default_title, height=380)
+    return _finish(fig, title=title or default_title, height=380, legend_top=key2 is not None)
 
 
 # --------------------------------------------------------------------------- comments
@@ -851,7 +882,9 @@ def sentiment(
     fig.update_layout(barmode="stack", bargap=0.3)
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(range=[0, 100], title=label(lang, "share") + " (%)")
-    return _finish(fig, title=label(lang, "sentiment"), height=_height(len(rows), per=24))
+    return _finish(
+        fig, title=label(lang, "sentiment"), height=_height(len(rows), per=24), legend_top=True
+    )
 
 
 def _pct(v: float | None) -> float | None:
@@ -878,7 +911,9 @@ def themes(
     use = [
         r
         for r in rows
-        if not suppressed(r) and (unit_code is None or r.get("unit_code") in (None, unit_code))
+        if not suppressed(r)
+        and (num(r.get("negative")) or 0) > 0
+        and (unit_code is None or r.get("unit_code") in (None, unit_code))
     ]
     use.sort(
         key=lambda r: (-(num(r.get("negative")) or 0.0), -(num(r.get("negative_share")) or 0.0))

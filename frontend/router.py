@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from frontend.pages import auth
+from frontend.pages import auth, dashboard
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
+router.include_router(dashboard.router)

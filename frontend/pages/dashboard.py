@@ -1,0 +1,75 @@
+"""The evaluator dashboard page: the shell, the filters and the first figures embedded as
+JSON data blocks (no inline script); dashboard.js draws them and refetches on filter change."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from analytics import dashboard_data
+from analytics.figures_router import Options
+from frontend.i18n import request_language, translate
+from frontend.templating import render
+from service.auth import OptionalUser, SettingsDep
+from service.db import SessionDep
+from service.models import Role
+from surveys.forms.models import Campaign
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    options: Annotated[Options, Depends()],
+    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Charts of a campaign for evaluators and admins (login first; 403 for other roles)."""
+    lang = request_language(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?" + urlencode({"next": target, "lang": lang}), 303)
+    if user.role not in (Role.admin, Role.evaluator):
+        msg = translate(lang, "dash.forbidden")
+        return render(request, "error.html", {"message": msg}, status_code=403)
+    options.lang = lang  # the page language decides (cookie, ?lang=, Accept-Language)
+    campaigns = dashboard_data.campaign_choices(session, lang=lang)
+    if campaign_id is None and campaigns:
+        campaign_id = campaigns[0]["id"]
+    campaign = session.get(Campaign, campaign_id) if campaign_id else None
+    dash = options.dashboard(session, campaign)
+    strings = {
+        "loading": translate(lang, "dash.loading"),
+        "failed": translate(lang, "dash.load_failed"),
+        "comments_empty": translate(lang, "dash.comments.empty"),
+        "comments_more": translate(lang, "dash.comments.more", n=dashboard_data.COMMENT_LIMIT),
+    }
+    ctx = dashboard_data.page_context(dash, campaigns=campaigns, strings=strings)
+    f = dash.filters
+
+    def table_url(name: str, fmt: str) -> str:
+        params: dict[str, Any] = {"format": fmt, "lang": lang, "period": f.period}
+        extra = {
+            "campaign_id": campaign.id if campaign else None,
+            "area": f.area,
+            "unit_kind": f.unit_kind,
+            "unit_code": f.unit_code,
+            "session_id": ctx["voting_session_id"],
+            "weighted": "true" if f.weighted else None,
+            "include_flagged": "true" if f.include_flagged else None,
+        }
+        params.update({k: v for k, v in extra.items() if v is not None})
+        return f"/api/v1/tables/{name}?" + urlencode(params)
+
+    ctx.update(
+        table_url=table_url,
+        figure_label=lambda key: dashboard_data.figures.label(lang, key),
+        min_group_size=settings.min_group_size,
+    )
+    return render(request, "dashboard.html", ctx)
