@@ -75,7 +75,7 @@ def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JS
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map AppError, IntegrityError (409) and DataError (422) to JSON in one place."""
+    """Map AppError, IntegrityError (409), DataError and OverflowError (422) to JSON in one place."""
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -99,6 +99,14 @@ def install_error_handlers(app: FastAPI) -> None:
                     "type": "data_error",
                 }
             ],
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
+        # SQLite's driver refuses integers beyond 64 bits (PostgreSQL raises DataError).
+        return _json(
+            422,
+            [{"loc": ["request"], "msg": "A number is too large", "type": "data_error"}],
         )
 
     @app.exception_handler(RequestValidationError)
