@@ -13,6 +13,7 @@ def load_all_models() -> MetaData:
     import surveys.forms.models  # noqa: F401
     import surveys.forms.stats  # noqa: F401
     import surveys.units.models  # noqa: F401
+    import surveys.voting.models  # noqa: F401
     from service.db import metadata
 
     return metadata

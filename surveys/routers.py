@@ -2,5 +2,6 @@
 
 from surveys.forms.router import router as forms
 from surveys.units.router import router as units
+from surveys.voting.router import router as voting
 
-routers = [units, forms]
+routers = [units, forms, voting]

@@ -1,0 +1,104 @@
+"""Validating dependencies: routes never repeat a 404, a rate-limit check or a client key."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from service.auth import SettingsDep
+from service.db import SessionDep
+from service.errors import Forbidden, NotFound
+from service.ratelimit import client_key, enforce_rate_limit
+from surveys.voting.models import Project, Proposal, VotingSession
+from surveys.voting.service import keyed_hash
+
+CLIENT_COOKIE = "minyi_client"
+
+
+def valid_session_id(session_id: int, session: SessionDep) -> VotingSession:
+    """The voting session with this id, or 404."""
+    vs = session.get(VotingSession, session_id)
+    if vs is None:
+        raise NotFound("Voting session not found")
+    return vs
+
+
+def valid_project_id(project_id: int, session: SessionDep) -> Project:
+    """The project with this id, or 404."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound("Project not found")
+    return project
+
+
+def valid_proposal_id(proposal_id: int, session: SessionDep) -> Proposal:
+    """The proposal with this id, or 404."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound("Proposal not found")
+    return proposal
+
+
+async def voting_rate_limit(request: Request) -> None:
+    """Count a public proposal or support against its client's limit."""
+    enforce_rate_limit(request, bucket="voting")
+
+
+def network_of(address: str) -> str:
+    """The client's network: /24 for IPv4, /64 for IPv6 (the address itself otherwise)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def ensure_client_cookie(request: Request, response: Response) -> str:
+    """The browser's random client token, set (for a year) when it has none yet."""
+    token = request.cookies.get(CLIENT_COOKIE, "")
+    if 16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum():
+        return token
+    token = secrets.token_urlsafe(24)
+    secure = request.app.state.settings.secure_cookies
+    response.set_cookie(
+        CLIENT_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure
+    )
+    return token
+
+
+@dataclass
+class SupporterKeys:
+    supporter_key: str
+    network_key: str
+
+
+def supporter_keys(
+    proposal: Annotated[Proposal, Depends(valid_proposal_id)],
+    request: Request,
+    settings: SettingsDep,
+) -> SupporterKeys:
+    """Keyed hashes of the client token cookie and the network, for "support once each".
+
+    The cookie must already exist (it is set when proposals are listed or the page is
+    shown): a cross-site form post carries no SameSite=Lax cookie and is refused.
+    """
+    token = request.cookies.get(CLIENT_COOKIE, "")
+    if len(token) < 16:
+        raise Forbidden("No client token: open the proposals list first (it sets a cookie)")
+    secret = settings.secret_key or ""
+    return SupporterKeys(
+        supporter_key=keyed_hash(secret, "support", proposal.id, token),
+        network_key=keyed_hash(secret, "network", proposal.id, network_of(client_key(request))),
+    )
+
+
+SessionById = Annotated[VotingSession, Depends(valid_session_id)]
+ProjectById = Annotated[Project, Depends(valid_project_id)]
+ProposalById = Annotated[Proposal, Depends(valid_proposal_id)]
+Supporter = Annotated[SupporterKeys, Depends(supporter_keys)]
+VotingRateLimited = Depends(voting_rate_limit)
