@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from service.auth import hash_password, issue_token
 from service.db import utcnow
-from service.models import Role
+from service.models import Role, User
 from tests.conftest import SECRETS
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD
 from tests.surveys.forms.factories import campaign_body, make_units, response_body, survey_body
 
 DEPUTIES = 5
@@ -39,6 +40,34 @@ class World:
     project_ids: list[int] = field(default_factory=list)
     voting_session_id: int | None = None
     voting: bool = False
+    extra_tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+_HASH: list[str] = []
+
+
+def add_user(session: Session, role: Role, username: str) -> int:
+    """An account with the factories' password (one Argon2 hash shared, so seeding is quick)."""
+    if not _HASH:
+        _HASH.append(hash_password(PASSWORD))
+    user = User(username=username, role=role, password_hash=_HASH[0])
+    session.add(user)
+    session.flush()
+    return user.id or 0
+
+
+def bearer_for(engine: Engine, username: str) -> dict[str, str]:
+    """Bearer headers issued straight in the database (no login round trip, no throttle)."""
+    with Session(engine) as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+        raw, _ = issue_token(s, user=user, settings=_TokenSettings())  # type: ignore[arg-type]
+        s.commit()
+    SECRETS.add(raw)
+    return {"Authorization": f"Bearer {raw}"}
+
+
+class _TokenSettings:
+    token_ttl_hours = 12
 
 
 def token(client: httpx.Client, username: str, password: str = PASSWORD) -> dict[str, str]:
@@ -65,14 +94,15 @@ def seed(
     client: httpx.Client, engine: Engine, *, responses: int = 12, deputies: int = DEPUTIES
 ) -> World:
     """Seed the database behind ``client`` (empty) and return what was made."""
+    names = [f"h-dep{i}" for i in range(1, deputies + 1)]
     with Session(engine) as s:
         ids = {
-            "admin": make_user(s, Role.admin, "h-admin").id or 0,
-            "evaluator": make_user(s, Role.evaluator, "h-eval").id or 0,
+            "admin": add_user(s, Role.admin, "h-admin"),
+            "evaluator": add_user(s, Role.evaluator, "h-eval"),
         }
-        names = [f"h-dep{i}" for i in range(1, deputies + 1)]
         for name in names:
-            make_user(s, Role.deputy, name)
+            ids.setdefault("deputy", add_user(s, Role.deputy, name))
+        s.commit()
         make_units(s)
     tokens = {
         "admin": token(client, "h-admin"),
