@@ -1,7 +1,7 @@
 """analytics statistics and comment sentiment
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25 11:45:06.612168
 """
 
@@ -12,7 +12,7 @@ import service.db
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
