@@ -343,6 +343,10 @@ class Dashboard:
         Wilson interval; units with fewer than k commenting respondents are suppressed."""
         allowed = self.commentable_units
         counts: dict[str, dict[str, int]] = {}
+        # Like the comment views: score a bounded number of new comments before answering.
+        text.score_pending(
+            self.session, campaign_id=self.campaign_id, limit=text.INLINE_SCORING_LIMIT
+        )
         if allowed:
             r = SurveyResponse
             stmt = (

@@ -1,0 +1,91 @@
+"""The /dashboard page: who may see it, what it embeds, and that it keeps to the CSP."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from analytics.dashboard_data import SURVEY_FIGURES
+from service.models import Role
+from tests.factories import make_user
+from tests.frontend.dashboard_factory import build_world, session_cookie
+
+
+def _boot(html: str) -> dict:  # type: ignore[type-arg]
+    m = re.search(r'<script type="application/json" id="dash-boot">(.*?)</script>', html, re.S)
+    assert m, "no boot block"
+    return json.loads(m.group(1))  # type: ignore[no-any-return]
+
+
+def test_anonymous_is_sent_to_login_and_deputy_is_refused(client: TestClient, app: FastAPI) -> None:
+    world = build_world(app.state.engine, app.state.settings, responses=200)
+    r = client.get("/dashboard?period=week", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login?next=%2Fdashboard%3Fperiod%3Dweek")
+    client.cookies.update(world.cookies[Role.deputy])
+    r = client.get("/dashboard")
+    assert r.status_code == 403
+    assert "评价看板仅对评价人员和管理员开放" in r.text
+    assert "dash-boot" not in r.text
+
+
+def test_evaluator_gets_the_charts_as_json_data_and_no_inline_script(
+    client: TestClient, app: FastAPI
+) -> None:
+    world = build_world(app.state.engine, app.state.settings, responses=600)
+    client.cookies.update(world.cookies[Role.evaluator])
+    r = client.get("/dashboard")
+    assert r.status_code == 200
+    html = r.text
+    scripts = re.findall(r"<script([^>]*)>", html)
+    # Only external scripts and JSON data blocks: the CSP forbids inline script.
+    assert all('src="' in attrs or 'type="application/json"' in attrs for attrs in scripts)
+    assert html.count('src="/static/plotly/plotly.min.js"') == 1
+    assert 'src="/static/js/dashboard.js"' in html
+    assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
+    boot = _boot(html)
+    assert boot["campaign_id"] == world.syn.campaign_id
+    assert set(boot["figures"]) == set(SURVEY_FIGURES)
+    assert len(boot["figures"]["ranking"]["data"][0]["x"]) == 8
+    for name in SURVEY_FIGURES:
+        assert f'id="plot-{name}"' in html
+    # Filter menus come from the data: the areas respondents gave, the kinds rated.
+    for code in world.syn.area_codes:
+        assert f'value="{code}"' in html
+    assert 'value="service_window"' in html and 'value="department"' in html
+    assert "评价看板" in html and "下载完整报告" in html
+    en = client.get("/dashboard?lang=en")
+    assert "Evaluator dashboard" in en.text
+    assert _boot(en.text)["figures"]["ranking"]["layout"]["title"]["text"] == (
+        "Reputation index ranking"
+    )
+
+
+def test_filters_in_the_query_string_shape_the_first_figures(
+    client: TestClient, app: FastAPI
+) -> None:
+    world = build_world(app.state.engine, app.state.settings, responses=600)
+    client.cookies.update(world.cookies[Role.admin])
+    unit = world.syn.unit_codes[-1]
+    r = client.get(f"/dashboard?unit_kind=department&unit_code={unit}&period=week")
+    assert r.status_code == 200
+    boot = _boot(r.text)
+    assert boot["filters"]["unit_kind"] == "department"
+    assert boot["filters"]["unit_code"] == unit
+    assert len(boot["figures"]["ranking"]["data"][0]["x"]) == 4
+    assert "部门8" in boot["figures"]["profile"]["layout"]["title"]["text"]
+    assert "selected" in r.text.split('id="f-kind"')[1].split("</select>")[0]
+
+
+def test_no_campaign_yet_says_so(client: TestClient, app: FastAPI) -> None:
+    with Session(app.state.engine) as s:
+        user = make_user(s, Role.evaluator, "lonely")
+    client.cookies.update(session_cookie(app.state.engine, app.state.settings, user))
+    r = client.get("/dashboard")
+    assert r.status_code == 200
+    assert "还没有测评活动" in r.text
+    assert _boot(r.text)["figures"] == {}
