@@ -257,6 +257,8 @@ AnswerValue = bool | int | float | str | list[str] | None  # bool kept, so it is
 class ResponseIn(BaseModel):
     """One resident's answers about one unit (the public submission)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     unit_code: str = Field(min_length=1, max_length=64)
     answers: dict[str, AnswerValue] = Field(default_factory=dict, max_length=200)
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
@@ -269,6 +271,22 @@ class ResponseIn(BaseModel):
     profile: Profile | None = None
     # Issued with the form; tells how long the respondent had the form open.
     form_token: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> ResponseIn:
+        # PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail the commit.
+        errors = [
+            name
+            for name in ("unit_code", "comment", "invitation_code", "area_code", "form_token")
+            if "\x00" in (getattr(self, name) or "")
+        ]
+        for key, value in self.answers.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                errors.append(f"answers.{key}")
+        if errors:
+            raise ValueError("NUL characters are not allowed in: " + ", ".join(errors))
+        return self
 
 
 class ResponseCreated(BaseModel):
