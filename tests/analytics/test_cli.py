@@ -1,0 +1,47 @@
+"""`minyi analytics rebuild` recomputes the statistics and scores comments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+
+from analytics.models import CommentSentiment
+from analytics.synthetic import Synthetic
+from service.cli import main
+from service.config import get_settings
+from surveys.forms.stats import STAT_TABLES
+
+
+def test_rebuild_command(
+    app: FastAPI,
+    synthetic: Callable[..., Synthetic],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synthetic(n=120, units=3, areas=2, comment_share=0.2)
+    engine = app.state.engine
+    with engine.connect() as conn:
+        before = {t.name: sorted(conn.execute(select(t)).all()) for t in STAT_TABLES}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM stat_unit"))
+        conn.execute(text("UPDATE stat_day SET n = n + 1"))
+    monkeypatch.setenv("MINYI_DATABASE_URL", database_url)
+    monkeypatch.setenv("MINYI_SECRET_KEY", "cli-test-secret-0123456789abcdef")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["analytics", "rebuild"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        after = {t.name: sorted(conn.execute(select(t)).all()) for t in STAT_TABLES}
+        scored = conn.execute(select(func.count()).select_from(CommentSentiment)).scalar_one()
+        comments = conn.execute(
+            text("SELECT COUNT(*) FROM survey_response WHERE comment IS NOT NULL")
+        ).scalar_one()
+    assert after == before
+    assert scored == comments > 0
