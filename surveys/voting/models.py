@@ -13,7 +13,7 @@ import enum
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import JSON, BigInteger, Column, Date, String, Text
 from sqlmodel import Field, SQLModel
 
@@ -202,6 +202,8 @@ class BallotMark(SQLModel, table=True):
 
 
 class ProposalCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
     title: str = Field(min_length=2, max_length=200)
     description: str = Field(default="", max_length=5000)
     category: str = Field(min_length=1, max_length=16)
@@ -211,6 +213,8 @@ class ProposalCreate(SQLModel):
     @field_validator("title", "description")
     @classmethod
     def _strip(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("NUL characters are not allowed")
         return v.strip()
 
 
@@ -365,6 +369,8 @@ class SessionPublic(SQLModel):
 
 
 class BallotIn(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
     choices: dict[str, str]
 
 
