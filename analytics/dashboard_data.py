@@ -31,6 +31,8 @@ from service.errors import Invalid, NotFound
 from surveys.forms.models import Campaign, CampaignUnit, Question, SurveyResponse
 from surveys.forms.stats import RESPONSE_KEY, StatCell
 from surveys.units.models import Unit
+from surveys.voting import service as voting
+from surveys.voting.models import ProjectStatus, SessionKind, SessionState, VotingSession
 
 PERIODS = ("day", "week", "month")
 SURVEY_FIGURES = (
@@ -445,18 +447,63 @@ class Dashboard:
 
     # --- the vote -------------------------------------------------------------------------
 
+    @cached_property
+    def voting_session(self) -> VotingSession | None:
+        """The chosen published selection session, else the latest one (None when none)."""
+        if self.voting_session_id is None:
+            found = voting.list_sessions(self.session, states=[SessionState.published])
+            chosen = [vs for vs in found if vs.kind == SessionKind.selection]
+            return chosen[0] if chosen else None
+        vs = self.session.get(VotingSession, self.voting_session_id)
+        if vs is None or vs.state != SessionState.published or vs.kind != SessionKind.selection:
+            raise NotFound("No published selection session with this id")
+        return vs
+
     def vote_results(self) -> dict[str, Any]:
-        """The published results of the chosen voting session, with titles and budgets."""
-        raise NotFound("No published voting session")
+        """The published results of the voting session (the voting contract's shape)."""
+        vs = self.voting_session
+        if vs is None:
+            raise NotFound("No published voting session")
+        res = voting.results(self.session, vs=vs, user=None)
+        if self.lang == "en" and res.get("rule_en"):
+            res = {**res, "rule": res["rule_en"]}
+        return res
 
     def tracker_rows(self) -> list[dict[str, Any]]:
-        return []
+        """Progress of the session's selected projects, with the latest update."""
+        selected = {p["project_id"] for p in self.vote_results()["projects"] if p["selected"]}
+        projects = voting.list_projects(
+            self.session, statuses=list(voting.IMPLEMENTATION), with_updates=True
+        )
+        rows = []
+        for p in projects:
+            if p.id not in selected:
+                continue
+            last = p.updates[0] if p.updates else None
+            rows.append(
+                {
+                    "project_id": p.id,
+                    "title": p.title,
+                    "title_en": p.title_en,
+                    "status": ProjectStatus(p.status).value,
+                    "budget": p.budget,
+                    "percent_done": p.percent_done,
+                    "updated_on": last.date.isoformat() if last else "",
+                    "note": last.note if last else "",
+                }
+            )
+        return rows
 
     # --- public ---------------------------------------------------------------------------
 
     def voting_sessions(self) -> list[dict[str, Any]]:
-        """Published voting sessions for the picker, newest first."""
-        return []
+        """Published selection sessions for the picker, newest first."""
+        en = self.lang == "en"
+        return [
+            {"id": vs.id, "title": (vs.title_en if en and vs.title_en else vs.title)}
+            for vs in voting.list_sessions(self.session, states=[SessionState.published])
+            if vs.kind == SessionKind.selection
+        ]
 
     def has_vote(self) -> bool:
         """True when there is a published voting session to show."""
@@ -734,9 +781,11 @@ def page_context(
         else {"areas": [], "kinds": []}
     )
     f = dash.filters
+    chosen = dash.voting_session if names and names[-1] in VOTE_FIGURES else None
+    session_id = chosen.id if chosen is not None else None
     boot = {
         "campaign_id": campaign.id if campaign is not None else None,
-        "session_id": dash.voting_session_id,
+        "session_id": session_id,
         "lang": dash.lang,
         "filters": {
             "period": f.period,
@@ -758,6 +807,6 @@ def page_context(
         "kinds": options["kinds"],
         "headline": dash.headline() if campaign is not None else {},
         "voting_sessions": dash.voting_sessions(),
-        "voting_session_id": dash.voting_session_id,
+        "voting_session_id": session_id,
         "boot_json": Markup(head + ',"figures":{' + figs + "}}"),
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -186,7 +187,8 @@ def label(lang: str, key: str, **params: object) -> str:
 
 def esc(text: object) -> str:
     """User text made safe for Plotly's HTML-like labels."""
-    return html.escape("" if text is None else str(text), quote=True)
+    # Only <, > and &: Plotly shows other entities (&quot;) literally.
+    return html.escape("" if text is None else str(text), quote=False)
 
 
 def num(value: object) -> float | None:
@@ -245,10 +247,10 @@ def _finish(
             "y": 1,
             "yref": "container",
             "yanchor": "top",
-            "pad": {"t": 10},
+            "pad": {"t": 16},
             "font": {"size": 16},
         },
-        margin={"l": margin_left, "r": 16, "t": 84 if legend_top else 48, "b": 40},
+        margin={"l": margin_left, "r": 16, "t": 90 if legend_top else 54, "b": 40},
         height=height,
         autosize=True,
         hoverlabel={"align": "left"},
@@ -477,7 +479,7 @@ def heatmap(
     fig.update_layout(plot_bgcolor=LIGHT)
     fig = _finish(fig, title=label(lang, "heatmap"), height=_height(len(units), per=22, base=180))
     # The dimension names sit on top, between the title and the cells.
-    fig.update_layout(margin={"t": 84})
+    fig.update_layout(margin={"t": 90})
     return fig
 
 
@@ -1012,17 +1014,21 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
     if len(set(ys)) != len(ys):
         ys = [f"{y} (#{p.get('project_id')})" for y, p in zip(ys, projects, strict=True)]
     selected = [bool(p.get("selected")) for p in projects]
+    threshold = threshold_votes(results)
+    cap = num(results.get("budget_cap"))
+    votes_title = label(lang, "votes")
+    if threshold is not None:
+        votes_title += " · " + label(lang, "threshold", v=threshold)
+    budget_title = label(lang, "cumulative_budget")
+    if cap is not None:
+        budget_title += f" · {label(lang, 'budget_cap')} {cap / unit:,.0f}"
     fig = make_subplots(
         rows=1,
         cols=3,
         shared_yaxes=True,
-        column_widths=[0.5, 0.32, 0.18],
-        horizontal_spacing=0.025,
-        subplot_titles=(
-            label(lang, "votes"),
-            label(lang, "cumulative_budget"),
-            label(lang, "outcome"),
-        ),
+        column_widths=[0.48, 0.32, 0.2],
+        horizontal_spacing=0.05,
+        subplot_titles=(votes_title, budget_title, label(lang, "outcome")),
     )
     sel_text = [label(lang, "selected") if s else "" for s in selected]
     fig.add_trace(
@@ -1062,23 +1068,12 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
             row=1,
             col=1,
         )
-    threshold = threshold_votes(results)
     if threshold is not None:
         fig.add_vline(
             x=threshold,
             line={"color": "#1f2933", "dash": "dash", "width": 2},
             row=1,
             col=1,
-        )
-        fig.add_annotation(
-            x=threshold,
-            y=1.0,
-            xref="x",
-            yref="paper",
-            yanchor="bottom",
-            showarrow=False,
-            text=label(lang, "threshold", v=threshold),
-            font={"size": 11},
         )
     # Budget: each project drawn from the total selected before it, so the cap line shows
     # which projects fit and which were skipped.
@@ -1110,19 +1105,8 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
         row=1,
         col=2,
     )
-    cap = num(results.get("budget_cap"))
     if cap is not None:
         fig.add_vline(x=cap / unit, line={"color": RED, "width": 2}, row=1, col=2)
-        fig.add_annotation(
-            x=cap / unit,
-            y=1.0,
-            xref="x2",
-            yref="paper",
-            yanchor="bottom",
-            showarrow=False,
-            text=label(lang, "budget_cap"),
-            font={"size": 11, "color": RED},
-        )
     mes = _equal_shares_selected(results)
     cols = [label(lang, "default_rule"), label(lang, "equal_shares")]
     for col_name, chosen in (
@@ -1149,14 +1133,42 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
             row=1,
             col=3,
         )
-    fig.update_layout(barmode="stack", bargap=0.3)
+    fig.update_layout(barmode="stack", bargap=0.3, legend={"traceorder": "normal"})
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", row=1, col=3)
-    rule = results.get("rule")
-    title = label(lang, "vote") + (f"<br><sup>{esc(rule)}</sup>" if rule else "")
-    fig = _finish(fig, title=title, height=_height(len(projects), per=30, base=200))
-    fig.update_layout(margin={"t": 96})
+    fig.update_annotations(font={"size": 13})  # the subplot titles
+    lines = wrap(str(results.get("rule") or ""))
+    title = label(lang, "vote") + "".join(f"<br><sup>{esc(line)}</sup>" for line in lines)
+    fig = _finish(
+        fig, title=title, height=_height(len(projects), per=30, base=220 + 16 * len(lines))
+    )
+    fig.update_layout(margin={"t": 80 + 17 * len(lines)})
     return fig
+
+
+def wrap(text: str, width: int = 110) -> list[str]:
+    """Lines of at most about width columns (a CJK character takes two)."""
+
+    def cols(chars: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in chars)
+
+    lines: list[str] = []
+    line = ""
+    for token in re.findall(r"\S+\s*|\s+", text):
+        if cols(token) > width:  # a long run of CJK text: break it between characters
+            for ch in token:
+                if cols(line + ch) > width:
+                    lines.append(line.rstrip())
+                    line = ""
+                line += ch
+        elif cols(line + token.rstrip()) > width and line:
+            lines.append(line.rstrip())
+            line = token
+        else:
+            line += token
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 
 def tracker(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:

@@ -20,6 +20,7 @@ from service.audit import AuditEntry
 from surveys.forms.models import SurveyResponse
 from surveys.units.models import Unit
 from tests.factories import headers_for
+from tests.frontend.dashboard_factory import build_vote
 
 
 @pytest.fixture
@@ -259,3 +260,45 @@ def test_report_is_one_self_contained_escaped_html_file(
     assert client.get(f"/api/v1/reports/{syn.campaign_id}").status_code == 401
     bad = client.get(f"/api/v1/reports/{syn.campaign_id}", params={"lang": "xx"}, headers=ev)
     assert bad.status_code == 422
+
+
+def test_vote_and_tracker_figures_from_the_published_session(
+    app: FastAPI, client: TestClient, ev: dict[str, str], syn: Synthetic
+) -> None:
+    sid = build_vote(app, deputies=9)
+    vote_fig = fig(client, ev, "vote")  # no session_id: the latest published session
+    same = fig(client, ev, "vote", session_id=sid)
+    assert vote_fig == same
+    votes_for = vote_fig["data"][0]["x"]
+    assert len(votes_for) == 5 and sum(votes_for) == 30  # 9 deputies, 2 of 3 marks "for"
+    # The pass line: more than half of all 9 deputies.
+    assert any(s.get("xref") == "x" and s["x0"] == 5 for s in vote_fig["layout"]["shapes"])
+    assert any(s.get("xref") == "x2" and s["x0"] == 300 for s in vote_fig["layout"]["shapes"])
+    mes = [t for t in vote_fig["data"] if t.get("meta") == {"rule": "equal_shares"}]
+    assert len(mes) == 1 and len(mes[0]["y"]) == 5
+    tracker = fig(client, ev, "tracker", session_id=sid)["data"][0]
+    assert 40 in tracker["x"]
+    assert all("<b>" not in c[1] for c in tracker["customdata"])  # the note is escaped
+    bundle = client.get(
+        "/api/v1/dashboard", params={"campaign_id": syn.campaign_id}, headers=ev
+    ).json()
+    assert {"vote", "tracker"} <= set(bundle["figures"])
+    only_vote = client.get("/api/v1/dashboard", params={"names": "vote"}, headers=ev)
+    assert only_vote.status_code == 200 and only_vote.json()["headline"] is None
+    csv = client.get(
+        "/api/v1/tables/vote", params={"session_id": sid, "format": "csv"}, headers=ev
+    ).content.decode("utf-8-sig")
+    assert csv.splitlines()[0].startswith("project_id,title") and len(csv.splitlines()) == 6
+    assert (
+        client.get("/api/v1/figures/vote", params={"session_id": 999}, headers=ev).status_code
+        == 404
+    )
+    en = fig(client, ev, "vote", lang="en")
+    assert en["data"][0]["y"][0].startswith("Project ")
+
+
+def test_vote_figure_without_any_published_session_is_404(
+    client: TestClient, ev: dict[str, str]
+) -> None:
+    assert client.get("/api/v1/figures/vote", headers=ev).status_code == 404
+    assert client.get("/api/v1/figures/tracker", headers=ev).status_code == 404

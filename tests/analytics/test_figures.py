@@ -491,3 +491,14 @@ def test_every_figure_serialises_to_plotly_json_with_the_small_template() -> Non
         assert data["data"], fig.layout.title.text
         # The default "plotly" template would add ~10 kB to each figure.
         assert "histogram2dcontour" not in json.dumps(data["layout"])
+
+
+def test_long_rule_text_is_wrapped_for_the_title() -> None:
+    zh = "赞成票超过全体代表半数的项目通过，" * 6
+    lines = F.wrap(zh, 40)
+    assert "".join(lines) == zh and all(len(line) <= 20 for line in lines)
+    en = "A project passes when its for votes are more than half of all deputies. " * 3
+    lines = F.wrap(en, 60)
+    assert " ".join(lines) == en.strip() and all(len(line) <= 60 for line in lines)
+    fig = F.vote({**RESULTS, "rule": zh})
+    assert fig.layout.title.text.count("<sup>") == len(F.wrap(zh))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -14,7 +16,17 @@ from service.auth import SESSION_COOKIE, issue_token
 from service.config import Settings
 from service.models import Role, User
 from surveys.units.models import Unit, UnitKind
-from tests.factories import make_user
+from tests.factories import headers_for, make_user
+from tests.surveys.voting.factories import (
+    act,
+    bearer,
+    create_projects,
+    create_session,
+    make_deputies,
+    make_units,
+    session_payload,
+    vote,
+)
 
 
 @dataclass
@@ -62,3 +74,40 @@ def build_world(
             user = make_user(s, role, f"{role.value}-dash")
             cookies[role] = session_cookie(engine, settings, user)
     return DashWorld(syn=syn, cookies=cookies)
+
+
+def build_vote(app: FastAPI, *, deputies: int = 9) -> int:
+    """A published selection session over five projects, with progress on a selected one.
+
+    Deputy i votes "for" project j when (i + j) % 3 != 0, so projects get different counts;
+    the budget cap leaves out one project that passes."""
+    budgets = [800_000, 1_200_000, 900_000, 1_500_000, 600_000]
+    with TestClient(app) as client, Session(app.state.engine) as s:
+        make_units(s)
+        admin = headers_for(client, s, Role.admin, "vote-admin")
+        users = make_deputies(s, deputies, prefix="dashdep")
+        heads = [bearer(app, s, u) for u in users]
+        ids = create_projects(client, admin, budgets)
+        sid = create_session(
+            client,
+            admin,
+            session_payload(ids, [u.username for u in users], budget_cap=3_000_000),
+        )
+        act(client, admin, sid, "open")
+        for i, h in enumerate(heads):
+            choices = {
+                pid: ("for" if (i + j) % 3 else ("against" if i % 2 else "abstain"))
+                for j, pid in enumerate(ids)
+            }
+            vote(client, h, sid, choices)
+        act(client, admin, sid, "close")
+        act(client, admin, sid, "publish")
+        result = client.get(f"/api/v1/voting-sessions/{sid}/results").json()
+        chosen = [p["project_id"] for p in result["projects"] if p["selected"]]
+        r = client.post(
+            f"/api/v1/projects/{chosen[0]}/updates",
+            json={"date": "2027-03-01", "percent_done": 40, "note": "已完成选址 <b>x</b>"},
+            headers=admin,
+        )
+        assert r.status_code in (200, 201), r.text
+    return sid

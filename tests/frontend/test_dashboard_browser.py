@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from analytics.dashboard_data import SURVEY_FIGURES
+from analytics.dashboard_data import FIGURE_NAMES
 from service.models import Role
-from tests.frontend.dashboard_factory import DashWorld, build_world
+from tests.frontend.dashboard_factory import DashWorld, build_vote, build_world
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,9 @@ DRAWN = """() => Array.from(document.querySelectorAll('.plot[data-figure]')).map
 
 @pytest.fixture
 def world(app: FastAPI) -> DashWorld:
-    return build_world(app.state.engine, app.state.settings, responses=1500, comment_share=0.2)
+    world = build_world(app.state.engine, app.state.settings, responses=1500, comment_share=0.2)
+    build_vote(app)
+    return world
 
 
 def open_dashboard(
@@ -57,7 +59,7 @@ def test_every_chart_draws_its_data_without_console_errors(
 ) -> None:
     page = open_dashboard(new_page, live_server, world)
     drawn = {name: (svg, n) for name, svg, n in page.evaluate(DRAWN)}
-    assert set(drawn) == set(SURVEY_FIGURES)
+    assert set(drawn) == set(FIGURE_NAMES)
     for name, (svg, n) in drawn.items():
         assert svg, f"{name}: no plot drawn"
         assert n > 0, f"{name}: the plot has no data"
@@ -66,6 +68,8 @@ def test_every_chart_draws_its_data_without_console_errors(
     assert page.locator("#plot-heatmap .hm, #plot-heatmap image").count() >= 1
     assert page.locator("#plot-trends .scatterlayer .trace").count() >= 4
     assert page.locator("#comments-table tbody tr").count() > 0
+    assert page.locator("#plot-vote .bars .point").count() >= 15  # for, against, abstain
+    assert page.locator("#plot-tracker .bars .point").count() >= 1
     assert page.locator("#h-responses").inner_text().replace(",", "").isdigit()
     assert page_errors == []
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from analytics.dashboard_data import SURVEY_FIGURES
 from service.models import Role
 from tests.factories import make_user
-from tests.frontend.dashboard_factory import build_world, session_cookie
+from tests.frontend.dashboard_factory import build_vote, build_world, session_cookie
 
 
 def _boot(html: str) -> dict:  # type: ignore[type-arg]
@@ -79,6 +79,19 @@ def test_filters_in_the_query_string_shape_the_first_figures(
     assert len(boot["figures"]["ranking"]["data"][0]["x"]) == 4
     assert "部门8" in boot["figures"]["profile"]["layout"]["title"]["text"]
     assert "selected" in r.text.split('id="f-kind"')[1].split("</select>")[0]
+
+
+def test_the_vote_section_shows_the_published_session(client: TestClient, app: FastAPI) -> None:
+    world = build_world(app.state.engine, app.state.settings, responses=200)
+    sid = build_vote(app)
+    client.cookies.update(world.cookies[Role.evaluator])
+    html = client.get("/dashboard").text
+    boot = _boot(html)
+    assert boot["session_id"] == sid
+    assert {"vote", "tracker"} <= set(boot["figures"])
+    assert 'id="plot-vote"' in html and 'id="plot-tracker"' in html
+    assert f'<option value="{sid}" selected>' in html
+    assert "还没有已公布的票决结果" not in html
 
 
 def test_no_campaign_yet_says_so(client: TestClient, app: FastAPI) -> None:
