@@ -91,9 +91,18 @@ def ok(r: httpx.Response, *codes: int) -> Any:
 
 
 def seed(
-    client: httpx.Client, engine: Engine, *, responses: int = 12, deputies: int = DEPUTIES
+    client: httpx.Client,
+    engine: Engine,
+    *,
+    responses: int = 12,
+    deputies: int = DEPUTIES,
+    label: str = "",
 ) -> World:
-    """Seed the database behind ``client`` (empty) and return what was made."""
+    """Seed the database behind ``client`` (empty) and return what was made.
+
+    ``label`` is put into every title, name and description an admin can write (to check
+    that hostile text is escaped wherever it is shown).
+    """
     names = [f"h-dep{i}" for i in range(1, deputies + 1)]
     with Session(engine) as s:
         ids = {
@@ -110,8 +119,17 @@ def seed(
         "deputy": token(client, names[0]),
     }
     admin = tokens["admin"]
-    survey_id = ok(client.post("/api/v1/surveys", json=survey_body(), headers=admin))["id"]
-    cid = ok(client.post("/api/v1/campaigns", json=campaign_body(survey_id), headers=admin))["id"]
+    sbody = survey_body()
+    if label:
+        sbody.update(title=label + sbody["title"], description=label)
+        for q in sbody["questions"]:
+            q["label"] = label + q["label"]
+            q["label_en"] = label + q["label_en"]
+        unit = {"code": "dept-label", "name": label, "name_en": label, "kind": "department"}
+        ok(client.post("/api/v1/units", json=unit, headers=admin))
+    survey_id = ok(client.post("/api/v1/surveys", json=sbody, headers=admin))["id"]
+    cbody = campaign_body(survey_id, title=label + "2026年度评议", title_en=label + "Review")
+    cid = ok(client.post("/api/v1/campaigns", json=cbody, headers=admin))["id"]
     inv = ok(
         client.post(
             "/api/v1/campaigns",
@@ -125,18 +143,18 @@ def seed(
         ok(client.post(f"/api/v1/campaigns/{cid}/responses", json=body), 201)
     world = World(tokens, ids, survey_id, cid, inv, deputies=names)
     if has_route(client, "/api/v1/voting-sessions"):
-        seed_voting(client, world)
+        seed_voting(client, world, label=label)
     return world
 
 
-def seed_voting(client: httpx.Client, world: World, *, projects: int = 3) -> None:
+def seed_voting(client: httpx.Client, world: World, *, projects: int = 3, label: str = "") -> None:
     """Projects and an open selection session with the world's deputies as electorate."""
     admin = world.tokens["admin"]
     for i in range(projects):
         body = {
-            "title": f"民生实事项目{i + 1}",
-            "title_en": f"Project {i + 1}",
-            "description": "改造老旧小区",
+            "title": f"{label}民生实事项目{i + 1}",
+            "title_en": f"{label}Project {i + 1}",
+            "description": label + "改造老旧小区",
             "category": "养老",
             "budget": 1_000_000 * (i + 1),
             "sponsor_unit_code": "dept-civil",
