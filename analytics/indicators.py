@@ -20,7 +20,6 @@ from sqlmodel import Session
 
 from analytics import privacy
 from analytics.queries import (
-    CELL_FIELDS,
     PERIODS,
     Counts,
     Filters,
@@ -125,38 +124,37 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
 # --- grouping helpers ----------------------------------------------------------------------
 
 
-def _group(columns: list[np.ndarray], size: int) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
-    """Group rows by several columns: (group index per row, key tuple per group)."""
+def _codes(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique values, code of each row)."""
+    u, inv = np.unique(col, return_inverse=True)
+    return u, inv.astype(np.int64).reshape(-1)
+
+
+def _group(
+    columns: list[tuple[np.ndarray, np.ndarray]], size: int
+) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Group rows by coded columns [(uniques, codes)]: (group per row, key tuple per group)."""
     if not columns:
         return np.zeros(size, dtype=np.int64), [()]
     if size == 0:
         return np.zeros(0, dtype=np.int64), []
-    codes, uniques = [], []
-    for col in columns:
-        u, inv = np.unique(col, return_inverse=True)
-        uniques.append(u)
-        codes.append(inv.astype(np.int64))
-    dims = tuple(len(u) for u in uniques)
-    combined = np.ravel_multi_index(codes, dims)
+    dims = tuple(max(len(u), 1) for u, _c in columns)
+    combined = np.ravel_multi_index([c for _u, c in columns], dims)
     ug, ginv = np.unique(combined, return_inverse=True)
     parts = np.unravel_index(ug, dims)
-    keys = [
-        tuple(_py(uniques[c][parts[c][i]]) for c in range(len(columns))) for i in range(len(ug))
-    ]
-    return ginv.astype(np.int64), keys
-
-
-def _py(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
+    values = [np.asarray(u)[p].tolist() for (u, _c), p in zip(columns, parts, strict=True)]
+    return ginv.astype(np.int64).reshape(-1), list(zip(*values, strict=True))
 
 
 def _moments(
-    g: np.ndarray, size: int, n: np.ndarray, w: np.ndarray, y: np.ndarray
+    g: np.ndarray, size: int, cnt: np.ndarray, wn: np.ndarray, w2n: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted mean, sd and Taylor-linearised SE per group (plain mean/sd/SE when w == 1)."""
-    wn = w * n
-    w2n = w * w * n
-    cnt = np.bincount(g, weights=n.astype(float), minlength=size)
+    """Weighted mean, sd and Taylor-linearised SE per group (plain mean/sd/SE when w == 1).
+
+    Rows carry the number of answers ``cnt``, the sums of their weights ``wn`` and squared
+    weights ``w2n``, and one value ``y``. SE^2 = n/(n-1) * sum w^2 (y - mean)^2 / (sum w)^2.
+    """
+    n = np.bincount(g, weights=cnt, minlength=size)
     sw = np.bincount(g, weights=wn, minlength=size)
     swy = np.bincount(g, weights=wn * y, minlength=size)
     swy2 = np.bincount(g, weights=wn * y * y, minlength=size)
@@ -165,7 +163,7 @@ def _moments(
     sw2y2 = np.bincount(g, weights=w2n * y * y, minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = swy / sw
-        corr = cnt / (cnt - 1)
+        corr = n / (n - 1)
         var_pop = np.maximum(swy2 / sw - mean * mean, 0.0)
         sd = np.sqrt(var_pop * corr)
         resid = np.maximum(sw2y2 - 2 * mean * sw2y + mean * mean * sw2, 0.0)
@@ -296,96 +294,89 @@ def _table(
     group_fields = list(by) + (["period"] if period else [])
     sql_fields = [f for f in group_fields if f != "dimension"]
     weighting = None
-    fetch_fields = list(sql_fields)
+    weights = None
     if weighted:
-        fetch_fields += [f for f in CELL_FIELDS if f not in fetch_fields]
+        weights, weighting = _cell_weights(session, campaign, include_flagged)
     counts = fetch_counts(
         session,
         campaign_id=int(campaign.id),  # type: ignore[arg-type]
-        fields=fetch_fields,
+        fields=sql_fields,
         period=period,
         include_flagged=include_flagged,
         filters=filters,
+        weights=weights,
     )
-    if weighted:
-        cw, weighting = _cell_weights(session, campaign, include_flagged)
-        w = np.array(
-            [
-                cw.get((int(a), str(s_), str(x)), 1.0)
-                for a, s_, x in zip(
-                    counts.keys["area"], counts.keys["age_band"], counts.keys["sex"], strict=True
-                )
-            ],
-            dtype=float,
-        )
-    else:
-        w = np.ones(len(counts))
-    return _groups(counts, w, questions, by, group_fields, weighting)
+    return _groups(counts, questions, by, group_fields, weighting)
 
 
 def _groups(
     counts: Counts,
-    w: np.ndarray,
     questions: dict[str, QuestionInfo],
     by: list[str],
     group_fields: list[str],
     weighting: dict[str, Any] | None,
 ) -> _Groups:
+    size_all = len(counts)
+    coded = {f: _codes(np.asarray(col)) for f, col in counts.keys.items()}
+    uq, qcode = _codes(np.asarray(counts.question, dtype=object))
     # Deterministic order, so both databases sum in the same order and give identical floats.
-    order = np.lexsort(
-        [counts.value, counts.question.astype(str)]
-        + [np.asarray(counts.keys[f]).astype(str) for f in counts.keys][::-1]
-    )
-    q = counts.question[order]
+    order = np.lexsort([counts.value, qcode] + [c for _u, c in coded.values()][::-1])
+    if size_all == 0:
+        order = np.zeros(0, dtype=np.int64)
+    coded = {f: (u, c[order]) for f, (u, c) in coded.items()}
+    qcode = qcode[order]
     v = counts.value[order]
     n = counts.n[order].astype(float)
-    w = w[order]
-    keycols = {f: np.asarray(col)[order] for f, col in counts.keys.items()}
+    wn = counts.wn[order]
+    w2n = counts.w2n[order]
 
-    is_resp = q == RESPONSE_KEY
-    known = np.array([k in questions for k in q], dtype=bool)
-    info = [questions.get(k) for k in q]
-    dim = np.array([i.dimension if i else "" for i in info], dtype=object)
-    kind = np.array([i.type if i else "" for i in info], dtype=object)
-    lo = np.array([i.scale_min if i else 0.0 for i in info], dtype=float)
-    hi = np.array([i.scale_max if i else 1.0 for i in info], dtype=float)
+    # Question attributes, looked up once per distinct question and spread by code.
+    infos = [questions.get(str(k)) for k in uq.tolist()]
+    is_resp = np.array([str(k) == RESPONSE_KEY for k in uq.tolist()], dtype=bool)[qcode]
+    kind_u = np.array([i.type if i else "" for i in infos], dtype=object)
+    dim_u = np.array([i.dimension if i else "" for i in infos], dtype=object)
+    lo = np.array([i.scale_min if i else 0.0 for i in infos], dtype=float)[qcode]
+    hi = np.array([i.scale_max if i else 1.0 for i in infos], dtype=float)[qcode]
+    kind = kind_u[qcode]
     by_dim = "dimension" in by
-    stat_rows = known & ((kind == "rating") | ((kind == "nps") & by_dim))
-    nps_rows = known & (kind == "nps")
+    stat_rows = (kind == "rating") | ((kind == "nps") & by_dim)
+    nps_rows = kind == "nps"
+    dim_codes = _codes(dim_u[qcode]) if size_all else (np.zeros(0, dtype=object), qcode)
 
-    def cols(mask: np.ndarray, with_dim: bool) -> list[np.ndarray]:
+    def cols(mask: np.ndarray, with_dim: bool) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
         for f in group_fields:
             if f == "dimension":
                 if with_dim:
-                    out.append(dim[mask])
+                    out.append((dim_codes[0], dim_codes[1][mask]))
             else:
-                out.append(keycols[f][mask])
+                u, c = coded[f]
+                out.append((u, c[mask]))
         return out
 
     g, keys = _group(cols(stat_rows, True), int(stat_rows.sum()))
     size = len(keys)
-    sn, sw, sv = n[stat_rows], w[stat_rows], v[stat_rows]
+    sn, swn, sw2n, sv = n[stat_rows], wn[stat_rows], w2n[stat_rows], v[stat_rows]
     slo, shi = lo[stat_rows], hi[stat_rows]
     score = 100.0 * (sv - slo) / (shi - slo)
     top = (sv >= shi - 1).astype(float)
-    npsy = np.where(kind[stat_rows] == "nps", (sv >= 9).astype(float) - (sv <= 6), 0.0)
+    skind = kind[stat_rows]
     est = {
-        "value": _moments(g, size, sn, sw, sv),
-        "score": _moments(g, size, sn, sw, score),
-        "top": _moments(g, size, sn, sw, top),
+        "value": _moments(g, size, sn, swn, sw2n, sv),
+        "score": _moments(g, size, sn, swn, sw2n, score),
+        "top": _moments(g, size, sn, swn, sw2n, top),
     }
     n_answers = np.bincount(g, weights=sn, minlength=size)
-    sw_tot = np.bincount(g, weights=sw * sn, minlength=size)
-    sw2_tot = np.bincount(g, weights=sw * sw * sn, minlength=size)
+    sw_tot = np.bincount(g, weights=swn, minlength=size)
+    sw2_tot = np.bincount(g, weights=sw2n, minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = sw_tot**2 / sw2_tot
     gmin = np.full(size, np.inf)
     gmax = np.full(size, -np.inf)
-    np.minimum.at(gmin, g, slo)
-    np.maximum.at(gmax, g, shi)
     lo_max = np.full(size, -np.inf)
     hi_min = np.full(size, np.inf)
+    np.minimum.at(gmin, g, slo)
+    np.maximum.at(gmax, g, shi)
     np.maximum.at(lo_max, g, slo)
     np.minimum.at(hi_min, g, shi)
     mixed = (gmin != lo_max) | (gmax != hi_min)
@@ -394,35 +385,35 @@ def _groups(
     # dimension (a lower bound of its respondents, so suppression errs on the safe side),
     # otherwise every response of the group.
     if by_dim:
-        qg, qkeys = _group([g, q[stat_rows]], size and int(stat_rows.sum()))
+        sq = qcode[stat_rows]
+        qg, qkeys = _group([(np.arange(max(size, 1)), g), (uq, sq)], int(stat_rows.sum()))
         per_q = np.bincount(qg, weights=sn, minlength=len(qkeys))
         resp_n = np.zeros(size)
-        np.maximum.at(resp_n, np.array([k[0] for k in qkeys], dtype=np.int64), per_q)
+        if qkeys:
+            np.maximum.at(resp_n, np.array([k[0] for k in qkeys], dtype=np.int64), per_q)
     else:
         rg, rkeys = _group(cols(is_resp, False), int(is_resp.sum()))
         rn = np.bincount(rg, weights=n[is_resp], minlength=len(rkeys))
-        lookup = dict(zip(rkeys, rn, strict=True))
+        lookup = dict(zip(rkeys, rn.tolist(), strict=True))
         resp_n = np.array([lookup.get(k, 0.0) for k in keys], dtype=float)
 
-    # NPS attached to each row when not grouped by dimension (NPS rows are their own dimension
-    # otherwise).
+    # NPS: its own dimension when grouped by dimension, else attached to each row.
     nps_val = np.full(size, np.nan)
     nps_se = np.full(size, np.nan)
     nps_cnt = np.zeros(size)
     if by_dim:
-        isn = np.zeros(size, dtype=bool)
-        kinds_g = np.bincount(g, weights=(kind[stat_rows] == "nps").astype(float), minlength=size)
-        isn = kinds_g > 0
-        m, _sd, se = _moments(g, size, sn, sw, npsy)
+        npsy = np.where(skind == "nps", (sv >= 9).astype(float) - (sv <= 6), 0.0)
+        isn = np.bincount(g, weights=(skind == "nps").astype(float), minlength=size) > 0
+        m, _sd, se = _moments(g, size, sn, swn, sw2n, npsy)
         nps_val = np.where(isn, 100 * m, np.nan)
         nps_se = np.where(isn, 100 * se, np.nan)
         nps_cnt = np.where(isn, n_answers, 0.0)
     elif nps_rows.any():
         pg, pkeys = _group(cols(nps_rows, False), int(nps_rows.sum()))
-        pv, pn_, pw = v[nps_rows], n[nps_rows], w[nps_rows]
+        pv = v[nps_rows]
         py = (pv >= 9).astype(float) - (pv <= 6)
-        m, _sd, se = _moments(pg, len(pkeys), pn_, pw, py)
-        pc = np.bincount(pg, weights=pn_, minlength=len(pkeys))
+        m, _sd, se = _moments(pg, len(pkeys), n[nps_rows], wn[nps_rows], w2n[nps_rows], py)
+        pc = np.bincount(pg, weights=n[nps_rows], minlength=len(pkeys))
         lk = {k: i for i, k in enumerate(pkeys)}
         for i, k in enumerate(keys):
             j = lk.get(k)
@@ -507,6 +498,12 @@ def wilson(p: float, n: float, z: float = Z) -> tuple[float, float]:
 
 def _t(df: float) -> float:
     return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) if df >= 1 else math.nan
+
+
+def _col(x: np.ndarray, nd: int = 6) -> list[float | None]:
+    """A numpy column as rounded floats, None where not finite."""
+    arr = np.asarray(x, dtype=float)
+    return [v if math.isfinite(v) else None for v in np.round(arr, nd).tolist()]
 
 
 def _r(x: Any, nd: int = 6) -> float | None:
@@ -627,6 +624,44 @@ def _rows(
     sm, _ssd, sse = t.est["score"]
     tm, _tsd, _tse = t.est["top"]
     nps_val, nps_se, nps_cnt = t.nps
+    with np.errstate(invalid="ignore"):
+        t_all = np.where(
+            t.n_eff >= 2, sps.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(t.n_eff - 1, 1)), np.nan
+        )
+    mean = np.where(t.mixed_scale, np.nan, vm)
+    neff = t.n_eff
+    zz = Z * Z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Wilson score interval on the (effective) sample size, for every row at once.
+        denom = 1 + zz / neff
+        centre = (tm + zz / (2 * neff)) / denom
+        whalf = Z * np.sqrt(tm * (1 - tm) / neff + zz / (4 * neff * neff)) / denom
+    has_nps = (nps_cnt >= k) & np.isfinite(nps_val)
+    nps_v = np.where(has_nps, nps_val, np.nan)
+    cols = {
+        "n_eff": _col(neff, 2),
+        "mean": _col(mean),
+        "sd": _col(np.where(np.isfinite(mean), vsd, np.nan)),
+        "ci_low": _col(mean - t_all * vse),
+        "ci_high": _col(mean + t_all * vse),
+        "scale_min": _col(t.lo),
+        "scale_max": _col(t.hi),
+        "score": _col(sm),
+        "score_se": _col(sse),
+        "score_ci_low": _col(sm - t_all * sse),
+        "score_ci_high": _col(sm + t_all * sse),
+        "shrunk_score": _col(shrunk),
+        "shrunk_ci_low": _col(shrunk - Z * post),
+        "shrunk_ci_high": _col(shrunk + Z * post),
+        "satisfaction_rate": _col(tm),
+        "satisfaction_ci_low": _col(np.maximum(0.0, centre - whalf)),
+        "satisfaction_ci_high": _col(np.minimum(1.0, centre + whalf)),
+        "nps": _col(nps_v),
+        "nps_ci_low": _col(np.maximum(-100.0, nps_v - Z * nps_se)),
+        "nps_ci_high": _col(np.minimum(100.0, nps_v + Z * nps_se)),
+    }
+    n_list = t.n.astype(np.int64).tolist()
+    na_list = t.n_answers.astype(np.int64).tolist()
     rows = []
     for i, key in enumerate(t.keys):
         row: dict[str, Any] = {}
@@ -641,46 +676,13 @@ def _rows(
         reason = hidden.get(key)
         if reason:
             row.update(n=None, suppressed=True, suppression=reason)
-            rows.append(row)
-            continue
-        neff = float(t.n_eff[i])
-        tq = _t(neff - 1)
-        mean = None if t.mixed_scale[i] else vm[i]
-        half = tq * vse[i]
-        shalf = tq * sse[i]
-        slo, shi = wilson(float(tm[i]), neff)
-        row.update(
-            n=int(t.n[i]),
-            n_answers=int(t.n_answers[i]),
-            n_eff=_r(neff, 2),
-            mean=_r(mean),
-            sd=_r(None if mean is None else vsd[i]),
-            ci_low=_r(None if mean is None else mean - half),
-            ci_high=_r(None if mean is None else mean + half),
-            scale_min=_r(t.lo[i]),
-            scale_max=_r(t.hi[i]),
-            score=_r(sm[i]),
-            score_se=_r(sse[i]),
-            score_ci_low=_r(sm[i] - shalf),
-            score_ci_high=_r(sm[i] + shalf),
-            shrunk_score=_r(shrunk[i]),
-            shrunk_ci_low=_r(shrunk[i] - Z * post[i]),
-            shrunk_ci_high=_r(shrunk[i] + Z * post[i]),
-            satisfaction_rate=_r(tm[i]),
-            satisfaction_ci_low=_r(slo),
-            satisfaction_ci_high=_r(shi),
-            nps=None,
-            nps_ci_low=None,
-            nps_ci_high=None,
-            suppressed=False,
-            suppression=None,
-        )
-        if nps_cnt[i] >= k and math.isfinite(nps_val[i]):
-            row.update(
-                nps=_r(nps_val[i]),
-                nps_ci_low=_r(max(-100.0, nps_val[i] - Z * nps_se[i])),
-                nps_ci_high=_r(min(100.0, nps_val[i] + Z * nps_se[i])),
-            )
+        else:
+            row["n"] = n_list[i]
+            row["n_answers"] = na_list[i]
+            for name, values in cols.items():
+                row[name] = values[i]
+            row["suppressed"] = False
+            row["suppression"] = None
         rows.append(row)
     method = {
         "by": fields,

@@ -13,7 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, String, Table, cast, false, func, literal, literal_column, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Table,
+    cast,
+    column,
+    false,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -65,7 +79,9 @@ class Counts:
     value: np.ndarray
     n: np.ndarray
     source: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Sums of n * weight and n * weight**2 (equal to n when unweighted).
+    wn: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    w2n: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __len__(self) -> int:
         return int(self.n.shape[0])
@@ -121,9 +137,9 @@ def _raw_day(dialect: str) -> ColumnElement[Any]:
     return func.date(SurveyResponse.submitted_hour)
 
 
-def choose_source(fields: Sequence[str], filters: Filters) -> str:
+def choose_source(fields: Sequence[str], filters: Filters, weighted: bool = False) -> str:
     """The statistics table (or 'raw') that can answer this grouping."""
-    cell = filters.needs_cell or any(f in CELL_FIELDS for f in fields)
+    cell = weighted or filters.needs_cell or any(f in CELL_FIELDS for f in fields)
     period = "period" in fields
     if cell and period:
         return "raw"
@@ -143,14 +159,21 @@ def fetch_counts(
     include_flagged: bool = False,
     filters: Filters | None = None,
     source: str | None = None,
+    weights: dict[tuple[int, str, str], float] | None = None,
 ) -> Counts:
-    """Counts per (fields..., question, value) for a campaign, summed in SQL."""
+    """Counts per (fields..., question, value) for a campaign, summed in SQL.
+
+    With ``weights`` (per respondent cell: area id, age band, sex) the database also sums
+    n * w and n * w**2, so weighted figures need no row per cell in Python.
+    """
     filters = filters or Filters()
     fields = list(fields)
-    src = source or choose_source(fields, filters)
+    src = source or choose_source(fields, filters, weighted=weights is not None)
     dialect = session.get_bind().dialect.name
     if src == "raw":
-        return _fetch_raw(session, campaign_id, fields, period, include_flagged, filters, dialect)
+        return _fetch_raw(
+            session, campaign_id, fields, period, include_flagged, filters, dialect, weights
+        )
     table = {"stat_unit": _STAT_UNIT, "stat_day": _STAT_DAY, "stat_cell": _STAT_CELL}[src]
     c = table.c
     cols: dict[str, ColumnElement[Any]] = {}
@@ -164,7 +187,18 @@ def fetch_counts(
         elif f == "period":
             cols[f] = _period_expr(dialect, c.day, period or "month")
     keys = [v.label(f"k_{k}") for k, v in cols.items()]
-    stmt = select(*keys, c.question_key, c.value, func.sum(c.n)).where(c.campaign_id == campaign_id)
+    sums: list[Any] = [func.sum(c.n)]
+    wt = None
+    if weights is not None:
+        wt = _weights_cte(weights, dialect, session)
+        sums += [func.sum(c.n * wt.c.w), func.sum(c.n * wt.c.w * wt.c.w)]
+    stmt = select(*keys, c.question_key, c.value, *sums).where(c.campaign_id == campaign_id)
+    if wt is not None:
+        stmt = stmt.join_from(
+            table,
+            wt,
+            (wt.c.area == c.area_unit_id) & (wt.c.age == c.age_band) & (wt.c.sex == c.sex),
+        )
     if not include_flagged:
         stmt = stmt.where(c.flagged == false())
     if filters.unit_id is not None:
@@ -177,12 +211,59 @@ def fetch_counts(
         stmt = stmt.where(c.sex == filters.sex)
     stmt = stmt.group_by(*cols.values(), c.question_key, c.value)
     rows = session.execute(stmt).all()
-    return _to_counts(rows, list(cols), src)
+    return _to_counts(rows, list(cols), src, weighted=weights is not None)
 
 
-def _to_counts(rows: Sequence[Any], names: list[str], source: str) -> Counts:
+def _weights_cte(
+    weights: dict[tuple[int, str, str], float], dialect: str, session: Session | None = None
+) -> Any:
+    """The weights as a table w(area, age, sex, w) (a few hundred cells at most).
+
+    PostgreSQL joins an inline VALUES list by hashing. SQLite would scan such a list once per
+    statistics row, so there the weights go to an indexed temporary table of the connection.
+    """
+    cols = (column("area", Integer), column("age", String), column("sex", String))
+    if dialect != "postgresql" and session is not None:
+        session.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS analytics_weight (area INTEGER, age TEXT, "
+                "sex TEXT, w REAL, PRIMARY KEY (area, age, sex))"
+            )
+        )
+        session.execute(text("DELETE FROM temp.analytics_weight"))
+        session.execute(
+            text("INSERT INTO temp.analytics_weight VALUES (:a, :g, :x, :w)"),
+            [{"a": a, "g": g, "x": x, "w": float(w)} for (a, g, x), w in sorted(weights.items())],
+        )
+        return table("analytics_weight", *cols, column("w", Float))
+
+    def q(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    values = (
+        ", ".join(
+            f"({int(a)}, {q(g)}, {q(x)}, CAST({float(w)!r} AS {real}))"
+            for (a, g, x), w in sorted(weights.items())
+        )
+        or f"(-1, '', '', CAST(1.0 AS {real}))"
+    )
+    if dialect == "postgresql":
+        sql = f"SELECT * FROM (VALUES {values}) AS wv(area, age, sex, w)"
+    else:  # SQLite names the VALUES columns column1..column4
+        sql = (
+            "SELECT column1 AS area, column2 AS age, column3 AS sex, column4 AS w "
+            f"FROM (VALUES {values})"
+        )
+    return text(sql).columns(*cols, column("w", Float)).subquery("w")
+
+
+def _to_counts(
+    rows: Sequence[Any], names: list[str], source: str, weighted: bool = False
+) -> Counts:
     width = len(names)
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(width + 3)]
+    extra = 2 if weighted else 0
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(width + 3 + extra)]
     keys = {}
     for i, name in enumerate(names):
         if name in ("unit", "area"):
@@ -195,6 +276,8 @@ def _to_counts(rows: Sequence[Any], names: list[str], source: str) -> Counts:
         value=np.asarray(cols[width + 1], dtype=float),
         n=np.asarray(cols[width + 2], dtype=np.int64),
         source=source,
+        wn=np.asarray(cols[width + 3] if weighted else cols[width + 2], dtype=float),
+        w2n=np.asarray(cols[width + 4] if weighted else cols[width + 2], dtype=float),
     )
 
 
@@ -206,6 +289,7 @@ def _fetch_raw(
     include_flagged: bool,
     filters: Filters,
     dialect: str,
+    weights: dict[tuple[int, str, str], float] | None = None,
 ) -> Counts:
     r = SurveyResponse
     cols: dict[str, ColumnElement[Any]] = {}
@@ -230,21 +314,33 @@ def _fetch_raw(
         conds.append(r.age_band == filters.age_band)
     if filters.sex is not None:
         conds.append(r.sex == filters.sex)
+    sums: list[Any] = [func.count()]
+    wt = None
+    if weights is not None:
+        wt = _weights_cte(weights, dialect, session)
+        sums += [func.sum(wt.c.w), func.sum(wt.c.w * wt.c.w)]
+    on = None
+    if wt is not None:
+        on = (
+            (wt.c.area == func.coalesce(r.area_unit_id, 0))
+            & (wt.c.age == func.coalesce(r.age_band, ""))
+            & (wt.c.sex == func.coalesce(r.sex, ""))
+        )
     answers = (
-        select(*keys, Answer.question_key, Answer.value_num, func.count())
+        select(*keys, Answer.question_key, Answer.value_num, *sums)
         .select_from(r)
         .join(Answer, Answer.response_id == r.id)  # type: ignore[arg-type]
-        .where(*conds, Answer.value_num.is_not(None))
-        .group_by(*cols.values(), Answer.question_key, Answer.value_num)
     )
-    people = (
-        select(*keys, literal(RESPONSE_KEY), literal(0.0), func.count())
-        .select_from(r)
-        .where(*conds)
-        .group_by(*cols.values())
+    people = select(*keys, literal(RESPONSE_KEY), literal(0.0), *sums).select_from(r)
+    if wt is not None:
+        answers = answers.join(wt, on)
+        people = people.join(wt, on)
+    answers = answers.where(*conds, Answer.value_num.is_not(None)).group_by(
+        *cols.values(), Answer.question_key, Answer.value_num
     )
+    people = people.where(*conds).group_by(*cols.values())
     rows = list(session.execute(answers).all()) + list(session.execute(people).all())
-    return _to_counts(rows, list(cols), "raw")
+    return _to_counts(rows, list(cols), "raw", weighted=weights is not None)
 
 
 def plain_group_by(session: Session, *, campaign_id: int) -> list[Any]:

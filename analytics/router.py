@@ -5,8 +5,10 @@ from fastapi import APIRouter
 from analytics.figures_router import router as figures_router
 from analytics.indicators_router import router as indicators_router
 from analytics.text_router import router as text_router
+from analytics.votes_router import router as votes_router
 
 router = APIRouter()
 router.include_router(indicators_router)
 router.include_router(text_router)
+router.include_router(votes_router)
 router.include_router(figures_router)

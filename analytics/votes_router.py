@@ -1,0 +1,25 @@
+"""Vote analytics route (evaluators and admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from analytics import votes
+from service.auth import EvaluatorUser
+from service.db import SessionDep
+from surveys.voting import service as voting
+from surveys.voting.dependencies import SessionById
+
+router = APIRouter(prefix="/api/v1/voting-sessions", tags=["analytics"])
+
+
+@router.get(
+    "/{session_id}/analytics", response_model=dict[str, Any], status_code=status.HTTP_200_OK
+)
+def read_vote_analytics(
+    user: EvaluatorUser, vs: SessionById, session: SessionDep
+) -> dict[str, Any]:
+    """Margins to the threshold, budget use, and the rule against Equal Shares (once counted)."""
+    return votes.analyze(voting.results(session, vs=vs, user=user))
