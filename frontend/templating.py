@@ -31,5 +31,6 @@ def render(
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     if request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+        secure = request.app.state.settings.secure_cookies
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", secure=secure)
     return response

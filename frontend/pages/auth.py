@@ -46,7 +46,13 @@ def _login_form(request: Request, ctx: dict[str, object], status_code: int = 200
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {**ctx, "login_csrf": token}, status_code=status_code)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login"
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+        path="/login",
     )
     return response
 

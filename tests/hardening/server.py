@@ -41,8 +41,9 @@ def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str
 class ServerProcess:
     """``python -m uvicorn service.main:create_app --factory`` on a free port."""
 
-    def __init__(self, database_url: str, tmp_path: Path) -> None:
+    def __init__(self, database_url: str, tmp_path: Path, log_level: str = "warning") -> None:
         self.database_url = database_url
+        self.log_level = log_level
         self.tmp_path = tmp_path
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -64,7 +65,7 @@ class ServerProcess:
             "--port",
             str(self.port),
             "--log-level",
-            "warning",
+            self.log_level,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

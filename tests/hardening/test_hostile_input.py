@@ -13,31 +13,21 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.schema import load_all_models
 from surveys.forms.models import SurveyResponse
 from tests.hardening import hostile
 from tests.hardening.conftest import add_figure, backend_of
 from tests.hardening.routes import iter_routes
-from tests.hardening.world import World, bearer_for, create_session, new_response, seed
-
-# Tables that legitimately change on a refused request: failed logins are counted.
-VOLATILE = {"login_throttle", "auth_token"}
-
-
-def counts(engine: Engine) -> dict[str, int]:
-    """Rows per table (every table of every domain)."""
-    out = {}
-    with engine.connect() as conn:
-        for table in load_all_models().sorted_tables:
-            if table.name not in VOLATILE:
-                out[table.name] = int(
-                    conn.execute(select(func.count()).select_from(table)).scalar() or 0
-                )
-    return out
+from tests.hardening.world import (
+    World,
+    bearer_for,
+    counts,
+    create_session,
+    new_response,
+    seed,
+)
 
 
 class Attacker:

@@ -200,3 +200,23 @@ def window(days_before: int = 1, days_after: int = 30) -> tuple[str, str]:
         (now - timedelta(days=days_before)).isoformat(),
         (now + timedelta(days=days_after)).isoformat(),
     )
+
+
+# Tables that legitimately change on a refused request: failed logins are counted.
+VOLATILE = {"login_throttle", "auth_token"}
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Rows per table (every table of every domain, less the login bookkeeping)."""
+    from sqlalchemy import func
+    from sqlalchemy import select as sql_select
+
+    from service.schema import load_all_models
+
+    out = {}
+    with engine.connect() as conn:
+        for table in load_all_models().sorted_tables:
+            if table.name not in VOLATILE:
+                n = conn.execute(sql_select(func.count()).select_from(table)).scalar()
+                out[table.name] = int(n or 0)
+    return out
