@@ -221,7 +221,7 @@ def test_login_page_wrong_password_is_friendly(client: TestClient) -> None:
 
 def test_secure_cookie_flag_behind_https(make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(secure_cookies=True)
-    with TestClient(app) as client, Session(app.state.engine) as s:
+    with TestClient(app, base_url="https://testserver") as client, Session(app.state.engine) as s:
         make_user(s, Role.admin, "sec")
         form = {"username": "sec", "password": PASSWORD, "csrf_token": _login_csrf(client)}
         r = client.post("/login", data=form, follow_redirects=False)
