@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import plotly.graph_objects as go
@@ -771,8 +772,9 @@ def method_text(dash: Dashboard) -> str:
 def page_context(
     dash: Dashboard, *, campaigns: list[dict[str, Any]], strings: dict[str, str]
 ) -> dict[str, Any]:
-    """What the dashboard page renders: menus, headline, and the first figures as one
-    HTML-safe JSON block for the page script."""
+    """What the dashboard page renders: the menus, and a JSON block telling the page script
+    which bundle to fetch. The figures are not computed here: the page is sent at once and
+    the browser fetches the bundle (preloaded from the head) while it loads plotly.js."""
     campaign = dash.campaign
     names = dash.default_figures()
     options = (
@@ -783,10 +785,25 @@ def page_context(
     f = dash.filters
     chosen = dash.voting_session if names and names[-1] in VOTE_FIGURES else None
     session_id = chosen.id if chosen is not None else None
-    boot = {
+    params: dict[str, Any] = {
         "campaign_id": campaign.id if campaign is not None else None,
+        "period": f.period,
+        "area": f.area,
+        "unit_kind": f.unit_kind,
+        "weighted": "true" if f.weighted else None,
+        "include_flagged": "true" if f.include_flagged else None,
+        "unit_code": f.unit_code,
         "session_id": session_id,
         "lang": dash.lang,
+    }
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    bundle_url = f"/api/v1/dashboard?{query}" if names else None
+    boot = {
+        "campaign_id": params["campaign_id"],
+        "session_id": session_id,
+        "lang": dash.lang,
+        "bundle_url": bundle_url,
+        "figures": names,
         "filters": {
             "period": f.period,
             "area": f.area or "",
@@ -797,16 +814,14 @@ def page_context(
         },
         "strings": strings,
     }
-    head = json_for_html(boot)[:-1]
-    figs = ",".join(f"{json_for_html(n)}:{figure_json(dash, n)}" for n in names)
     return {
         "campaigns": campaigns,
         "campaign": campaign,
         "filters": f,
         "areas": options["areas"],
         "kinds": options["kinds"],
-        "headline": dash.headline() if campaign is not None else {},
         "voting_sessions": dash.voting_sessions(),
         "voting_session_id": session_id,
-        "boot_json": Markup(head + ',"figures":{' + figs + "}}"),
+        "bundle_url": bundle_url,
+        "boot_json": Markup(json_for_html(boot)),
     }
