@@ -108,6 +108,7 @@ class Dashboard:
         self.voting_session_id = voting_session_id
         # The method and parameters each computation reported, for the report's appendix.
         self.methods: dict[str, Any] = {}
+        self._computed: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -159,6 +160,11 @@ class Dashboard:
         return not kind or (code is not None and self.units.get(code, ("", "", ""))[2] == kind)
 
     def _compute(self, by: Sequence[str], **kw: Any) -> list[dict[str, Any]]:
+        """Indicator rows under the filters; each distinct query runs once per dashboard
+        (the headline and the area breakdown, for one, ask the same question)."""
+        key = (tuple(by), tuple(sorted(kw.items())))
+        if key in self._computed:
+            return self._computed[key]
         f = self.filters
         res = indicators.compute(
             self.session,
@@ -171,6 +177,7 @@ class Dashboard:
             **kw,
         )
         self.methods[",".join(by) or "overall"] = res.method
+        self._computed[key] = res.rows
         return res.rows
 
     # --- survey rows ----------------------------------------------------------------------

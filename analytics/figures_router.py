@@ -149,11 +149,16 @@ def read_dashboard(
     return Response(body, media_type="application/json")
 
 
-@router.get(
-    "/tables/{name}",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
-)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TABLE_TYPES = {
+    200: {
+        "content": {"text/csv": {}, XLSX: {}, "application/json": {}},
+        "description": "The table as CSV (UTF-8 with BOM), XLSX or JSON",
+    }
+}
+
+
+@router.get("/tables/{name}", response_class=Response, responses=TABLE_TYPES)
 def read_table(
     user: EvaluatorUser,
     name: Annotated[str, Depends(valid_table_name)],
@@ -183,7 +188,7 @@ def read_table(
     owner = dash.campaign.id if dash.campaign else (dash.voting_session_id or "vote")
     if format == "xlsx":
         body_bytes = table_export.to_xlsx(rows, title=name)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        media = XLSX
     else:
         body_bytes = table_export.to_csv(rows)
         media = "text/csv; charset=utf-8"
@@ -194,7 +199,11 @@ def read_table(
     )
 
 
-@router.get("/reports/{campaign_id}", response_class=Response)
+@router.get(
+    "/reports/{campaign_id}",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
+)
 def read_report(
     user: EvaluatorUser, dash: Annotated[Dashboard, Depends(report_dep)], session: SessionDep
 ) -> Response:
