@@ -57,7 +57,7 @@ def trace_values(page: Any, name: str, attr: str = "x") -> Any:
 def test_every_chart_draws_its_data_without_console_errors(
     new_page: Callable[..., Any], live_server: str, world: DashWorld, page_errors: list[str]
 ) -> None:
-    page = open_dashboard(new_page, live_server, world)
+    page = open_dashboard(new_page, live_server, world, query="?lang=zh-CN")
     drawn = {name: (svg, n) for name, svg, n in page.evaluate(DRAWN)}
     assert set(drawn) == set(FIGURE_NAMES)
     for name, (svg, n) in drawn.items():
@@ -71,6 +71,8 @@ def test_every_chart_draws_its_data_without_console_errors(
     assert page.locator("#plot-vote .bars .point").count() >= 15  # for, against, abstain
     assert page.locator("#plot-tracker .bars .point").count() >= 1
     assert page.locator("#h-responses").inner_text().replace(",", "").isdigit()
+    # Chinese page, Chinese chart toolbar.
+    assert page.locator('#plot-ranking .modebar-btn[data-title="下载图片（PNG）"]').count() == 1
     assert page_errors == []
 
 

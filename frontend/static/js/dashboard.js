@@ -16,6 +16,32 @@
     filters: Object.assign({}, boot.filters || {})
   };
   var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  /* The chart toolbar in Chinese (plotly.js ships English only). */
+  Plotly.register({
+    moduleType: "locale",
+    name: "zh-CN",
+    dictionary: {
+      "Download plot as a PNG": "下载图片（PNG）",
+      "Download plot as a png": "下载图片（PNG）",
+      "Download plot": "下载图片",
+      "Zoom": "缩放",
+      "Pan": "平移",
+      "Zoom in": "放大",
+      "Zoom out": "缩小",
+      "Autoscale": "自动缩放",
+      "Reset axes": "还原坐标轴",
+      "Reset": "还原",
+      "Toggle Spike Lines": "显示/隐藏参考线",
+      "Show closest data on hover": "悬停显示最近数据",
+      "Compare data on hover": "悬停对比数据",
+      "Double-click to zoom back out": "双击还原",
+      "Double-click on legend to isolate one trace": "双击图例只看这一项",
+      "Click to enter Colorscale title": "",
+      "Click to enter Plot title": ""
+    },
+    format: { decimal: ".", thousands: "," }
+  });
+  if (boot.lang === "zh-CN") { CONFIG.locale = "zh-CN"; }
   var UNIT_FIGURES = ["profile", "trends", "themes"];
   var VOTE_FIGURES = ["vote", "tracker"];
   var statusEl = document.getElementById("dash-status");
