@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from frontend.pages import auth, dashboard
+from frontend.pages import auth, dashboard, voting
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(dashboard.router)
+router.include_router(voting.router)

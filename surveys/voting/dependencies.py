@@ -77,6 +77,17 @@ class SupporterKeys:
     network_key: str
 
 
+def client_keys(request: Request, secret: str, proposal_id: int) -> SupporterKeys | None:
+    """The keyed hashes for this browser and network, or None without a client cookie."""
+    token = request.cookies.get(CLIENT_COOKIE, "")
+    if len(token) < 16:
+        return None
+    return SupporterKeys(
+        supporter_key=keyed_hash(secret, "support", proposal_id, token),
+        network_key=keyed_hash(secret, "network", proposal_id, network_of(client_key(request))),
+    )
+
+
 def supporter_keys(
     proposal: Annotated[Proposal, Depends(valid_proposal_id)],
     request: Request,
@@ -87,14 +98,10 @@ def supporter_keys(
     The cookie must already exist (it is set when proposals are listed or the page is
     shown): a cross-site form post carries no SameSite=Lax cookie and is refused.
     """
-    token = request.cookies.get(CLIENT_COOKIE, "")
-    if len(token) < 16:
+    keys = client_keys(request, settings.secret_key or "", proposal.id or 0)
+    if keys is None:
         raise Forbidden("No client token: open the proposals list first (it sets a cookie)")
-    secret = settings.secret_key or ""
-    return SupporterKeys(
-        supporter_key=keyed_hash(secret, "support", proposal.id, token),
-        network_key=keyed_hash(secret, "network", proposal.id, network_of(client_key(request))),
-    )
+    return keys
 
 
 SessionById = Annotated[VotingSession, Depends(valid_session_id)]

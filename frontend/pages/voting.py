@@ -1,0 +1,386 @@
+"""Pages of the livelihood-project vote: the deputy's ballot (/vote/{id}), the public
+projects page (/projects: proposals, support, the tracker) and published results
+(/results/{id}). All logic is in surveys.voting.service; figures come from analytics."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from analytics import figures
+from frontend.i18n import request_language, translate
+from frontend.templating import render
+from service.auth import OptionalUser, SettingsDep
+from service.db import SessionDep
+from service.errors import AppError, Invalid
+from service.models import Role, User
+from service.ratelimit import enforce_rate_limit
+from surveys.units.models import AREA_KINDS
+from surveys.units.service import list_units
+from surveys.voting import service
+from surveys.voting.dependencies import client_keys, ensure_client_cookie
+from surveys.voting.models import (
+    CATEGORIES,
+    SATISFACTION_CHOICES,
+    SELECTION_CHOICES,
+    BallotIn,
+    ProjectStatus,
+    ProposalCreate,
+    ProposalStatus,
+    SessionKind,
+    SessionState,
+    VotingSession,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields (async here, so the routes themselves stay sync)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormFields = Annotated[dict[str, str], Depends(_form_fields)]
+
+
+def _json_block(data: Any) -> str:
+    """JSON for a <script type="application/json"> block; "<" escaped so it cannot end it."""
+    return json.dumps(data, ensure_ascii=False, default=str).replace("<", "\\u003c")
+
+
+def _login_redirect(request: Request, lang: str) -> RedirectResponse:
+    return RedirectResponse("/login?" + urlencode({"next": request.url.path, "lang": lang}), 303)
+
+
+def _error(request: Request, message: str, status_code: int) -> HTMLResponse:
+    return render(request, "error.html", {"message": message}, status_code=status_code)
+
+
+# --- the deputy's ballot ----------------------------------------------------------------------
+
+
+def _ballot_context(
+    session: Any, vs: VotingSession, lang: str, choices: dict[str, str], errors: list[str]
+) -> dict[str, Any]:
+    public = service.session_public(session, vs=vs)
+    kind = SessionKind(vs.kind)
+    options = SELECTION_CHOICES if kind == SessionKind.selection else SATISFACTION_CHOICES
+    return {
+        "vs": public,
+        "kind": kind.value,
+        "options": options,
+        "choices": choices,
+        "errors": errors,
+        "en": lang == "en",
+        "boot_json": _json_block(
+            {"max_for": public.max_for_per_ballot, "count": len(public.projects)}
+        ),
+    }
+
+
+def _vote_gate(
+    request: Request, user: User | None, session: Any, session_id: int
+) -> tuple[VotingSession | None, Response | None]:
+    """The session if this user may vote in it now, else the page to show instead."""
+    lang = request_language(request)
+    if user is None:
+        return None, _login_redirect(request, lang)
+    vs = session.get(VotingSession, session_id)
+    if vs is None:
+        return None, _error(request, translate(lang, "vote.not_found"), 404)
+    if user.role != Role.deputy:
+        return None, _error(request, translate(lang, "vote.only_deputies"), 403)
+    if not service.is_member(session, vs=vs, user=user):
+        return None, _error(request, translate(lang, "vote.not_member"), 403)
+    state = SessionState(vs.state)
+    if state != SessionState.open:
+        ctx = {"vs": service.session_public(session, vs=vs), "reason": f"vote.state.{state.value}"}
+        return None, render(request, "vote_closed.html", ctx, status_code=409)
+    if service.has_voted(session, vs=vs, user=user):
+        ctx = {"vs": service.session_public(session, vs=vs), "reason": "vote.already"}
+        return None, render(request, "vote_closed.html", ctx, status_code=409)
+    return vs, None
+
+
+def _form_choices(form: dict[str, str], vs: VotingSession) -> dict[str, str]:
+    assert vs.frozen_config is not None
+    out = {}
+    for p in vs.frozen_config["projects"]:
+        value = form.get(f"c{p['project_id']}")
+        if isinstance(value, str) and value:
+            out[str(p["project_id"])] = value
+    return out
+
+
+def _error_texts(exc: Invalid, lang: str, vs: VotingSession) -> list[str]:
+    assert vs.frozen_config is not None
+    titles = {
+        str(p["project_id"]): p["title_en" if lang == "en" else "title"] or p["title"]
+        for p in vs.frozen_config["projects"]
+    }
+    out = []
+    for e in exc.errors:
+        key = str(e["loc"][-1])
+        if e.get("type") == "missing":
+            out.append(translate(lang, "vote.missing", title=titles.get(key, key)))
+        elif key == "choices":
+            out.append(translate(lang, "vote.too_many", n=vs.max_for_per_ballot or 0))
+        else:
+            out.append(translate(lang, "vote.invalid", title=titles.get(key, key)))
+    return out
+
+
+@router.get("/vote/{session_id}", response_class=HTMLResponse)
+def vote_page(
+    request: Request, user: OptionalUser, session: SessionDep, session_id: int
+) -> Response:
+    """The ballot: one card per project, then a review step, then the receipt."""
+    vs, other = _vote_gate(request, user, session, session_id)
+    if other is not None:
+        return other
+    assert vs is not None
+    ctx = _ballot_context(session, vs, request_language(request), {}, [])
+    return render(request, "vote.html", ctx | {"step": "form"})
+
+
+@router.post("/vote/{session_id}/review", response_class=HTMLResponse)
+def vote_review(
+    user: OptionalUser, request: Request, session: SessionDep, form: FormFields, session_id: int
+) -> Response:
+    """Show the marks back for checking before the ballot is cast."""
+    vs, other = _vote_gate(request, user, session, session_id)
+    if other is not None:
+        return other
+    assert vs is not None
+    lang = request_language(request)
+    choices = _form_choices(form, vs)
+    if form.get("edit"):  # back from the review step, with the marks kept
+        ctx = _ballot_context(session, vs, lang, choices, [])
+        return render(request, "vote.html", ctx | {"step": "form"})
+    try:
+        service.validate_choices(vs, choices)
+    except Invalid as exc:
+        ctx = _ballot_context(session, vs, lang, choices, _error_texts(exc, lang, vs))
+        return render(request, "vote.html", ctx | {"step": "form"}, status_code=422)
+    ctx = _ballot_context(session, vs, lang, choices, [])
+    return render(request, "vote.html", ctx | {"step": "review"})
+
+
+@router.post("/vote/{session_id}", response_class=HTMLResponse)
+def vote_cast(
+    user: OptionalUser, request: Request, session: SessionDep, form: FormFields, session_id: int
+) -> Response:
+    """Cast the reviewed ballot and show the receipt, once."""
+    vs, other = _vote_gate(request, user, session, session_id)
+    if other is not None:
+        return other
+    assert vs is not None and user is not None
+    lang = request_language(request)
+    choices = _form_choices(form, vs)
+    try:
+        receipt = service.cast_ballot(session, vs=vs, user=user, data=BallotIn(choices=choices))
+    except Invalid as exc:
+        ctx = _ballot_context(session, vs, lang, choices, _error_texts(exc, lang, vs))
+        return render(request, "vote.html", ctx | {"step": "form"}, status_code=422)
+    except AppError as exc:
+        session.rollback()
+        ctx = {
+            "vs": service.session_public(session, vs=vs),
+            "reason": "vote.failed",
+            "detail": exc.message,
+        }
+        return render(request, "vote_closed.html", ctx, status_code=exc.status_code)
+    ctx = _ballot_context(session, vs, lang, choices, [])
+    response = render(request, "vote.html", ctx | {"step": "receipt", "receipt": receipt})
+    response.headers["Cache-Control"] = "no-store"  # the receipt is shown once
+    return response
+
+
+# --- the public projects page ---------------------------------------------------------------
+
+
+def _tracker_rows(projects: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for p in projects:
+        last = p.updates[0] if p.updates else None
+        rows.append(
+            {
+                "project_id": p.id,
+                "title": p.title,
+                "title_en": p.title_en,
+                "status": ProjectStatus(p.status).value,
+                "budget": p.budget,
+                "percent_done": p.percent_done,
+                "updated_on": last.date.isoformat() if last else "",
+                "note": last.note if last else "",
+            }
+        )
+    return rows
+
+
+@router.get("/projects", response_class=HTMLResponse)
+def projects_page(
+    request: Request, user: OptionalUser, session: SessionDep, msg: str = ""
+) -> Response:
+    """Residents' proposals (propose, support), the sessions, and the selected projects' progress."""
+    lang = request_language(request)
+    tracked = service.list_projects(
+        session, statuses=list(service.IMPLEMENTATION), with_updates=True
+    )
+    sessions = []
+    for vs in service.list_sessions(session):
+        state = SessionState(vs.state)
+        if state == SessionState.draft:
+            continue
+        turnout = service.turnout(session, vs=vs)
+        sessions.append(
+            {
+                "id": vs.id,
+                "title": vs.title,
+                "title_en": vs.title_en,
+                "kind": SessionKind(vs.kind).value,
+                "state": state.value,
+                "cast": turnout.cast,
+                "electorate": turnout.electorate,
+            }
+        )
+    areas = [u for u in list_units(session) if u.kind in AREA_KINDS]
+    tracker = figures.tracker(_tracker_rows(tracked), lang=lang) if tracked else None
+    ctx = {
+        "tracked": tracked,
+        "sessions": sessions,
+        "proposals": service.list_proposals(session, status=ProposalStatus.open),
+        "shortlisted": service.list_proposals(session, status=ProposalStatus.shortlisted),
+        "categories": CATEGORIES,
+        "areas": areas,
+        "msg": msg if msg in MESSAGES else "",
+        "en": lang == "en",
+        "tracker_json": _json_block(tracker.to_plotly_json()) if tracker else "",
+    }
+    response = render(request, "projects.html", ctx)
+    ensure_client_cookie(request, response)
+    return response
+
+
+MESSAGES = {"proposed", "supported", "already", "closed", "limited", "no_cookie", "invalid"}
+
+
+def _back(msg: str, anchor: str = "proposals") -> RedirectResponse:
+    return RedirectResponse(f"/projects?msg={msg}#{anchor}", 303)
+
+
+@router.post("/projects/proposals")
+def propose(
+    request: Request,
+    session: SessionDep,
+    title: Annotated[str, Form(max_length=200)],
+    category: Annotated[str, Form(max_length=16)],
+    description: Annotated[str, Form(max_length=5000)] = "",
+    area_code: Annotated[str, Form(max_length=64)] = "",
+    rough_cost: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """A resident's proposal from the page form (rate-limited like the API)."""
+    try:
+        enforce_rate_limit(request, bucket="voting")
+        cost = int(rough_cost) if rough_cost.strip() else None
+        data = ProposalCreate(
+            title=title,
+            description=description,
+            category=category,
+            area_code=area_code or None,
+            rough_cost=cost,
+        )
+        service.create_proposal(session, data=data)
+    except AppError as exc:
+        return _back("limited" if exc.status_code == 429 else "invalid")
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return _back("invalid")
+    return _back("proposed")
+
+
+@router.post("/projects/proposals/{proposal_id}/support")
+def support(
+    request: Request, session: SessionDep, settings: SettingsDep, proposal_id: int
+) -> Response:
+    """Support a proposal from the page (once per browser; needs the page's cookie)."""
+    try:
+        enforce_rate_limit(request, bucket="voting")
+    except AppError:
+        return _back("limited")
+    proposal = session.get(service.Proposal, proposal_id)
+    if proposal is None:
+        return _back("invalid")
+    keys = client_keys(request, settings.secret_key or "", proposal_id)
+    if keys is None:
+        return _back("no_cookie")
+    try:
+        service.support_proposal(
+            session,
+            proposal=proposal,
+            supporter_key=keys.supporter_key,
+            network_key=keys.network_key,
+        )
+    except AppError as exc:
+        session.rollback()
+        return _back("already" if "already" in exc.message else "closed")
+    return _back("supported", f"proposal-{proposal_id}")
+
+
+# --- published results ----------------------------------------------------------------------
+
+
+@router.get("/results/{session_id}", response_class=HTMLResponse)
+def results_page(
+    request: Request, user: OptionalUser, session: SessionDep, session_id: int
+) -> Response:
+    """The published result: counts, the rule in words, ties, Equal Shares, receipts check."""
+    lang = request_language(request)
+    vs = session.get(VotingSession, session_id)
+    if vs is None:
+        return _error(request, translate(lang, "vote.not_found"), 404)
+    if SessionState(vs.state) != SessionState.published:
+        ctx = {"vs": service.session_public(session, vs=vs), "reason": "results.not_published"}
+        return render(request, "vote_closed.html", ctx, status_code=409)
+    res = service.results(session, vs=vs, user=user)
+    en = lang == "en"
+    kind = SessionKind(vs.kind)
+    figure = None
+    if kind == SessionKind.selection:
+        fig_input = {**res, "rule": ""}  # the rule is in words on the page already
+        figure = figures.vote(fig_input, lang=lang).to_plotly_json()
+    titles = {
+        p["project_id"]: (p["title_en"] if en and p["title_en"] else p["title"])
+        for p in res["projects"]
+    }
+    ctx = {
+        "vs": vs,
+        "res": res,
+        "kind": kind.value,
+        "en": en,
+        "titles": titles,
+        "rule": res["rule_en"] if en else res["rule"],
+        "tie_lines": [
+            translate(
+                lang,
+                "results.tie",
+                names=("; " if en else "、").join(titles[i] for i in tie["project_ids"]),
+                n=tie["votes_for"],
+                how=tie["text_en"] if en else tie["text"],
+            )
+            for tie in res.get("ties", [])
+        ],
+        "mes_titles": [titles[p] for p in res.get("equal_shares", {}).get("selected", [])],
+        "figure_json": _json_block(figure) if figure else "",
+        "boot_json": _json_block(
+            {
+                "ballots_url": f"/api/v1/voting-sessions/{vs.id}/ballots",
+                "titles": {str(k): v for k, v in titles.items()},
+            }
+        ),
+    }
+    return render(request, "results.html", ctx)
