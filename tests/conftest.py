@@ -190,7 +190,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop on the main thread while it runs,
+# which would break asyncio.run() in the non-browser tests that follow.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (no browser download)."""
     if not Path(CHROMIUM).exists():
