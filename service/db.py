@@ -68,6 +68,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             # FULL: an acknowledged commit survives power loss, not only a process crash.
             cur.execute("PRAGMA synchronous=FULL")
+            # Deleted rows are overwritten, so a reshuffled ballot leaves no old copy behind.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

@@ -728,6 +728,7 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
         raise Conflict(f"Only an open session can be closed (it is {SessionState(vs.state).value})")
     vs.state = SessionState.closed
     vs.closed_at = utcnow()
+    reshuffle_ballots(session, vs=vs)
     vs.result = count(session, vs=vs)
     session.add(vs)
     session.flush()
@@ -740,6 +741,42 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
         electorate=vs.result["electorate"],
     )
     return vs
+
+
+def reshuffle_ballots(session: Session, *, vs: VotingSession) -> None:
+    """Rewrite a session's ballots in random order under new random ids (at closing).
+
+    Each ballot was written in its deputy's transaction, next to the voter record: storage
+    order (SQLite rowid, PostgreSQL ctid) and PostgreSQL's transaction id (xmin) would line
+    ballots up with voters. Rewritten in one transaction in shuffled order, they no longer do.
+    """
+    ballots = list(
+        session.exec(select(Ballot.id, Ballot.receipt_hash).where(Ballot.session_id == vs.id))
+    )
+    if not ballots:
+        return
+    marks: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for bid, pid, choice in session.exec(
+        select(BallotMark.ballot_id, BallotMark.project_id, BallotMark.choice)
+        .join(Ballot, col(Ballot.id) == BallotMark.ballot_id)
+        .where(Ballot.session_id == vs.id)
+    ):
+        marks[bid].append((pid, choice))
+    old_ids = [bid for bid, _ in ballots]
+    for start in range(0, len(old_ids), 500):
+        chunk = old_ids[start : start + 500]
+        session.execute(delete(BallotMark).where(col(BallotMark.ballot_id).in_(chunk)))
+    session.execute(delete(Ballot).where(Ballot.session_id == vs.id))
+    secrets.SystemRandom().shuffle(ballots)
+    new_rows, new_marks = [], []
+    for bid, digest in ballots:
+        new_id = secrets.token_hex(16)
+        new_rows.append({"id": new_id, "session_id": vs.id, "receipt_hash": digest})
+        new_marks += [{"ballot_id": new_id, "project_id": p, "choice": c} for p, c in marks[bid]]
+    session.execute(insert(Ballot), new_rows)
+    if new_marks:
+        session.execute(insert(BallotMark), new_marks)
+    session.flush()
 
 
 def publish_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSession:
