@@ -174,14 +174,19 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+SEEN = {"rare rows": 0, "traces": 0, "subtractions": 0}
+
+
 def _leaks_in_json(body: Any) -> list[str]:
     """Rows about a small group carry no figure; figure traces show no value for it."""
     problems = []
     for path, row in _rows_mentioning_rare(body):
+        SEEN["rare rows"] += 1
         shown = {k: v for k, v in row.items() if _number(v) and k not in NOT_FIGURES}
         if shown:
             problems.append(f"{path}: {shown}")
     for path, trace in _traces(body):
+        SEEN["traces"] += 1
         if (trace.get("meta") or {}).get("suppressed"):
             continue
         problems += [f"{path}: {p}" for p in _trace_leaks(trace)]
@@ -257,6 +262,7 @@ def _check_subtraction(client: TestClient, cid: int, h: dict[str, str]) -> list[
                     if all(r.get(k) == total.get(k) for k in keys) and r["n"] is not None
                 ]
                 rest = total["n"] - sum(r["n"] for r in parts)
+                SEEN["subtractions"] += 1
                 if 0 < rest < K:
                     problems.append(
                         f"by={coarse} minus by={fine} at {[total.get(k) for k in keys]}: "
@@ -333,5 +339,7 @@ def test_no_small_group_is_revealed_by_any_analytics_output(
     look(f"/api/v1/reports/{cid}", {})
     look("/dashboard", {"campaign_id": cid})
     problems += _check_subtraction(client, cid, h)
+    # The checks looked at something: rows naming small groups, figure traces, totals.
+    assert SEEN["rare rows"] > 50 and SEEN["traces"] > 50 and SEEN["subtractions"] > 20, SEEN
     add_figure("privacy: analytics outputs checked", outputs, backend_of(str(app.state.engine.url)))
     assert not problems, "\n".join(problems)
