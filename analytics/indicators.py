@@ -18,13 +18,14 @@ from scipy import stats as sps
 from sqlalchemy import false, func, select
 from sqlmodel import Session
 
-from analytics import privacy
+from analytics import cube, privacy
 from analytics.queries import (
     PERIODS,
     Counts,
     Filters,
     QuestionInfo,
     campaign_questions,
+    choose_source,
     fetch_counts,
     unit_labels,
 )
@@ -297,15 +298,28 @@ def _table(
     weights = None
     if weighted:
         weights, weighting = _cell_weights(session, campaign, include_flagged)
-    counts = fetch_counts(
-        session,
-        campaign_id=int(campaign.id),  # type: ignore[arg-type]
-        fields=sql_fields,
-        period=period,
-        include_flagged=include_flagged,
-        filters=filters,
-        weights=weights,
-    )
+    cid = int(campaign.id)  # type: ignore[arg-type]
+    source = choose_source(sql_fields, filters, weighted=weighted)
+    if source == "columns":
+        counts = cube.counts(
+            session,
+            campaign_id=cid,
+            fields=sql_fields,
+            period=period,
+            include_flagged=include_flagged,
+            filters=filters,
+            weights=weights,
+        )
+    else:
+        counts = fetch_counts(
+            session,
+            campaign_id=cid,
+            fields=sql_fields,
+            period=period,
+            include_flagged=include_flagged,
+            filters=filters,
+            weights=weights,
+        )
     return _groups(counts, questions, by, group_fields, weighting)
 
 

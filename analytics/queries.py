@@ -1,9 +1,9 @@
-"""SQL GROUP BY over the statistics tables -> typed rows (numpy columns).
+"""SQL GROUP BY -> typed rows (numpy columns): counts per scale point.
 
-The source is the smallest statistics table that holds the requested grouping:
-``stat_unit`` (unit, dimension), ``stat_day`` (+ period), ``stat_cell`` (+ area, age band,
-sex, weighting). Area or profile combined with a period is answered from the raw responses
-(the one combination no statistics table keeps; see docs/methodology.md).
+Indicators by unit and dimension come from the statistics table ``stat_unit``. Every other
+grouping (area, profile, period, weighting) is counted from the in-process columnar copy
+(``analytics.cube``); ``source="raw"`` counts the same from the raw responses in SQL (used
+to check the copy, and by the benchmark).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from surveys.forms.models import Answer, Campaign, Question, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY, StatCell, StatDay, StatUnit
+from surveys.forms.stats import RESPONSE_KEY, StatUnit
 from surveys.units.models import Unit
 
 # Fields a query can group by (dimension is resolved from the question, not in SQL).
@@ -41,8 +41,6 @@ CELL_FIELDS = ("area", "age_band", "sex")
 PERIODS = ("day", "week", "month")
 
 _STAT_UNIT: Table = StatUnit.__table__  # type: ignore[attr-defined]
-_STAT_DAY: Table = StatDay.__table__  # type: ignore[attr-defined]
-_STAT_CELL: Table = StatCell.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -138,16 +136,9 @@ def _raw_day(dialect: str) -> ColumnElement[Any]:
 
 
 def choose_source(fields: Sequence[str], filters: Filters, weighted: bool = False) -> str:
-    """The statistics table (or 'raw') that can answer this grouping."""
+    """``stat_unit`` when the statistics table holds the grouping, else ``columns``."""
     cell = weighted or filters.needs_cell or any(f in CELL_FIELDS for f in fields)
-    period = "period" in fields
-    if cell and period:
-        return "raw"
-    if cell:
-        return "stat_cell"
-    if period:
-        return "stat_day"
-    return "stat_unit"
+    return "columns" if cell or "period" in fields else "stat_unit"
 
 
 def fetch_counts(
@@ -174,44 +165,21 @@ def fetch_counts(
         return _fetch_raw(
             session, campaign_id, fields, period, include_flagged, filters, dialect, weights
         )
-    table = {"stat_unit": _STAT_UNIT, "stat_day": _STAT_DAY, "stat_cell": _STAT_CELL}[src]
-    c = table.c
+    if src != "stat_unit" or weights is not None:
+        raise ValueError(f"fetch_counts answers from stat_unit or raw, not {src}")
+    c = _STAT_UNIT.c
     cols: dict[str, ColumnElement[Any]] = {}
-    for f in fields:
-        if f == "unit":
-            cols[f] = c.unit_id
-        elif f == "area":
-            cols[f] = c.area_unit_id
-        elif f in ("age_band", "sex"):
-            cols[f] = c[f]
-        elif f == "period":
-            cols[f] = _period_expr(dialect, c.day, period or "month")
+    if "unit" in fields:
+        cols["unit"] = c.unit_id
     keys = [v.label(f"k_{k}") for k, v in cols.items()]
-    sums: list[Any] = [func.sum(c.n)]
-    wt = None
-    if weights is not None:
-        wt = _weights_cte(weights, dialect, session)
-        sums += [func.sum(c.n * wt.c.w), func.sum(c.n * wt.c.w * wt.c.w)]
-    stmt = select(*keys, c.question_key, c.value, *sums).where(c.campaign_id == campaign_id)
-    if wt is not None:
-        stmt = stmt.join_from(
-            table,
-            wt,
-            (wt.c.area == c.area_unit_id) & (wt.c.age == c.age_band) & (wt.c.sex == c.sex),
-        )
+    stmt = select(*keys, c.question_key, c.value, func.sum(c.n)).where(c.campaign_id == campaign_id)
     if not include_flagged:
         stmt = stmt.where(c.flagged == false())
     if filters.unit_id is not None:
         stmt = stmt.where(c.unit_id == filters.unit_id)
-    if filters.area_id is not None:
-        stmt = stmt.where(c.area_unit_id == filters.area_id)
-    if filters.age_band is not None:
-        stmt = stmt.where(c.age_band == filters.age_band)
-    if filters.sex is not None:
-        stmt = stmt.where(c.sex == filters.sex)
     stmt = stmt.group_by(*cols.values(), c.question_key, c.value)
     rows = session.execute(stmt).all()
-    return _to_counts(rows, list(cols), src, weighted=weights is not None)
+    return _to_counts(rows, list(cols), src)
 
 
 def _weights_cte(

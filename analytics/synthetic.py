@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
+from service.db import utcnow
 from surveys.forms.models import Answer, Campaign, CampaignUnit, Question, Survey, SurveyResponse
 from surveys.forms.stats import record_batch
 from surveys.units.models import Unit
@@ -93,7 +94,7 @@ def make_campaign(
             )
             unit_ids.append(_pk(res))
             unit_codes.append(code)
-        res = conn.execute(insert(Survey).values(title="满意度", frozen=True, created_at=now))
+        res = conn.execute(insert(Survey).values(title="满意度", frozen=True, created_at=utcnow()))
         survey_id = _pk(res)
         questions: dict[str, dict[str, Any]] = {}
         for dim in DIMENSIONS:
@@ -128,7 +129,7 @@ def make_campaign(
                 access="open",
                 dimension_weights=dimension_weights,
                 margins=margins,
-                created_at=now,
+                created_at=utcnow(),
             )
         )
         campaign_id = _pk(res)

@@ -8,18 +8,19 @@ every code path that stores responses (the web writer, imports, demo generation)
 "submitted_hour", "flagged", "answers": {question_key: (value_num, value_text)}}``.
 The analytics engineer owns the tables and the body of this module.
 
-What is kept: counts of responses per scale point (``n``) at three granularities, each the
-smallest the analytics views need (one rollup keyed by every attribute and the day would be
-almost as large as the raw answers):
+What is kept, chosen by measurement (docs/benchmarks.md):
 
-- ``stat_unit``: campaign, unit, question, flagged, value. Indicators and rankings by unit and
-  dimension (a few thousand rows per campaign).
-- ``stat_day``: the same plus the UTC day. Periods (day, week, month) and trends.
-- ``stat_cell``: campaign, unit, respondent area, age band, sex, question, flagged, value.
-  Breakdowns by area or profile and post-stratification weights.
+- ``stat_unit``: answers per scale point (``n``) by campaign, unit, question, flagged, value.
+  Indicators and rankings by unit and dimension read a few thousand rows of it instead of
+  millions of answers. Every response also counts once under the pseudo question
+  ``RESPONSE_KEY`` (value 0), which gives respondent counts for the privacy threshold.
+- ``stat_cell``: respondents by campaign, unit, respondent cell (area x age band x sex) and
+  flagged (``RESPONSE_KEY`` rows only). The raking weights and the group sizes of areas.
 
-Every response also counts once under the pseudo question ``RESPONSE_KEY`` (value 0), which
-gives respondent counts for the privacy threshold. Missing area/age band/sex are stored as
+Finer breakdowns (area, profile, period, weighted figures) are answered from an in-process
+columnar copy of the responses (``analytics.cube``): counts per scale point keyed by cell and
+day were measured at close to one row per answer, costing the writer four times its insert
+time for tables nearly as large as the raw data. Missing area/age band/sex are stored as
 ``0``/``""`` because key columns cannot be NULL. Only answers with a numeric value are counted.
 ``rebuild`` recomputes everything from the raw responses in SQL.
 """
@@ -27,10 +28,9 @@ gives respondent counts for the privacy threshold. Missing area/age band/sex are
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, Table, delete, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
@@ -65,24 +65,8 @@ class StatUnit(SQLModel, table=True):
     n: int = Field(default=0, sa_type=BigInteger)
 
 
-class StatDay(SQLModel, table=True):
-    """Answers per scale point, by unit, question and UTC day."""
-
-    __tablename__ = "stat_day"
-
-    campaign_id: int = _campaign_fk()
-    unit_id: int = Field(
-        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
-    )
-    question_key: str = Field(primary_key=True, max_length=64)
-    flagged: bool = Field(primary_key=True)
-    day: date = Field(primary_key=True, sa_type=Date)
-    value: float = Field(primary_key=True)
-    n: int = Field(default=0, sa_type=BigInteger)
-
-
 class StatCell(SQLModel, table=True):
-    """Answers per scale point, by unit, question and respondent cell (area x age band x sex)."""
+    """Respondents by unit and respondent cell (area x age band x sex); question_key is "*"."""
 
     __tablename__ = "stat_cell"
 
@@ -104,15 +88,8 @@ class StatCell(SQLModel, table=True):
 
 STAT_TABLES: tuple[Table, ...] = (
     StatUnit.__table__,  # type: ignore[attr-defined]
-    StatDay.__table__,  # type: ignore[attr-defined]
     StatCell.__table__,  # type: ignore[attr-defined]
 )
-
-
-def _day(value: datetime) -> date:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.date()
 
 
 def _upsert(conn: Connection, table: Table, counts: Counter[tuple[Any, ...]]) -> None:
@@ -137,11 +114,9 @@ def record_batch(conn: Connection, batch: list[dict[str, Any]], *, sign: int = 1
     if not batch:
         return
     unit_c: Counter[tuple[Any, ...]] = Counter()
-    day_c: Counter[tuple[Any, ...]] = Counter()
     cell_c: Counter[tuple[Any, ...]] = Counter()
     for r in batch:
         cid, uid, fl = int(r["campaign_id"]), int(r["unit_id"]), bool(r.get("flagged"))
-        day = _day(r["submitted_hour"])
         area = int(r.get("area_unit_id") or 0)
         age = r.get("age_band") or ""
         sex = r.get("sex") or ""
@@ -150,25 +125,16 @@ def record_batch(conn: Connection, batch: list[dict[str, Any]], *, sign: int = 1
             num = pair[0] if isinstance(pair, tuple | list) else pair
             if num is not None:
                 items.append((key, float(num)))
+        cell_c[(cid, uid, area, age, sex, RESPONSE_KEY, fl, 0.0)] += sign
         for key, v in items:
             unit_c[(cid, uid, key, fl, v)] += sign
-            day_c[(cid, uid, key, fl, day, v)] += sign
-            cell_c[(cid, uid, area, age, sex, key, fl, v)] += sign
-    unit_t, day_t, cell_t = STAT_TABLES
+    unit_t, cell_t = STAT_TABLES
     _upsert(conn, unit_t, unit_c)
-    _upsert(conn, day_t, day_c)
     _upsert(conn, cell_t, cell_c)
-
-
-def _day_expr(dialect: str) -> str:
-    if dialect == "postgresql":
-        return "CAST((r.submitted_hour AT TIME ZONE 'UTC') AS DATE)"
-    return "date(r.submitted_hour)"
 
 
 _GRAINS = {
     "stat_unit": ("r.unit_id", "{q}", "r.flagged", "{v}"),
-    "stat_day": ("r.unit_id", "{q}", "r.flagged", "{day}", "{v}"),
     "stat_cell": (
         "r.unit_id",
         "COALESCE(r.area_unit_id, 0)",
@@ -193,10 +159,9 @@ def rebuild(conn: Connection, *, campaign_id: int | None = None) -> None:
         "" if campaign_id is None else " AND r.campaign_id = :cid"
     )
     params = {} if campaign_id is None else {"cid": campaign_id}
-    day = _day_expr(conn.dialect.name)
     for table in STAT_TABLES:
         cols = [c.name for c in table.primary_key.columns] + ["n"]
-        grain = [g.format(q="{q}", v="{v}", day=day) for g in _GRAINS[table.name]]
+        grain = list(_GRAINS[table.name])
         resp = [g.format(q=f"'{RESPONSE_KEY}'", v="0.0") for g in grain]
         ans = [g.format(q="a.question_key", v="a.value_num") for g in grain]
         resp_sel = ", ".join(resp)
@@ -211,6 +176,8 @@ def rebuild(conn: Connection, *, campaign_id: int | None = None) -> None:
             ),
             params,
         )
+        if table.name == "stat_cell":
+            continue  # respondents only
         conn.execute(
             text(
                 f"INSERT INTO {table.name} ({', '.join(cols)}) "

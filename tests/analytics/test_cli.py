@@ -28,7 +28,7 @@ def test_rebuild_command(
         before = {t.name: sorted(conn.execute(select(t)).all()) for t in STAT_TABLES}
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM stat_unit"))
-        conn.execute(text("UPDATE stat_day SET n = n + 1"))
+        conn.execute(text("UPDATE stat_cell SET n = n + 1"))
     monkeypatch.setenv("MINYI_DATABASE_URL", database_url)
     monkeypatch.setenv("MINYI_SECRET_KEY", "cli-test-secret-0123456789abcdef")
     get_settings.cache_clear()

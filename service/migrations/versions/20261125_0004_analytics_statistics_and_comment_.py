@@ -31,17 +31,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_stat_cell_campaign_id_campaign'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('campaign_id', 'unit_id', 'area_unit_id', 'age_band', 'sex', 'question_key', 'flagged', 'value', name=op.f('pk_stat_cell'))
     )
-    op.create_table('stat_day',
-    sa.Column('campaign_id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('unit_id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('question_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('flagged', sa.Boolean(), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('value', sa.Float(), nullable=False),
-    sa.Column('n', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_stat_day_campaign_id_campaign'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('campaign_id', 'unit_id', 'question_key', 'flagged', 'day', 'value', name=op.f('pk_stat_day'))
-    )
     op.create_table('stat_unit',
     sa.Column('campaign_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('unit_id', sa.Integer(), autoincrement=False, nullable=False),
@@ -66,5 +55,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('comment_sentiment')
     op.drop_table('stat_unit')
-    op.drop_table('stat_day')
     op.drop_table('stat_cell')
