@@ -86,7 +86,11 @@ class Threshold:
                 and not isinstance(number, bool)
             ):
                 # Through str so that 0.6 means exactly 6/10; "2/3" is accepted too.
-                return cls(ThresholdKind.fraction, fraction=Fraction(str(number)))
+                try:
+                    fraction = Fraction(str(number))
+                except (ValueError, ZeroDivisionError) as exc:
+                    raise ValueError(f"not a fraction: {number!r}") from exc
+                return cls(ThresholdKind.fraction, fraction=fraction)
             if key == "min_votes" and isinstance(number, int) and not isinstance(number, bool):
                 return cls(ThresholdKind.min_votes, min_votes=number)
         raise ValueError(

@@ -111,6 +111,8 @@ def test_threshold_parse(raw: object, expected: Threshold) -> None:
         {"fraction": 0},
         {"fraction": 1.5},
         {"fraction": True},
+        {"fraction": "1/0"},
+        {"fraction": "abc"},
         {"min_votes": -1},
         {"min_votes": 2.5},
         {"fraction": 0.5, "min_votes": 3},
