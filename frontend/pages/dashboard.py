@@ -49,6 +49,7 @@ def dashboard_page(
         "failed": translate(lang, "dash.load_failed"),
         "comments_empty": translate(lang, "dash.comments.empty"),
         "comments_more": translate(lang, "dash.comments.more", n=dashboard_data.COMMENT_LIMIT),
+        "computed_at": translate(lang, "dash.computed_at", time="{time}"),
     }
     ctx = dashboard_data.page_context(dash, campaigns=campaigns, strings=strings)
     f = dash.filters

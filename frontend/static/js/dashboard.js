@@ -95,6 +95,7 @@
       .then(function (bundle) {
         var jobs = Object.keys(bundle.figures).map(function (n) { return draw(n, bundle.figures[n]); });
         if (bundle.headline) { showHeadline(bundle.headline); }
+        showComputedAt(bundle.computed_at);
         updateLinks();
         syncUrl();
         return Promise.all(jobs);
@@ -107,6 +108,14 @@
     var map = { "h-responses": h.responses_text, "h-areas": h.areas_text, "h-units": h.units_text,
                 "h-overall": h.overall_text, "h-interval": h.interval_text };
     Object.keys(map).forEach(function (id) { var el = $(id); if (el) { el.textContent = map[id] || ""; } });
+  }
+
+  function showComputedAt(iso) {
+    var el = $("dash-computed");
+    if (!el || !iso || !S.computed_at) { return; }
+    var when = new Date(iso);
+    var text = isNaN(when.getTime()) ? iso : when.toLocaleString(state.lang);
+    el.textContent = S.computed_at.replace("{time}", text);
   }
 
   function updateLinks() {

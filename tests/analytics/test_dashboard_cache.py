@@ -1,0 +1,97 @@
+"""The dashboard's stale-while-revalidate cache, on a fake clock."""
+
+from __future__ import annotations
+
+import threading
+
+from analytics.dashboard_cache import StaleWhileRevalidate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counter(values: list[str]):  # type: ignore[no-untyped-def]
+    calls = {"n": 0}
+
+    def compute() -> str:
+        calls["n"] += 1
+        return values[calls["n"] - 1]
+
+    return compute, calls
+
+
+def test_fresh_values_are_served_from_the_cache() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=5, max_age=60, clock=clock)
+    compute, calls = counter(["a", "b"])
+    assert cache.get("k", compute) == "a"
+    clock.now = 4.9
+    assert cache.get("k", compute) == "a"
+    assert calls["n"] == 1 and (cache.hits, cache.misses) == (1, 1)
+
+
+def test_stale_values_are_served_while_one_refresh_runs_in_the_background() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=5, max_age=60, clock=clock)
+    gate = threading.Event()
+    seen: list[str] = []
+
+    def slow() -> str:
+        gate.wait(5)
+        seen.append("refreshed")
+        return "new"
+
+    cache.get("k", lambda: "old")
+    clock.now = 10
+    # Stale: answered at once with the old value; only one refresh however often asked.
+    assert cache.get("k", slow) == "old"
+    assert cache.get("k", slow) == "old"
+    gate.set()
+    for _ in range(100):
+        if cache.get("k", slow) == "new":
+            break
+        threading.Event().wait(0.02)
+    assert cache.get("k", slow) == "new"
+    assert seen == ["refreshed"]
+
+
+def test_too_old_or_missing_values_are_computed_in_the_request() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=5, max_age=60, clock=clock)
+    compute, calls = counter(["a", "b"])
+    cache.get("k", compute)
+    clock.now = 61
+    assert cache.get("k", compute) == "b" and calls["n"] == 2
+
+
+def test_a_failed_refresh_keeps_the_stale_value() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=1, max_age=60, clock=clock)
+    cache.get("k", lambda: "v")
+    clock.now = 2
+
+    def boom() -> str:
+        raise RuntimeError("database away")
+
+    assert cache.get("k", boom) == "v"
+    for _ in range(50):
+        if not cache._refreshing:
+            break
+        threading.Event().wait(0.02)
+    assert cache.get("k", lambda: "w") == "v"  # still stale: a new refresh starts
+
+
+def test_size_is_bounded_least_recently_used_first_out() -> None:
+    cache = StaleWhileRevalidate(size=2, clock=Clock())
+    cache.get("a", lambda: "1")
+    cache.get("b", lambda: "2")
+    cache.get("a", lambda: "x")  # a is used again
+    cache.get("c", lambda: "3")  # b goes
+    compute, calls = counter(["again"])
+    assert cache.get("b", compute) == "again" and calls["n"] == 1
+    assert cache.get("a", lambda: "y") == "y"  # a went when b came back
