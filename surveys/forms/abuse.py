@@ -13,12 +13,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from surveys.forms.bulk import Bulk
 from surveys.forms.models import ABUSE_MARK_TABLE, CAMPAIGN_TABLE
 
 # More responses than this from one client within BURST_WINDOW: the later ones are flagged.
@@ -41,10 +41,17 @@ _CODE_CLEAN = re.compile(r"[\s-]+")
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 
+@lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    # The keyed state is prepared once; each hash copies it (the hot path makes three).
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def keyed_hash(secret: str, purpose: str, *parts: object) -> str:
     """HMAC-SHA256 (hex) of the parts, separated by purpose so hashes never collide across uses."""
-    msg = "\x1f".join([purpose, *map(str, parts)]).encode()
-    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    h = _keyed(secret).copy()
+    h.update("\x1f".join([purpose, *map(str, parts)]).encode())
+    return h.hexdigest()
 
 
 def normalize_code(code: str) -> str:
@@ -185,37 +192,15 @@ def apply_marks(
             m.total_count += 1
             wanted[(cid, "comment", comment)] = m
         out.append(flags)
-    rows_out = [
-        {
-            "campaign_id": cid,
-            "kind": kind,
-            "key_hash": key,
-            "window_start_at": m.window_start_at,
-            "window_count": m.window_count,
-            "total_count": m.total_count,
-        }
-        for (cid, kind, key), m in sorted(wanted.items(), key=lambda kv: kv[0])
-        if m is not None
-    ]
-    _upsert_marks(conn, rows_out)
-    return out
-
-
-def _upsert_marks(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    t = ABUSE_MARK_TABLE
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[t.c.campaign_id, t.c.kind, t.c.key_hash],
-        set_={
-            "window_start_at": stmt.excluded.window_start_at,
-            "window_count": stmt.excluded.window_count,
-            "total_count": stmt.excluded.total_count,
-        },
+    Bulk.of(conn).upsert_marks(
+        conn,
+        [
+            (cid, kind, key, m.window_start_at, m.window_count, m.total_count)
+            for (cid, kind, key), m in sorted(wanted.items(), key=lambda kv: kv[0])
+            if m is not None
+        ],
     )
-    conn.execute(stmt, rows)
+    return out
 
 
 def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = None) -> list[int]:

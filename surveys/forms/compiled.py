@@ -8,6 +8,7 @@ once when this process changes it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from service.errors import Invalid
 from surveys.forms.models import (
@@ -277,7 +279,12 @@ def load_form(engine: Engine, campaign_id: int) -> CompiledForm | None:
 
 
 class FormCache:
-    """Compiled forms by campaign id, each trusted for ``ttl`` seconds."""
+    """Compiled forms by campaign id, each trusted for ``ttl`` seconds.
+
+    An expired form is still used while one background load refreshes it, so a busy server
+    never stalls all its requests on the same reload; the writer re-reads the campaign window
+    from the database at commit time, so a stale window can never let a late response in.
+    """
 
     MAX_ENTRIES = 2000
 
@@ -285,28 +292,46 @@ class FormCache:
         self.engine = engine
         self.ttl = ttl
         self._entries: dict[int, tuple[float, CompiledForm | None]] = {}
+        self._loading: dict[int, asyncio.Future[CompiledForm | None]] = {}
+        self._refreshing: set[int] = set()
         self._lock = threading.Lock()
-
-    def cached(self, campaign_id: int) -> tuple[bool, CompiledForm | None]:
-        """(hit, form): a fresh entry, possibly a remembered "no such campaign"."""
-        entry = self._entries.get(campaign_id)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl:
-            return True, entry[1]
-        return False, None
 
     def load(self, campaign_id: int) -> CompiledForm | None:
         """Read the campaign's form from the database and remember it."""
-        form = load_form(self.engine, campaign_id)
-        with self._lock:
-            if len(self._entries) >= self.MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[campaign_id] = (time.monotonic(), form)
-        return form
+        try:
+            form = load_form(self.engine, campaign_id)
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[campaign_id] = (time.monotonic(), form)
+            return form
+        finally:
+            self._refreshing.discard(campaign_id)
 
     def get(self, campaign_id: int) -> CompiledForm | None:
-        """The compiled form (synchronous: loads on a miss)."""
-        hit, form = self.cached(campaign_id)
-        return form if hit else self.load(campaign_id)
+        """The compiled form, loading it on a miss or after expiry (synchronous callers)."""
+        entry = self._entries.get(campaign_id)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return entry[1]
+        return self.load(campaign_id)
+
+    async def aget(self, campaign_id: int) -> CompiledForm | None:
+        """The compiled form for the event loop: no database access unless it was never loaded."""
+        entry = self._entries.get(campaign_id)
+        if entry is not None and entry[1] is not None:
+            if time.monotonic() - entry[0] >= self.ttl and campaign_id not in self._refreshing:
+                self._refreshing.add(campaign_id)
+                asyncio.get_running_loop().run_in_executor(None, self.load, campaign_id)
+            return entry[1]
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return None  # a recent "no such campaign"
+        # Concurrent first requests share one load.
+        fut = self._loading.get(campaign_id)
+        if fut is None or fut.get_loop() is not asyncio.get_running_loop():
+            fut = asyncio.ensure_future(run_in_threadpool(self.load, campaign_id))
+            self._loading[campaign_id] = fut
+            fut.add_done_callback(lambda _f: self._loading.pop(campaign_id, None))
+        return await asyncio.shield(fut)
 
     def invalidate(self, campaign_id: int | None = None) -> None:
         """Forget one campaign, or all (after a change made in this process)."""

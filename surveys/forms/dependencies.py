@@ -1,14 +1,13 @@
-"""Validating dependencies: routes never repeat a 404 or a rate-limit check."""
+"""Validating dependencies: routes never repeat a 404."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from service.db import SessionDep
 from service.errors import NotFound
-from service.ratelimit import enforce_rate_limit
 from surveys.forms.models import Campaign, Survey
 
 
@@ -28,11 +27,5 @@ def valid_campaign_id(campaign_id: int, session: SessionDep) -> Campaign:
     return campaign
 
 
-async def public_rate_limit(request: Request) -> None:
-    """Count a public post against its client's limit (async: no thread-pool hop)."""
-    enforce_rate_limit(request)
-
-
 SurveyById = Annotated[Survey, Depends(valid_survey_id)]
 CampaignById = Annotated[Campaign, Depends(valid_campaign_id)]
-RateLimited = Depends(public_rate_limit)

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request, Response, status
 from service import audit
 from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
-from service.ratelimit import client_key
+from service.ratelimit import client_key, enforce_rate_limit
 from surveys.forms import service
-from surveys.forms.dependencies import CampaignById, RateLimited, SurveyById
+from surveys.forms.dependencies import CampaignById, SurveyById
 from surveys.forms.schemas import (
     CampaignCreate,
     CampaignCreated,
@@ -27,6 +27,9 @@ from surveys.forms.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["surveys"])
+# The public routes: mounted first, the response post first of all, because route matching
+# walks the routes in order and this is the one path that has to be fast.
+public = APIRouter(prefix="/api/v1/campaigns", tags=["surveys"])
 
 
 @router.post("/surveys", response_model=SurveyCreated, status_code=status.HTTP_201_CREATED)
@@ -151,20 +154,10 @@ def create_invitations(
     return InvitationsCreated(codes=codes)
 
 
-@router.get("/campaigns/{campaign_id}/form", response_model=FormPublic)
-def read_form(
-    campaign: CampaignById, session: SessionDep, settings: SettingsDep, request: Request
-) -> FormPublic:
-    """The survey as a client renders it (public; 409 before it opens, 410 after it closes)."""
-    service.ensure_open(campaign, engine=request.app.state.engine)
-    return service.form_public(session, campaign=campaign, secret=settings.secret_key or "")
-
-
-@router.post(
-    "/campaigns/{campaign_id}/responses",
+@public.post(
+    "/{campaign_id}/responses",
     response_model=ResponseCreated,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[RateLimited],
     responses={
         409: {"description": "Invitation code already used, or the survey is not open yet"},
         410: {"description": "The survey has closed"},
@@ -179,6 +172,7 @@ async def create_response(
     Acknowledged only once committed. A retry with the same ``submission_id`` stores nothing
     new and answers like the first post (201, the same id, header ``Idempotent-Replayed: true``).
     """
+    enforce_rate_limit(request)
     stored = await service.receive_response(
         request.app,
         campaign_id=campaign_id,
@@ -189,3 +183,12 @@ async def create_response(
     if not stored.created:
         response.headers["Idempotent-Replayed"] = "true"
     return ResponseCreated(id=stored.id)
+
+
+@public.get("/{campaign_id}/form", response_model=FormPublic)
+def read_form(
+    campaign: CampaignById, session: SessionDep, settings: SettingsDep, request: Request
+) -> FormPublic:
+    """The survey as a client renders it (public; 409 before it opens, 410 after it closes)."""
+    service.ensure_open(campaign, engine=request.app.state.engine)
+    return service.form_public(session, campaign=campaign, secret=settings.secret_key or "")

@@ -548,9 +548,7 @@ async def receive_response(
 ) -> Stored:
     """Check a public submission and wait until it is committed (the hot path: no DB until the writer)."""
     cache = form_cache(app)
-    hit, form = cache.cached(campaign_id)
-    if not hit:
-        form = await run_in_threadpool(cache.load, campaign_id)
+    form = await cache.aget(campaign_id)
     if form is None:
         raise NotFound("Campaign not found")
     secret: str = app.state.settings.secret_key

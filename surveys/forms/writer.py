@@ -6,38 +6,37 @@ codes (``UPDATE ... WHERE used = false``), counts abuse marks, inserts responses
 with plain multi-row SQL, freezes the questionnaire and calls ``stats.record_batch``. An item
 that fails (used code, closed campaign) gets its own error; the others are stored.
 
-``ResponseWriter`` is one thread per process. Requests hand it a checked response and await
-a future; the thread takes everything that is waiting, stores it with ``store_batch`` in one
-transaction, and answers every request of the batch only after the commit returned. While one
-batch commits the next one gathers, so the commit cost is shared under load and nothing waits
-for a timer when the server is idle. When a batch hits a constraint (the same submission or
-code raced in from another process), it is rolled back and its items are stored one by one,
-so one conflicting item never costs the others.
+``ResponseWriter`` does group commit on the event loop: requests hand it a checked response
+and await a future; everything that arrived during one turn of the loop is stored in one
+transaction, and every request of the batch is answered only after the commit returned. Under
+load the commit cost is shared by many responses; when idle, nothing waits for a timer. When a
+batch hits a constraint (the same submission or code raced in from another process), it is
+rolled back and its items are stored one by one, so one conflicting item never costs the
+others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.db import utcnow
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound
 from surveys.forms import stats
 from surveys.forms.abuse import apply_marks, format_flags, is_flagged
+from surveys.forms.bulk import Bulk, ResponseRow
 from surveys.forms.models import (
-    ANSWER_TABLE,
     CAMPAIGN_TABLE,
     INVITATION_TABLE,
     RESPONSE_TABLE,
@@ -45,11 +44,6 @@ from surveys.forms.models import (
 )
 
 log = logging.getLogger(__name__)
-
-_INSERT_RESPONSES = insert(RESPONSE_TABLE).returning(
-    RESPONSE_TABLE.c.id, sort_by_parameter_order=True
-)
-_INSERT_ANSWERS = insert(ANSWER_TABLE)
 
 
 class Unavailable(AppError):
@@ -121,15 +115,8 @@ def store_batch(
     live = [i for i in range(n) if i not in alias]
 
     # Retries of what is already stored get the original id, whatever else has changed since.
-    for cid, idx in _group(items, live).items():
-        keys = {items[i].submission_key: i for i in idx}
-        rows = conn.execute(
-            select(RESPONSE_TABLE.c.id, RESPONSE_TABLE.c.submission_key)
-            .where(RESPONSE_TABLE.c.campaign_id == cid)
-            .where(RESPONSE_TABLE.c.submission_key.in_(list(keys)))
-        )
-        for rid, key in rows:
-            out[keys[key]] = Stored(rid, False)
+    for i, rid in _stored_ids(conn, items, live).items():
+        out[i] = Stored(rid, False)
     live = [i for i in live if out[i] is None]
 
     # The campaign window, as the database has it now.
@@ -164,6 +151,21 @@ def store_batch(
     for i, j in alias.items():
         out[i] = out[j]
     return out  # type: ignore[return-value]
+
+
+def _stored_ids(conn: Connection, items: Sequence[Pending], idx: list[int]) -> dict[int, int]:
+    """Which of these items are stored already (index -> response id)."""
+    found: dict[int, int] = {}
+    for cid, group in _group(items, idx).items():
+        keys = {items[i].submission_key: i for i in group}
+        rows = conn.execute(
+            select(RESPONSE_TABLE.c.id, RESPONSE_TABLE.c.submission_key)
+            .where(RESPONSE_TABLE.c.campaign_id == cid)
+            .where(RESPONSE_TABLE.c.submission_key.in_(list(keys)))
+        )
+        for rid, key in rows:
+            found[keys[key]] = rid
+    return found
 
 
 def _group(items: Sequence[Pending], idx: list[int]) -> dict[int, list[int]]:
@@ -208,13 +210,19 @@ def _redeem_codes(
                 .where(INVITATION_TABLE.c.code_hash.in_(missing))
             )
         }
+        used = []
         for h in missing:
             if h in known:
+                used.append(wanted[h])
                 out[wanted[h]] = Conflict("This invitation code has already been used")
             else:
                 out[wanted[h]] = Invalid.field(
                     ("body", "invitation_code"), "unknown invitation code"
                 )
+        # On PostgreSQL the UPDATE may have waited for a racing twin of this very submission
+        # (another process) to commit: that is a retry, and it gets the twin's id.
+        for i, rid in _stored_ids(conn, items, used).items():
+            out[i] = Stored(rid, False)
 
 
 def _insert(
@@ -229,33 +237,39 @@ def _insert(
         now=now,
         items=[(items[i].campaign_id, items[i].client_hash, items[i].comment_hash) for i in live],
     )
-    rows: list[dict[str, Any]] = []
+    bulk = Bulk.of(conn)
+    rows: list[ResponseRow] = []
+    hours: dict[datetime, Any] = {}
     for i, extra in zip(live, marks, strict=True):
         it = items[i]
-        flags = it.flags | extra
+        flags = it.flags | extra if extra else it.flags
+        hour = _hour(it.submitted_at or now)
+        if hour not in hours:
+            hours[hour] = bulk.hour(hour)
         rows.append(
-            {
-                "campaign_id": it.campaign_id,
-                "unit_id": it.unit_id,
-                "area_unit_id": it.area_unit_id,
-                "age_band": it.age_band,
-                "sex": it.sex,
-                "submitted_hour": _hour(it.submitted_at or now),
-                "comment": it.comment,
-                "source": it.source,
-                "flags": format_flags(flags),
-                "flagged": is_flagged(flags),
-                "submission_key": it.submission_key,
-            }
+            (
+                it.campaign_id,
+                it.unit_id,
+                it.area_unit_id,
+                it.age_band,
+                it.sex,
+                hours[hour],
+                it.comment,
+                it.source,
+                format_flags(flags),
+                is_flagged(flags),
+                it.submission_key,
+            )
         )
-    ids = [row[0] for row in conn.execute(_INSERT_RESPONSES, rows)]
-    answers = [
-        {"response_id": rid, "question_key": k, "value_num": num, "value_text": txt}
-        for rid, i in zip(ids, live, strict=True)
-        for k, num, txt in items[i].answers
-    ]
-    if answers:
-        conn.execute(_INSERT_ANSWERS, answers)
+    ids = bulk.insert_responses(conn, rows)
+    bulk.insert_answers(
+        conn,
+        [
+            (rid, k, num, txt)
+            for rid, i in zip(ids, live, strict=True)
+            for k, num, txt in items[i].answers
+        ],
+    )
     surveys = sorted({items[i].survey_id for i in live})
     conn.execute(
         update(SURVEY_TABLE)
@@ -266,52 +280,93 @@ def _insert(
     batch = []
     for rid, i, row in zip(ids, live, rows, strict=True):
         out[i] = Stored(rid, True)
+        it = items[i]
         batch.append(
             {
                 "response_id": rid,
-                "campaign_id": row["campaign_id"],
-                "unit_id": row["unit_id"],
-                "area_unit_id": row["area_unit_id"],
-                "age_band": row["age_band"],
-                "sex": row["sex"],
-                "submitted_hour": row["submitted_hour"],
-                "flagged": row["flagged"],
-                "answers": {k: (num, txt) for k, num, txt in items[i].answers},
+                "campaign_id": it.campaign_id,
+                "unit_id": it.unit_id,
+                "area_unit_id": it.area_unit_id,
+                "age_band": it.age_band,
+                "sex": it.sex,
+                "submitted_hour": _hour(it.submitted_at or now),
+                "flagged": row[9],
+                "answers": {k: (num, txt) for k, num, txt in it.answers},
             }
         )
     stats.record_batch(conn, batch)
 
 
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the write lock from its first statement on SQLite.
+class Busy(Exception):
+    """The database lock was not granted within the short wait allowed on the event loop."""
 
-    SQLite would otherwise start a read transaction at the first SELECT and fail, rather than
-    wait, when it then needs to write while another process writes; BEGIN IMMEDIATE waits.
+
+@contextmanager
+def write_transaction(engine: Engine, *, lock_wait_ms: int | None = None) -> Iterator[Connection]:
+    """A write transaction; with ``lock_wait_ms``, raise Busy rather than wait longer for locks.
+
+    On SQLite the write lock is taken first (BEGIN IMMEDIATE): otherwise the first SELECT starts
+    a read transaction that fails, rather than waits, when it later needs to write while another
+    process writes.
     """
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
+    sqlite = engine.dialect.name == "sqlite"
+    short = lock_wait_ms is not None
+    with engine.connect() as conn:
+        restore = None
+        if sqlite and short:
+            restore = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(lock_wait_ms or 0)}")
+            conn.commit()  # ends SQLAlchemy's autobegun transaction (a PRAGMA opens none)
+        try:
+            with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif short:
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_wait_ms or 0)}")
+                yield conn
+        except OperationalError as exc:
+            if short and _is_lock_wait(exc):
+                raise Busy() from exc
+            raise
+        finally:
+            if restore is not None:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(restore)}")
+                conn.commit()
+
+
+def _is_lock_wait(exc: OperationalError) -> bool:
+    """SQLite's busy timeout or PostgreSQL's lock_timeout ran out."""
+    name = type(exc.orig).__name__
+    return name == "LockNotAvailable" or "database is locked" in str(exc.orig)
 
 
 def store_now(
-    engine: Engine, items: Sequence[Pending], *, now: datetime | None = None
+    engine: Engine,
+    items: Sequence[Pending],
+    *,
+    now: datetime | None = None,
+    lock_wait_ms: int | None = None,
 ) -> list[Outcome]:
-    """Store a batch in its own transaction; after a constraint race, store items one by one."""
+    """Store a batch in its own transaction; after a constraint race, store items one by one.
+
+    With ``lock_wait_ms`` (the event loop's path) a lock held elsewhere raises Busy instead.
+    """
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, lock_wait_ms=lock_wait_ms) as conn:
             return store_batch(conn, items, now=now)
     except DBAPIError as exc:
         log.info("batch of %d hit %s; storing one by one", len(items), type(exc.orig).__name__)
-    return [_store_one(engine, it, now) for it in items]
+    return [_store_one(engine, it, now, lock_wait_ms) for it in items]
 
 
-def _store_one(engine: Engine, item: Pending, now: datetime | None, attempts: int = 3) -> Outcome:
+def _store_one(
+    engine: Engine, item: Pending, now: datetime | None, lock_wait_ms: int | None
+) -> Outcome:
     # After a racing twin committed, the next attempt sees it (a replay, or a used code).
-    for _ in range(attempts):
+    problem = ""
+    for _ in range(3):
         try:
-            with write_transaction(engine) as conn:
+            with write_transaction(engine, lock_wait_ms=lock_wait_ms) as conn:
                 return store_batch(conn, [item], now=now)[0]
         except DBAPIError as exc:
             problem = type(exc.orig).__name__
@@ -319,90 +374,114 @@ def _store_one(engine: Engine, item: Pending, now: datetime | None, attempts: in
     return Unavailable("The response could not be stored; please send it again")
 
 
-class ResponseWriter:
-    """One thread per process that stores responses in batches (group commit)."""
+Waiting = tuple[Pending, "asyncio.Future[Outcome]"]
 
-    def __init__(self, engine: Engine, *, max_batch: int = 512, max_pending: int = 20_000) -> None:
+
+class ResponseWriter:
+    """Group commit on the event loop.
+
+    Each request appends its checked response and awaits a future. The first append schedules
+    a flush for the loop's next turn, so every response that arrived meanwhile shares one
+    transaction; requests are answered only after its commit returned. The flush runs on the
+    loop itself: batches take a few milliseconds, and a thread would cost more in handing the
+    interpreter lock back and forth than it saves. When a lock is held elsewhere (a large
+    import, another process) for longer than ``lock_wait_ms``, the batch, and every batch after
+    it until the lock is free, is stored by a worker thread instead, so the server keeps serving
+    pages while it waits.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = 512,
+        max_pending: int = 20_000,
+        lock_wait_ms: int = 100,
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.max_pending = max_pending
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self.lock_wait_ms = lock_wait_ms
+        self._pending: list[Waiting] = []
+        self._scheduled = False
+        self._offloop: asyncio.Future[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-writer")
         self.batches = 0
         self.stored = 0
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="minyi-response-writer", daemon=True
-                )
-                self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Store what is waiting, then end the thread."""
-        with self._lock:
-            thread = self._thread
-            self._thread = None
-        if thread is not None and thread.is_alive():
-            self._queue.put(None)
-            thread.join(timeout)
-
     async def submit(self, item: Pending) -> Stored:
         """Queue one response and wait until its batch is committed (or it failed)."""
-        if self._queue.qsize() >= self.max_pending:
+        if len(self._pending) >= self.max_pending:
             raise Unavailable("The server is busy; please send your response again")
-        if self._thread is None:
-            self.start()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.put((item, loop, fut))
+        self._pending.append((item, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         result = await fut
         if isinstance(result, AppError):
             raise result
         return result
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            work = [first]
-            while len(work) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                work.append(nxt)
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._offloop is not None:
+            return  # the worker thread takes this batch when it is done with the one before
+        while self._pending:
+            work = self._pending[: self.max_batch]
             try:
-                outcomes = store_now(self.engine, [w[0] for w in work])
+                outcomes = store_now(
+                    self.engine, [w[0] for w in work], lock_wait_ms=self.lock_wait_ms
+                )
+            except Busy:
+                self._go_off_loop()
+                return
             except Exception:
                 log.exception("response batch failed")
-                failed = Unavailable("The response could not be stored; please send it again")
-                outcomes = [failed] * len(work)
-            self.batches += 1
-            self.stored += sum(1 for o in outcomes if isinstance(o, Stored) and o.created)
-            by_loop: dict[
-                asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]
-            ] = {}
-            for (_item, loop, fut), outcome in zip(work, outcomes, strict=True):
-                by_loop.setdefault(loop, []).append((fut, outcome))
-            for loop, pairs in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_deliver, pairs)
-                except RuntimeError:
-                    pass  # the loop is closed: nobody is waiting any more
+                outcomes = [_failed()] * len(work)
+            del self._pending[: len(work)]
+            self._deliver(work, outcomes)
+
+    def _go_off_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        work = self._pending[: self.max_batch]
+        del self._pending[: len(work)]
+        log.info("database busy: storing %d responses off the event loop", len(work))
+        self._offloop = loop.run_in_executor(self._executor, self._store_blocking, work)
+        self._offloop.add_done_callback(lambda f: self._off_loop_done(f, work))
+
+    def _store_blocking(self, work: list[Waiting]) -> list[Outcome]:
+        try:
+            return store_now(self.engine, [w[0] for w in work])
+        except Exception:
+            log.exception("response batch failed")
+            return [_failed()] * len(work)
+
+    def _off_loop_done(self, fut: asyncio.Future[Any], work: list[Waiting]) -> None:
+        self._offloop = None
+        self._deliver(work, fut.result())
+        if self._pending:
+            self._flush()
+
+    def _deliver(self, work: list[Waiting], outcomes: list[Outcome]) -> None:
+        self.batches += 1
+        for (_item, fut), outcome in zip(work, outcomes, strict=True):
+            if isinstance(outcome, Stored) and outcome.created:
+                self.stored += 1
+            if not fut.done():
+                fut.set_result(outcome)
+
+    def stop(self) -> None:
+        """Store what is still waiting (at shutdown), then release the worker thread."""
+        if self._pending and self._offloop is None:
+            work, self._pending = self._pending, []
+            self._deliver(work, self._store_blocking(work))
+        self._executor.shutdown(wait=True)
 
 
-def _deliver(pairs: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
-    for fut, outcome in pairs:
-        if not fut.done():
-            fut.set_result(outcome)
+def _failed() -> Unavailable:
+    return Unavailable("The response could not be stored; please send it again")
 
 
 def get_writer(app: FastAPI) -> ResponseWriter:

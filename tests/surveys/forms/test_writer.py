@@ -184,7 +184,11 @@ def test_a_constraint_hit_falls_back_to_one_by_one(
 
 @pytest.fixture
 def two_servers(make_app: Callable[..., FastAPI]) -> Iterator[tuple[list[str], FastAPI]]:
-    """Two apps (two writers, two connection pools) on one database, like two processes."""
+    """Two apps (two writers, two connection pools) on one database, like two processes.
+
+    Keep-alive is long: on a busy machine a pooled client connection can sit idle for more
+    than uvicorn's default 5 s, and a POST sent as the server closes it fails in the client.
+    """
     import uvicorn
 
     apps = [make_app(), make_app()]
@@ -192,7 +196,14 @@ def two_servers(make_app: Callable[..., FastAPI]) -> Iterator[tuple[list[str], F
     for app in apps:
         port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=2048)
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                backlog=2048,
+                timeout_keep_alive=120,
+            )
         )
         t = threading.Thread(target=server.run, daemon=True)
         t.start()
@@ -273,3 +284,48 @@ def test_1000_concurrent_retries_of_one_submission_store_one(
             i.used
             for i in s.exec(select(Invitation).where(Invitation.campaign_id == cid)).scalars()
         ] == [True]  # type: ignore[call-overload]
+
+
+def test_a_lock_held_elsewhere_moves_the_batch_off_the_event_loop(
+    client: TestClient, world: World
+) -> None:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.begin()
+                conn.execute(
+                    text("SELECT id FROM survey WHERE id = :i FOR UPDATE"), {"i": world.survey_id}
+                )
+            locked.set()
+            release.wait(10)
+            conn.rollback()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(10)
+    result: dict[str, Any] = {}
+
+    def post() -> None:
+        started = time.monotonic()
+        r = client.post(f"/api/v1/campaigns/{world.campaign_id}/responses", json=response_body())
+        result.update(status=r.status_code, seconds=time.monotonic() - started)
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    time.sleep(0.5)
+    # While the response waits for the lock, the server still answers other requests.
+    started = time.monotonic()
+    assert client.get(f"/api/v1/campaigns/{world.campaign_id}/form").status_code == 200
+    assert time.monotonic() - started < 0.5
+    assert poster.is_alive()
+    release.set()
+    poster.join(15)
+    holder.join(15)
+    assert result["status"] == 201 and result["seconds"] >= 0.5
+    assert _count(engine, world.campaign_id) == 1

@@ -1,0 +1,146 @@
+"""Plain-SQL bulk statements for the response tables, shared by the writer and the demo.
+
+The statements are built once per dialect and run through ``exec_driver_sql``: no ORM and no
+per-row Core parameter processing, so storing a row costs little more than the driver's own
+work. Datetimes go through the column type's bind processor, so they are stored exactly as
+the ORM stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Dialect
+
+from surveys.forms.models import ABUSE_MARK_TABLE, RESPONSE_TABLE
+
+RESPONSE_COLUMNS = (
+    "campaign_id",
+    "unit_id",
+    "area_unit_id",
+    "age_band",
+    "sex",
+    "submitted_hour",
+    "comment",
+    "source",
+    "flags",
+    "flagged",
+    "submission_key",
+)
+MARK_COLUMNS = ("campaign_id", "kind", "key_hash", "window_start_at", "window_count", "total_count")
+# Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
+CHUNK = 500
+
+# (campaign_id, unit_id, area_unit_id, age_band, sex, submitted_hour, comment, source, flags,
+#  flagged, submission_key)
+ResponseRow = tuple[Any, ...]
+# (response_id, question_key, value_num, value_text)
+AnswerRow = tuple[int, str, float | None, str | None]
+
+
+class Bulk:
+    """The bulk statements of one dialect."""
+
+    _cache: dict[str, Bulk] = {}
+
+    def __init__(self, dialect: Dialect) -> None:
+        # PostgreSQL: one statement per table over arrays (unnest), so the SQL text is the
+        # same for every batch size (parsed and planned once) and each table costs one round
+        # trip. SQLite: executemany and multi-row VALUES, which its C loop runs quickly.
+        self.pg = dialect.name == "postgresql"
+        ph = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        self._row = "(" + ", ".join([ph] * len(RESPONSE_COLUMNS)) + ")"
+        self._insert_head = f"INSERT INTO survey_response ({', '.join(RESPONSE_COLUMNS)}) VALUES "
+        self.insert_answer = (
+            "INSERT INTO response_answer (response_id, question_key, value_num, value_text) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph})"
+        )
+        self.upsert_mark = (
+            f"INSERT INTO abuse_mark ({', '.join(MARK_COLUMNS)}) "
+            f"VALUES ({', '.join([ph] * len(MARK_COLUMNS))}) "
+            "ON CONFLICT (campaign_id, kind, key_hash) DO UPDATE SET "
+            "window_start_at = excluded.window_start_at, "
+            "window_count = excluded.window_count, total_count = excluded.total_count"
+        )
+        cols = ", ".join(RESPONSE_COLUMNS)
+        self.pg_insert_responses = (
+            f"INSERT INTO survey_response ({cols}) SELECT * FROM unnest("
+            "%s::int[], %s::int[], %s::int[], %s::text[], %s::text[], %s::timestamptz[], "
+            "%s::text[], %s::text[], %s::text[], %s::bool[], %s::text[]"
+            ") RETURNING id, campaign_id, submission_key"
+        )
+        self.pg_insert_answers = (
+            "INSERT INTO response_answer (response_id, question_key, value_num, value_text) "
+            "SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::text[])"
+        )
+        self.pg_upsert_marks = (
+            f"INSERT INTO abuse_mark ({', '.join(MARK_COLUMNS)}) SELECT * FROM unnest("
+            "%s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::int[]) "
+            "ON CONFLICT (campaign_id, kind, key_hash) DO UPDATE SET "
+            "window_start_at = excluded.window_start_at, "
+            "window_count = excluded.window_count, total_count = excluded.total_count"
+        )
+        self._hour = RESPONSE_TABLE.c.submitted_hour.type.bind_processor(dialect)
+        self._mark_time = ABUSE_MARK_TABLE.c.window_start_at.type.bind_processor(dialect)
+
+    @classmethod
+    def of(cls, conn: Connection) -> Bulk:
+        """The statements for this connection's dialect (built on first use)."""
+        name = conn.dialect.name
+        bulk = cls._cache.get(name)
+        if bulk is None:
+            bulk = cls._cache[name] = cls(conn.dialect)
+        return bulk
+
+    def hour(self, value: datetime) -> Any:
+        """A submitted_hour as the driver takes it."""
+        return self._hour(value) if self._hour else value
+
+    def insert_responses(self, conn: Connection, rows: Sequence[ResponseRow]) -> list[int]:
+        """Insert responses (multi-row, RETURNING); their ids in the order of ``rows``."""
+        if not rows:
+            return []
+        if self.pg:
+            got = {
+                (c, k): i
+                for i, c, k in conn.exec_driver_sql(self.pg_insert_responses, _columns(rows))
+            }
+            return [got[(row[0], row[10])] for row in rows]
+        ids: list[int] = []
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            sql = (
+                self._insert_head
+                + ", ".join([self._row] * len(chunk))
+                + " RETURNING id, campaign_id, submission_key"
+            )
+            params = tuple(v for row in chunk for v in row)
+            # RETURNING order is not promised: map back by the unique (campaign, key).
+            got = {(c, k): i for i, c, k in conn.exec_driver_sql(sql, params)}
+            ids.extend(got[(row[0], row[10])] for row in chunk)
+        return ids
+
+    def insert_answers(self, conn: Connection, rows: Sequence[AnswerRow]) -> None:
+        """Insert answers (executemany)."""
+        if rows and self.pg:
+            conn.exec_driver_sql(self.pg_insert_answers, _columns(rows))
+        elif rows:
+            conn.exec_driver_sql(self.insert_answer, list(rows))
+
+    def upsert_marks(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert or overwrite abuse marks: (campaign_id, kind, key_hash, start, count, total)."""
+        if not rows:
+            return
+        proc = self._mark_time
+        bound = [(c, k, h, proc(t) if proc else t, w, n) for c, k, h, t, w, n in rows]
+        if self.pg:
+            conn.exec_driver_sql(self.pg_upsert_marks, _columns(bound))
+        else:
+            conn.exec_driver_sql(self.upsert_mark, bound)
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows to one list per column (the arrays unnest takes)."""
+    return tuple(list(col) for col in zip(*rows, strict=True))
