@@ -25,6 +25,9 @@ router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 Lang = Literal["zh-CN", "en"]
 Period = Literal["day", "week", "month"]
+# Unit codes as units define them; search text without NUL (PostgreSQL cannot hold it).
+CODE = r"^[A-Za-z0-9_.:-]*$"
+NO_NUL = r"^[^\x00]*$"
 PLOTLY_JSON = {200: {"content": {"application/json": {}}, "description": "Plotly figure JSON"}}
 
 
@@ -64,11 +67,11 @@ class Options:
         session: SessionDep,
         settings: SettingsDep,
         period: Period = "month",
-        area: Annotated[str | None, Query(max_length=64)] = None,
+        area: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
         unit_kind: UnitKind | None = None,
         weighted: bool = False,
         include_flagged: bool = False,
-        unit_code: Annotated[str | None, Query(max_length=64)] = None,
+        unit_code: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
         session_id: Annotated[int | None, Query(ge=1)] = None,
         lang: Lang = "zh-CN",
     ) -> None:
@@ -181,7 +184,7 @@ def read_table(
     dash: DashboardDep,
     session: SessionDep,
     format: Literal["csv", "xlsx", "json"] = "csv",
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     sentiment: Literal["positive", "neutral", "negative"] | None = None,
 ) -> Response:
     """The table behind a figure, or the comment list (searchable with ``q``), as CSV

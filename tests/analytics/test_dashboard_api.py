@@ -302,3 +302,20 @@ def test_vote_figure_without_any_published_session_is_404(
 ) -> None:
     assert client.get("/api/v1/figures/vote", headers=ev).status_code == 404
     assert client.get("/api/v1/figures/tracker", headers=ev).status_code == 404
+
+
+def test_codes_and_search_text_are_checked_before_any_query(
+    client: TestClient, ev: dict[str, str], syn: Synthetic
+) -> None:
+    base = {"campaign_id": syn.campaign_id}
+    for params in ({"area": "a\x00b"}, {"unit_code": "<script>"}, {"area": "x" * 65}):
+        r = client.get("/api/v1/figures/heatmap", params={**base, **params}, headers=ev)
+        assert r.status_code == 422, params
+    r = client.get(
+        "/api/v1/tables/comments", params={**base, "format": "json", "q": "a\x00b"}, headers=ev
+    )
+    assert r.status_code == 422
+    ok = client.get(
+        "/api/v1/tables/comments", params={**base, "format": "json", "q": "排队 <b>"}, headers=ev
+    )
+    assert ok.status_code == 200
