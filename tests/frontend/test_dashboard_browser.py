@@ -141,7 +141,7 @@ def test_clicking_a_unit_in_the_ranking_opens_its_profile(
     assert page_errors == []
 
 
-@pytest.mark.parametrize("width", [1280, 768])
+@pytest.mark.parametrize("width", [1280, 768, 360])
 def test_layout_holds_without_horizontal_scroll(
     new_page: Callable[..., Any],
     live_server: str,
