@@ -96,7 +96,8 @@ def _vote(url: str, world: World, queue: list[tuple[str, dict[str, str]]], load:
                     load.receipts[name] = r.json()["receipt"]
                 else:
                     load.ballot_unacked.add(name)
-            time.sleep(0.03)  # deputies trickle in, so the kill lands mid-vote
+            # Deputies trickle in (slower after half), so the kill lands mid-vote.
+            time.sleep(0.03 if len(load.receipts) < DEPUTIES // 2 else 0.3)
 
 
 def _until(cond: Callable[[], bool], timeout: float) -> None:
