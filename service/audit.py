@@ -73,6 +73,9 @@ class VerifyResult:
     ok: bool
     checked: int
     problem: str = ""
+    # The newest entry's hash: written down somewhere the database's owner cannot change, it
+    # shows later whether the newest entries were removed or the whole chain rewritten.
+    head: str = GENESIS
 
 
 def verify(session: Session) -> VerifyResult:
@@ -88,4 +91,4 @@ def verify(session: Session) -> VerifyResult:
         if _entry_hash(prev, e) != e.hash:
             return VerifyResult(False, n, f"entry {e.id}: content does not match its hash (edited)")
         prev = e.hash
-    return VerifyResult(True, n)
+    return VerifyResult(True, n, head=prev)

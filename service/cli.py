@@ -176,7 +176,9 @@ def audit_verify() -> None:
     with Session(engine) as s:
         result = verify(s)
     if result.ok:
-        click.echo(f"Audit log intact: {result.checked} entries verified.")
+        click.echo(
+            f"Audit log intact: {result.checked} entries verified; newest hash {result.head}."
+        )
     else:
         click.echo(f"Audit log BROKEN: {result.problem}", err=True)
         sys.exit(1)

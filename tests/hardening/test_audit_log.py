@@ -229,6 +229,9 @@ def test_audit_verify_cli_catches_an_edited_and_a_deleted_entry(
     assert n >= 5
     ok = _verify(database_url, tmp_path)
     assert ok.returncode == 0 and f"{n} entries verified" in ok.stdout, ok.stdout + ok.stderr
+    with engine.connect() as conn:
+        head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
+    assert f"newest hash {head}" in ok.stdout, "the head hash is printed, to be kept elsewhere"
     # An insider edits what an entry says (the hash no longer matches).
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE id = 3"))
@@ -244,5 +247,9 @@ def test_audit_verify_cli_catches_an_edited_and_a_deleted_entry(
     assert (
         deleted.returncode == 1 and "entry 3" in deleted.stderr and "chain broken" in deleted.stderr
     )
-    # ... or deletes the newest one and rewrites nothing: the chain stays intact, so the
-    # count is what tells (documented in docs/security.md as a limit).
+    # Removing the newest entries leaves a valid chain; only the head hash written down
+    # earlier tells (docs/security.md).
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id >= 2"))
+    tail = _verify(database_url, tmp_path)
+    assert tail.returncode == 0 and f"newest hash {head}" not in tail.stdout
