@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from frontend.pages import auth, dashboard, voting
+from frontend.pages import auth, dashboard, survey, voting
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(dashboard.router)
 router.include_router(voting.router)
+router.include_router(survey.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -582,3 +583,31 @@ def submission_exists(session: Session, *, campaign_id: int, keys: list[str]) ->
             .where(col(SurveyResponse.submission_key).in_(keys))
         )
     )
+
+
+@dataclass(frozen=True)
+class FlaggedRow:
+    id: int
+    unit_name: str
+    submitted_hour: datetime
+    flags: str
+    comment: str | None
+
+
+def flagged_responses(session: Session, *, campaign_id: int, limit: int = 200) -> list[FlaggedRow]:
+    """The most recent flagged responses of a campaign, for admins to review."""
+    rows = session.exec(
+        select(  # type: ignore[call-overload]
+            SurveyResponse.id,
+            Unit.name,
+            SurveyResponse.submitted_hour,
+            SurveyResponse.flags,
+            SurveyResponse.comment,
+        )
+        .join(Unit, col(Unit.id) == SurveyResponse.unit_id)
+        .where(SurveyResponse.campaign_id == campaign_id)
+        .where(col(SurveyResponse.flagged).is_(True))
+        .order_by(col(SurveyResponse.id).desc())
+        .limit(limit)
+    ).all()
+    return [FlaggedRow(*row) for row in rows]

@@ -18,6 +18,7 @@ others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -405,7 +406,7 @@ class ResponseWriter:
         self._pending: list[Waiting] = []
         self._scheduled = False
         self._offloop: asyncio.Future[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-writer")
+        self._executor: ThreadPoolExecutor | None = None
         self.batches = 0
         self.stored = 0
 
@@ -448,6 +449,8 @@ class ResponseWriter:
         work = self._pending[: self.max_batch]
         del self._pending[: len(work)]
         log.info("database busy: storing %d responses off the event loop", len(work))
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minyi-writer")
         self._offloop = loop.run_in_executor(self._executor, self._store_blocking, work)
         self._offloop.add_done_callback(lambda f: self._off_loop_done(f, work))
 
@@ -466,18 +469,32 @@ class ResponseWriter:
 
     def _deliver(self, work: list[Waiting], outcomes: list[Outcome]) -> None:
         self.batches += 1
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for (_item, fut), outcome in zip(work, outcomes, strict=True):
             if isinstance(outcome, Stored) and outcome.created:
                 self.stored += 1
-            if not fut.done():
-                fut.set_result(outcome)
+            if fut.get_loop() is here:
+                _resolve(fut, outcome)
+            else:  # one app served by two loops (tests do that): hand over safely
+                with contextlib.suppress(RuntimeError):  # that loop has closed
+                    fut.get_loop().call_soon_threadsafe(_resolve, fut, outcome)
 
     def stop(self) -> None:
         """Store what is still waiting (at shutdown), then release the worker thread."""
         if self._pending and self._offloop is None:
             work, self._pending = self._pending, []
             self._deliver(work, self._store_blocking(work))
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+def _resolve(fut: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not fut.done():
+        fut.set_result(outcome)
 
 
 def _failed() -> Unavailable:

@@ -1,0 +1,392 @@
+"""The resident's survey (/s/{campaign_id}) and the admin's campaign and invitation pages.
+
+The survey works without JavaScript: a plain form post, answered with the thank-you page or
+the same form with friendly errors and everything the resident typed. survey.js adds keeping
+an unsent response in the browser and retrying it with the same submission_id. The page and
+the API share one path into the service (``receive_response``), so both check the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import segno
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from frontend.i18n import request_language, translate
+from frontend.templating import render
+from service import audit
+from service.auth import OptionalUser, SettingsDep
+from service.db import SessionDep
+from service.errors import AppError, Conflict, Gone, Invalid, NotFound, TooManyRequests
+from service.models import Role
+from service.ratelimit import client_key, enforce_rate_limit
+from surveys.forms import service
+from surveys.forms.models import Access, Campaign
+from surveys.forms.schemas import FormPublic, ResponseIn
+
+router = APIRouter(include_in_schema=False)
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+KIND_ORDER = ("department", "service_window", "street", "leadership_team", "community", "project")
+
+
+def _t(request: Request, key: str, **kw: Any) -> str:
+    return translate(request_language(request), key, **kw)
+
+
+def _message(request: Request, text: str, status_code: int) -> HTMLResponse:
+    return render(request, "survey/message.html", {"message": text}, status_code=status_code)
+
+
+def _url(campaign_id: int, suffix: str = "", **params: str | None) -> str:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"/s/{campaign_id}{suffix}" + (f"?{query}" if query else "")
+
+
+def _closed_or_scheduled(request: Request, campaign: Campaign, engine: Any) -> HTMLResponse | None:
+    try:
+        service.ensure_open(campaign, engine=engine)
+    except Gone:
+        return _message(request, _t(request, "survey.closed"), 410)
+    except Conflict:
+        at = campaign.opens_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        return _message(request, _t(request, "survey.scheduled", at=at), 409)
+    return None
+
+
+def _load_form(engine: Any, campaign_id: int, secret: str) -> tuple[Campaign, FormPublic] | None:
+    with Session(engine) as s:
+        campaign = s.get(Campaign, campaign_id)
+        if campaign is None:
+            return None
+        return campaign, service.form_public(s, campaign=campaign, secret=secret)
+
+
+def _grouped_units(form: FormPublic) -> list[tuple[str, list[Any]]]:
+    groups: dict[str, list[Any]] = {}
+    for u in form.units:
+        groups.setdefault(u.kind, []).append(u)
+    order = {k: i for i, k in enumerate(KIND_ORDER)}
+    return sorted(groups.items(), key=lambda kv: order.get(kv[0], 99))
+
+
+def _form_page(
+    request: Request,
+    form: FormPublic,
+    *,
+    unit_code: str,
+    code: str,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    submission_id: str | None = None,
+    notice: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    unit = next(u for u in form.units if u.code == unit_code)
+    lang = request_language(request)
+    ctx = {
+        "form": form,
+        "unit": unit,
+        "unit_name": unit.name_en if lang == "en" and unit.name_en else unit.name,
+        "title": form.title_en if lang == "en" and form.title_en else form.title,
+        "code": code,
+        "values": values or {},
+        "errors": errors or {},
+        "submission_id": submission_id or str(uuid.uuid4()),
+        "notice": notice,
+        "many_units": len(form.units) > 1,
+        "lang_query": urlencode({"unit": unit_code, "code": code})
+        if code
+        else urlencode({"unit": unit_code}),
+    }
+    return render(request, "survey/form.html", ctx, status_code=status_code)
+
+
+@router.get("/s/{campaign_id}", response_class=HTMLResponse)
+def survey_page(
+    request: Request,
+    campaign_id: int,
+    settings: SettingsDep,
+    unit: str = "",
+    code: str = "",
+) -> HTMLResponse:
+    """The survey: a unit chooser, the invitation-code prompt, or the questions for one unit."""
+    loaded = _load_form(request.app.state.engine, campaign_id, settings.secret_key or "")
+    if loaded is None:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    campaign, form = loaded
+    blocked = _closed_or_scheduled(request, campaign, request.app.state.engine)
+    if blocked is not None:
+        return blocked
+    code = code.strip()[:64]
+    lang = request_language(request)
+    title = form.title_en if lang == "en" and form.title_en else form.title
+    if form.access == Access.invitation and not code:
+        ctx = {"title": title, "unit_code": unit, "error": "", "campaign_id": campaign_id}
+        return render(request, "survey/code.html", ctx)
+    codes = {u.code for u in form.units}
+    if unit not in codes:
+        if len(form.units) == 1:
+            unit = form.units[0].code
+        else:
+            ctx = {
+                "title": title,
+                "groups": _grouped_units(form),
+                "campaign_id": campaign_id,
+                "code": code,
+            }
+            return render(request, "survey/units.html", ctx)
+    return _form_page(request, form, unit_code=unit, code=code)
+
+
+def _as_response(form: FormPublic, fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The posted form as the API's body, and the raw values to show again."""
+    answers: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for q in form.questions:
+        name = f"a.{q.key}"
+        if q.type == "multi_choice":
+            chosen = [v for v in fields.getlist(name) if isinstance(v, str)]
+            values[name] = chosen
+            answers[q.key] = chosen or None
+        else:
+            raw = fields.get(name)
+            raw = raw.strip() if isinstance(raw, str) else ""
+            values[name] = raw
+            answers[q.key] = raw or None
+    text = {k: (fields.get(k) or "").strip() for k in ("comment", "area_code", "age_band", "sex")}
+    values.update(text)
+    profile = {k: text[k] for k in ("age_band", "sex") if text[k]}
+    body = {
+        "unit_code": (fields.get("unit_code") or "").strip(),
+        "answers": answers,
+        "comment": text["comment"] or None,
+        "invitation_code": (fields.get("invitation_code") or "").strip() or None,
+        "submission_id": (fields.get("submission_id") or "").strip() or None,
+        "area_code": text["area_code"] or None,
+        "profile": profile or None,
+        "form_token": (fields.get("form_token") or "").strip() or None,
+    }
+    return body, values
+
+
+_ERROR_KEYS = (
+    ("required", "survey.err.required"),
+    ("between", "survey.err.range"),
+    ("whole number", "survey.err.range"),
+    ("option", "survey.err.choice"),
+    ("number", "survey.err.number"),
+    ("at most", "survey.err.too_long"),
+    ("characters", "survey.err.too_long"),
+    ("unknown invitation", "survey.err.code"),
+    ("invitation code is required", "survey.err.code_required"),
+)
+
+
+def _field_errors(request: Request, errors: list[dict[str, Any]]) -> dict[str, str]:
+    """API-shaped errors as {field name on the page: friendly message}."""
+    out: dict[str, str] = {}
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", []) if p != "body"]
+        if loc[:1] == ["answers"] and len(loc) > 1:
+            name = f"a.{loc[1]}"
+        elif loc[:1] == ["profile"] and len(loc) > 1:
+            name = loc[1]
+        else:
+            name = loc[0] if loc else "_form"
+        msg = str(e.get("msg", "")).lower()
+        key = next((k for needle, k in _ERROR_KEYS if needle in msg), "survey.err.invalid")
+        out.setdefault(name, _t(request, key))
+    return out
+
+
+@router.post("/s/{campaign_id}", response_class=HTMLResponse)
+async def survey_submit(request: Request, campaign_id: int) -> Response:
+    """The plain form post: the thank-you page, or the form again with what was typed."""
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    loaded = await run_in_threadpool(_load_form, engine, campaign_id, settings.secret_key or "")
+    if loaded is None:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    campaign, form = loaded
+    fields = await request.form()
+    body, values = _as_response(form, fields)
+    unit_code = body["unit_code"]
+    code = body["invitation_code"] or ""
+    if unit_code not in {u.code for u in form.units}:
+        return RedirectResponse(_url(campaign_id, code=code), status_code=303)
+
+    def again(errors: dict[str, str], status_code: int, notice: str = "") -> HTMLResponse:
+        return _form_page(
+            request,
+            form,
+            unit_code=unit_code,
+            code=code,
+            values=values,
+            errors=errors,
+            submission_id=body["submission_id"],
+            notice=notice,
+            status_code=status_code,
+        )
+
+    try:
+        enforce_rate_limit(request)
+        data = ResponseIn.model_validate(body)
+        stored = await service.receive_response(
+            request.app,
+            campaign_id=campaign_id,
+            data=data,
+            network=client_key(request),
+            device=request.headers.get("user-agent", ""),
+        )
+    except ValidationError as exc:
+        errs = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        return again(_field_errors(request, errs), 422)
+    except Invalid as exc:
+        return again(_field_errors(request, exc.errors), 422)
+    except TooManyRequests:
+        return again({}, 429, _t(request, "survey.busy"))
+    except Gone:
+        return _message(request, _t(request, "survey.closed"), 410)
+    except Conflict as exc:
+        if form.access == Access.invitation and "invitation" in exc.message:
+            return _message(request, _t(request, "survey.code_used"), 409)
+        return _message(request, _t(request, "survey.closed"), 409)
+    except NotFound:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    except AppError:
+        return again({}, 503, _t(request, "survey.failed"))
+    del stored  # the id is not shown: the thank-you page is the same for every response
+    target = _url(campaign_id, "/thanks", unit=unit_code, lang=request_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/s/{campaign_id}/thanks", response_class=HTMLResponse)
+def survey_thanks(
+    request: Request, campaign_id: int, settings: SettingsDep, unit: str = ""
+) -> HTMLResponse:
+    """The thank-you page, with the other units of the campaign (open campaigns)."""
+    loaded = _load_form(request.app.state.engine, campaign_id, settings.secret_key or "")
+    if loaded is None:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    _campaign, form = loaded
+    others = [u for u in form.units if u.code != unit] if form.access == Access.open else []
+    ctx = {"form": form, "others": others, "campaign_id": campaign_id}
+    return render(request, "survey/thanks.html", ctx)
+
+
+# ------------------------------------------------------------------ admin pages
+
+
+def _admin_or_login(request: Request, user: Any) -> Response | None:
+    lang = request_language(request)
+    if user is None:
+        return RedirectResponse(
+            "/login?" + urlencode({"next": request.url.path, "lang": lang}), status_code=303
+        )
+    if user.role != Role.admin:
+        return _message(request, _t(request, "admin.only_admins"), 403)
+    return None
+
+
+@router.get("/admin/campaigns", response_class=HTMLResponse)
+def admin_campaigns(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    """Campaigns with their response and flag counts (admin)."""
+    denied = _admin_or_login(request, user)
+    if denied is not None:
+        return denied
+    service.purge_closed_campaigns(session)
+    return render(
+        request, "survey/admin_campaigns.html", {"campaigns": service.list_campaigns(session)}
+    )
+
+
+@router.get("/admin/campaigns/{campaign_id}", response_class=HTMLResponse)
+def admin_campaign(
+    request: Request, campaign_id: int, user: OptionalUser, session: SessionDep
+) -> Response:
+    """One campaign: counts, flagged responses, exports, invitation codes (admin)."""
+    denied = _admin_or_login(request, user)
+    if denied is not None:
+        return denied
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    ctx = {
+        "c": service.campaign_public(session, campaign=campaign),
+        "flagged": service.flagged_responses(session, campaign_id=campaign_id, limit=200),
+        "invitations": service.invitation_counts(session, campaign_id=campaign_id),
+    }
+    return render(request, "survey/admin_campaign.html", ctx)
+
+
+@router.post("/admin/campaigns/{campaign_id}/invitations", response_class=HTMLResponse)
+async def admin_invitations(request: Request, campaign_id: int, user: OptionalUser) -> Response:
+    """Create invitation codes and show them once, as a printable sheet of QR codes (admin)."""
+    denied = _admin_or_login(request, user)
+    if denied is not None:
+        return denied
+    fields = await request.form()
+    try:
+        count = max(1, min(500, int(str(fields.get("count") or "0"))))
+    except ValueError:
+        count = 0
+    if not count:
+        return _message(request, _t(request, "survey.err.number"), 422)
+    settings = request.app.state.settings
+    actor = user.username if user is not None else ""
+
+    def create() -> tuple[Campaign | None, list[str]]:
+        with Session(request.app.state.engine, expire_on_commit=False) as s:
+            campaign = s.get(Campaign, campaign_id)
+            if campaign is None:
+                return None, []
+            codes = service.create_invitations(
+                s, campaign=campaign, count=count, secret=settings.secret_key or ""
+            )
+            audit.record(
+                s,
+                actor=actor,
+                action="invitation.create",
+                target=str(campaign_id),
+                count=len(codes),
+            )
+            s.commit()
+            return campaign, codes
+
+    try:
+        campaign, codes = await run_in_threadpool(create)
+    except (Conflict, Gone) as exc:
+        return _message(request, exc.message, exc.status_code)
+    if campaign is None:
+        return _message(request, _t(request, "survey.not_found"), 404)
+    base = str(request.base_url).rstrip("/")
+    cards = [
+        {
+            "code": code,
+            "svg": segno.make(f"{base}{_url(campaign_id, code=code)}", error="m").svg_inline(
+                scale=3, border=2
+            ),
+        }
+        for code in codes
+    ]
+    lang = request_language(request)
+    title = campaign.title_en if lang == "en" and campaign.title_en else campaign.title
+    ctx = {"cards": cards, "title": title, "closes": campaign.closes_at.astimezone(LOCAL_TZ)}
+    response = render(request, "survey/invitations.html", ctx, status_code=201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def local_time(value: datetime) -> str:
+    """A UTC time as Beijing time, for pages."""
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
