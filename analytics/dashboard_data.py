@@ -33,8 +33,7 @@ from analytics.models import CommentSentiment
 from service.db import utcnow
 from service.errors import Invalid, NotFound
 from surveys.forms.models import Campaign, CampaignUnit, Question, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY, StatCell
-from surveys.units.models import Unit
+from surveys.units.models import AREA_KINDS, Unit, UnitKind
 from surveys.voting import service as voting
 from surveys.voting.models import ProjectStatus, SessionKind, SessionState, VotingSession
 
@@ -719,15 +718,12 @@ def campaign_choices(session: Session, *, lang: str) -> list[dict[str, Any]]:
 
 
 def filter_options(session: Session, *, campaign: Campaign, lang: str) -> dict[str, Any]:
-    """The areas respondents gave and the kinds of the rated units, for the filter menus."""
-    # The statistics know which areas respondents gave, without scanning the responses.
-    c = StatCell.__table__.c  # type: ignore[attr-defined]
-    cell_areas = select(c.area_unit_id).where(
-        c.campaign_id == campaign.id, c.question_key == RESPONSE_KEY, c.area_unit_id != 0
-    )
+    """The district's areas (streets and communities) and the kinds of the rated units, for
+    the filter menus. Areas come from the unit tree, not from the responses, so the page
+    never waits for a scan of a large campaign."""
     areas = session.execute(
         select(Unit.code, Unit.name, Unit.name_en)
-        .where(Unit.id.in_(cell_areas))
+        .where(col(Unit.kind).in_([k.value for k in AREA_KINDS if k != UnitKind.district]))
         .order_by(Unit.code)
     ).all()
     kinds = session.execute(
