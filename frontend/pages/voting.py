@@ -29,6 +29,7 @@ from surveys.voting.models import (
     SELECTION_CHOICES,
     BallotIn,
     ProjectStatus,
+    Proposal,
     ProposalCreate,
     ProposalStatus,
     SessionKind,
@@ -312,7 +313,7 @@ def support(
         enforce_rate_limit(request, bucket="voting")
     except AppError:
         return _back("limited")
-    proposal = session.get(service.Proposal, proposal_id)
+    proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         return _back("invalid")
     keys = client_keys(request, settings.secret_key or "", proposal_id)

@@ -58,7 +58,7 @@ def create_proposal(
     """Propose a candidate livelihood project (anyone, anonymous, rate-limited)."""
     ensure_client_cookie(request, response)
     proposal = service.create_proposal(session, data=data)
-    return service.proposal_public(proposal, service._units(session, {proposal.area_unit_id}))
+    return service.proposal_view(session, proposal=proposal)
 
 
 @router.get("/proposals", response_model=list[ProposalPublic])
@@ -100,10 +100,7 @@ def review_proposal(
 @router.post("/projects", response_model=Created, status_code=status.HTTP_201_CREATED)
 def create_project(admin: AdminUser, data: ProjectCreate, session: SessionDep) -> Created:
     """Create a candidate project (admin)."""
-    project = service.create_project(session, data=data)
-    service.audit.record(
-        session, actor=admin.username, action="project.create", target=str(project.id)
-    )
+    project = service.create_project(session, data=data, actor=admin.username)
     return Created(id=project.id or 0)
 
 

@@ -124,8 +124,13 @@ def create_proposal(session: Session, *, data: ProposalCreate) -> Proposal:
     return proposal
 
 
+def proposal_view(session: Session, *, proposal: Proposal) -> ProposalPublic:
+    """The public view of one proposal."""
+    return proposal_public(proposal, _units(session, {proposal.area_unit_id}))
+
+
 def proposal_public(proposal: Proposal, units: dict[int, Unit]) -> ProposalPublic:
-    """The public view of a proposal."""
+    """The public view of a proposal, with its area among the given units."""
     area = units.get(proposal.area_unit_id or 0)
     return ProposalPublic(
         id=proposal.id or 0,
@@ -267,8 +272,8 @@ def review_proposal(
 # --- projects -------------------------------------------------------------------------------
 
 
-def create_project(session: Session, *, data: ProjectCreate) -> Project:
-    """Create a candidate project (sponsor and area are units, by code)."""
+def create_project(session: Session, *, data: ProjectCreate, actor: str | None = None) -> Project:
+    """Create a candidate project (sponsor and area are units, by code); audited for an actor."""
     _check_category(data.category)
     sponsor = _unit_id_for_code(session, data.sponsor_unit_code, ("body", "sponsor_unit_code"))
     project = Project(
@@ -283,6 +288,8 @@ def create_project(session: Session, *, data: ProjectCreate) -> Project:
     )
     session.add(project)
     session.flush()
+    if actor is not None:
+        audit.record(session, actor=actor, action="project.create", target=str(project.id))
     return project
 
 

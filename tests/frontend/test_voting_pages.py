@@ -19,7 +19,13 @@ from sqlmodel import Session
 from service.auth import SESSION_COOKIE, csrf_token_for, issue_token
 from service.models import Role, User
 from surveys.voting import service
-from surveys.voting.models import BallotIn, ProjectCreate, ProjectUpdateCreate, SessionCreate
+from surveys.voting.models import (
+    BallotIn,
+    Project,
+    ProjectCreate,
+    ProjectUpdateCreate,
+    SessionCreate,
+)
 from tests.conftest import SECRETS
 from tests.factories import make_user
 from tests.surveys.voting.factories import make_deputies, make_units
@@ -213,7 +219,7 @@ def test_projects_page_propose_and_support(app: FastAPI, client: TestClient) -> 
     p = world.project_ids
     finish(app, world, [{p[0]: "for", p[1]: "for", p[2]: "for", p[3]: "for"}] * 4)
     with Session(app.state.engine) as s:
-        proj = s.get(service.Project, p[0])
+        proj = s.get(Project, p[0])
         assert proj is not None
         service.add_progress(
             s,
@@ -308,7 +314,7 @@ def test_projects_page_on_a_phone(
     finish(app, world, [{i: "for" for i in p}] * 4)
     with Session(app.state.engine) as s:
         for pid, pct in zip(p, (20, 100, 55, 0), strict=True):
-            proj = s.get(service.Project, pid)
+            proj = s.get(Project, pid)
             assert proj is not None
             if proj.status not in service.IMPLEMENTATION:
                 continue  # 2.5M no longer fitted in the 4M budget
