@@ -27,7 +27,6 @@ from surveys.forms.models import (
     CampaignUnit,
     Question,
     QuestionType,
-    Survey,
 )
 from surveys.forms.schemas import MAX_TEXT, ResponseIn
 from surveys.units.models import AREA_KINDS, Unit
@@ -244,38 +243,37 @@ def compile_question(q: Question) -> CompiledQuestion:
     )
 
 
+def compile_campaign(s: Session, campaign: Campaign) -> CompiledForm:
+    """A campaign with its questions, its units and the area units, compiled for checking."""
+    questions = s.exec(
+        select(Question).where(Question.survey_id == campaign.survey_id).order_by(Question.position)
+    ).all()
+    units = s.exec(
+        select(Unit.code, Unit.id)
+        .join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
+        .where(CampaignUnit.campaign_id == campaign.id)
+    ).all()
+    areas = s.exec(
+        select(Unit.code, Unit.id).where(col(Unit.kind).in_([k.value for k in AREA_KINDS]))
+    ).all()
+    return CompiledForm(
+        campaign_id=campaign.id or 0,
+        survey_id=campaign.survey_id,
+        access=Access(campaign.access),
+        opens_at=campaign.opens_at,
+        closes_at=campaign.closes_at,
+        purged=campaign.purged_at is not None,
+        units={code: uid for code, uid in units if uid is not None},
+        areas={code: uid for code, uid in areas if uid is not None},
+        questions=tuple(compile_question(q) for q in questions),
+    )
+
+
 def load_form(engine: Engine, campaign_id: int) -> CompiledForm | None:
-    """Read a campaign, its questions, its units and the area units from the database."""
+    """Read and compile a campaign's form (None when there is no such campaign)."""
     with Session(engine) as s:
         campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            return None
-        questions = s.exec(
-            select(Question)
-            .where(Question.survey_id == campaign.survey_id)
-            .order_by(Question.position)
-        ).all()
-        units = s.exec(
-            select(Unit.code, Unit.id)
-            .join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
-            .where(CampaignUnit.campaign_id == campaign_id)
-        ).all()
-        areas = s.exec(
-            select(Unit.code, Unit.id).where(col(Unit.kind).in_([k.value for k in AREA_KINDS]))
-        ).all()
-        survey = s.get(Survey, campaign.survey_id)
-        assert survey is not None
-        return CompiledForm(
-            campaign_id=campaign_id,
-            survey_id=campaign.survey_id,
-            access=Access(campaign.access),
-            opens_at=campaign.opens_at,
-            closes_at=campaign.closes_at,
-            purged=campaign.purged_at is not None,
-            units={code: uid for code, uid in units if uid is not None},
-            areas={code: uid for code, uid in areas if uid is not None},
-            questions=tuple(compile_question(q) for q in questions),
-        )
+        return None if campaign is None else compile_campaign(s, campaign)
 
 
 class FormCache:

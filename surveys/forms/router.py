@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from service import audit
 from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from service.ratelimit import client_key, enforce_rate_limit
-from surveys.forms import service
+from surveys.forms import exports, imports, service, xlsform
 from surveys.forms.dependencies import CampaignById, SurveyById
 from surveys.forms.schemas import (
     CampaignCreate,
@@ -16,6 +20,7 @@ from surveys.forms.schemas import (
     CampaignPublic,
     CampaignUpdate,
     FormPublic,
+    ImportResult,
     InvitationsCreate,
     InvitationsCreated,
     ResponseCreated,
@@ -152,6 +157,123 @@ def create_invitations(
         count=len(codes),
     )
     return InvitationsCreated(codes=codes)
+
+
+@router.post("/surveys/import", response_model=SurveyCreated, status_code=status.HTTP_201_CREATED)
+async def import_survey(
+    admin: AdminUser, file: Annotated[UploadFile, File()], session: SessionDep
+) -> SurveyCreated:
+    """Create a questionnaire from an XLSForm workbook; 422 lists every bad row (admin)."""
+    data = xlsform.import_xlsform(await file.read())
+    survey = await run_in_threadpool(service.create_survey, session, data=data)
+    audit.record(
+        session,
+        actor=admin.username,
+        action="survey.import",
+        target=str(survey.id),
+        file=file.filename,
+    )
+    return SurveyCreated(id=survey.id or 0)
+
+
+@router.get("/surveys/{survey_id}/xlsform", response_class=Response)
+def export_survey(user: EvaluatorUser, survey: SurveyById, session: SessionDep) -> Response:
+    """The questionnaire as an XLSForm workbook (admin, evaluator)."""
+    body = xlsform.export_xlsform(survey, service.questions_of(session, survey_id=survey.id or 0))
+    return Response(
+        body,
+        media_type=exports.MEDIA["xlsx"],
+        headers={"Content-Disposition": f'attachment; filename="survey-{survey.id}.xlsx"'},
+    )
+
+
+@router.post(
+    "/campaigns/{campaign_id}/responses/import",
+    response_model=ImportResult,
+    status_code=status.HTTP_201_CREATED,
+)
+async def import_responses(
+    admin: AdminUser,
+    campaign: CampaignById,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ImportResult:
+    """Import responses from a JSON array or a CSV upload, all or nothing (admin).
+
+    One bad row rejects the batch: 422 lists every bad row (row number, field, reason).
+    """
+    data, filename, content_type = await imports.read_request(request)
+
+    def run() -> int:
+        rows, first = imports.rows_from_upload(
+            session, campaign, data, filename=filename, content_type=content_type
+        )
+        return imports.import_responses(
+            session, campaign=campaign, rows=rows, secret=settings.secret_key or "", first_row=first
+        )
+
+    n = await run_in_threadpool(run)
+    audit.record(
+        session, actor=admin.username, action="responses.import", target=str(campaign.id), rows=n
+    )
+    return ImportResult(imported=n)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/responses",
+    response_class=StreamingResponse,
+    responses={200: {"content": {m: {} for m in exports.MEDIA.values()}}},
+)
+def export_responses(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    request: Request,
+    format: Literal["csv", "xlsx", "json"] = "json",
+    flagged: Literal["include", "exclude", "only"] = "include",
+) -> Response:
+    """All responses of a campaign as CSV (UTF-8 with BOM), XLSX or JSON, with a codebook.
+
+    Every export is written to the audit log. ``flagged`` keeps, drops or selects the responses
+    flagged as likely stuffing (admin, evaluator).
+    """
+    engine = request.app.state.engine
+    questions = service.questions_of(session, survey_id=campaign.survey_id)
+    body, media, name = exports.build(engine, campaign, questions, fmt=format, flagged=flagged)
+    audit.record(
+        session,
+        actor=user.username,
+        action="responses.export",
+        target=str(campaign.id),
+        format=format,
+        flagged=flagged,
+        rows=exports.count_rows(engine, campaign.id or 0, flagged),
+    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if isinstance(body, bytes):
+        return Response(body, media_type=media, headers=headers)
+    return StreamingResponse(body, media_type=media, headers=headers)
+
+
+@router.get("/campaigns/{campaign_id}/codebook", response_class=Response)
+def read_codebook(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    format: Literal["csv", "json"] = "json",
+) -> Response:
+    """What each column of the response export means (admin, evaluator)."""
+    book = exports.codebook(service.questions_of(session, survey_id=campaign.survey_id))
+    if format == "csv":
+        return Response(
+            exports.codebook_csv(book),
+            media_type=exports.MEDIA["csv"],
+            headers={
+                "Content-Disposition": f'attachment; filename="campaign-{campaign.id}-codebook.csv"'
+            },
+        )
+    return Response(exports.json_dumps(book), media_type="application/json")
 
 
 @public.post(
