@@ -149,7 +149,7 @@ def token(base: str, username: str, password: str) -> str:
 def paint(page: Any, url: str) -> tuple[float, float]:
     """(all charts drawn, server response) in ms for one navigation."""
     page.goto(url)
-    page.wait_for_selector("body[data-charts-ready]", timeout=120_000)
+    page.wait_for_selector("body[data-charts-ready]", timeout=600_000)
     drawn = float(page.get_attribute("body", "data-charts-ready") or "nan")
     server = page.evaluate(
         "() => { const n = performance.getEntriesByType('navigation')[0];"
@@ -235,6 +235,9 @@ def main() -> None:
                     "() => document.getElementById('dash-status').textContent === ''",
                     timeout=300_000,
                 )
+                # A taller window, so the picture shows the ranking, profile and trends too.
+                page.set_viewport_size({"width": args.width, "height": 1600})
+                page.wait_for_timeout(1500)  # responsive charts redraw to the new size
                 page.screenshot(path=str(args.screenshot), full_page=False)
             ctx.close()
             browser.close()
