@@ -4,13 +4,15 @@ The statistics table ``stat_unit`` answers the main views (indicators by unit an
 ranking) from a few thousand rows. Breakdowns by area, profile, period and weighted figures
 need finer keys; tables keyed that finely were measured at close to one row per answer (a
 GROUP BY over them took 1-2 s at a million responses, and keeping them quadrupled the cost of
-storing a response). So each worker process keeps, per campaign, numpy columns
-of its responses (unit, area, age band, sex, day, flagged) and of their numeric answers,
-and counts any grouping with ``np.bincount``. The database stays the record: the copy is
-loaded from it once, then brought up to date on every request by reading only the responses
-with a larger id (responses are append-only: they are never edited, and their ``flagged``
-state is set when they are stored). The result has exactly the shape of the SQL counts, so
-the statistics downstream are the same code.
+storing a response). So each worker process keeps, per campaign, numpy columns of its
+responses (unit, area, age band, sex, day, flagged, each as a small integer code) and of their
+rating and NPS answers (as codes of the scale point), and counts any grouping with
+``np.bincount``, in time linear in the responses and without sorting. The database stays the
+record: the copy is loaded from it once, then brought up to date on every request by reading
+only the responses with a larger id (responses are append-only: never edited, their
+``flagged`` state set when stored; a campaign's copy is keyed by its id and creation time).
+The result has exactly the shape of the SQL counts, so the
+statistics downstream are the same code.
 """
 
 from __future__ import annotations
@@ -18,96 +20,105 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlmodel import Session
 
-from analytics.queries import Counts, Filters
-from surveys.forms.models import Answer, Campaign, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY, StatUnit
+from analytics.queries import Counts, Filters, campaign_questions
+from surveys.forms.models import Campaign
+from surveys.forms.stats import RESPONSE_KEY
 
 EPOCH = date(1970, 1, 1)
 _GROW = 1.5
+_COLS = {
+    "rid": np.int64,
+    "unit": np.int32,
+    "area": np.int32,
+    "age": np.int32,
+    "sex": np.int32,
+    "day": np.int32,
+    "flagged": np.bool_,
+}
 
 
-def _day_number(value: datetime) -> int:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return (value.date() - EPOCH).days
+class _Table:
+    """Values seen so far and their codes (codes never change once given)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def codes(self, column: np.ndarray) -> np.ndarray:
+        """Codes of a chunk's values (one dictionary look-up per distinct value)."""
+        uniq, inv = np.unique(column, return_inverse=True)
+        mapped = np.empty(len(uniq), np.int32)
+        for i, v in enumerate(uniq.tolist()):
+            code = self.index.get(v)
+            if code is None:
+                code = self.index[v] = len(self.values)
+                self.values.append(v)
+            mapped[i] = code
+        return mapped[inv.reshape(-1)]
 
 
 @dataclass
 class _Cube:
-    """One campaign's responses as columns (capacity grows like a list)."""
-
+    keys: list[str]
     watermark: int = 0
     size: int = 0
-    rid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    unit: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    area: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    age: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    sex: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    answers: dict[str, np.ndarray] = field(default_factory=dict)
-    ages: list[str] = field(default_factory=list)
-    sexes: list[str] = field(default_factory=list)
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+    answers: dict[str, np.ndarray] = field(default_factory=dict)  # code of the value, -1 none
+    tables: dict[str, _Table] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _code(self, table: list[str], values: list[str]) -> np.ndarray:
-        index = {v: i for i, v in enumerate(table)}
-        out = np.empty(len(values), np.int32)
-        for i, v in enumerate(values):
-            code = index.get(v)
-            if code is None:
-                code = index[v] = len(table)
-                table.append(v)
-            out[i] = code
-        return out
+    def __post_init__(self) -> None:
+        self.cols = {name: np.zeros(0, dt) for name, dt in _COLS.items()}
+        self.answers = {k: np.zeros(0, np.int16) for k in self.keys}
+        self.tables = {name: _Table() for name in ("unit", "area", "age", "sex", *self.keys)}
 
     def _reserve(self, extra: int) -> None:
         need = self.size + extra
-        if need <= len(self.rid):
+        cap = len(self.cols["rid"])
+        if need <= cap:
             return
-        cap = max(need, int(len(self.rid) * _GROW), 1024)
-        for name in ("rid", "unit", "area", "age", "sex", "day", "flagged"):
-            old = getattr(self, name)
+        cap = max(need, int(cap * _GROW), 1024)
+        for name, old in self.cols.items():
             new = np.zeros(cap, old.dtype)
             new[: self.size] = old[: self.size]
-            setattr(self, name, new)
+            self.cols[name] = new
         for key, old in self.answers.items():
-            new = np.full(cap, np.nan, np.float64)
+            new = np.full(cap, -1, np.int16)
             new[: self.size] = old[: self.size]
             self.answers[key] = new
 
-    def append(self, rows: Sequence[Any], answers: Sequence[Any]) -> None:
+    def append(self, rows: Sequence[Sequence[Any]], values: np.ndarray) -> None:
+        """Add responses (id, unit, area, age band, sex, day, flagged) and answers[key, row]."""
         if not rows:
             return
         m = len(rows)
         self._reserve(m)
         s, e = self.size, self.size + m
         cols = list(zip(*rows, strict=True))
-        self.rid[s:e] = cols[0]
-        self.unit[s:e] = cols[1]
-        self.area[s:e] = [a or 0 for a in cols[2]]
-        self.age[s:e] = self._code(self.ages, [a or "" for a in cols[3]])
-        self.sex[s:e] = self._code(self.sexes, [x or "" for x in cols[4]])
-        self.day[s:e] = [_day_number(h) for h in cols[5]]
-        self.flagged[s:e] = [bool(f) for f in cols[6]]
-        if answers:
-            arid, akey, aval = (np.asarray(c) for c in zip(*answers, strict=True))
-            pos = s + np.searchsorted(self.rid[s:e], arid.astype(np.int64))
-            for key in np.unique(akey).tolist():
-                col = self.answers.get(key)
-                if col is None:
-                    col = self.answers[key] = np.full(len(self.rid), np.nan, np.float64)
-                sel = akey == key
-                col[pos[sel]] = aval[sel].astype(np.float64)
+        c = self.cols
+        c["rid"][s:e] = np.asarray(cols[0], np.int64)
+        c["unit"][s:e] = self.tables["unit"].codes(np.asarray(cols[1], np.int64))
+        c["area"][s:e] = self.tables["area"].codes(np.asarray(cols[2], np.int64))
+        c["age"][s:e] = self.tables["age"].codes(np.asarray(cols[3], dtype=object))
+        c["sex"][s:e] = self.tables["sex"].codes(np.asarray(cols[4], dtype=object))
+        c["day"][s:e] = np.asarray(cols[5], np.int64)
+        c["flagged"][s:e] = np.asarray(cols[6], dtype=bool)
+        for j, key in enumerate(self.keys):
+            raw = values[j]
+            ok = ~np.isnan(raw)
+            out = np.full(m, -1, np.int16)
+            if ok.any():
+                out[ok] = self.tables[key].codes(raw[ok])
+            self.answers[key][s:e] = out
         self.size = e
-        self.watermark = int(self.rid[e - 1])
+        self.watermark = int(c["rid"][e - 1])
 
 
 _cubes: dict[tuple[str, int, str], _Cube] = {}
@@ -117,93 +128,112 @@ _cubes_lock = threading.Lock()
 def _cube(session: Session, campaign_id: int) -> _Cube:
     # The creation time tells a campaign from a later one that reuses its id (a wiped test
     # database, a restored backup).
-    created = session.execute(
-        select(Campaign.created_at).where(Campaign.id == campaign_id)
-    ).scalar()
-    key = (str(session.get_bind().url), campaign_id, str(created))
+    campaign = session.get(Campaign, campaign_id)
+    key = (str(session.get_bind().url), campaign_id, str(campaign.created_at if campaign else ""))
     with _cubes_lock:
         cube = _cubes.get(key)
-        if cube is None:
-            cube = _cubes[key] = _Cube()
-    return cube
-
-
-def refresh(session: Session, *, campaign_id: int, chunk: int = 200_000) -> _Cube:
-    """The campaign's columns, brought up to date with the database (new responses only)."""
-    cube = _cube(session, campaign_id)
-    with cube.lock:
-        _load_new(session, cube, campaign_id, chunk)
-        if cube.size == responses_stored(session, campaign_id=campaign_id):
-            return cube
-    # Responses went away, or the statistics disagree: start again from the database.
-    forget(campaign_id)
-    cube = _cube(session, campaign_id)
-    with cube.lock:
-        _load_new(session, cube, campaign_id, chunk)
-    return cube
-
-
-def _load_new(session: Session, cube: _Cube, campaign_id: int, chunk: int) -> None:
-    r = SurveyResponse
-    while True:
-        rows = session.execute(
-            select(r.id, r.unit_id, r.area_unit_id, r.age_band, r.sex, r.submitted_hour, r.flagged)
-            .where(r.campaign_id == campaign_id, r.id > cube.watermark)  # type: ignore[operator]
-            .order_by(r.id)
-            .limit(chunk)
-        ).all()
-        if not rows:
-            return
-        last = rows[-1][0]
-        answers = session.execute(
-            select(Answer.response_id, Answer.question_key, Answer.value_num)
-            .join(r, r.id == Answer.response_id)  # type: ignore[arg-type]
-            .where(
-                r.campaign_id == campaign_id,
-                r.id > cube.watermark,  # type: ignore[operator]
-                r.id <= last,
-                Answer.value_num.is_not(None),  # type: ignore[union-attr]
-            )
-        ).all()
-        cube.append(rows, answers)
-        if len(rows) < chunk:
-            return
-
-
-def responses_stored(session: Session, *, campaign_id: int) -> int:
-    """Responses of the campaign per the statistics (one tiny query)."""
-    c = StatUnit.__table__.c  # type: ignore[attr-defined]
-    total = session.execute(
-        select(func.coalesce(func.sum(c.n), 0)).where(
-            c.campaign_id == campaign_id, c.question_key == RESPONSE_KEY
-        )
-    ).scalar_one()
-    return int(total)
+    if cube is not None:
+        return cube
+    keys = sorted(campaign_questions(session, campaign=campaign)) if campaign else []
+    with _cubes_lock:
+        return _cubes.setdefault(key, _Cube(keys=keys))
 
 
 def forget(campaign_id: int | None = None) -> None:
-    """Drop cached columns (after a rebuild or in tests)."""
+    """Drop cached columns (after deleting responses, or in tests)."""
     with _cubes_lock:
         for key in [k for k in _cubes if campaign_id is None or k[1] == campaign_id]:
             del _cubes[key]
 
 
-def _period_labels(days: np.ndarray, period: str) -> tuple[np.ndarray, np.ndarray]:
-    """(label per distinct period, code per row) for day numbers since 1970-01-01."""
-    if period == "week":
-        # 1970-01-01 was a Thursday: shift so weeks start on Monday.
-        start = days - ((days + 3) % 7)
-        u, inv = np.unique(start, return_inverse=True)
-        labels = np.array([(EPOCH.toordinal() + int(d)) for d in u.tolist()])
-        text = [date.fromordinal(int(o)).isoformat() for o in labels.tolist()]
-    elif period == "month":
-        months = days.astype("datetime64[D]").astype("datetime64[M]")
-        u, inv = np.unique(months, return_inverse=True)
-        text = [np.datetime_as_string(m, unit="M") for m in u]
+def refresh(session: Session, *, campaign_id: int, chunk: int = 100_000) -> _Cube:
+    """The campaign's columns, brought up to date with the database (new responses only)."""
+    cube = _cube(session, campaign_id)
+    with cube.lock:
+        _load_new(session, cube, campaign_id, chunk)
+    return cube
+
+
+def _responses_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        day = "(CAST((r.submitted_hour AT TIME ZONE 'UTC') AS DATE) - DATE '1970-01-01')"
+        campaign = "r.campaign_id"
     else:
-        u, inv = np.unique(days, return_inverse=True)
-        text = [date.fromordinal(EPOCH.toordinal() + int(d)).isoformat() for d in u.tolist()]
-    return np.array(text, dtype=object), inv.astype(np.int64).reshape(-1)
+        day = "CAST(julianday(date(r.submitted_hour)) - 2440587.5 AS INTEGER)"
+        # "+" keeps SQLite walking the primary key from the watermark on, instead of reading
+        # the whole campaign through its index and sorting it for every chunk.
+        campaign = "+r.campaign_id"
+    return (
+        "SELECT r.id, r.unit_id, COALESCE(r.area_unit_id, 0), COALESCE(r.age_band, ''), "
+        f"COALESCE(r.sex, ''), {day}, r.flagged FROM survey_response r "
+        f"WHERE r.id > :after AND {campaign} = :cid ORDER BY r.id LIMIT :lim"
+    )
+
+
+def _answers_sql(dialect: str) -> str:
+    p = "%({})s" if dialect == "postgresql" else ":{}"
+    return (
+        "SELECT response_id, value_num FROM response_answer WHERE response_id > "
+        f"{p.format('after')} AND response_id <= {p.format('last')} AND question_key = "
+        f"{p.format('key')} AND value_num IS NOT NULL"
+    )
+
+
+def _load_new(session: Session, cube: _Cube, campaign_id: int, chunk: int) -> None:
+    dialect = session.get_bind().dialect.name
+    sql = text(_responses_sql(dialect))
+    answers_sql = _answers_sql(dialect)
+    # Plain driver cursor for the answers: millions of (id, value) pairs, no row objects.
+    cursor = session.connection().connection.cursor()
+    try:
+        while True:
+            after = cube.watermark
+            rows = session.execute(sql, {"cid": campaign_id, "after": after, "lim": chunk}).all()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            rid = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            values = np.full((len(cube.keys), len(rows)), np.nan)
+            for j, key in enumerate(cube.keys):
+                cursor.execute(answers_sql, {"after": after, "last": last, "key": key})
+                found = np.asarray(cursor.fetchall(), dtype=float).reshape(-1, 2)
+                if len(found):
+                    a_rid = found[:, 0].astype(np.int64)
+                    pos = np.minimum(np.searchsorted(rid, a_rid), len(rid) - 1)
+                    mine = rid[pos] == a_rid  # answers of other campaigns' responses in range
+                    values[j, pos[mine]] = found[mine, 1]
+            cube.append(rows, values)
+            if len(rows) < chunk:
+                return
+    finally:
+        cursor.close()
+
+
+def _dense(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, code per row) of small non-negative-range integers, without sorting."""
+    if len(x) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo = int(x.min())
+    shifted = (x - lo).astype(np.int64)
+    present = np.flatnonzero(np.bincount(shifted))
+    remap = np.zeros(int(shifted.max()) + 1, np.int64)
+    remap[present] = np.arange(len(present))
+    return present + lo, remap[shifted]
+
+
+def _period_codes(day: np.ndarray, period: str) -> tuple[np.ndarray, np.ndarray]:
+    """(label per period, code per row) for day numbers since 1970-01-01 (UTC)."""
+    if period == "week":
+        vals, codes = _dense(day - ((day + 3) % 7))  # 1970-01-01 was a Thursday
+        labels = [date.fromordinal(EPOCH.toordinal() + int(d)).isoformat() for d in vals]
+    elif period == "month":
+        months = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        vals, codes = _dense(months)
+        labels = [np.datetime_as_string(np.datetime64(int(m), "M")) for m in vals]
+    else:
+        vals, codes = _dense(day)
+        labels = [date.fromordinal(EPOCH.toordinal() + int(d)).isoformat() for d in vals]
+    return np.array(labels, dtype=object), codes
 
 
 def counts(
@@ -216,104 +246,100 @@ def counts(
     filters: Filters,
     weights: dict[tuple[int, str, str], float] | None,
 ) -> Counts:
-    """The same counts ``queries.fetch_counts`` gives, computed from the columns."""
+    """The same counts ``queries.fetch_counts(source="raw")`` gives, from the columns."""
     cube = refresh(session, campaign_id=campaign_id)
     with cube.lock:
         n = cube.size
-        keep = np.ones(n, bool) if include_flagged else ~cube.flagged[:n]
-        if filters.unit_id is not None:
-            keep &= cube.unit[:n] == filters.unit_id
-        if filters.area_id is not None:
-            keep &= cube.area[:n] == filters.area_id
-        if filters.age_band is not None:
-            code = cube.ages.index(filters.age_band) if filters.age_band in cube.ages else -1
-            keep &= cube.age[:n] == code
-        if filters.sex is not None:
-            code = cube.sexes.index(filters.sex) if filters.sex in cube.sexes else -1
-            keep &= cube.sex[:n] == code
-        idx = np.flatnonzero(keep)
-        unit, area = cube.unit[idx], cube.area[idx]
-        age, sex, day = cube.age[idx], cube.sex[idx], cube.day[idx]
-        answers = {k: v[idx] for k, v in cube.answers.items()}
-        ages, sexes = (
-            np.array(cube.ages + [""], dtype=object),
-            np.array(cube.sexes + [""], dtype=object),
-        )
-    w = np.ones(len(idx))
+        c = {k: v[:n] for k, v in cube.cols.items()}
+        answers = {k: v[:n] for k, v in cube.answers.items()}
+        tables = {k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()}
+    keep = np.ones(n, bool) if include_flagged else ~c["flagged"]
+    for name, value in (
+        ("unit", filters.unit_id),
+        ("area", filters.area_id),
+        ("age", filters.age_band),
+        ("sex", filters.sex),
+    ):
+        if value is not None:
+            keep &= c[name] == tables[name][1].get(value, -1)
+    w = None
     if weights is not None:
-        lut = np.ones((int(area.max(initial=0)) + 1, len(ages), len(sexes)))
-        age_pos = {a: i for i, a in enumerate(ages.tolist())}
-        sex_pos = {s: i for i, s in enumerate(sexes.tolist())}
-        for (a, g, x), wt in weights.items():
-            if a < lut.shape[0] and g in age_pos and x in sex_pos:
-                lut[a, age_pos[g], sex_pos[x]] = wt
-        w = lut[area, age, sex]
-    # Group codes per row, with the labels of each grouping field.
+        areas, ages, sexes = tables["area"][0], tables["age"][0], tables["sex"][0]
+        lut = np.ones((max(len(areas), 1), max(len(ages), 1), max(len(sexes), 1)))
+        for (a, band, x), wt in weights.items():
+            ia, ig, ix = (
+                tables["area"][1].get(a),
+                tables["age"][1].get(band),
+                tables["sex"][1].get(x),
+            )
+            if ia is not None and ig is not None and ix is not None:
+                lut[ia, ig, ix] = wt
+        w = lut[c["area"], c["age"], c["sex"]]
+    # Group code per row, as a mixed-radix number over the fields.
     labels: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
+    group = np.zeros(n, np.int64)
+    size = 1
     for f in fields:
-        if f == "unit":
-            u, c = np.unique(unit, return_inverse=True)
-        elif f == "area":
-            u, c = np.unique(area, return_inverse=True)
-        elif f == "age_band":
-            u0, c = np.unique(age, return_inverse=True)
-            u = ages[u0]
-        elif f == "sex":
-            u0, c = np.unique(sex, return_inverse=True)
-            u = sexes[u0]
+        if f in ("unit", "area", "age_band", "sex"):
+            name = {"age_band": "age"}.get(f, f)
+            vals, code = _dense(c[name])
+            table = tables[name][0]
+            labels.append(np.array([table[v] for v in vals.tolist()], dtype=object))
         else:
-            u, c = _period_labels(day, period or "month")
-        labels.append(np.asarray(u))
-        codes.append(np.asarray(c, dtype=np.int64).reshape(-1))
-    dims = [max(len(u), 1) for u in labels]
-    group = np.ravel_multi_index(codes, dims) if codes else np.zeros(len(idx), np.int64)
-    size = int(np.prod(dims)) if dims else 1
+            lab, code = _period_codes(c["day"], period or "month")
+            labels.append(lab)
+        dim = max(len(labels[-1]), 1)
+        group = group * dim + code
+        size *= dim
+    group[~keep] = size  # one extra bin that is dropped
 
-    out_keys: list[list[np.ndarray]] = [[] for _ in fields]
-    out_q: list[np.ndarray] = []
-    out_v: list[np.ndarray] = []
-    out_n: list[np.ndarray] = []
-    out_wn: list[np.ndarray] = []
-    out_w2n: list[np.ndarray] = []
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("q", "v", "n", "wn", "w2n", "g")}
 
-    def emit(key: str, values: np.ndarray, g: np.ndarray, ww: np.ndarray) -> None:
-        vals, vcode = np.unique(values, return_inverse=True)
-        nv = len(vals)
-        combo = g * nv + vcode.reshape(-1)
-        nb = np.bincount(combo, minlength=size * nv)
+    def emit(key: str, vcode: np.ndarray | None, values: list[float]) -> None:
+        nv = max(len(values), 1)
+        if vcode is None:
+            combo = group
+        else:
+            combo = group * nv + vcode
+            combo[(vcode < 0) | (group == size)] = size * nv
+        bins = size * nv + 1
+        nb = np.bincount(combo, minlength=bins)[:-1]
         present = np.flatnonzero(nb)
-        wn = np.bincount(combo, weights=ww, minlength=size * nv)[present]
-        w2n = np.bincount(combo, weights=ww * ww, minlength=size * nv)[present]
+        if w is None:
+            wn = nb[present].astype(float)
+            w2n = wn
+        else:
+            wn = np.bincount(combo, weights=w, minlength=bins)[:-1][present]
+            w2n = np.bincount(combo, weights=w * w, minlength=bins)[:-1][present]
         gi, vi = np.divmod(present, nv)
-        parts = np.unravel_index(gi, dims) if fields else ()
-        for j in range(len(fields)):
-            out_keys[j].append(labels[j][parts[j]])
-        out_q.append(np.full(len(present), key, dtype=object))
-        out_v.append(vals[vi].astype(float))
-        out_n.append(nb[present])
-        out_wn.append(wn)
-        out_w2n.append(w2n)
+        out["g"].append(gi)
+        out["q"].append(np.full(len(present), key, dtype=object))
+        out["v"].append(np.asarray(values, float)[vi] if values else np.zeros(len(present)))
+        out["n"].append(nb[present])
+        out["wn"].append(wn)
+        out["w2n"].append(w2n)
 
-    emit(RESPONSE_KEY, np.zeros(len(idx)), group, w)
-    for key in sorted(answers):
-        col = answers[key]
-        ok = ~np.isnan(col)
-        if ok.any():
-            emit(key, col[ok].astype(float), group[ok], w[ok])
+    emit(RESPONSE_KEY, None, [0.0])
+    for key in cube.keys:
+        emit(key, answers[key].astype(np.int64), [float(v) for v in tables[key][0]])
 
-    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    def cat(name: str, dtype: Any) -> np.ndarray:
+        return np.concatenate(out[name]).astype(dtype) if out[name] else np.zeros(0, dtype)
 
+    g = cat("g", np.int64)
     keys: dict[str, np.ndarray] = {}
-    for j, f in enumerate(fields):
-        keys[f] = cat(out_keys[j], np.int64 if f in ("unit", "area") else object)
+    rest = g
+    for j in range(len(fields) - 1, -1, -1):
+        dim = max(len(labels[j]), 1)
+        rest, code = np.divmod(rest, dim)
+        col = labels[j][code] if len(labels[j]) else np.zeros(0, dtype=object)
+        keys[fields[j]] = col.astype(np.int64) if fields[j] in ("unit", "area") else col
     return Counts(
-        keys=keys,
-        question=cat(out_q, object),
-        value=cat(out_v, float),
-        n=cat(out_n, np.int64),
+        keys={f: keys[f] for f in fields},
+        question=cat("q", object),
+        value=cat("v", float),
+        n=cat("n", np.int64),
         source="columns",
-        wn=cat(out_wn, float),
-        w2n=cat(out_w2n, float),
+        wn=cat("wn", float),
+        w2n=cat("w2n", float),
     )

@@ -37,7 +37,7 @@ from surveys.units.models import Unit
 BY_FIELDS = ("unit", "dimension", "area", "age_band", "sex")
 CONFIDENCE = 0.95
 Z = float(sps.norm.ppf(0.5 + CONFIDENCE / 2))
-RANK_DRAWS = 4000
+RANK_DRAWS = 1000
 
 INTERVAL_NOTE = (
     "Residents choose to respond. Intervals show the precision of each figure under the stated "
@@ -798,10 +798,13 @@ def ranking(
         rank[order] = np.arange(1, len(shown) + 1)
         rng = np.random.default_rng(seed)
         draws = est[None, :] + rng.standard_normal((RANK_DRAWS, len(shown))) * se[None, :]
-        # Rank 1 is the best: 1 + the number of units drawn higher.
-        ranks = (-draws).argsort(axis=1).argsort(axis=1) + 1
-        r_lo = np.quantile(ranks, 0.025, axis=0, method="inverted_cdf")
-        r_hi = np.quantile(ranks, 0.975, axis=0, method="inverted_cdf")
+        # Rank 1 is the best: position of each unit when a draw is sorted from the top.
+        order_d = np.argsort(-draws, axis=1)
+        ranks = np.empty_like(order_d)
+        np.put_along_axis(ranks, order_d, np.arange(1, len(shown) + 1)[None, :], axis=1)
+        ranks.sort(axis=0)
+        r_lo = ranks[int(np.ceil(0.025 * RANK_DRAWS)) - 1]
+        r_hi = ranks[int(np.ceil(0.975 * RANK_DRAWS)) - 1]
         lo_ci, hi_ci = est - Z * se, est + Z * se
         # Plausible rank range from the intervals: a unit is placed behind only those whose
         # interval lies wholly above its own and ahead of only those wholly below, so two
