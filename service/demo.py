@@ -14,6 +14,7 @@ from service.models import User
 DEMO_STEPS = [
     "service.demo:accounts",
     "surveys.units.demo:build",
+    "surveys.forms.demo:build",
     "surveys.voting.demo:build",
 ]
 
