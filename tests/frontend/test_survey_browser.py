@@ -1,5 +1,7 @@
 """The survey in Chromium at 360 px and 1280 px, with and without JavaScript."""
 
+# ruff: noqa: F811  (pytest fixtures imported from tests/surveys/forms/fixtures.py)
+
 from __future__ import annotations
 
 import time
@@ -10,10 +12,10 @@ import pytest
 from sqlmodel import Session, select
 
 from surveys.forms.models import Answer, SurveyResponse
-from tests.surveys.forms.conftest import World
+from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401 (fixtures used here)
 
 pytestmark = pytest.mark.browser
-pytest_plugins = ["tests.surveys.forms.conftest"]
+
 
 OVERFLOW = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
 

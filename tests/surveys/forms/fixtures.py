@@ -1,4 +1,4 @@
-"""Fixtures for the survey tests: an admin, the demo-sized unit tree, a survey and a campaign."""
+"""Fixtures for the survey tests: an admin, a small unit tree, a survey and a campaign."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from surveys.forms.abuse import BURST_MAX
 from surveys.forms.models import AbuseMark, Campaign, SurveyResponse
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import headers_for
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import (
     answers,
     create_campaign,
@@ -24,6 +23,7 @@ from tests.surveys.forms.factories import (
     make_units,
     response_body,
 )
+from tests.surveys.forms.fixtures import World
 
 
 def _flags(session: Session, rid: int) -> tuple[str, bool]:

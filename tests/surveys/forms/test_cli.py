@@ -17,8 +17,8 @@ from service.config import get_settings
 from service.db import utcnow
 from surveys.forms.models import AbuseMark, Campaign, Invitation, SurveyResponse
 from tests.conftest import SECRETS, TEST_SECRET_KEY
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import create_campaign, response_body
+from tests.surveys.forms.fixtures import World
 
 
 @pytest.fixture

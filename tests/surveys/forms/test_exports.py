@@ -14,8 +14,8 @@ from service.audit import AuditEntry
 from service.models import Role
 from surveys.forms.exports import neutralise
 from tests.factories import headers_for
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import answers, response_body
+from tests.surveys.forms.fixtures import World
 
 
 def _seed(client: TestClient, world: World) -> None:

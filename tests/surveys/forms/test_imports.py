@@ -14,8 +14,8 @@ from service.db import utcnow
 from service.models import Role
 from surveys.forms.models import Answer, SurveyResponse
 from tests.factories import headers_for
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import answers, create_campaign, response_body
+from tests.surveys.forms.fixtures import World
 
 
 def url(cid: int) -> str:

@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 from service.db import utcnow
 from surveys.forms.models import Answer, Invitation, SurveyResponse
 from tests.conftest import SECRETS
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import answers, create_campaign, response_body
+from tests.surveys.forms.fixtures import World
 
 
 def post(client: TestClient, cid: int, body: dict, **kw):  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from service.db import utcnow
 from service.models import Role
 from surveys.forms.models import Campaign, Question
 from tests.factories import headers_for
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import campaign_body, response_body, survey_body
+from tests.surveys.forms.fixtures import World
 
 
 def test_create_and_read_survey(client: TestClient, world: World) -> None:

@@ -26,13 +26,13 @@ from surveys.forms.models import Invitation, SurveyResponse
 from surveys.forms.writer import Pending, Stored, store_now
 from tests.conftest import SECRETS, TEST_SECRET_KEY, _free_port
 from tests.factories import headers_for
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import (
     create_campaign,
     create_survey,
     make_units,
     response_body,
 )
+from tests.surveys.forms.fixtures import World
 
 
 def _pending(cid: int, survey_id: int, **kw: Any) -> Pending:

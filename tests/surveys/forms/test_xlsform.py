@@ -8,8 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 
-from tests.surveys.forms.conftest import World
 from tests.surveys.forms.factories import survey_body
+from tests.surveys.forms.fixtures import World
 
 
 def _upload(client: TestClient, admin: dict[str, str], data: bytes) -> Any:
