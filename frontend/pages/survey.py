@@ -9,7 +9,6 @@ the API share one path into the service (``receive_response``), so both check th
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -385,8 +384,3 @@ async def admin_invitations(request: Request, campaign_id: int, user: OptionalUs
     response = render(request, "survey/invitations.html", ctx, status_code=201)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def local_time(value: datetime) -> str:
-    """A UTC time as Beijing time, for pages."""
-    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")

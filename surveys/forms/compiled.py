@@ -306,13 +306,6 @@ class FormCache:
         finally:
             self._refreshing.discard(campaign_id)
 
-    def get(self, campaign_id: int) -> CompiledForm | None:
-        """The compiled form, loading it on a miss or after expiry (synchronous callers)."""
-        entry = self._entries.get(campaign_id)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl:
-            return entry[1]
-        return self.load(campaign_id)
-
     async def aget(self, campaign_id: int) -> CompiledForm | None:
         """The compiled form for the event loop: no database access unless it was never loaded."""
         entry = self._entries.get(campaign_id)

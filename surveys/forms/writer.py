@@ -122,14 +122,18 @@ def store_batch(
 
     # The campaign window, as the database has it now.
     groups = _group(items, live) if enforce_window else {}
-    windows = {
-        cid: (opens, closes)
-        for cid, opens, closes in conn.execute(
-            select(
-                CAMPAIGN_TABLE.c.id, CAMPAIGN_TABLE.c.opens_at, CAMPAIGN_TABLE.c.closes_at
-            ).where(CAMPAIGN_TABLE.c.id.in_(list(groups)))
-        )
-    }
+    windows = (
+        {
+            cid: (opens, closes)
+            for cid, opens, closes in conn.execute(
+                select(
+                    CAMPAIGN_TABLE.c.id, CAMPAIGN_TABLE.c.opens_at, CAMPAIGN_TABLE.c.closes_at
+                ).where(CAMPAIGN_TABLE.c.id.in_(list(groups)))
+            )
+        }
+        if groups
+        else {}
+    )
     for cid, idx in groups.items():
         window = windows.get(cid)
         err: AppError | None = None
@@ -150,7 +154,11 @@ def store_batch(
     if live:
         _insert(conn, items, live, out, now)
     for i, j in alias.items():
-        out[i] = out[j]
+        first_outcome = out[j]
+        # A copy within the batch is a retry of the first: same id, not created again.
+        out[i] = (
+            Stored(first_outcome.id, False) if isinstance(first_outcome, Stored) else first_outcome
+        )
     return out  # type: ignore[return-value]
 
 
@@ -407,8 +415,6 @@ class ResponseWriter:
         self._scheduled = False
         self._offloop: asyncio.Future[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self.batches = 0
-        self.stored = 0
 
     async def submit(self, item: Pending) -> Stored:
         """Queue one response and wait until its batch is committed (or it failed)."""
@@ -468,14 +474,11 @@ class ResponseWriter:
             self._flush()
 
     def _deliver(self, work: list[Waiting], outcomes: list[Outcome]) -> None:
-        self.batches += 1
         try:
             here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             here = None
         for (_item, fut), outcome in zip(work, outcomes, strict=True):
-            if isinstance(outcome, Stored) and outcome.created:
-                self.stored += 1
             if fut.get_loop() is here:
                 _resolve(fut, outcome)
             else:  # one app served by two loops (tests do that): hand over safely
