@@ -128,7 +128,13 @@ def csrf_token_for(settings: Settings, session_token: str) -> str:
     return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
 
 
-async def _submitted_csrf(request: Request) -> str:
+async def submitted_csrf(request: Request) -> str:
+    """The CSRF token sent with a cookie-authenticated write (header or form field).
+
+    Async because reading a form is; it does no database work, so it never blocks the loop.
+    """
+    if request.method in SAFE_METHODS or SESSION_COOKIE not in request.cookies:
+        return ""
     header = request.headers.get(CSRF_HEADER)
     if header:
         return header
@@ -140,13 +146,17 @@ async def _submitted_csrf(request: Request) -> str:
     return ""
 
 
-async def optional_user(
+def optional_user(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    sent_csrf: Annotated[str, Depends(submitted_csrf)],
 ) -> User | None:
-    """The caller, from a bearer token or the page-session cookie (CSRF-checked on writes)."""
+    """The caller, from a bearer token or the page-session cookie (CSRF-checked on writes).
+
+    A plain ``def``: the token lookup is blocking database work, so it runs in the thread pool.
+    """
     if bearer:
         user = user_for_token(session, bearer)
         if user is None:
@@ -158,10 +168,10 @@ async def optional_user(
     user = user_for_token(session, cookie)
     if user is None:
         return None
-    if request.method not in SAFE_METHODS:
-        sent = await _submitted_csrf(request)
-        if not hmac.compare_digest(sent, csrf_token_for(settings, cookie)):
-            raise Forbidden("Missing or wrong CSRF token")
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+        sent_csrf, csrf_token_for(settings, cookie)
+    ):
+        raise Forbidden("Missing or wrong CSRF token")
     request.state.user = user
     return user
 
