@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from surveys.forms.bulk import Bulk
-from surveys.forms.models import ABUSE_MARK_TABLE, CAMPAIGN_TABLE
+from surveys.forms.models import ABUSE_MARK_TABLE, CAMPAIGN_TABLE, INVITATION_TABLE
 
 # More responses than this from one client within BURST_WINDOW: the later ones are flagged.
 BURST_WINDOW = timedelta(minutes=10)
@@ -212,5 +212,11 @@ def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = N
     ids = [row[0] for row in conn.execute(q)]
     if ids:
         conn.execute(delete(ABUSE_MARK_TABLE).where(ABUSE_MARK_TABLE.c.campaign_id.in_(ids)))
+        # A code is redeemed in the transaction that stores its response, so on PostgreSQL the
+        # invitation row's xmin names that transaction. Rewriting every invitation of the
+        # campaign in this one transaction gives them all the same xmin: no code points to a
+        # response any more (the old row versions go at the next VACUUM).
+        inv = INVITATION_TABLE
+        conn.execute(update(inv).where(inv.c.campaign_id.in_(ids)).values(used=inv.c.used))
         conn.execute(update(c).where(c.c.id.in_(ids)).values(purged_at=now))
     return ids

@@ -18,7 +18,7 @@ from tests.hardening.conftest import add_figure, backend_of
 from tests.hardening.routes import iter_routes, required_roles
 from tests.hardening.server import server_env
 from tests.hardening.world import World, bearer_for, create_session, seed
-from tests.surveys.forms.factories import campaign_body, survey_body
+from tests.surveys.forms.factories import campaign_body, response_body, survey_body
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -90,6 +90,18 @@ def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]
             "/api/v1/campaigns/{campaign_id}/invitations",
             f"/api/v1/campaigns/{world.invitation_campaign_id}/invitations",
             {"json": {"count": 3}},
+        ),
+        (
+            "POST",
+            "/api/v1/surveys/import",
+            "/api/v1/surveys/import",
+            {"files": {"file": ("form.xlsx", _xlsform(), "application/octet-stream")}},
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns/{campaign_id}/responses/import",
+            f"/api/v1/campaigns/{cid}/responses/import",
+            {"json": [response_body()]},
         ),
         (
             "POST",
@@ -253,3 +265,23 @@ def test_audit_verify_cli_catches_an_edited_and_a_deleted_entry(
         conn.execute(text("DELETE FROM audit_log WHERE id >= 2"))
     tail = _verify(database_url, tmp_path)
     assert tail.returncode == 0 and f"newest hash {head}" not in tail.stdout
+
+
+def _xlsform() -> bytes:
+    """A one-question XLSForm workbook, for the questionnaire import."""
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "survey"
+    ws.append(["type", "name", "label::zh"])
+    ws.append(["range", "attitude", "服务态度"])
+    settings = wb.create_sheet("settings")
+    settings.append(["form_title"])
+    settings.append(["导入的问卷"])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -183,3 +183,43 @@ def test_purge_on_late_post(client: TestClient, session: Session, world: World) 
     assert r.status_code == 410, (r.text, past)
     session.expire_all()
     assert session.exec(select(AbuseMark)).first() is None
+
+
+def test_purge_unties_invitation_rows_from_their_transactions(
+    client: TestClient, session: Session, world: World
+) -> None:
+    from sqlalchemy import text
+
+    from tests.conftest import SECRETS
+
+    cid = create_campaign(client, world.admin, world.survey_id, access="invitation")
+    codes = client.post(
+        f"/api/v1/campaigns/{cid}/invitations", json={"count": 4}, headers=world.admin
+    ).json()["codes"]
+    SECRETS.update(codes)
+    for i, code in enumerate(codes[:3]):
+        body = response_body(answers=varied(i), invitation_code=code, comment=None)
+        post(client, cid, body, ua=f"ua-{i}")
+    client.patch(
+        f"/api/v1/campaigns/{cid}",
+        json={"closes_at": (utcnow() - timedelta(seconds=1)).isoformat()},
+        headers=world.admin,
+    )
+    assert client.get(f"/api/v1/campaigns/{cid}/form").status_code == 410  # purges
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return  # SQLite keeps no transaction id in a row
+    with engine.connect() as conn:
+        inv = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT xmin::text FROM invitation WHERE campaign_id = :c"), {"c": cid}
+            )
+        }
+        resp = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT xmin::text FROM survey_response WHERE campaign_id = :c"), {"c": cid}
+            )
+        }
+    assert len(inv) == 1 and not inv & resp
