@@ -18,7 +18,7 @@ from functools import lru_cache
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
-from surveys.forms.bulk import Bulk
+from surveys.forms.bulk import Bulk, one_of
 from surveys.forms.models import ABUSE_MARK_TABLE, CAMPAIGN_TABLE, INVITATION_TABLE
 
 # More responses than this from one client within BURST_WINDOW: the later ones are flagged.
@@ -165,7 +165,7 @@ def apply_marks(
         rows = conn.execute(
             select(t.c.kind, t.c.key_hash, t.c.window_start_at, t.c.window_count, t.c.total_count)
             .where(t.c.campaign_id == cid)
-            .where(t.c.key_hash.in_(sorted(keys)))
+            .where(one_of(t.c.key_hash, sorted(keys), conn))
         )
         for kind, key, start, wcount, total in rows:
             if (cid, kind, key) in wanted:

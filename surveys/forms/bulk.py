@@ -144,3 +144,14 @@ class Bulk:
 def _columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
     """Rows to one list per column (the arrays unnest takes)."""
     return tuple(list(col) for col in zip(*rows, strict=True))
+
+
+def one_of(column: Any, values: Sequence[Any], conn: Connection) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, whose SQL text is the same
+    for any number of values (parsed once, not once per batch size)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service import audit
@@ -286,9 +286,7 @@ def read_codebook(
         429: {"description": "Too many posts from this client"},
     },
 )
-async def create_response(
-    campaign_id: int, data: ResponseIn, request: Request, response: Response
-) -> ResponseCreated:
+async def create_response(campaign_id: int, data: ResponseIn, request: Request) -> JSONResponse:
     """Submit one resident's answers about one unit (public).
 
     Acknowledged only once committed. A retry with the same ``submission_id`` stores nothing
@@ -302,9 +300,8 @@ async def create_response(
         network=client_key(request),
         device=request.headers.get("user-agent", ""),
     )
-    if not stored.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return ResponseCreated(id=stored.id)
+    headers = None if stored.created else {"Idempotent-Replayed": "true"}
+    return JSONResponse({"id": stored.id}, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @public.get("/{campaign_id}/form", response_model=FormPublic)
