@@ -33,7 +33,6 @@ from surveys.forms.schemas import (
     CampaignCreate,
     CampaignPublic,
     CampaignUpdate,
-    FormOption,
     FormPublic,
     FormQuestion,
     FormUnit,
@@ -52,22 +51,7 @@ from surveys.units.models import AREA_KINDS, Unit
 
 def _add_questions(session: Session, survey_id: int, questions: list[QuestionIn]) -> None:
     for pos, q in enumerate(questions, start=1):
-        session.add(
-            Question(
-                survey_id=survey_id,
-                position=pos,
-                key=q.key,
-                type=q.type,
-                label=q.label,
-                label_en=q.label_en,
-                required=q.required,
-                dimension=q.dimension,
-                scale_min=q.scale_min,
-                scale_max=q.scale_max,
-                options=[o.model_dump() for o in q.options] if q.options else None,
-                show_if=q.show_if.model_dump() if q.show_if else None,
-            )
-        )
+        session.add(Question(survey_id=survey_id, position=pos, **q.model_dump()))
 
 
 def create_survey(
@@ -131,19 +115,7 @@ def questions_of(session: Session, *, survey_id: int) -> list[Question]:
 
 
 def _question_public(q: Question) -> QuestionPublic:
-    return QuestionPublic(
-        key=q.key,
-        type=q.type,
-        label=q.label,
-        label_en=q.label_en,
-        required=q.required,
-        dimension=q.dimension,
-        scale_min=q.scale_min,
-        scale_max=q.scale_max,
-        options=q.options,  # type: ignore[arg-type]
-        show_if=q.show_if,  # type: ignore[arg-type]
-        position=q.position,
-    )
+    return QuestionPublic.model_validate(q, from_attributes=True)
 
 
 def survey_public(session: Session, *, survey: Survey) -> SurveyPublic:
@@ -425,20 +397,7 @@ def form_public(session: Session, *, campaign: Campaign, secret: str) -> FormPub
         closes_at=campaign.closes_at,
         units=[_form_unit(u) for u in campaign_units(session, campaign_id=campaign.id or 0)],
         questions=[
-            FormQuestion(
-                key=q.key,
-                type=q.type,
-                label=q.label,
-                label_en=q.label_en,
-                required=q.required,
-                dimension=q.dimension,
-                scale_min=q.scale_min,
-                scale_max=q.scale_max,
-                options=[FormOption(**{"label_en": "", **o}) for o in q.options]
-                if q.options
-                else None,
-                show_if=q.show_if,
-            )
+            FormQuestion.model_validate(q, from_attributes=True)
             for q in questions_of(session, survey_id=campaign.survey_id)
         ],
         profile_fields=profile,
