@@ -456,14 +456,10 @@ def prepare(
     checked = form.check(data, require_code=web)
     cid = form.campaign_id
     sid = data.submission_id or uuid.uuid4().hex
-    flags: set[str] = set()
-    if web:
-        age = abuse.form_age_seconds(secret, cid, data.form_token, now)
-        flags = abuse.content_flags(
-            form_age=age, answered=len(checked.answers), ratings=checked.ratings
-        )
-    else:
-        flags = abuse.content_flags(form_age=None, answered=0, ratings=checked.ratings)
+    age = abuse.form_age_seconds(secret, cid, data.form_token, now) if web else None
+    flags = abuse.content_flags(
+        form_age=age, answered=len(checked.answers), ratings=checked.ratings
+    )
     code = (data.invitation_code or "").strip()
     return Pending(
         campaign_id=cid,
@@ -479,7 +475,8 @@ def prepare(
         if web and code and form.access is Access.invitation
         else None,
         client_hash=abuse.client_hash(secret, cid, network, device) if web else None,
-        comment_hash=abuse.comment_hash(secret, cid, checked.comment),
+        # Imports come from staff, not from clients: no burst or duplicate-comment counting.
+        comment_hash=abuse.comment_hash(secret, cid, checked.comment) if web else None,
         flags=flags,
         source=source,
         submitted_at=submitted_at,
