@@ -478,12 +478,15 @@ def shrink(
     m, s, k = mean[ok], sd[ok], n[ok]
     sigma2 = float(((k - 1) * s * s).sum() / (k - 1).sum())
     # DerSimonian-Laird moment estimator: precision weights n / sigma2, so a handful of
-    # answers cannot inflate the between-group spread on their own.
-    prec = k / sigma2
-    mu = float((prec * m).sum() / prec.sum())
-    q_stat = float((prec * (m - mu) ** 2).sum())
-    denom = float(prec.sum() - (prec * prec).sum() / prec.sum())
-    tau2 = max(0.0, (q_stat - (len(m) - 1)) / denom)
+    # answers cannot inflate the between-group spread on their own. With no spread within
+    # groups (sigma2 == 0) the weights are infinite and every figure is NaN, as before,
+    # without a warning.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = k / sigma2
+        mu = float((prec * m).sum() / prec.sum())
+        q_stat = float((prec * (m - mu) ** 2).sum())
+        denom = float(prec.sum() - (prec * prec).sum() / prec.sum())
+        tau2 = max(0.0, (q_stat - (len(m) - 1)) / denom)
     params.update(applied=True, overall_mean=mu, sigma2_within=sigma2, tau2_between=tau2)
     if tau2 <= 0:
         params["kappa"] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -329,3 +330,14 @@ def test_rake_reaches_margins() -> None:
     assert rep["converged"]
     assert (w * counts)[:2].sum() / tot == pytest.approx(0.5)
     assert (w * counts)[[0, 2]].sum() / tot == pytest.approx(0.3)
+
+
+def test_shrink_without_spread_within_groups_warns_nothing() -> None:
+    # Every answer the same within each group: no within-group variance to weigh by. The
+    # figures are unchanged (NaN estimates, zero spread) and numpy raises no warning.
+    mean, n = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 3.0, 4.0, 5.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        shrunk, post_sd, params = indicators.shrink(mean, np.zeros(4), n)
+    assert np.isnan(shrunk).all() and (post_sd == 0).all()
+    assert params["sigma2_within"] == 0.0 and params["kappa"] is None
