@@ -27,7 +27,7 @@ def analytics() -> None:
 def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None:
     """Recompute all statistics from the raw responses, then score unscored comments."""
     from analytics import text
-    from analytics.models import CommentSentiment
+    from analytics.models import CommentScanMark, CommentSentiment
     from service.cli import _engine
     from service.progress import progress
     from surveys.forms.models import SurveyResponse
@@ -47,6 +47,11 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
                 ids = select(SurveyResponse.id).where(SurveyResponse.campaign_id == campaign_id)
                 stmt = stmt.where(CommentSentiment.response_id.in_(ids))  # type: ignore[attr-defined]
             s.execute(stmt)
+            # The comment views' marks say "scored up to here": no longer true.
+            marks = delete(CommentScanMark)
+            if campaign_id is not None:
+                marks = marks.where(CommentScanMark.campaign_id == campaign_id)  # type: ignore[arg-type]
+            s.execute(marks)
             s.commit()
         total = (
             text.pending_count(s, campaign_id=campaign_id)

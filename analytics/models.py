@@ -1,4 +1,5 @@
-"""Tables computed by analytics: per-comment sentiment, filled once so views never recompute."""
+"""Tables computed by analytics: per-comment sentiment, filled once so views never recompute,
+and how far the comment views have looked for comments still to score."""
 
 from __future__ import annotations
 
@@ -28,3 +29,26 @@ class CommentSentiment(SQLModel, table=True):
     score: float
     model: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CommentScanMark(SQLModel, table=True):
+    """How far the comment views have looked in a campaign's responses (a high-water mark).
+
+    Every response of the campaign with an id up to ``response_id`` has its sentiment stored
+    or no comment; ``responses`` is how many responses of the campaign had such an id when the
+    mark was set, so a response committed late below the mark can be noticed.
+    """
+
+    __tablename__ = "comment_scan_mark"
+
+    campaign_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("campaign.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    response_id: int
+    responses: int
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

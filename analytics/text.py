@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import and_, delete, false, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from analytics.indicators import get_campaign, wilson
-from analytics.models import CommentSentiment
+from analytics.models import CommentScanMark, CommentSentiment
+from service.db import utcnow
 from service.errors import Invalid
 from surveys.forms.models import SurveyResponse
 from surveys.forms.stats import RESPONSE_KEY, StatCell, StatUnit
@@ -188,22 +190,101 @@ def classify(texts: Sequence[str]) -> list[dict[str, Any]]:
     return [{"label": lab, "score": s} for lab, s in sentiment_model().classify(list(texts))]
 
 
+# --- which comments still need a score ------------------------------------------------------
+#
+# Responses are append-only and their ids increase, so each campaign keeps a mark
+# (``comment_scan_mark``): every response up to it has its sentiment stored or no comment.
+# A view reads only the responses past the mark (a primary-key range), not all of them.
+# Writers on PostgreSQL may commit out of id order, so a response can appear below the mark
+# after it moved; the number of the campaign's responses up to the mark is kept with it and
+# checked on every call against the respondent counts of ``stat_unit`` (kept in the same
+# transaction as each response): if they differ, that call looks at every response again.
+
+
+def _unscored(after: int) -> list[Any]:
+    """Conditions of a response whose comment has no sentiment stored (outer join), past ``after``."""
+    r = SurveyResponse
+    return [
+        r.id > after,  # type: ignore[operator]
+        CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
+        r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
+        r.comment != "",
+    ]
+
+
+def _mark(session: Session, *, campaign_id: int) -> tuple[int, int]:
+    """The campaign's mark and its number of responses if they still hold, else (0, 0)."""
+    m = CommentScanMark
+    row = session.execute(
+        select(m.response_id, m.responses).where(m.campaign_id == campaign_id)
+    ).first()
+    if row is None:
+        return 0, 0
+    mark, n = int(row[0]), int(row[1])
+    r, su = SurveyResponse, StatUnit.__table__.c  # type: ignore[attr-defined]
+    total = (
+        select(func.coalesce(func.sum(su.n), 0))
+        .where(su.campaign_id == campaign_id, su.question_key == RESPONSE_KEY)
+        .scalar_subquery()
+    )
+    past = (
+        select(func.count())
+        .select_from(r)
+        .where(r.campaign_id == campaign_id, r.id > mark)  # type: ignore[operator]
+        .scalar_subquery()
+    )
+    # One statement, so both counts come from the same snapshot.
+    total_n, past_n = session.execute(select(total, past)).one()
+    if int(total_n) - int(past_n) != n:
+        log.debug("campaign %s: responses up to the comment mark changed, full scan", campaign_id)
+        session.execute(delete(m).where(m.campaign_id == campaign_id))  # type: ignore[arg-type]
+        return 0, 0
+    return mark, n
+
+
+def _advance(session: Session, *, campaign_id: int, mark: int, n: int) -> None:
+    """Move the mark to the last response before the first comment still unscored."""
+    r = SurveyResponse
+    first = (
+        select(func.min(r.id))
+        .select_from(r)
+        .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
+        .where(r.campaign_id == campaign_id, *_unscored(mark))
+        .scalar_subquery()
+    )
+    # One statement: no comment committed in between can be passed over unscored.
+    upto, more = session.execute(
+        select(func.max(r.id), func.count()).where(
+            r.campaign_id == campaign_id,
+            r.id > mark,  # type: ignore[operator]
+            r.id < func.coalesce(first, 2**62),  # type: ignore[operator]
+        )
+    ).one()
+    if not more:
+        return
+    values = {"response_id": int(upto), "responses": n + int(more), "updated_at": utcnow()}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(CommentScanMark).values(campaign_id=campaign_id, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["campaign_id"], set_=values))
+
+
 def score_pending(
     session: Session, *, campaign_id: int | None = None, limit: int | None = None, batch: int = 64
 ) -> int:
-    """Store the sentiment of comments that have none yet; returns how many were scored."""
+    """Store the sentiment of comments that have none yet; returns how many were scored.
+
+    For a campaign, only the responses past its mark are read, and the mark moves on.
+    """
     model = sentiment_model()
+    mark, n = (0, 0) if campaign_id is None else _mark(session, campaign_id=campaign_id)
+    after = mark
     done = 0
     while limit is None or done < limit:
         take = batch if limit is None else min(batch, limit - done)
         stmt = (
             select(SurveyResponse.id, SurveyResponse.comment)
             .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
-            .where(
-                CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
-                SurveyResponse.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
-                SurveyResponse.comment != "",
-            )
+            .where(*_unscored(after))
             .order_by(SurveyResponse.id)
             .limit(take)
         )
@@ -219,21 +300,22 @@ def score_pending(
         )
         session.flush()
         done += len(rows)
+        after = int(rows[-1][0])
+        if len(rows) < take:
+            break
+    if campaign_id is not None:
+        _advance(session, campaign_id=campaign_id, mark=mark, n=n)
     return done
 
 
 def pending_count(session: Session, *, campaign_id: int) -> int:
     """Comments of the campaign whose sentiment is not stored yet."""
+    mark, _n = _mark(session, campaign_id=campaign_id)
     stmt = (
         select(func.count())
         .select_from(SurveyResponse)
         .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
-        .where(
-            SurveyResponse.campaign_id == campaign_id,
-            CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
-            SurveyResponse.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
-            SurveyResponse.comment != "",
-        )
+        .where(SurveyResponse.campaign_id == campaign_id, *_unscored(mark))
     )
     return int(session.execute(stmt).scalar_one())
 

@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
+from sqlmodel import Session
 
-from analytics.models import CommentSentiment
+from analytics import text as text_views
+from analytics.models import CommentScanMark, CommentSentiment
 from analytics.synthetic import Synthetic
 from service.cli import main
 from service.config import get_settings
@@ -45,3 +47,38 @@ def test_rebuild_command(
         ).scalar_one()
     assert after == before
     assert scored == comments > 0
+
+
+def test_rescore_scores_every_comment_again_past_the_views_mark(
+    app: FastAPI,
+    synthetic: Callable[..., Synthetic],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    syn = synthetic(n=80, units=2, areas=1, comment_share=0.3)
+    engine = app.state.engine
+    with Session(engine) as s:
+        assert text_views.list_comments(s, campaign_id=syn.campaign_id).pending == 0
+        s.commit()
+    with engine.begin() as conn:
+        conn.execute(update(CommentSentiment).values(model="old-model"))
+        assert conn.execute(select(func.count()).select_from(CommentScanMark)).scalar_one() == 1
+    monkeypatch.setenv("MINYI_DATABASE_URL", database_url)
+    monkeypatch.setenv("MINYI_SECRET_KEY", "cli-test-secret-0123456789abcdef")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            main, ["analytics", "rebuild", "--campaign", str(syn.campaign_id), "--rescore"]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        models = conn.execute(select(CommentSentiment.model).distinct()).scalars().all()
+        comments = conn.execute(
+            text("SELECT COUNT(*) FROM survey_response WHERE comment IS NOT NULL")
+        ).scalar_one()
+        scored = conn.execute(select(func.count()).select_from(CommentSentiment)).scalar_one()
+    assert models == [text_views.MODEL_NAME] and scored == comments > 0
+    with Session(engine) as s:
+        assert text_views.pending_count(s, campaign_id=syn.campaign_id) == 0

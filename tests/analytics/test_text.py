@@ -5,14 +5,21 @@ from __future__ import annotations
 import csv
 import socket
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Engine, delete, event, func, insert, select
+from sqlalchemy import text as sql_text
 from sqlmodel import Session
 
 from analytics import text
+from analytics.models import CommentScanMark, CommentSentiment
 from analytics.synthetic import Synthetic
+from surveys.forms.models import SurveyResponse
+from surveys.forms.stats import record_batch
 from tests.conftest import SHARED
 
 
@@ -110,3 +117,151 @@ def test_sentiment_on_public_service_comments() -> None:
     y = np.array([int(a) for a, _ in rows])
     s = text.sentiment_model().score([b for _, b in rows])
     assert ((s > 0.5).astype(int) == y).mean() >= 0.9
+
+
+# --- the comment views read only the responses past the campaign's mark ---------------------
+
+
+def _respond(engine: Engine, syn: Synthetic, rid: int, comment: str | None) -> None:
+    """Store one response with a chosen id, statistics included (as every writer does)."""
+    row = {
+        "id": rid,
+        "campaign_id": syn.campaign_id,
+        "unit_id": syn.unit_ids[0],
+        "area_unit_id": syn.area_ids[0],
+        "age_band": None,
+        "sex": None,
+        "submitted_hour": datetime(2026, 3, 1, 9, tzinfo=UTC),
+        "comment": comment,
+        "source": "web",
+        "flags": "",
+        "flagged": False,
+        "submission_key": f"mark-{syn.campaign_id}-{rid}",
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(SurveyResponse), [row])
+        record_batch(conn, [{**row, "response_id": rid, "answers": {}}])
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                sql_text(
+                    "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
+                    "(SELECT MAX(id) FROM survey_response))"
+                )
+            )
+
+
+def _mark_row(session: Session, campaign_id: int) -> tuple[int, int] | None:
+    m = CommentScanMark
+    row = session.execute(
+        select(m.response_id, m.responses).where(m.campaign_id == campaign_id)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def _last_id(session: Session, campaign_id: int) -> int:
+    r = SurveyResponse
+    return int(session.execute(select(func.max(r.id)).where(r.campaign_id == campaign_id)).one()[0])
+
+
+def test_comment_added_after_a_view_is_scored_and_shown_on_the_next(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    syn = synthetic(n=120, units=2, areas=1, seed=3, comment_share=0.5, flagged_share=0.0)
+    first = text.list_comments(session, campaign_id=syn.campaign_id, limit=500)
+    session.commit()
+    assert first.pending == 0 and first.method["scored_now"] == first.total > 0
+    last = _last_id(session, syn.campaign_id)
+    assert _mark_row(session, syn.campaign_id) == (last, 120)
+
+    words = "街道办窗口人员推来推去，跑了三次还没办好，太失望了"
+    _respond(app.state.engine, syn, last + 1, words)
+    page = text.list_comments(session, campaign_id=syn.campaign_id, q="推来推去，跑了三次")
+    session.commit()
+    assert page.method["scored_now"] == 1 and page.pending == 0
+    assert [(r["text"], r["sentiment"]) for r in page.rows] == [(words, "negative")]
+    assert _mark_row(session, syn.campaign_id) == (last + 1, 121)
+    # A response without a comment moves the mark too, and nothing is scored for it.
+    _respond(app.state.engine, syn, last + 2, None)
+    res = text.themes(session, campaign_id=syn.campaign_id)
+    session.commit()
+    assert res["method"]["scored_now"] == 0 and res["pending"] == 0
+    assert _mark_row(session, syn.campaign_id) == (last + 2, 122)
+
+
+def test_a_second_view_does_not_read_the_responses_before_the_mark(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    syn = synthetic(n=150, units=2, areas=1, seed=4, comment_share=0.5, flagged_share=0.0)
+    text.themes(session, campaign_id=syn.campaign_id)
+    session.commit()
+    mark = _mark_row(session, syn.campaign_id)
+    assert mark is not None
+    # Take one old score away behind the views' back: a view that re-read the old responses
+    # would find it pending and score it again; past the mark there is nothing to do.
+    old = session.execute(
+        select(CommentSentiment.response_id).order_by(CommentSentiment.response_id).limit(1)
+    ).scalar_one()
+    session.execute(delete(CommentSentiment).where(CommentSentiment.response_id == old))
+    session.commit()
+    statements: list[tuple[str, Any]] = []
+
+    def spy(_conn: Any, _cursor: Any, statement: str, params: Any, *_a: Any) -> None:
+        statements.append((statement, params))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        scored = text.score_pending(session, campaign_id=syn.campaign_id, limit=300)
+        pending = text.pending_count(session, campaign_id=syn.campaign_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    session.commit()
+    assert scored == 0 and pending == 0
+    assert _mark_row(session, syn.campaign_id) == mark
+    reads = [(s, p) for s, p in statements if "FROM survey_response" in s]
+    assert reads
+    for stmt, params in reads:
+        # Every read of the responses is bounded below by the mark (a primary-key range).
+        assert "survey_response.id >" in stmt, stmt
+        values = params.values() if isinstance(params, dict) else params
+        assert mark[0] in list(values), (stmt, params)
+
+
+def test_a_response_committed_late_below_the_mark_is_still_scored(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    # Two writers on PostgreSQL may commit out of id order: the later id shows first.
+    syn = synthetic(n=60, units=1, areas=1, seed=5, comment_share=0.5, flagged_share=0.0)
+    last = _last_id(session, syn.campaign_id)
+    _respond(app.state.engine, syn, last + 10, "服务态度很好，办事效率高，点赞")
+    assert text.pending_count(session, campaign_id=syn.campaign_id) > 0
+    text.list_comments(session, campaign_id=syn.campaign_id)
+    session.commit()
+    assert _mark_row(session, syn.campaign_id) == (last + 10, 61)
+
+    late = "社保窗口排队两个小时，工作人员态度很差"
+    _respond(app.state.engine, syn, last + 5, late)
+    page = text.list_comments(session, campaign_id=syn.campaign_id, q="排队两个小时")
+    session.commit()
+    assert page.method["scored_now"] == 1 and page.pending == 0
+    assert [(r["text"], r["sentiment"]) for r in page.rows] == [(late, "negative")]
+    assert _mark_row(session, syn.campaign_id) == (last + 10, 62)
+
+
+def test_inline_scoring_limit_keeps_the_mark_before_the_first_unscored(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    syn = synthetic(n=80, units=1, areas=1, seed=7, comment_share=1.0, flagged_share=0.0)
+    assert text.score_pending(session, campaign_id=syn.campaign_id, limit=30, batch=16) == 30
+    session.commit()
+    first_unscored = session.execute(
+        select(func.min(SurveyResponse.id))
+        .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)
+        .where(CommentSentiment.response_id.is_(None))
+    ).scalar_one()
+    assert _mark_row(session, syn.campaign_id) == (first_unscored - 1, 30)
+    assert text.pending_count(session, campaign_id=syn.campaign_id) == 50
+    assert text.score_pending(session, campaign_id=syn.campaign_id) == 50
+    session.commit()
+    assert text.pending_count(session, campaign_id=syn.campaign_id) == 0
+    assert _mark_row(session, syn.campaign_id) == (_last_id(session, syn.campaign_id), 80)
