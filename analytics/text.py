@@ -201,15 +201,23 @@ def classify(texts: Sequence[str]) -> list[dict[str, Any]]:
 # transaction as each response): if they differ, that call looks at every response again.
 
 
-def _unscored(after: int) -> list[Any]:
-    """Conditions of a response whose comment has no sentiment stored (outer join), past ``after``."""
+def _unscored() -> list[Any]:
+    """Conditions of a response whose comment has no sentiment stored (outer join)."""
     r = SurveyResponse
     return [
-        r.id > after,  # type: ignore[operator]
         CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
         r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
         r.comment != "",
     ]
+
+
+def _past(campaign_id: int, after: int) -> list[Any]:
+    """Responses of the campaign with an id past ``after``, read by primary-key range."""
+    r = SurveyResponse
+    if not after:
+        return [r.campaign_id == campaign_id]
+    # ``+ 0``: SQLite would otherwise walk the campaign's whole (campaign_id, unit_id) index.
+    return [r.campaign_id + 0 == campaign_id, r.id > after]  # type: ignore[operator]
 
 
 def _mark(session: Session, *, campaign_id: int) -> tuple[int, int]:
@@ -227,12 +235,7 @@ def _mark(session: Session, *, campaign_id: int) -> tuple[int, int]:
         .where(su.campaign_id == campaign_id, su.question_key == RESPONSE_KEY)
         .scalar_subquery()
     )
-    past = (
-        select(func.count())
-        .select_from(r)
-        .where(r.campaign_id == campaign_id, r.id > mark)  # type: ignore[operator]
-        .scalar_subquery()
-    )
+    past = select(func.count()).select_from(r).where(*_past(campaign_id, mark)).scalar_subquery()
     # One statement, so both counts come from the same snapshot.
     total_n, past_n = session.execute(select(total, past)).one()
     if int(total_n) - int(past_n) != n:
@@ -249,14 +252,13 @@ def _advance(session: Session, *, campaign_id: int, mark: int, n: int) -> None:
         select(func.min(r.id))
         .select_from(r)
         .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
-        .where(r.campaign_id == campaign_id, *_unscored(mark))
+        .where(*_past(campaign_id, mark), *_unscored())
         .scalar_subquery()
     )
     # One statement: no comment committed in between can be passed over unscored.
     upto, more = session.execute(
         select(func.max(r.id), func.count()).where(
-            r.campaign_id == campaign_id,
-            r.id > mark,  # type: ignore[operator]
+            *_past(campaign_id, mark),
             r.id < func.coalesce(first, 2**62),  # type: ignore[operator]
         )
     ).one()
@@ -284,12 +286,14 @@ def score_pending(
         stmt = (
             select(SurveyResponse.id, SurveyResponse.comment)
             .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
-            .where(*_unscored(after))
+            .where(*_unscored())
             .order_by(SurveyResponse.id)
             .limit(take)
         )
         if campaign_id is not None:
-            stmt = stmt.where(SurveyResponse.campaign_id == campaign_id)
+            stmt = stmt.where(*_past(campaign_id, after))
+        elif after:
+            stmt = stmt.where(SurveyResponse.id > after)  # type: ignore[operator]
         rows = session.execute(stmt).all()
         if not rows:
             break
@@ -315,7 +319,7 @@ def pending_count(session: Session, *, campaign_id: int) -> int:
         select(func.count())
         .select_from(SurveyResponse)
         .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
-        .where(SurveyResponse.campaign_id == campaign_id, *_unscored(mark))
+        .where(*_past(campaign_id, mark), *_unscored())
     )
     return int(session.execute(stmt).scalar_one())
 
