@@ -31,9 +31,10 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table, delete, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
+
+from surveys.forms.bulk import pg_json, pg_rows
 
 # Counted once per response, so groups know their number of respondents.
 RESPONSE_KEY = "*"
@@ -92,18 +93,40 @@ STAT_TABLES: tuple[Table, ...] = (
 )
 
 
+_UPSERT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _upsert_sql(conn: Connection, table: Table) -> str:
+    """The plain-SQL upsert of one table for this dialect, built once.
+
+    PostgreSQL: one statement over one JSON parameter (``bulk.pg_rows``), so a batch is one
+    round trip and one plan whatever its size; SQLite: a one-row statement for ``executemany``, whose loop is in C.
+    """
+    name = conn.dialect.name
+    sql = _UPSERT_SQL.get((name, table.name))
+    if sql is None:
+        keys = [c.name for c in table.primary_key.columns]
+        cols = ", ".join([*keys, "n"])
+        conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET n = {table.name}.n + excluded.n"
+        if name == "postgresql":
+            types = [table.c[k].type.compile(conn.dialect) for k in [*keys, "n"]]
+            sql = f"INSERT INTO {table.name} ({cols}) {pg_rows(*types)} {conflict}"
+        else:
+            marks = ", ".join("?" * (len(keys) + 1))
+            sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) {conflict}"
+        _UPSERT_SQL[(name, table.name)] = sql
+    return sql
+
+
 def _upsert(conn: Connection, table: Table, counts: Counter[tuple[Any, ...]]) -> None:
-    if not counts:
-        return
-    keys = [c.name for c in table.primary_key.columns]
     # Sorted, so concurrent writers lock rows in the same order and cannot deadlock.
-    rows = [{**dict(zip(keys, k, strict=True)), "n": n} for k, n in sorted(counts.items()) if n]
+    rows = [(*k, n) for k, n in sorted(counts.items()) if n]
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n})
-    conn.execute(stmt, rows)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_upsert_sql(conn, table), (pg_json(rows),))
+    else:
+        conn.exec_driver_sql(_upsert_sql(conn, table), rows)
 
 
 def record_batch(conn: Connection, batch: list[dict[str, Any]], *, sign: int = 1) -> None:
