@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    # Routes are matched in order: the domains' API first (the public response post leads),
+    # then the service's own routes and the static files.
+    _include_routers(app)
 
     @app.get("/healthz", tags=["service"])
     def healthz(session: SessionDep) -> dict[str, str]:
@@ -73,7 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HTMLResponse(_DOCS_HTML)
 
     _mount_static(app)
-    _include_routers(app)
     return app
 
 
@@ -99,9 +101,9 @@ def _include_routers(app: FastAPI) -> None:
     from service.users import router as users
     from surveys.routers import routers as survey_routers
 
-    app.include_router(users)
     for r in survey_routers:
         app.include_router(r)
+    app.include_router(users)
     from analytics.router import router as analytics
 
     app.include_router(analytics)
