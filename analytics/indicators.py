@@ -477,10 +477,15 @@ def shrink(
             return mean.copy(), sd / np.sqrt(n), params
     m, s, k = mean[ok], sd[ok], n[ok]
     sigma2 = float(((k - 1) * s * s).sum() / (k - 1).sum())
+    if sigma2 <= 0:
+        # Every answer the same within each group: the means carry no sampling noise to
+        # shrink away, so they stand as they are (and the weights below would be infinite).
+        params.update(applied=False, sigma2_within=0.0, kappa=None)
+        params["reason"] = "no spread within groups: the group means are kept unshrunk"
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return mean.copy(), sd / np.sqrt(n), params
     # DerSimonian-Laird moment estimator: precision weights n / sigma2, so a handful of
-    # answers cannot inflate the between-group spread on their own. With no spread within
-    # groups (sigma2 == 0) the weights are infinite and every figure is NaN, as before,
-    # without a warning.
+    # answers cannot inflate the between-group spread on their own.
     with np.errstate(invalid="ignore", divide="ignore"):
         prec = k / sigma2
         mu = float((prec * m).sum() / prec.sum())

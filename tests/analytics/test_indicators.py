@@ -332,12 +332,13 @@ def test_rake_reaches_margins() -> None:
     assert (w * counts)[[0, 2]].sum() / tot == pytest.approx(0.3)
 
 
-def test_shrink_without_spread_within_groups_warns_nothing() -> None:
-    # Every answer the same within each group: no within-group variance to weigh by. The
-    # figures are unchanged (NaN estimates, zero spread) and numpy raises no warning.
+def test_shrink_without_spread_within_groups_keeps_the_means() -> None:
+    # Every answer the same within each group: no sampling noise to shrink away. The means
+    # stand unshrunk with zero spread, the reason is reported, and numpy raises no warning.
     mean, n = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 3.0, 4.0, 5.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         shrunk, post_sd, params = indicators.shrink(mean, np.zeros(4), n)
-    assert np.isnan(shrunk).all() and (post_sd == 0).all()
-    assert params["sigma2_within"] == 0.0 and params["kappa"] is None
+    assert shrunk.tolist() == mean.tolist() and (post_sd == 0).all()
+    assert params["applied"] is False and params["sigma2_within"] == 0.0
+    assert params["kappa"] is None and "no spread within groups" in params["reason"]
