@@ -7,7 +7,8 @@ Usage (from the repository root):
 Builds the demo district into the SQLite file with ``minyi demo --responses N`` when the file
 does not exist yet (``--synthetic`` fills it with ``analytics.synthetic`` instead, for when
 the demo has no survey step), serves it with ``minyi serve`` (one worker, as the README
-starts it), logs in as the demo evaluator and opens ``/dashboard`` in Debian's Chromium:
+starts it), logs in as the demo evaluator and opens ``/dashboard`` on the campaign with the
+most responses in Debian's Chromium:
 
 - cold: a fresh browser context each time (empty cache: plotly.js is fetched and parsed);
 - warm: the same context again (plotly.js from the cache), as an evaluator moving around.
@@ -70,6 +71,18 @@ def build(db: Path, responses: int, synthetic: bool) -> None:
     else:
         subprocess.run([MINYI, "demo", "--responses", str(responses)], env=env_for(db), check=True)
     print(f"built {db} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def largest_campaign(db: Path) -> tuple[int, int]:
+    """The campaign with the most responses, and how many it has."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT campaign_id, COUNT(*) FROM survey_response GROUP BY campaign_id "
+            "ORDER BY COUNT(*) DESC LIMIT 1"
+        ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def score_comments(db: Path) -> None:
@@ -187,7 +200,11 @@ def main() -> None:
         raw = token(base, "evaluator", DEMO_PASSWORDS["evaluator"])
         from playwright.sync_api import sync_playwright
 
-        url = f"{base}/dashboard?lang={args.lang}"
+        cid, n = largest_campaign(args.db)
+        print(f"campaign {cid}: {n:,} responses", flush=True)
+        # The campaign to measure is named: the page opens the newest one by default (in the
+        # demo, a small invitation campaign).
+        url = f"{base}/dashboard?campaign_id={cid}&lang={args.lang}"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
 
