@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
@@ -16,14 +15,7 @@ class CommentSentiment(SQLModel, table=True):
 
     __tablename__ = "comment_sentiment"
 
-    response_id: int = Field(
-        sa_column=Column(
-            Integer,
-            ForeignKey("survey_response.id", ondelete="CASCADE"),
-            primary_key=True,
-            autoincrement=False,
-        )
-    )
+    response_id: int = Field(foreign_key="survey_response.id", primary_key=True, ondelete="CASCADE")
     label: str = Field(max_length=16)  # positive | negative | neutral
     # Probability-like score that the comment is positive (0..1).
     score: float
@@ -41,14 +33,7 @@ class CommentScanMark(SQLModel, table=True):
 
     __tablename__ = "comment_scan_mark"
 
-    campaign_id: int = Field(
-        sa_column=Column(
-            Integer,
-            ForeignKey("campaign.id", ondelete="CASCADE"),
-            primary_key=True,
-            autoincrement=False,
-        )
-    )
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
     response_id: int
     responses: int
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

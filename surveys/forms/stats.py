@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Table, delete, text
+from sqlalchemy import BigInteger, Integer, Table, delete, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
@@ -40,23 +40,12 @@ from surveys.forms.bulk import pg_json, pg_rows
 RESPONSE_KEY = "*"
 
 
-def _campaign_fk() -> Any:
-    return Field(
-        sa_column=Column(
-            Integer,
-            ForeignKey("campaign.id", ondelete="CASCADE"),
-            primary_key=True,
-            autoincrement=False,
-        )
-    )
-
-
 class StatUnit(SQLModel, table=True):
     """Answers per scale point, by unit and question."""
 
     __tablename__ = "stat_unit"
 
-    campaign_id: int = _campaign_fk()
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
     unit_id: int = Field(
         primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
     )
@@ -71,7 +60,7 @@ class StatCell(SQLModel, table=True):
 
     __tablename__ = "stat_cell"
 
-    campaign_id: int = _campaign_fk()
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
     unit_id: int = Field(
         primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
     )
@@ -100,7 +89,8 @@ def _upsert_sql(conn: Connection, table: Table) -> str:
     """The plain-SQL upsert of one table for this dialect, built once.
 
     PostgreSQL: one statement over one JSON parameter (``bulk.pg_rows``), so a batch is one
-    round trip and one plan whatever its size; SQLite: a one-row statement for ``executemany``, whose loop is in C.
+    round trip and one plan whatever its size; SQLite: a one-row statement for
+    ``executemany``, whose loop is in C.
     """
     name = conn.dialect.name
     sql = _UPSERT_SQL.get((name, table.name))
