@@ -3,7 +3,7 @@
 The survey works without JavaScript: a plain form post, answered with the thank-you page or
 the same form with friendly errors and everything the resident typed. survey.js adds keeping
 an unsent response in the browser and retrying it with the same submission_id. The page and
-the API share one path into the service (``receive_response``), so both check the same way.
+the API share one path into the service (``receive_post``), so both check the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from service.auth import OptionalUser, SettingsDep
 from service.db import SessionDep
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound, TooManyRequests
 from service.models import Role
-from service.ratelimit import client_key, enforce_rate_limit
+from service.ratelimit import enforce_rate_limit
 from surveys.forms import service
 from surveys.forms.models import Access, Campaign
 from surveys.forms.schemas import FormPublic, ResponseIn
@@ -240,13 +240,7 @@ async def survey_submit(request: Request, campaign_id: int) -> Response:
     try:
         enforce_rate_limit(request)
         data = ResponseIn.model_validate(body)
-        stored = await service.receive_response(
-            request.app,
-            campaign_id=campaign_id,
-            data=data,
-            network=client_key(request),
-            device=request.headers.get("user-agent", ""),
-        )
+        stored = await service.receive_post(request, campaign_id=campaign_id, data=data)
     except ValidationError as exc:
         errs = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         return again(_field_errors(request, errs), 422)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from service import audit
 from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
-from service.ratelimit import client_key, enforce_rate_limit
+from service.ratelimit import enforce_rate_limit
 from surveys.forms import exports, imports, service, xlsform
 from surveys.forms.dependencies import CampaignById, SurveyById
 from surveys.forms.schemas import (
@@ -293,13 +293,7 @@ async def create_response(campaign_id: int, data: ResponseIn, request: Request) 
     new and answers like the first post (201, the same id, header ``Idempotent-Replayed: true``).
     """
     enforce_rate_limit(request)
-    stored = await service.receive_response(
-        request.app,
-        campaign_id=campaign_id,
-        data=data,
-        network=client_key(request),
-        device=request.headers.get("user-agent", ""),
-    )
+    stored = await service.receive_post(request, campaign_id=campaign_id, data=data)
     headers = None if stored.created else {"Idempotent-Replayed": "true"}
     return JSONResponse({"id": stored.id}, status_code=status.HTTP_201_CREATED, headers=headers)
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import Integer, func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.db import utcnow
 from service.errors import Conflict, Gone, Invalid, NotFound
+from service.ratelimit import client_key
 from surveys.forms import abuse
 from surveys.forms.compiled import CompiledForm, FormCache
 from surveys.forms.models import (
@@ -526,6 +527,18 @@ async def receive_response(
         raise Conflict("This survey is not open yet")
     pending = prepare(form, data, secret=secret, now=now, network=network, device=device)
     return await get_writer(app).submit(pending)
+
+
+async def receive_post(request: Request, *, campaign_id: int, data: ResponseIn) -> Stored:
+    """``receive_response`` for a post from a client (the API and the survey page): the client
+    is known by its address and user agent, kept only as keyed hashes."""
+    return await receive_response(
+        request.app,
+        campaign_id=campaign_id,
+        data=data,
+        network=client_key(request),
+        device=request.headers.get("user-agent", ""),
+    )
 
 
 def submission_exists(session: Session, *, campaign_id: int, keys: list[str]) -> set[str]:
