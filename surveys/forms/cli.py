@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from sqlmodel import Session
@@ -18,10 +18,15 @@ def _engine() -> Any:
     return engine()
 
 
-def _fail(errors: list[dict[str, Any]]) -> None:
-    for e in errors:
-        click.echo(f"error: {'.'.join(map(str, e['loc']))}: {e['msg']}", err=True)
+def _fail(*messages: str) -> NoReturn:
+    """Print each message as ``error: ...`` on stderr and exit with status 1."""
+    for m in messages:
+        click.echo(f"error: {m}", err=True)
     sys.exit(1)
+
+
+def _fail_fields(errors: list[dict[str, Any]]) -> NoReturn:
+    _fail(*(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
 
 
 def _campaign(s: Session, campaign_id: int) -> Any:
@@ -29,8 +34,7 @@ def _campaign(s: Session, campaign_id: int) -> Any:
 
     campaign = s.get(Campaign, campaign_id)
     if campaign is None:
-        click.echo(f"error: no campaign {campaign_id}", err=True)
-        sys.exit(1)
+        _fail(f"no campaign {campaign_id}")
     return campaign
 
 
@@ -53,7 +57,7 @@ def register(main: click.Group) -> None:
         try:
             data = import_xlsform(Path(file).read_bytes())
         except Invalid as exc:
-            _fail(exc.errors)
+            _fail_fields(exc.errors)
         with Session(_engine()) as s:
             survey = create_survey(s, data=data)
             audit.record(
@@ -74,8 +78,7 @@ def register(main: click.Group) -> None:
         with Session(_engine()) as s:
             survey = s.get(Survey, survey_id)
             if survey is None:
-                click.echo(f"error: no questionnaire {survey_id}", err=True)
-                sys.exit(1)
+                _fail(f"no questionnaire {survey_id}")
             Path(file).write_bytes(export_xlsform(survey, questions_of(s, survey_id=survey_id)))
         click.echo(f"Wrote {file}.")
 
@@ -135,8 +138,7 @@ def register(main: click.Group) -> None:
                     secret=get_settings().secret_key or "",
                 )
             except AppError as exc:
-                click.echo(f"error: {exc.message}", err=True)
-                sys.exit(1)
+                _fail(exc.message)
             audit.record(
                 s, actor=CLI_ACTOR, action="invitation.create", target=str(campaign_id), count=count
             )
@@ -173,10 +175,9 @@ def register(main: click.Group) -> None:
                         progress=p.set,
                     )
             except Invalid as exc:
-                _fail(exc.errors)
+                _fail_fields(exc.errors)
             except AppError as exc:
-                click.echo(f"error: {exc.message}", err=True)
-                sys.exit(1)
+                _fail(exc.message)
             audit.record(
                 s, actor=CLI_ACTOR, action="responses.import", target=str(campaign_id), rows=n
             )
