@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from service.spreadsheet import neutralise
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -35,8 +35,7 @@ def cell(value: Any) -> Any:
         return "" if isinstance(value, float) and not math.isfinite(value) else value
     if isinstance(value, Mapping | list | tuple):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return neutralise(str(value))
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> bytes:

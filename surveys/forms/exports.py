@@ -22,6 +22,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 
+from service.spreadsheet import neutralise
 from surveys.forms.models import ANSWER_TABLE, RESPONSE_TABLE, Campaign, Question, QuestionType
 from surveys.units.models import Unit
 
@@ -39,15 +40,7 @@ FIXED = [
     ("flags", "标记", "Flags (burst, too_fast, straight_line, duplicate_comment)"),
 ]
 COMMENT = ("comment", "意见和建议", "Comment")
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 5000
-
-
-def neutralise(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula, made inert with a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_DANGEROUS):
-        return "'" + value
-    return value
 
 
 def columns(questions: list[Question]) -> list[str]:
