@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -250,7 +251,7 @@ def _finish(
             "pad": {"t": 16},
             "font": {"size": 16},
         },
-        margin={"l": margin_left, "r": 16, "t": 90 if legend_top else 54, "b": 40},
+        margin=_margins(fig, height=height, top=90 if legend_top else 54, left=margin_left),
         height=height,
         autosize=True,
         hoverlabel={"align": "left"},
@@ -258,6 +259,110 @@ def _finish(
     if legend_top:
         fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
     return fig
+
+
+# Widths of Latin characters in ems, by kind (a CJK character is one em); checked against
+# Chromium's measure of every label of the demo in the charts' font: 0-8% wide.
+_NARROW, _WIDE = set("ilIjtfr.,:;|!'()[] -"), set("ABCDEFGHKLNOPQRSUVXYZ%&")
+
+
+def text_width(text: str, size: float = 13) -> float:
+    """Rough width in pixels of one line of text in the charts' font."""
+    em = 0.0
+    for c in text:
+        if unicodedata.east_asian_width(c) in "WF":
+            em += 1.0
+        elif c in _NARROW:
+            em += 0.34
+        elif c in _WIDE:
+            em += 0.76
+        elif c in "MWmw@":
+            em += 0.92
+        else:
+            em += 0.66
+    return em * size
+
+
+# The width of a chart in the dashboard's two-column grid at 1280 px (wider charts only have
+# room to spare).
+PLOT_WIDTH = 560
+
+
+def _category_labels(xs: list[str], *, plot_width: float, size: float = 13) -> tuple[float, float]:
+    """Height below the axis of category labels, and how far the last one reaches right of
+    the plot, as plotly.js sets them: it shows every ``dtick``-th label (about one per 1.2 font
+    sizes of axis), and tilts them 30 or 90 degrees when neighbours would overlap (its
+    ``autotickangles``)."""
+    n = len(dict.fromkeys(xs))
+    widest = max(map(text_width, xs))
+    w = max(plot_width, 100.0)
+    dtick = max(1, math.ceil(n / (w / round(1.2 * size))))
+    gap = w * dtick / n
+    line = 1.25 * size
+    if widest + 2 <= gap:
+        return line + 4, max(0.0, (text_width(xs[-1]) - w / n) / 2 + 6)
+    upright = math.cos(math.radians(30)) > gap / math.hypot(gap, line)
+    angle = math.radians(90 if upright else 30)
+    # Tilted 30 degrees, a label runs down to the right from its tick.
+    reach = 0.0 if upright else text_width(xs[-1]) * math.cos(angle) - w / n / 2 + 6
+    return widest * math.sin(angle) + line * math.cos(angle) + 8, max(reach, 0.0)
+
+
+def _margins(fig: go.Figure, *, height: int | None, top: int, left: int) -> dict[str, int]:
+    """Margins wide enough for the axis labels, colour bar and legend, estimated from the
+    figure's own text.
+
+    Every axis keeps ``automargin``, but when the margins already have room plotly.js draws a
+    chart once; when they are short it measures, widens them and draws it all again, which
+    made drawing the dashboard's charts take about twice as long (measured in Chromium).
+    Overestimating only leaves a little white space.
+    """
+    size = 13
+    lay = fig.layout
+    on_x = [t for t in fig.data if getattr(t, "xaxis", None) in (None, "x")]
+    on_y = [t for t in fig.data if getattr(t, "yaxis", None) in (None, "y")]
+
+    def labels(traces: list[Any], attr: str) -> list[str]:
+        return [v for t in traces for v in (getattr(t, attr, None) or ()) if isinstance(v, str)]
+
+    def shown(axis: Any) -> bool:
+        return axis.visible is not False and axis.showticklabels is not False
+
+    def titled(axis: Any) -> int:
+        return 24 if axis.title and axis.title.text else 0
+
+    lft = r = b = 0.0
+    if shown(lay.yaxis):
+        ys = labels(on_y, "y")
+        lft = (max(map(text_width, ys)) if ys else 5 * 0.66 * size) + 20 + titled(lay.yaxis)
+    if shown(lay.xaxis):
+        xs = labels(on_x, "x")
+        ticks = 20.0
+        if xs:
+            ticks, r = _category_labels(xs, plot_width=PLOT_WIDTH - max(lft, left) - 28)
+        else:
+            r = 28  # the last number on the axis sticks out to the right of the plot
+        if lay.xaxis.side != "top":
+            b = ticks + 12 + titled(lay.xaxis)
+    for t in fig.data:
+        if getattr(t, "xaxis", None) not in (None, "x") and t.x and isinstance(t.x[-1], str):
+            # Category labels of a panel further right (the vote's selection columns).
+            r = max(r, text_width(t.x[-1]) / 2 + 8)
+        bar = getattr(t, "colorbar", None)
+        if t.type == "heatmap" and t.showscale is not False:
+            title = bar.title.text if bar is not None and bar.title else ""
+            r = max(r, 68 + max(text_width(title or ""), 40))
+    named = [t for t in fig.data if t.showlegend is not False and t.name]
+    if lay.showlegend is not False and len(named) > 1 and top < 90 and lay.legend.y is None:
+        # The template's legend sits below the plot, 12% of the plot's height further down.
+        h = height or 450
+        b = max(b, (0.12 * (h - top) + 44) / 1.12)
+    return {
+        "l": math.ceil(max(lft, left)),
+        "r": math.ceil(max(r, 16)),
+        "t": top,
+        "b": math.ceil(max(b, 40)),
+    }
 
 
 def _empty(fig: go.Figure, lang: str) -> None:

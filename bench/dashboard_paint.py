@@ -192,7 +192,9 @@ def main() -> None:
 
     if not args.db.exists():
         build(args.db, args.responses, args.synthetic)
-        score_comments(args.db)
+    # Also for a database built by hand with `minyi demo`: otherwise every view would score
+    # comments inline, and the figures would measure the sentiment model.
+    score_comments(args.db)
     from service.demo import DEMO_PASSWORDS
 
     proc, base = serve(args.db)
@@ -229,6 +231,7 @@ def main() -> None:
                 cold.append(drawn)
                 server.append(srv)
                 ctx.close()
+            print(f"cold: {summary(cold)}", flush=True)
             ctx = context()
             page = ctx.new_page()
             paint(page, url)

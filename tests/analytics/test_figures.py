@@ -502,3 +502,29 @@ def test_long_rule_text_is_wrapped_for_the_title() -> None:
     assert " ".join(lines) == en.strip() and all(len(line) <= 60 for line in lines)
     fig = F.vote({**RESULTS, "rule": zh})
     assert fig.layout.title.text.count("<sup>") == len(F.wrap(zh))
+
+
+def test_text_width_counts_cjk_as_one_em_and_latin_narrower() -> None:
+    assert F.text_width("民政局") == 39
+    assert F.text_width("Civil Affairs Bureau") < 20 * 13 * 0.7
+    assert F.text_width("iiii") < F.text_width("MMMM")
+
+
+def test_margins_leave_room_for_the_labels_so_plotly_draws_once() -> None:
+    long = "民政局便民服务中心婚姻登记窗口"  # 15 CJK characters: 195 px at 13 px
+    fig = F.ranking(RANKING, names={**NAMES, "a": long})
+    assert fig.layout.margin.l >= F.text_width(long) + 12
+    assert fig.layout.margin.r >= 24  # the x axis's last number sticks out
+    # Few short categories sit side by side; many are turned upright and need their length.
+    few = F.breakdown(
+        [{"area_code": c, "n": 50, "score": 70.0} for c in ("a", "b", "c")],
+        names={"a": "建设街道", "b": "和平街道", "c": "新华街道"},
+    )
+    many = F.breakdown(
+        [{"area_code": f"c{i}", "n": 50, "score": 70.0} for i in range(40)],
+        names={f"c{i}": f"第{i:02d}幸福社区" for i in range(40)},
+    )
+    assert few.layout.margin.b < 70
+    assert many.layout.margin.b >= F.text_width("第00幸福社区") + 16
+    # Every axis keeps automargin: if an estimate is short, plotly.js still widens it.
+    assert F.TEMPLATE.layout.xaxis.automargin and F.TEMPLATE.layout.yaxis.automargin

@@ -76,6 +76,23 @@ def test_every_chart_draws_its_data_without_console_errors(
     assert page_errors == []
 
 
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_charts_are_drawn_once_in_margins_that_already_fit(
+    new_page: Callable[..., Any], live_server: str, world: DashWorld, lang: str
+) -> None:
+    """The server's margins hold every label, so plotly.js never has to widen them and draw
+    a chart a second time (which doubled the drawing time of the dashboard)."""
+    page = open_dashboard(new_page, live_server, world, query=f"?lang={lang}")
+    widened = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.plot[data-figure]')).flatMap(d => {
+          const want = d.layout.margin, got = d._fullLayout._size;
+          return ["l", "r", "t", "b"].filter(k => Math.round(got[k]) > want[k])
+            .map(k => d.dataset.figure + "." + k + ": " + want[k] + " -> " + Math.round(got[k]));
+        })"""
+    )
+    assert widened == []
+
+
 def test_filters_redraw_without_reloading_the_page(
     new_page: Callable[..., Any], live_server: str, world: DashWorld, page_errors: list[str]
 ) -> None:
