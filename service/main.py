@@ -19,6 +19,7 @@ from service.db import SessionDep, make_engine, upgrade
 from service.errors import install_error_handlers
 from service.logs import install_log_filters
 from service.middleware import BodyLimit, SecurityHeaders
+from surveys.forms.fastpath import ResponsePostFastPath
 
 FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
 
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    # Outermost: the public response post skips the stack when its body is valid.
+    app.add_middleware(ResponsePostFastPath, max_bytes=settings.max_body_bytes)
     # Routes are matched in order: the domains' API first (the public response post leads),
     # then the service's own routes and the static files.
     _include_routers(app)

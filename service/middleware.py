@@ -32,15 +32,21 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        async def _send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message["headers"] = headers
-            await send(message)
+        await self.app(scope, receive, with_security_headers(send))
 
-        await self.app(scope, receive, _send)
+
+def with_security_headers(send: Send) -> Send:
+    """``send`` that adds the security headers to the response's start."""
+
+    async def _send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {k.lower() for k, _ in headers}
+            headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+            message["headers"] = headers
+        await send(message)
+
+    return _send
 
 
 class BodyLimit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
@@ -250,3 +251,35 @@ def test_a_response_cannot_be_linked_to_its_code(
         assert hour.endswith(":00:00") or hour.endswith(":00:00.000000")
     else:
         assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
+
+
+def test_fast_path_answers_like_the_route(
+    client: TestClient, session: Session, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A valid post skips the framework's stack, a bad one goes down it: both answer as the
+    route does, with the security headers, and a too-large body still gets 413."""
+    from surveys.forms import router
+
+    routed: list[object] = []
+    # Only the route calls the router module's name for the rate limit.
+    monkeypatch.setattr(router, "enforce_rate_limit", routed.append)
+    body = response_body(answers=answers(4))
+    r = post(client, world.campaign_id, body)
+    assert r.status_code == 201 and r.headers["x-frame-options"] == "DENY"
+    again = post(client, world.campaign_id, body)
+    assert again.json() == r.json() and again.headers["idempotent-replayed"] == "true"
+    assert session.exec(select(SurveyResponse)).all()[0].id == r.json()["id"]
+    assert routed == []  # both answered by the fast path
+    # A body the model refuses is answered by the route (FastAPI's 422 shape).
+    bad = post(client, world.campaign_id, {**response_body(answers=answers(4)), "unit_code": 7})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "unit_code"]
+    assert "content-security-policy" in bad.headers
+    # An application error on the fast path goes through the app's own handler.
+    gone = post(client, 999_999, response_body(answers=answers(4)))
+    assert gone.status_code == 404 and "content-security-policy" in gone.headers
+    huge = client.post(
+        f"/api/v1/campaigns/{world.campaign_id}/responses",
+        content=b'{"comment": "' + b"x" * 2_000_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413
