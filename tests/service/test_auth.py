@@ -233,3 +233,20 @@ def test_body_limit(make_app) -> None:  # type: ignore[no-untyped-def]
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert r.status_code == 413
+
+
+def test_plotly_js_is_served_gzipped_and_cacheable(client: TestClient) -> None:
+    from pathlib import Path
+
+    import plotly
+
+    raw = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    packed = client.get("/static/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(raw) / 2
+    assert packed.content == raw  # httpx undoes the gzip
+    plain = client.get("/static/plotly/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == raw
+    etag = plain.headers["etag"]
+    again = client.get("/static/plotly/plotly.min.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and "max-age" in again.headers["cache-control"]
