@@ -3,10 +3,10 @@
 Under load most of the server's CPU per response went to routing, dependency solving and six
 layers of middleware, not to Minyi's own work (py-spy, 64 clients). ``ResponsePostFastPath``
 sits outside that stack. For ``POST /api/v1/campaigns/{id}/responses`` with a JSON body that
-``ResponseIn`` accepts, it runs the very code of the route (rate limit, ``receive_post``) and
-answers with the app's own exception handlers and security headers. Anything else, including
-every body that fails validation or is too large, goes down the normal stack with the body
-replayed, so the route answers it exactly as before.
+``ResponseIn`` accepts, it calls the route's own ``accept_response`` and answers with the
+app's own exception handlers and security headers. Anything else, including every body that
+fails validation or is too large, goes down the normal stack with the body replayed, so the
+route answers it exactly as before.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.middleware import with_security_headers
-from service.ratelimit import enforce_rate_limit
-from surveys.forms import service
+from surveys.forms.router import accept_response
 from surveys.forms.schemas import ResponseIn
 
 PATH = re.compile(r"/api/v1/campaigns/([1-9][0-9]{0,17})/responses")
@@ -68,17 +67,14 @@ class ResponsePostFastPath:
             await self.app(scope, _replay(messages, receive), send)
             return
         request = Request(scope, receive)
+        response: Response
         try:
-            enforce_rate_limit(request)
-            stored = await service.receive_post(request, campaign_id=int(match[1]), data=data)
+            response = await accept_response(request, campaign_id=int(match[1]), data=data)
         except Exception as exc:
             handler = _handler_for(request, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
-        else:
-            headers = None if stored.created else {"Idempotent-Replayed": "true"}
-            response = JSONResponse({"id": stored.id}, status_code=201, headers=headers)
         await response(scope, receive, with_security_headers(send))
 
     def _json_within_limit(self, scope: Scope) -> bool:

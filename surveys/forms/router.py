@@ -292,6 +292,12 @@ async def create_response(campaign_id: int, data: ResponseIn, request: Request) 
     Acknowledged only once committed. A retry with the same ``submission_id`` stores nothing
     new and answers like the first post (201, the same id, header ``Idempotent-Replayed: true``).
     """
+    return await accept_response(request, campaign_id=campaign_id, data=data)
+
+
+async def accept_response(request: Request, *, campaign_id: int, data: ResponseIn) -> JSONResponse:
+    """The public post's answer once its body is valid, for the route and for the fast path
+    (``fastpath.py``) that reaches it without the framework's stack."""
     enforce_rate_limit(request)
     stored = await service.receive_post(request, campaign_id=campaign_id, data=data)
     headers = None if stored.created else {"Idempotent-Replayed": "true"}
