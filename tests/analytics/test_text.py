@@ -163,6 +163,17 @@ def _last_id(session: Session, campaign_id: int) -> int:
     return int(session.execute(select(func.max(r.id)).where(r.campaign_id == campaign_id)).one()[0])
 
 
+def _new_negative_comment_is_found(
+    app: FastAPI, session: Session, syn: Synthetic, rid: int, words: str, q: str
+) -> None:
+    """Store a negative comment as response ``rid``; the next search scores it and finds it."""
+    _respond(app.state.engine, syn, rid, words)
+    page = text.list_comments(session, campaign_id=syn.campaign_id, q=q)
+    session.commit()
+    assert page.method["scored_now"] == 1 and page.pending == 0
+    assert [(r["text"], r["sentiment"]) for r in page.rows] == [(words, "negative")]
+
+
 def test_comment_added_after_a_view_is_scored_and_shown_on_the_next(
     app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
 ) -> None:
@@ -174,11 +185,7 @@ def test_comment_added_after_a_view_is_scored_and_shown_on_the_next(
     assert _mark_row(session, syn.campaign_id) == (last, 120)
 
     words = "街道办窗口人员推来推去，跑了三次还没办好，太失望了"
-    _respond(app.state.engine, syn, last + 1, words)
-    page = text.list_comments(session, campaign_id=syn.campaign_id, q="推来推去，跑了三次")
-    session.commit()
-    assert page.method["scored_now"] == 1 and page.pending == 0
-    assert [(r["text"], r["sentiment"]) for r in page.rows] == [(words, "negative")]
+    _new_negative_comment_is_found(app, session, syn, last + 1, words, q="推来推去，跑了三次")
     assert _mark_row(session, syn.campaign_id) == (last + 1, 121)
     # A response without a comment moves the mark too, and nothing is scored for it.
     _respond(app.state.engine, syn, last + 2, None)
@@ -240,11 +247,7 @@ def test_a_response_committed_late_below_the_mark_is_still_scored(
     assert _mark_row(session, syn.campaign_id) == (last + 10, 61)
 
     late = "社保窗口排队两个小时，工作人员态度很差"
-    _respond(app.state.engine, syn, last + 5, late)
-    page = text.list_comments(session, campaign_id=syn.campaign_id, q="排队两个小时")
-    session.commit()
-    assert page.method["scored_now"] == 1 and page.pending == 0
-    assert [(r["text"], r["sentiment"]) for r in page.rows] == [(late, "negative")]
+    _new_negative_comment_is_found(app, session, syn, last + 5, late, q="排队两个小时")
     assert _mark_row(session, syn.campaign_id) == (last + 10, 62)
 
 
