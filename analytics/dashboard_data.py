@@ -441,6 +441,7 @@ class Dashboard:
             include_flagged=f.include_flagged,
             min_group_size=self.k,
             limit=COMMENT_LIMIT,
+            count=False,
         )
         rows = [
             {
@@ -455,7 +456,7 @@ class Dashboard:
             }
             for r in page.rows
         ]
-        return rows, page.total > len(rows)
+        return rows, page.more
 
     # --- the vote -------------------------------------------------------------------------
 

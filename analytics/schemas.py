@@ -83,6 +83,7 @@ class CommentsOut(BaseModel):
     suppressed: bool
     pending: int
     method: dict[str, Any]
+    more: bool  # more matched than this page lists
 
 
 class ThemesOut(BaseModel):

@@ -357,11 +357,12 @@ def _unit_ids(session: Session, codes: dict[str, str | None]) -> dict[str, int]:
 class CommentPage:
     """A page of comments and what was left out."""
 
-    total: int
+    total: int | None  # None when not counted
     rows: list[dict[str, Any]]
     suppressed: bool
     pending: int
     method: dict[str, Any]
+    more: bool  # more matched than are listed
 
 
 def _like(q: str) -> str:
@@ -380,8 +381,12 @@ def list_comments(
     min_group_size: int = 5,
     limit: int = 50,
     offset: int = 0,
+    count: bool = True,
 ) -> CommentPage:
-    """Comments of groups with at least min_group_size respondents, filtered and searched."""
+    """Comments of groups with at least min_group_size respondents, filtered and searched,
+    newest first. ``count=False`` skips counting every match (``total`` is then None; ``more``
+    still says whether there are more): the count reads all the campaign's comments, the page
+    only the newest ones."""
     get_campaign(session, campaign_id)
     if sentiment is not None and sentiment not in LABELS:
         raise Invalid.field(("query", "sentiment"), f"use one of {', '.join(LABELS)}")
@@ -408,10 +413,13 @@ def list_comments(
             suppressed = True
     pending = pending_count(session, campaign_id=campaign_id)
     if suppressed or not allowed_units:
-        return CommentPage(0, [], suppressed, pending, method)
+        return CommentPage(0, [], suppressed, pending, method, False)
     r = SurveyResponse
     conds: list[Any] = [
-        r.campaign_id == campaign_id,
+        # "+ 0": walk the responses newest first by primary key and stop at the page's end,
+        # rather than read (and sort) all the campaign's responses through its index
+        # (measured on the million-response demo, SQLite: 1.26 s -> 3 ms).
+        r.campaign_id + 0 == campaign_id,  # type: ignore[operator]
         r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
         r.comment != "",
         r.unit_id.in_(allowed_units),  # type: ignore[attr-defined]
@@ -432,7 +440,11 @@ def list_comments(
         .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
         .where(and_(*conds))
     )
-    total = int(session.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+    total = (
+        int(session.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+        if count
+        else None
+    )
     stmt = (
         select(
             r.comment,
@@ -447,7 +459,7 @@ def list_comments(
         .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
         .where(and_(*conds))
         .order_by(r.id.desc())  # type: ignore[union-attr,attr-defined]
-        .limit(limit)
+        .limit(limit + 1)
         .offset(offset)
     )
     rows = [
@@ -462,7 +474,8 @@ def list_comments(
         }
         for c, h, code, name, lab, s in session.execute(stmt).all()
     ]
-    return CommentPage(total, rows, False, pending, method)
+    more = len(rows) > limit
+    return CommentPage(total, rows[:limit], False, pending, method, more)
 
 
 # --- keywords and themes -------------------------------------------------------------------

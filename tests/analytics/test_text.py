@@ -105,6 +105,14 @@ def test_themes_most_negative_first_and_comment_search(
     )
     assert len(one.rows) == 1 and one.rows[0]["unit_code"] == syn.unit_codes[0]
     assert one.rows[0]["month"].startswith("2026-")
+    # Newest first; uncounted (the dashboard's list) gives the same page and whether more match.
+    page = text.list_comments(session, campaign_id=syn.campaign_id, limit=5)
+    quick = text.list_comments(session, campaign_id=syn.campaign_id, limit=5, count=False)
+    assert quick.rows == page.rows and quick.total is None
+    assert page.more and quick.more and page.total is not None and page.total > 5
+    everything = text.list_comments(session, campaign_id=syn.campaign_id, limit=200)
+    assert everything.total == len(everything.rows) and not everything.more
+    assert page.rows == everything.rows[:5]
 
 
 def test_sentiment_on_public_service_comments() -> None:
