@@ -29,13 +29,21 @@ from sqlmodel import Session, col
 
 from analytics import figures, indicators, text
 from analytics.dashboard_cache import StaleWhileRevalidate
-from analytics.models import CommentSentiment
+from analytics.models import CommentScanMark, CommentSentiment
 from service.db import utcnow
 from service.errors import Invalid, NotFound
 from surveys.forms.models import Campaign, CampaignUnit, Question, SurveyResponse
+from surveys.forms.stats import RESPONSE_KEY, StatUnit
 from surveys.units.models import AREA_KINDS, Unit, UnitKind
 from surveys.voting import service as voting
-from surveys.voting.models import ProjectStatus, SessionKind, SessionState, VotingSession
+from surveys.voting.models import (
+    Ballot,
+    ProjectStatus,
+    ProjectUpdate,
+    SessionKind,
+    SessionState,
+    VotingSession,
+)
 
 PERIODS = ("day", "week", "month")
 SURVEY_FIGURES = (
@@ -791,7 +799,26 @@ def cached_bundle(
             s.commit()  # comments scored on the way are kept
         return body
 
-    return cache.get(key, compute)
+    return cache.get(key, compute, version=lambda: inputs_version(engine, campaign_id))
+
+
+def inputs_version(engine: Engine, campaign_id: int | None) -> tuple[Any, ...]:
+    """What changes a bundle most often, read in one cheap statement: the campaign's number
+    of responses (``stat_unit``, kept in the responses' own transaction), how far its comments
+    are scored, and the number of ballots and project updates. Anything else (a renamed unit,
+    an edited project) shows once the cached bundle is ``quiet`` seconds old."""
+    su, mark = StatUnit.__table__.c, CommentScanMark.__table__.c  # type: ignore[attr-defined]
+    parts = (
+        select(func.coalesce(func.sum(su.n), 0)).where(
+            su.campaign_id == campaign_id, su.question_key == RESPONSE_KEY
+        ),
+        select(func.max(mark.response_id)).where(mark.campaign_id == campaign_id),
+        select(func.max(mark.responses)).where(mark.campaign_id == campaign_id),
+        select(func.count()).select_from(Ballot),
+        select(func.count()).select_from(ProjectUpdate),
+    )
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(*(p.scalar_subquery() for p in parts))).one())
 
 
 def table_rows(

@@ -95,3 +95,55 @@ def test_size_is_bounded_least_recently_used_first_out() -> None:
     compute, calls = counter(["again"])
     assert cache.get("b", compute) == "again" and calls["n"] == 1
     assert cache.get("a", lambda: "y") == "y"  # a went when b came back
+
+
+def _settle(cache: StaleWhileRevalidate) -> None:
+    for _ in range(100):
+        if not cache._refreshing:
+            return
+        threading.Event().wait(0.02)
+
+
+def test_unchanged_inputs_are_not_recomputed_until_the_value_is_quiet_seconds_old() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=5, quiet=60, max_age=900, clock=clock)
+    compute, calls = counter(["a", "b", "c"])
+    inputs = {"v": 1, "probes": 0}
+
+    def version() -> int:
+        inputs["probes"] += 1
+        return inputs["v"]
+
+    assert cache.get("k", compute, version) == "a"
+    clock.now = 10
+    assert cache.get("k", compute, version) == "a"  # probed: same inputs, no refresh
+    clock.now = 12
+    assert cache.get("k", compute, version) == "a"  # probed 2 s ago: not even a probe
+    assert (calls["n"], inputs["probes"]) == (1, 2)
+    # New responses: served stale once while the refresh runs, then the new value.
+    inputs["v"] = 2
+    clock.now = 20
+    assert cache.get("k", compute, version) == "a"
+    _settle(cache)
+    assert cache.get("k", compute, version) == "b" and calls["n"] == 2
+    # Quiet for a minute: refreshed anyway (what the probe does not see shows then).
+    clock.now = 20 + 61
+    assert cache.get("k", compute, version) == "b"
+    _settle(cache)
+    assert cache.get("k", compute, version) == "c" and calls["n"] == 3
+
+
+def test_the_version_is_read_before_computing_so_a_change_meanwhile_is_not_missed() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=5, quiet=60, clock=clock)
+    inputs = {"v": 1}
+
+    def compute() -> str:
+        inputs["v"] += 1  # a response committed while the figures were computed
+        return f"seen {inputs['v']}"
+
+    cache.get("k", compute, lambda: inputs["v"])
+    clock.now = 6
+    assert cache.get("k", compute, lambda: inputs["v"]) == "seen 2"  # stale: refresh starts
+    _settle(cache)
+    assert cache.get("k", compute, lambda: inputs["v"]) == "seen 3"
