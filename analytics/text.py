@@ -245,6 +245,12 @@ def _mark(session: Session, *, campaign_id: int) -> tuple[int, int]:
     return mark, n
 
 
+def _insert(session: Session, model: Any) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
 def _advance(session: Session, *, campaign_id: int, mark: int, n: int) -> None:
     """Move the mark to the last response before the first comment still unscored."""
     r = SurveyResponse
@@ -265,8 +271,7 @@ def _advance(session: Session, *, campaign_id: int, mark: int, n: int) -> None:
     if not more:
         return
     values = {"response_id": int(upto), "responses": n + int(more), "updated_at": utcnow()}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(CommentScanMark).values(campaign_id=campaign_id, **values)
+    stmt = _insert(session, CommentScanMark).values(campaign_id=campaign_id, **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["campaign_id"], set_=values))
 
 
@@ -298,11 +303,21 @@ def score_pending(
         if not rows:
             break
         results = model.classify([r[1] for r in rows])
-        session.add_all(
-            CommentSentiment(response_id=r[0], label=lab, score=s, model=MODEL_NAME)
-            for r, (lab, s) in zip(rows, results, strict=True)
+        # Another view may have stored the same comments meanwhile: its scores stand.
+        now = utcnow()
+        session.execute(
+            _insert(session, CommentSentiment).on_conflict_do_nothing(),
+            [
+                {
+                    "response_id": r[0],
+                    "label": lab,
+                    "score": s,
+                    "model": MODEL_NAME,
+                    "created_at": now,
+                }
+                for r, (lab, s) in zip(rows, results, strict=True)
+            ],
         )
-        session.flush()
         done += len(rows)
         after = int(rows[-1][0])
         if len(rows) < take:

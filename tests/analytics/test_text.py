@@ -276,3 +276,34 @@ def test_inline_scoring_limit_keeps_the_mark_before_the_first_unscored(
     session.commit()
     assert text.pending_count(session, campaign_id=syn.campaign_id) == 0
     assert _mark_row(session, syn.campaign_id) == (_last_id(session, syn.campaign_id), 80)
+
+
+def test_two_views_scoring_the_same_comments_at_once_both_succeed(
+    app: FastAPI,
+    session: Session,
+    synthetic: Callable[..., Synthetic],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two dashboard views (or a view and `minyi analytics rebuild`) find the same comments
+    # unscored; the other one stores its scores while this one is still classifying.
+    syn = synthetic(n=60, units=1, areas=1, seed=8, comment_share=1.0, flagged_share=0.0)
+    model = text.sentiment_model()
+    classify = model.classify
+    raced = {"done": False}
+
+    def classify_while_another_view_scores(texts: list[str]) -> list[tuple[str, float]]:
+        if not raced["done"]:
+            raced["done"] = True
+            with Session(app.state.engine) as other:
+                assert text.score_pending(other, campaign_id=syn.campaign_id) == 60
+                other.commit()
+        return classify(texts)
+
+    monkeypatch.setattr(model, "classify", classify_while_another_view_scores)
+    page = text.list_comments(session, campaign_id=syn.campaign_id, limit=100)
+    session.commit()
+    assert raced["done"]
+    assert page.pending == 0 and page.total == 60
+    assert all(r["sentiment"] in text.LABELS for r in page.rows)
+    stored = session.execute(select(func.count()).select_from(CommentSentiment)).scalar_one()
+    assert stored == 60
