@@ -56,6 +56,11 @@ class TooManyRequests(AppError):
         self.headers = {"Retry-After": str(max(1, retry_after))}
 
 
+def error_item(loc: tuple[str | int, ...] | list[str | int], msg: str) -> dict[str, Any]:
+    """One entry of a 422's ``detail``, in FastAPI's validation shape."""
+    return {"loc": list(loc), "msg": msg, "type": "value_error"}
+
+
 class Invalid(AppError):
     """A 422 in FastAPI's validation shape, naming each bad field and the reason."""
 
@@ -67,7 +72,7 @@ class Invalid(AppError):
 
     @classmethod
     def field(cls, loc: tuple[str | int, ...] | list[str | int], msg: str) -> Invalid:
-        return cls([{"loc": list(loc), "msg": msg, "type": "value_error"}])
+        return cls([error_item(loc, msg)])
 
 
 def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import Invalid
+from service.errors import Invalid, error_item
 from surveys.forms.models import (
     Access,
     Campaign,
@@ -91,23 +91,25 @@ class CompiledForm:
         errors: list[dict[str, Any]] = []
         unit_id = self.units.get(data.unit_code)
         if unit_id is None:
-            errors.append(_err(("body", "unit_code"), "not a unit of this campaign"))
+            errors.append(error_item(("body", "unit_code"), "not a unit of this campaign"))
         area_id = None
         if data.area_code:
             area_id = self.areas.get(data.area_code)
             if area_id is None:
-                errors.append(_err(("body", "area_code"), "unknown area code"))
+                errors.append(error_item(("body", "area_code"), "unknown area code"))
         if (
             require_code
             and self.access is Access.invitation
             and not (data.invitation_code or "").strip()
         ):
             errors.append(
-                _err(("body", "invitation_code"), "an invitation code is required for this survey")
+                error_item(
+                    ("body", "invitation_code"), "an invitation code is required for this survey"
+                )
             )
         for key in data.answers:
             if key not in self.by_key:
-                errors.append(_err(("body", "answers", key), "unknown question"))
+                errors.append(error_item(("body", "answers", key), "unknown question"))
         values: dict[str, Any] = {}
         answers: list[StoredAnswer] = []
         ratings: list[tuple[float, float, float]] = []
@@ -118,11 +120,11 @@ class CompiledForm:
             try:
                 value = _coerce(q, raw)
             except ValueError as exc:
-                errors.append(_err(("body", "answers", q.key), str(exc)))
+                errors.append(error_item(("body", "answers", q.key), str(exc)))
                 continue
             if value is None:
                 if q.required:
-                    errors.append(_err(("body", "answers", q.key), "an answer is required"))
+                    errors.append(error_item(("body", "answers", q.key), "an answer is required"))
                 continue
             values[q.key] = value
             if q.type is QuestionType.multi_choice:
@@ -138,10 +140,6 @@ class CompiledForm:
         comment = (data.comment or "").strip() or None
         assert unit_id is not None
         return Checked(unit_id, area_id, answers, ratings, comment)
-
-
-def _err(loc: tuple[str, ...], msg: str) -> dict[str, Any]:
-    return {"loc": list(loc), "msg": msg, "type": "value_error"}
 
 
 def _number(raw: Any) -> float:

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from service.db import utcnow
-from service.errors import Conflict, Gone, Invalid, NotFound
+from service.errors import Conflict, Gone, Invalid, NotFound, error_item
 from service.ratelimit import client_key
 from surveys.forms import abuse
 from surveys.forms.compiled import CompiledForm, FormCache
@@ -175,20 +175,12 @@ def _check_weights(session: Session, survey_id: int, weights: dict[str, float] |
         return
     known = _dimensions(session, survey_id)
     errors = [
-        {
-            "loc": ["body", "dimension_weights", k],
-            "msg": "not a dimension of the questionnaire",
-            "type": "value_error",
-        }
+        error_item(["body", "dimension_weights", k], "not a dimension of the questionnaire")
         for k in weights
         if k not in known
     ]
     errors += [
-        {
-            "loc": ["body", "dimension_weights", k],
-            "msg": "must be zero or more",
-            "type": "value_error",
-        }
+        error_item(["body", "dimension_weights", k], "must be zero or more")
         for k, v in weights.items()
         if v < 0
     ]
@@ -204,7 +196,7 @@ def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
         session.exec(select(Unit.code, Unit.id).where(col(Unit.code).in_(data.unit_codes))).all()
     )
     missing = [
-        {"loc": ["body", "unit_codes", i], "msg": f"unknown unit code '{c}'", "type": "value_error"}
+        error_item(["body", "unit_codes", i], f"unknown unit code '{c}'")
         for i, c in enumerate(data.unit_codes)
         if c not in units
     ]

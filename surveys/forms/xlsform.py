@@ -27,7 +27,7 @@ from typing import Any
 from openpyxl import Workbook, load_workbook
 from pydantic import ValidationError
 
-from service.errors import Invalid
+from service.errors import Invalid, error_item
 from surveys.forms.models import Question, QuestionType, Survey
 from surveys.forms.schemas import SurveyCreate
 
@@ -57,13 +57,7 @@ _BOUND = re.compile(r"\.\s*(>=|<=)\s*(-?\d+(?:\.\d+)?)")
 
 
 def _err(sheet: str, row: int, column: str, msg: str) -> dict[str, Any]:
-    return {
-        "loc": [sheet, row, column],
-        "msg": msg,
-        "type": "value_error",
-        "sheet": sheet,
-        "row": row,
-    }
+    return {**error_item([sheet, row, column], msg), "sheet": sheet, "row": row}
 
 
 # ---------------------------------------------------------------- export

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from service.errors import Conflict, Invalid
+from service.errors import Conflict, Invalid, error_item
 from surveys.units.models import Unit, UnitCreate, UnitKind, UnitPublic
 
 
@@ -93,11 +93,7 @@ def import_units(
             and not unit_by_code(session, data.parent_code)
         ):
             errors.append(
-                {
-                    "loc": ["row", rowno, "parent_code"],
-                    "msg": f"unknown unit code '{data.parent_code}'",
-                    "type": "value_error",
-                }
+                error_item(["row", rowno, "parent_code"], f"unknown unit code '{data.parent_code}'")
             )
     if errors:
         raise Invalid(errors)
@@ -115,15 +111,7 @@ def import_units(
             if progress:
                 progress(done)
         if len(later) == len(pending):
-            raise Invalid(
-                [
-                    {
-                        "loc": ["row", "parent_code"],
-                        "msg": "parent cycle among imported rows",
-                        "type": "value_error",
-                    }
-                ]
-            )
+            raise Invalid.field(["row", "parent_code"], "parent cycle among imported rows")
         pending = later
     return done
 

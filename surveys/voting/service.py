@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from service import audit
 from service.db import utcnow
-from service.errors import Conflict, Forbidden, Invalid
+from service.errors import Conflict, Forbidden, Invalid, error_item
 from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
@@ -424,28 +424,12 @@ def _resolve_projects(session: Session, ids: list[int], kind: SessionKind) -> li
     for i, pid in enumerate(ids):
         p = found.get(pid)
         if p is None:
-            errors.append(
-                {
-                    "loc": ["body", "project_ids", i],
-                    "msg": f"unknown project {pid}",
-                    "type": "value_error",
-                }
-            )
+            errors.append(error_item(["body", "project_ids", i], f"unknown project {pid}"))
         elif kind == SessionKind.satisfaction and p.status not in IMPLEMENTATION:
-            errors.append(
-                {
-                    "loc": ["body", "project_ids", i],
-                    "msg": f"project {pid} was not selected",
-                    "type": "value_error",
-                }
-            )
+            errors.append(error_item(["body", "project_ids", i], f"project {pid} was not selected"))
         elif kind == SessionKind.selection and p.status in IMPLEMENTATION:
             errors.append(
-                {
-                    "loc": ["body", "project_ids", i],
-                    "msg": f"project {pid} is already selected",
-                    "type": "value_error",
-                }
+                error_item(["body", "project_ids", i], f"project {pid} is already selected")
             )
     if errors:
         raise Invalid(errors)
@@ -465,11 +449,9 @@ def _resolve_deputies(session: Session, names: list[str]) -> list[User]:
         dep = found.get(name)
         if dep is None or dep.role != Role.deputy or not dep.is_active:
             errors.append(
-                {
-                    "loc": ["body", "deputy_usernames", i],
-                    "msg": f"'{name}' is not an active deputy account",
-                    "type": "value_error",
-                }
+                error_item(
+                    ["body", "deputy_usernames", i], f"'{name}' is not an active deputy account"
+                )
             )
     if errors:
         raise Invalid(errors)
@@ -855,20 +837,10 @@ def validate_choices(vs: VotingSession, choices: dict[str, str]) -> dict[int, st
         except ValueError:
             pid = -1
         if pid not in slate or str(pid) != key.strip():
-            errors.append(
-                {
-                    "loc": ["body", "choices", key],
-                    "msg": "not a project on this ballot",
-                    "type": "value_error",
-                }
-            )
+            errors.append(error_item(["body", "choices", key], "not a project on this ballot"))
         elif value not in allowed:
             errors.append(
-                {
-                    "loc": ["body", "choices", key],
-                    "msg": "must be one of: " + ", ".join(allowed),
-                    "type": "value_error",
-                }
+                error_item(["body", "choices", key], "must be one of: " + ", ".join(allowed))
             )
         else:
             marks[pid] = value
