@@ -16,7 +16,7 @@ from analytics.dashboard_cache import StaleWhileRevalidate
 from analytics.dashboard_data import FIGURE_NAMES, TABLE_NAMES, VOTE_FIGURES, Dashboard, DashFilters
 from service import audit
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep
+from service.db import SessionDep, get_or_404
 from service.errors import Invalid, NotFound
 from surveys.forms.models import Campaign
 from surveys.units.models import Unit, UnitKind
@@ -53,10 +53,7 @@ def _check_unit(session: SessionDep, code: str | None, field: str) -> None:
 def _campaign(session: SessionDep, campaign_id: int | None) -> Campaign | None:
     if campaign_id is None:
         return None
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound("Campaign not found")
-    return campaign
+    return get_or_404(session, Campaign, campaign_id, "Campaign")
 
 
 class Options:

@@ -29,7 +29,8 @@ from analytics.queries import (
     fetch_counts,
     unit_labels,
 )
-from service.errors import Invalid, NotFound
+from service.db import get_or_404
+from service.errors import Invalid
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY, StatCell
 from surveys.units.models import Unit
@@ -116,10 +117,7 @@ def _check_period(period: str | None) -> None:
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
     """The campaign or 404."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound("Campaign not found")
-    return campaign
+    return get_or_404(session, Campaign, campaign_id, "Campaign")
 
 
 # --- grouping helpers ----------------------------------------------------------------------

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from analytics import indicators
-from analytics.dependencies import CampaignDep
 from analytics.schemas import IndicatorsOut, RankingOut, TrendsOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
+from surveys.forms.dependencies import CampaignById
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["analytics"])
 
@@ -22,7 +22,7 @@ Period = Literal["day", "week", "month"]
 )
 def read_indicators(
     user: EvaluatorUser,
-    campaign: CampaignDep,
+    campaign: CampaignById,
     session: SessionDep,
     settings: SettingsDep,
     by: Annotated[
@@ -56,7 +56,7 @@ def read_indicators(
 @router.get("/{campaign_id}/ranking", response_model=RankingOut, status_code=status.HTTP_200_OK)
 def read_ranking(
     user: EvaluatorUser,
-    campaign: CampaignDep,
+    campaign: CampaignById,
     session: SessionDep,
     settings: SettingsDep,
     weighted: bool = False,
@@ -80,7 +80,7 @@ def read_ranking(
 @router.get("/{campaign_id}/trends", response_model=TrendsOut, status_code=status.HTTP_200_OK)
 def read_trends(
     user: EvaluatorUser,
-    campaign: CampaignDep,
+    campaign: CampaignById,
     session: SessionDep,
     settings: SettingsDep,
     period: Period = "month",

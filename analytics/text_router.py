@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from analytics import text
-from analytics.dependencies import CampaignDep
 from analytics.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
+from surveys.forms.dependencies import CampaignById
 
 router = APIRouter(tags=["analytics"])
 
@@ -32,7 +32,7 @@ def create_sentiment(user: EvaluatorUser, data: SentimentIn) -> SentimentOut:
 )
 def read_comments(
     user: EvaluatorUser,
-    campaign: CampaignDep,
+    campaign: CampaignById,
     session: SessionDep,
     settings: SettingsDep,
     unit_code: str | None = None,
@@ -66,7 +66,7 @@ def read_comments(
 )
 def read_comment_themes(
     user: EvaluatorUser,
-    campaign: CampaignDep,
+    campaign: CampaignById,
     session: SessionDep,
     settings: SettingsDep,
     by: Literal["unit", "area"] = "unit",

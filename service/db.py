@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
+
+from service.errors import NotFound
 
 # One naming convention for every constraint, so migrations are stable on both databases.
 SQLModel.metadata.naming_convention = {
@@ -24,6 +26,8 @@ SQLModel.metadata.naming_convention = {
 metadata = SQLModel.metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def utcnow() -> datetime:
@@ -76,6 +80,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def get_or_404(session: Session, model: type[M], ident: int, what: str) -> M:
+    """The row of model with this primary key, or NotFound ("<what> not found")."""
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
 
 
 def get_session(request: Request) -> Iterator[Session]:

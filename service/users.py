@@ -19,8 +19,8 @@ from service.auth import (
     oauth2_scheme,
     revoke_token,
 )
-from service.db import SessionDep
-from service.errors import Conflict, NotFound
+from service.db import SessionDep, get_or_404
+from service.errors import Conflict
 from service.models import TokenPublic, User, UserCreate, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -44,10 +44,7 @@ def create_user(session: Session, *, data: UserCreate) -> User:
 
 def valid_user_id(user_id: int, session: SessionDep) -> User:
     """The user with this id, or 404."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("User not found")
-    return user
+    return get_or_404(session, User, user_id, "User")
 
 
 UserById = Annotated[User, Depends(valid_user_id)]

@@ -6,25 +6,18 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from service.db import SessionDep
-from service.errors import NotFound
+from service.db import SessionDep, get_or_404
 from surveys.forms.models import Campaign, Survey
 
 
 def valid_survey_id(survey_id: int, session: SessionDep) -> Survey:
     """The questionnaire with this id, or 404."""
-    survey = session.get(Survey, survey_id)
-    if survey is None:
-        raise NotFound("Questionnaire not found")
-    return survey
+    return get_or_404(session, Survey, survey_id, "Questionnaire")
 
 
 def valid_campaign_id(campaign_id: int, session: SessionDep) -> Campaign:
     """The campaign with this id, or 404."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound("Campaign not found")
-    return campaign
+    return get_or_404(session, Campaign, campaign_id, "Campaign")
 
 
 SurveyById = Annotated[Survey, Depends(valid_survey_id)]

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from service.auth import SettingsDep
-from service.db import SessionDep
-from service.errors import Forbidden, NotFound
+from service.db import SessionDep, get_or_404
+from service.errors import Forbidden
 from service.ratelimit import client_key, enforce_rate_limit
 from surveys.voting.models import Project, Proposal, VotingSession
 from surveys.voting.service import keyed_hash
@@ -21,26 +21,17 @@ CLIENT_COOKIE = "minyi_client"
 
 def valid_session_id(session_id: int, session: SessionDep) -> VotingSession:
     """The voting session with this id, or 404."""
-    vs = session.get(VotingSession, session_id)
-    if vs is None:
-        raise NotFound("Voting session not found")
-    return vs
+    return get_or_404(session, VotingSession, session_id, "Voting session")
 
 
 def valid_project_id(project_id: int, session: SessionDep) -> Project:
     """The project with this id, or 404."""
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound("Project not found")
-    return project
+    return get_or_404(session, Project, project_id, "Project")
 
 
 def valid_proposal_id(proposal_id: int, session: SessionDep) -> Proposal:
     """The proposal with this id, or 404."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise NotFound("Proposal not found")
-    return proposal
+    return get_or_404(session, Proposal, proposal_id, "Proposal")
 
 
 async def voting_rate_limit(request: Request) -> None:
