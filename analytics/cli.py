@@ -6,6 +6,8 @@ import click
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
+from service.cli import open_engine
+
 
 def register(main: click.Group) -> None:
     """Add the ``analytics`` command group to the main CLI."""
@@ -28,12 +30,11 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
     """Recompute all statistics from the raw responses, then score unscored comments."""
     from analytics import text
     from analytics.models import CommentScanMark, CommentSentiment
-    from service.cli import _engine
     from service.progress import progress
     from surveys.forms.models import SurveyResponse
     from surveys.forms.stats import rebuild
 
-    engine = _engine()
+    engine = open_engine()
     with progress("statistics", 1) as p, engine.begin() as conn:
         rebuild(conn, campaign_id=campaign_id)
         p.advance()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+
+from service.cli import fail, open_engine
 
 
 @click.command("report")
@@ -35,17 +36,15 @@ def report(
 
     from analytics import report as html_report
     from analytics.dashboard_data import Dashboard, DashFilters
-    from service.cli import _engine
     from service.config import get_settings
     from service.progress import progress
     from surveys.forms.models import Campaign
 
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s:
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
-            click.echo(f"error: no campaign with id {campaign_id}", err=True)
-            sys.exit(1)
+            fail(f"no campaign with id {campaign_id}")
         dash = Dashboard(
             s,
             campaign=campaign,

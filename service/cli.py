@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, NoReturn
 
 import click
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service.config import get_settings
 from service.db import make_engine, upgrade
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def open_engine() -> Engine:
+    """The configured database, migrated to the newest schema."""
     settings = get_settings()
     upgrade(settings.database_url)
     return make_engine(settings.database_url)
+
+
+def fail(*messages: str, code: int = 1) -> NoReturn:
+    """Print each message as ``error: ...`` on stderr and exit with the status code."""
+    for m in messages:
+        click.echo(f"error: {m}", err=True)
+    sys.exit(code)
+
+
+def fail_fields(errors: list[dict[str, Any]], code: int = 1) -> NoReturn:
+    """fail() with one line per bad field of a 422 (``loc: msg``)."""
+    fail(*(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors), code=code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +54,7 @@ def serve(host: str, port: int, workers: int, demo: bool, demo_responses: int) -
     """Serve the web app and API (migrations are applied first)."""
     import uvicorn
 
-    engine = _engine()
+    engine = open_engine()
     if demo:
         from service.demo import build_demo, database_is_empty
 
@@ -102,16 +117,13 @@ def users_create(username: str, role: str, display_name: str) -> None:
             username=username, role=Role(role), display_name=display_name, password=password
         )
     except ValidationError as exc:
-        for e in exc.errors():
-            click.echo(f"error: {'.'.join(map(str, e['loc']))}: {e['msg']}", err=True)
-        sys.exit(2)
-    engine = _engine()
+        fail_fields(exc.errors(), code=2)  # type: ignore[arg-type]
+    engine = open_engine()
     with Session(engine) as s:
         try:
             user = create_user(s, data=data)
         except AppError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(1)
+            fail(exc.message)
         s.commit()
         click.echo(f"Created {user.role} '{user.username}' (id {user.id}).")
 
@@ -131,14 +143,12 @@ def units_import(file: str) -> None:
 
     with open(file, encoding="utf-8") as fh:
         rows = read_units_csv(fh.read())
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s, progress("units", len(rows)) as p:
         try:
             n = import_units(s, rows=rows, progress=p.set)
         except Invalid as exc:
-            for e in exc.errors:
-                click.echo(f"error: {'.'.join(map(str, e['loc']))}: {e['msg']}", err=True)
-            sys.exit(1)
+            fail_fields(exc.errors)
         s.commit()
     click.echo(f"Imported {n} units.")
 
@@ -152,13 +162,10 @@ def demo(responses: int, seed: int) -> None:
     """Fill an empty database with a realistic demo district."""
     from service.demo import build_demo, database_is_empty
 
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s:
         if not database_is_empty(s):
-            click.echo(
-                "error: the database already has data; demo data goes into an empty one.", err=True
-            )
-            sys.exit(1)
+            fail("the database already has data; demo data goes into an empty one.")
     build_demo(engine, responses=responses, seed=seed)
 
 
@@ -172,7 +179,7 @@ def audit_verify() -> None:
     """Check that no audit entry was edited, inserted or deleted."""
     from service.audit import verify
 
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s:
         result = verify(s)
     if result.ok:
@@ -221,8 +228,7 @@ def restore_cmd(file: str, force: bool) -> None:
     try:
         restore(get_settings().database_url, Path(file), force=force)
     except AppError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+        fail(exc.message)
     click.echo("Restored.")
 
 

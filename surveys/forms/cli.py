@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from sqlmodel import Session
 
+from service.cli import fail, fail_fields, open_engine
+
 CLI_ACTOR = "cli"
-
-
-def _engine() -> Any:
-    from service.cli import _engine as engine
-
-    return engine()
-
-
-def _fail(*messages: str) -> NoReturn:
-    """Print each message as ``error: ...`` on stderr and exit with status 1."""
-    for m in messages:
-        click.echo(f"error: {m}", err=True)
-    sys.exit(1)
-
-
-def _fail_fields(errors: list[dict[str, Any]]) -> NoReturn:
-    _fail(*(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
 
 
 def _campaign(s: Session, campaign_id: int) -> Any:
@@ -34,7 +18,7 @@ def _campaign(s: Session, campaign_id: int) -> Any:
 
     campaign = s.get(Campaign, campaign_id)
     if campaign is None:
-        _fail(f"no campaign {campaign_id}")
+        fail(f"no campaign {campaign_id}")
     return campaign
 
 
@@ -57,8 +41,8 @@ def register(main: click.Group) -> None:
         try:
             data = import_xlsform(Path(file).read_bytes())
         except Invalid as exc:
-            _fail_fields(exc.errors)
-        with Session(_engine()) as s:
+            fail_fields(exc.errors)
+        with Session(open_engine()) as s:
             survey = create_survey(s, data=data)
             audit.record(
                 s, actor=CLI_ACTOR, action="survey.import", target=str(survey.id), file=file
@@ -75,10 +59,10 @@ def register(main: click.Group) -> None:
         from surveys.forms.service import questions_of
         from surveys.forms.xlsform import export_xlsform
 
-        with Session(_engine()) as s:
+        with Session(open_engine()) as s:
             survey = s.get(Survey, survey_id)
             if survey is None:
-                _fail(f"no questionnaire {survey_id}")
+                fail(f"no questionnaire {survey_id}")
             Path(file).write_bytes(export_xlsform(survey, questions_of(s, survey_id=survey_id)))
         click.echo(f"Wrote {file}.")
 
@@ -91,7 +75,7 @@ def register(main: click.Group) -> None:
         """Campaigns with their window and response counts."""
         from surveys.forms.service import list_campaigns
 
-        with Session(_engine()) as s:
+        with Session(open_engine()) as s:
             for c in list_campaigns(s):
                 click.echo(
                     f"{c.id}\t{c.status}\t{c.access.value}\t{c.response_count} responses"
@@ -105,7 +89,7 @@ def register(main: click.Group) -> None:
         from service import audit
         from surveys.forms.service import purge_closed_campaigns
 
-        with Session(_engine()) as s:
+        with Session(open_engine()) as s:
             ids = purge_closed_campaigns(s, campaign_id=campaign_id)
             for cid in ids:
                 audit.record(s, actor=CLI_ACTOR, action="campaign.purge", target=str(cid))
@@ -129,7 +113,7 @@ def register(main: click.Group) -> None:
         from service.errors import AppError
         from surveys.forms.service import create_invitations
 
-        with Session(_engine()) as s:
+        with Session(open_engine()) as s:
             try:
                 codes = create_invitations(
                     s,
@@ -138,7 +122,7 @@ def register(main: click.Group) -> None:
                     secret=get_settings().secret_key or "",
                 )
             except AppError as exc:
-                _fail(exc.message)
+                fail(exc.message)
             audit.record(
                 s, actor=CLI_ACTOR, action="invitation.create", target=str(campaign_id), count=count
             )
@@ -161,7 +145,7 @@ def register(main: click.Group) -> None:
         from surveys.forms.imports import import_responses, rows_from_upload
 
         data = Path(file).read_bytes()
-        with Session(_engine()) as s:
+        with Session(open_engine()) as s:
             campaign = _campaign(s, campaign_id)
             try:
                 rows, first = rows_from_upload(s, campaign, data, filename=file)
@@ -175,9 +159,9 @@ def register(main: click.Group) -> None:
                         progress=p.set,
                     )
             except Invalid as exc:
-                _fail_fields(exc.errors)
+                fail_fields(exc.errors)
             except AppError as exc:
-                _fail(exc.message)
+                fail(exc.message)
             audit.record(
                 s, actor=CLI_ACTOR, action="responses.import", target=str(campaign_id), rows=n
             )
@@ -195,7 +179,7 @@ def register(main: click.Group) -> None:
         from surveys.forms import exports
         from surveys.forms.service import questions_of
 
-        engine = _engine()
+        engine = open_engine()
         with Session(engine) as s:
             campaign = _campaign(s, campaign_id)
             questions = questions_of(s, survey_id=campaign.survey_id)

@@ -9,11 +9,7 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
-
-def _engine():  # type: ignore[no-untyped-def]
-    from service.cli import _engine as engine
-
-    return engine()
+from service.cli import fail, fail_fields, open_engine
 
 
 def register(main: click.Group) -> None:
@@ -38,16 +34,13 @@ def pabulib_import(file: str) -> None:
     try:
         election = pabulib.parse(Path(file).read_text(encoding="utf-8"))
     except pabulib.PabulibError as exc:
-        click.echo(f"error: {file}: {exc}", err=True)
-        sys.exit(1)
-    engine = _engine()
+        fail(f"{file}: {exc}")
+    engine = open_engine()
     with Session(engine) as s, progress("ballots", len(election.votes)) as p:
         try:
             vs = service.import_pabulib(s, election=election, actor="cli", progress=p.set)
         except Invalid as exc:
-            for e in exc.errors:
-                click.echo(f"error: {'.'.join(map(str, e['loc']))}: {e['msg']}", err=True)
-            sys.exit(1)
+            fail_fields(exc.errors)
         s.commit()
         result = vs.result or {}
         sid = vs.id
@@ -149,12 +142,11 @@ def voting_recount(session_id: int) -> None:
     from surveys.voting import service
     from surveys.voting.models import VotingSession
 
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s:
         vs = s.get(VotingSession, session_id)
         if vs is None or vs.result is None:
-            click.echo("error: no counted session with this id", err=True)
-            sys.exit(1)
+            fail("no counted session with this id")
         ok, fresh = service.recount(s, vs=vs)
     if ok:
         click.echo(f"Recount of session {session_id}: {fresh['cast']} ballots, same result.")
@@ -173,19 +165,17 @@ def voting_export(session_id: int, output: str | None) -> None:
     from surveys.voting import service
     from surveys.voting.models import VotingSession
 
-    engine = _engine()
+    engine = open_engine()
     with Session(engine) as s:
         vs = s.get(VotingSession, session_id)
         if vs is None:
-            click.echo("error: no session with this id", err=True)
-            sys.exit(1)
+            fail("no session with this id")
         try:
             text = service.export_pabulib(
                 s, vs=vs, user=User(username="cli", role=Role.admin, password_hash="")
             )
         except AppError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(1)
+            fail(exc.message)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"Wrote {output}.", err=True)
