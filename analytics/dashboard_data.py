@@ -91,6 +91,8 @@ class DashFilters:
     weighted: bool = False
     include_flagged: bool = False
     unit_code: str | None = None
+    # One calendar month (YYYY-MM, UTC), shown as the rows of the monthly tables; None: all.
+    month: str | None = None
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -185,6 +187,7 @@ class Dashboard:
             include_flagged=f.include_flagged,
             min_group_size=self.k,
             area_code=f.area or None,
+            month=f.month,
             **kw,
         )
         self.methods[",".join(by) or "overall"] = res.method
@@ -212,8 +215,8 @@ class Dashboard:
     def ranking_rows(self) -> list[dict[str, Any]]:
         """The composite index ranking; re-ranked within the chosen unit kind."""
         f = self.filters
-        if f.area:
-            rows = self._area_ranking()
+        if f.area or f.month:
+            rows = self._filtered_ranking()
         else:
             res = indicators.ranking(
                 self.session,
@@ -228,9 +231,9 @@ class Dashboard:
             rows = rerank([r for r in rows if self._kind_ok(r["unit_code"])])
         return rows
 
-    def _area_ranking(self) -> list[dict[str, Any]]:
-        # The composite of indicators.ranking, over the respondents of one area: the weighted
-        # mean of shrunk dimension scores, with the same conservative interval.
+    def _filtered_ranking(self) -> list[dict[str, Any]]:
+        # The composite of indicators.ranking, over the respondents of one area or month: the
+        # weighted mean of shrunk dimension scores, with the same conservative interval.
         weights_in = self.campaign.dimension_weights or {}  # type: ignore[union-attr]
         rows = self._compute(["unit", "dimension"])
         dims = sorted({r["dimension"] for r in rows if r["dimension"] != "nps"})
@@ -299,6 +302,7 @@ class Dashboard:
                 weighted=f.weighted,
                 include_flagged=f.include_flagged,
                 min_group_size=self.k,
+                month=f.month,
             )
             rows = [dict(r) for r in res.rows if r["unit_code"] == unit]
             changes = {
@@ -859,6 +863,7 @@ def page_context(
         "weighted": "true" if f.weighted else None,
         "include_flagged": "true" if f.include_flagged else None,
         "unit_code": f.unit_code,
+        "month": f.month,
         "session_id": session_id,
         "lang": dash.lang,
     }
@@ -877,6 +882,7 @@ def page_context(
             "weighted": f.weighted,
             "include_flagged": f.include_flagged,
             "unit_code": f.unit_code or "",
+            "month": f.month or "",
         },
         "strings": strings,
     }

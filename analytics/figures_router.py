@@ -65,12 +65,16 @@ class Options:
         settings: SettingsDep,
         period: Period = "month",
         area: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
-        unit_kind: UnitKind | None = None,
+        unit_kind: UnitKind | Literal[""] | None = None,  # blank: all (the plain form)
         weighted: bool = False,
         include_flagged: bool = False,
         unit_code: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
         session_id: Annotated[int | None, Query(ge=1)] = None,
         lang: Lang = "zh-CN",
+        # One calendar month, or blank for all (the page's plain form sends empty fields).
+        month: Annotated[
+            str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$", description="YYYY-MM")
+        ] = None,
     ) -> None:
         _check_unit(session, area, "area")
         _check_unit(session, unit_code, "unit_code")
@@ -81,6 +85,7 @@ class Options:
             weighted=weighted,
             include_flagged=include_flagged,
             unit_code=unit_code or None,
+            month=month or None,
         )
         self.lang: str = lang
         self.session_id = session_id

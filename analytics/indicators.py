@@ -9,6 +9,7 @@ here scans raw answers. The method and its parameters are returned with the rows
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,21 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 def _check_period(period: str | None) -> None:
     if period is not None and period not in PERIODS:
         raise Invalid.field(("query", "period"), f"use one of {', '.join(PERIODS)}")
+
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def check_month(month: str | None) -> None:
+    """422 unless month is None or YYYY-MM."""
+    if month is not None and not MONTH.match(month):
+        raise Invalid.field(("query", "month"), "use a month as YYYY-MM")
+
+
+def in_month(rows: list[dict[str, Any]], month: str, key: str = "period") -> list[dict[str, Any]]:
+    """The rows whose period starts in the month: period labels are YYYY-MM-DD (a day, or the
+    Monday of a week) or YYYY-MM, so the month is their prefix."""
+    return [r for r in rows if str(r[key]).startswith(month)]
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -570,8 +586,35 @@ def compute(
     area_code: str | None = None,
     age_band: str | None = None,
     sex: str | None = None,
+    month: str | None = None,
 ) -> IndicatorResult:
-    """Indicator rows for a campaign grouped by ``by`` (and ``period``), with the method used."""
+    """Indicator rows for a campaign grouped by ``by`` (and ``period``), with the method used.
+
+    ``month`` (YYYY-MM) keeps the rows of one calendar month, taken from the table grouped by
+    period (by month, unless another period is asked for), so that its suppression holds
+    across months too: a month's figures never differ from that table's, and no window
+    outside the fixed periods can be subtracted from another to reveal a small group.
+    """
+    check_month(month)
+    if month is not None:
+        whole = compute(
+            session,
+            campaign_id=campaign_id,
+            by=by,
+            period=period or "month",
+            weighted=weighted,
+            include_flagged=include_flagged,
+            min_group_size=min_group_size,
+            unit_code=unit_code,
+            area_code=area_code,
+            age_band=age_band,
+            sex=sex,
+        )
+        rows = in_month(whole.rows, month)
+        if period is None:
+            rows = [{k: v for k, v in r.items() if k != "period"} for r in rows]
+        method = {**whole.method, "by": parse_by(by), "period": period, "month": month}
+        return IndicatorResult(rows=rows, method=method)
     fields = parse_by(by)
     _check_period(period)
     campaign = get_campaign(session, campaign_id)
@@ -880,8 +923,13 @@ def trends(
     include_flagged: bool = False,
     min_group_size: int = 5,
     alpha: float = 0.05,
+    month: str | None = None,
 ) -> IndicatorResult:
-    """Score per unit, dimension and period, with a test of each change between periods."""
+    """Score per unit, dimension and period, with a test of each change between periods.
+
+    ``month`` (YYYY-MM) keeps the periods that start in it, and the changes into them; the
+    false discovery rate is still controlled over every change of the campaign."""
+    check_month(month)
     _check_period(period)
     res = compute(
         session,
@@ -940,4 +988,9 @@ def trends(
         "two-sided z test of the change in score between consecutive periods, "
         f"Benjamini-Hochberg false discovery rate {alpha} across all tested changes"
     )
-    return IndicatorResult(rows=res.rows, method=method, changes=changes)
+    if month is None:
+        return IndicatorResult(rows=res.rows, method=method, changes=changes)
+    method["month"] = month
+    return IndicatorResult(
+        rows=in_month(res.rows, month), method=method, changes=in_month(changes, month, "to")
+    )

@@ -15,6 +15,10 @@ from surveys.forms.dependencies import CampaignById
 router = APIRouter(prefix="/api/v1/campaigns", tags=["analytics"])
 
 Period = Literal["day", "week", "month"]
+Month = Annotated[
+    str | None,
+    Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="one calendar month, YYYY-MM (UTC)"),
+]
 
 
 @router.get(
@@ -35,6 +39,7 @@ def read_indicators(
     area_code: str | None = None,
     age_band: str | None = None,
     sex: str | None = None,
+    month: Month = None,
 ) -> IndicatorsOut:
     """Indicators of a campaign grouped by any of unit, dimension, area, profile and period."""
     res = indicators.compute(
@@ -49,6 +54,7 @@ def read_indicators(
         area_code=area_code,
         age_band=age_band,
         sex=sex,
+        month=month,
     )
     return IndicatorsOut.model_validate({"rows": res.rows, "method": res.method})
 
@@ -86,6 +92,7 @@ def read_trends(
     period: Period = "month",
     weighted: bool = False,
     include_flagged: bool = False,
+    month: Month = None,
 ) -> TrendsOut:
     """Scores per unit, dimension and period, with alerts for changes larger than their noise."""
     res = indicators.trends(
@@ -95,6 +102,7 @@ def read_trends(
         weighted=weighted,
         include_flagged=include_flagged,
         min_group_size=settings.min_group_size,
+        month=month,
     )
     return TrendsOut.model_validate(
         {"rows": res.rows, "changes": res.changes or [], "method": res.method}

@@ -32,6 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "area": "片区",
         "unit_kind": "单位类型",
         "period": "时间粒度",
+        "month": "月份",
         "headline": "概况",
         "responses": "有效答卷",
         "areas": "受访者来自片区",
@@ -66,7 +67,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "flagged_out": "flagged responses excluded",
         "area": "Area",
         "unit_kind": "Unit kind",
-        "period": "Period",
+        "period": "Time step",
+        "month": "Month",
         "headline": "Overview",
         "responses": "Valid responses",
         "areas": "Respondents' areas",
@@ -412,6 +414,7 @@ def build(dash: Dashboard, *, generated_at: datetime) -> str:
     f = dash.filters
     parts = [
         f"{s['period']} {f.period}",
+        f"{s['month']} {f.month or s['all']}",
         f"{s['area']} {dash.names.get(f.area, f.area) if f.area else s['all']}",
         f"{s['unit_kind']} {f.unit_kind or s['all']}",
         s["weighted"] if f.weighted else s["unweighted"],

@@ -64,6 +64,7 @@ def dashboard_page(
             "session_id": ctx["voting_session_id"],
             "weighted": "true" if f.weighted else None,
             "include_flagged": "true" if f.include_flagged else None,
+            "month": f.month,
         }
         params.update({k: v for k, v in extra.items() if v is not None})
         return f"/api/v1/tables/{name}?" + urlencode(params)

@@ -99,6 +99,20 @@ def test_filters_change_the_plotted_data(
     plain = fig(client, ev, "ranking", campaign_id=cid)["data"][0]["x"]
     weighted = fig(client, ev, "ranking", campaign_id=cid, weighted="true")["data"][0]["x"]
     assert plain != weighted
+    # One month: January's rows of the monthly tables; blank (the plain form) means all.
+    january = fig(client, ev, "responses", campaign_id=cid, month="2026-01")
+    assert january["data"][0]["x"] == ["2026-01"]
+    assert fig(client, ev, "responses", campaign_id=cid, month="")["data"][0]["x"] == monthly
+    in_month = fig(client, ev, "heatmap", campaign_id=cid, month="2026-02")["data"][0]["z"]
+    assert in_month != base
+    ranked = fig(client, ev, "ranking", campaign_id=cid, month="2026-02")["data"][0]["x"]
+    assert ranked != plain
+    for bad in ("2026-13", "2026-2", "March"):
+        r = client.get(
+            "/api/v1/figures/heatmap", params={"campaign_id": cid, "month": bad}, headers=ev
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["query", "month"]
     kind = fig(client, ev, "ranking", campaign_id=cid, unit_kind="street")
     # The synthetic units are all departments: nothing to rank among streets.
     assert kind["data"] == [] and kind["layout"]["annotations"][0]["text"] == "暂无可显示的数据"

@@ -305,6 +305,44 @@ def test_identical_on_both_databases(
     _RESULTS[backend] = out
 
 
+def test_a_month_is_the_slice_of_the_monthly_table(
+    app: FastAPI, session: Session, campaign: Synthetic
+) -> None:
+    # The synthetic responses run from 2026-01-01 for 90 days: February is one month of them.
+    cid = campaign.campaign_id
+    answers = [a for a in oracle.raw_answers(app.state.engine, cid) if a["month"] == "2026-02"]
+    ref = oracle.group(answers, ["unit", "dimension"])
+    res = indicators.compute(session, campaign_id=cid, by="unit,dimension", month="2026-02")
+    assert res.method["month"] == "2026-02" and res.method["period"] is None
+    assert len(res.rows) == len(ref) == 8 * 5
+    monthly = indicators.compute(session, campaign_id=cid, by="unit,dimension", period="month")
+    february = {
+        (r["unit_code"], r["dimension"]): r for r in monthly.rows if r["period"] == "2026-02"
+    }
+    for row in res.rows:
+        items = ref[(row["unit_code"], row["dimension"])]
+        assert row["n"] == len(items) and not row["suppressed"] and "period" not in row
+        _close(row, oracle.plain_stats(items))
+        # Never a figure the monthly table does not show: the same cell, shrunk the same way.
+        assert row == {
+            k: v for k, v in february[(row["unit_code"], row["dimension"])].items() if k != "period"
+        }
+    # With a period, the periods that start in the month; trends keep the changes into them.
+    weeks = indicators.compute(
+        session, campaign_id=cid, by="dimension", period="week", month="2026-02"
+    )
+    assert {r["period"] for r in weeks.rows} == {
+        "2026-02-02",
+        "2026-02-09",
+        "2026-02-16",
+        "2026-02-23",
+    }
+    trend = indicators.trends(session, campaign_id=cid, period="month", month="2026-02")
+    assert {r["period"] for r in trend.rows} == {"2026-02"}
+    assert trend.changes and {c["to"] for c in trend.changes} == {"2026-02"}
+    assert indicators.compute(session, campaign_id=cid, by="dimension", month="2027-05").rows == []
+
+
 def test_validation_errors(session: Session, campaign: Synthetic) -> None:
     from service.errors import Invalid, NotFound
 
@@ -316,6 +354,8 @@ def test_validation_errors(session: Session, campaign: Synthetic) -> None:
         indicators.compute(session, campaign_id=campaign.campaign_id, unit_code="nope")
     with pytest.raises(Invalid):
         indicators.ranking(session, campaign_id=campaign.campaign_id, dimension_weights={"x": 1})
+    with pytest.raises(Invalid):
+        indicators.compute(session, campaign_id=campaign.campaign_id, month="2026-13")
     with pytest.raises(NotFound):
         indicators.compute(session, campaign_id=999999)
 

@@ -119,10 +119,17 @@ def test_filters_redraw_without_reloading_the_page(
     with page.expect_response(lambda r: "weighted=true" in r.url):
         page.check("#f-weighted")
     page.wait_for_function("() => document.getElementById('dash-status').textContent === ''")
+    # One month: the weeks that start in March (the synthetic responses start on 2026-01-01).
+    with page.expect_response(lambda r: "month=2026-03" in r.url):
+        page.fill("#f-month", "2026-03")
+    page.wait_for_function(
+        "() => document.getElementById('plot-responses').data[0].x.every(x => x.startsWith('2026-03'))"
+    )
 
     # The same document all along, and the address bar keeps the filters for sharing.
     assert page.evaluate("() => window.__sameDocument") is True
     assert "unit_kind=service_window" in page.url and "weighted=true" in page.url
+    assert "month=2026-03" in page.url
     assert page_errors == []
 
 

@@ -85,6 +85,14 @@ def test_filters_in_the_query_string_shape_the_first_figures(
     assert len(figs["ranking"]["data"][0]["x"]) == 4
     assert "部门8" in figs["profile"]["layout"]["title"]["text"]
     assert "selected" in r.text.split('id="f-kind"')[1].split("</select>")[0]
+    # The plain form (no JavaScript) sends its empty fields too; a month is kept.
+    assert client.get("/dashboard?month=&area=&unit_kind=").status_code == 200
+    r = client.get("/dashboard?month=2026-02")
+    boot = _boot(r.text)
+    assert boot["filters"]["month"] == "2026-02" and "month=2026-02" in boot["bundle_url"]
+    assert 'value="2026-02"' in r.text.split('id="f-month"')[1].split(">")[0]
+    months = client.get(boot["bundle_url"]).json()["figures"]["responses"]["data"][0]["x"]
+    assert months == ["2026-02"]
 
 
 def test_the_vote_section_shows_the_published_session(client: TestClient, app: FastAPI) -> None:

@@ -72,6 +72,7 @@
     if (f.weighted) { p.set("weighted", "true"); }
     if (f.include_flagged) { p.set("include_flagged", "true"); }
     if (f.unit_code) { p.set("unit_code", f.unit_code); }
+    if (f.month) { p.set("month", f.month); }
     if (state.session_id) { p.set("session_id", state.session_id); }
     p.set("lang", state.lang);
     Object.keys(extra || {}).forEach(function (k) { p.set(k, extra[k]); });
@@ -150,6 +151,7 @@
     f.unit_kind = $("f-kind") ? $("f-kind").value : "";
     f.weighted = $("f-weighted") ? $("f-weighted").checked : false;
     f.include_flagged = $("f-flagged") ? $("f-flagged").checked : false;
+    f.month = $("f-month") ? $("f-month").value : "";
   }
 
   function onRankingClick(ev) {
@@ -217,7 +219,7 @@
     var form = $("dash-filters");
     if (form) {
       form.addEventListener("submit", function (ev) { ev.preventDefault(); readFilters(); refresh([]); });
-      ["f-period", "f-area", "f-kind", "f-weighted", "f-flagged"].forEach(function (id) {
+      ["f-period", "f-month", "f-area", "f-kind", "f-weighted", "f-flagged"].forEach(function (id) {
         var el = $(id);
         if (el) { el.addEventListener("change", function () { readFilters(); refresh([]); }); }
       });
