@@ -809,8 +809,10 @@ def cached_bundle(
 def inputs_version(engine: Engine, campaign_id: int | None) -> tuple[Any, ...]:
     """What changes a bundle most often, read in one cheap statement: the campaign's number
     of responses (``stat_unit``, kept in the responses' own transaction), how far its comments
-    are scored, and the number of ballots and project updates. Anything else (a renamed unit,
-    an edited project) shows once the cached bundle is ``quiet`` seconds old."""
+    are scored and when that mark last moved (comments scored again by ``minyi analytics
+    rebuild --rescore`` end at the same place, later), and the number of ballots and project
+    updates. Anything else (a renamed unit, an edited project) shows once the cached bundle is
+    ``quiet`` seconds old."""
     su, mark = StatUnit.__table__.c, CommentScanMark.__table__.c  # type: ignore[attr-defined]
     parts = (
         select(func.coalesce(func.sum(su.n), 0)).where(
@@ -818,6 +820,7 @@ def inputs_version(engine: Engine, campaign_id: int | None) -> tuple[Any, ...]:
         ),
         select(func.max(mark.response_id)).where(mark.campaign_id == campaign_id),
         select(func.max(mark.responses)).where(mark.campaign_id == campaign_id),
+        select(func.max(mark.updated_at)).where(mark.campaign_id == campaign_id),
         select(func.count()).select_from(Ballot),
         select(func.count()).select_from(ProjectUpdate),
     )

@@ -1,10 +1,19 @@
-"""The dashboard's stale-while-revalidate cache, on a fake clock."""
+"""The dashboard's stale-while-revalidate cache, on a fake clock, and the version of its inputs."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
+from fastapi import FastAPI
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from analytics import text
 from analytics.dashboard_cache import StaleWhileRevalidate
+from analytics.dashboard_data import inputs_version
+from analytics.models import CommentScanMark, CommentSentiment
+from analytics.synthetic import Synthetic, add_responses
 
 
 class Clock:
@@ -147,3 +156,30 @@ def test_the_version_is_read_before_computing_so_a_change_meanwhile_is_not_misse
     assert cache.get("k", compute, lambda: inputs["v"]) == "seen 2"  # stale: refresh starts
     _settle(cache)
     assert cache.get("k", compute, lambda: inputs["v"]) == "seen 3"
+
+
+def test_inputs_version_moves_with_new_responses_and_with_comments_scored_again(
+    app: FastAPI, synthetic: Callable[..., Synthetic]
+) -> None:
+    engine = app.state.engine
+    syn = synthetic(n=60, units=2, areas=1, seed=9, comment_share=0.5, flagged_share=0.0)
+
+    def score() -> None:
+        with Session(engine) as s:
+            text.score_pending(s, campaign_id=syn.campaign_id)
+            s.commit()
+
+    score()
+    scored = inputs_version(engine, syn.campaign_id)
+    assert inputs_version(engine, syn.campaign_id) == scored  # nothing changed
+    # `minyi analytics rebuild --rescore`: the scores and the mark go, the views score again
+    # and the mark ends where it was, at a later time.
+    with Session(engine) as s:
+        s.execute(delete(CommentSentiment))
+        s.execute(delete(CommentScanMark))
+        s.commit()
+    score()
+    rescored = inputs_version(engine, syn.campaign_id)
+    assert rescored != scored and rescored[:3] == scored[:3]
+    add_responses(engine, syn, n=5, seed=10, comment_share=0.0)
+    assert inputs_version(engine, syn.campaign_id)[0] == rescored[0] + 5
