@@ -14,6 +14,7 @@ from analytics import dashboard_data, table_export
 from analytics import report as html_report
 from analytics.dashboard_cache import StaleWhileRevalidate
 from analytics.dashboard_data import FIGURE_NAMES, TABLE_NAMES, VOTE_FIGURES, Dashboard, DashFilters
+from analytics.indicators import MONTH_PATTERN
 from service import audit
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep, get_or_404
@@ -73,7 +74,7 @@ class Options:
         lang: Lang = "zh-CN",
         # One calendar month, or blank for all (the page's plain form sends empty fields).
         month: Annotated[
-            str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$", description="YYYY-MM")
+            str | None, Query(pattern=f"^({MONTH_PATTERN})?$", description="YYYY-MM")
         ] = None,
     ) -> None:
         _check_unit(session, area, "area")

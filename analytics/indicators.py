@@ -116,7 +116,9 @@ def _check_period(period: str | None) -> None:
         raise Invalid.field(("query", "period"), f"use one of {', '.join(PERIODS)}")
 
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# One calendar month, YYYY-MM: the routes' query patterns are built from it too.
+MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"
+MONTH = re.compile(f"^{MONTH_PATTERN}$")
 
 
 def check_month(month: str | None) -> None:

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/campaigns", tags=["analytics"])
 Period = Literal["day", "week", "month"]
 Month = Annotated[
     str | None,
-    Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="one calendar month, YYYY-MM (UTC)"),
+    Query(pattern=f"^{indicators.MONTH_PATTERN}$", description="one calendar month, YYYY-MM (UTC)"),
 ]
 
 

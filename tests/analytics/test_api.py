@@ -85,6 +85,8 @@ def test_ranking_contract(client: TestClient, session: Session, syn: Synthetic) 
         ("ranking", {"weights": "results"}),
         ("ranking", {"weights": "nope:2"}),
         ("trends", {"period": "year"}),
+        ("indicators", {"month": "2026-13"}),
+        ("trends", {"month": "2026-3"}),
         ("comments", {"sentiment": "angry"}),
         ("comments", {"limit": 0}),
         ("comments/themes", {"by": "colour"}),
