@@ -26,7 +26,11 @@ POSTGRES_URL = os.environ.get(
     "MINYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = [b for b in os.environ.get("MINYI_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The workplace's shared data (Pabulib elections, labelled reviews) lies beside the checkout;
+# MINYI_SHARED_DIR points elsewhere for a checkout that is not beside it.
+SHARED = Path(
+    os.environ.get("MINYI_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared"
+)
 
 
 # Every log record of the run goes to one file; at the end it is searched for secrets.
