@@ -34,11 +34,11 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from analytics import queries  # noqa: E402
-from analytics.synthetic import Synthetic, add_responses, make_campaign  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.main import create_app  # noqa: E402
 from service.progress import progress  # noqa: E402
+from tests.synthetic import Synthetic, add_responses, make_campaign  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/minyi_analytics_bench"
@@ -238,7 +238,7 @@ def main() -> None:
         )
 
     # What record_batch adds to storing responses: 20 batches of 500 with and without it.
-    import analytics.synthetic as synmod
+    import tests.synthetic as synmod
     from surveys.forms import stats as stats_mod
 
     # Into a second campaign, so the measured one keeps matching its statistics.

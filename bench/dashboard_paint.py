@@ -5,7 +5,7 @@ Usage (from the repository root):
     .venv/bin/python bench/dashboard_paint.py --db /tmp/minyi-demo-1m.db --responses 1000000
 
 Builds the demo district into the SQLite file with ``minyi demo --responses N`` when the file
-does not exist yet (``--synthetic`` fills it with ``analytics.synthetic`` instead, for when
+does not exist yet (``--synthetic`` fills it with ``tests.synthetic`` instead, for when
 the demo has no survey step), serves it with ``minyi serve`` (one worker, as the README
 starts it), logs in as the demo evaluator and opens ``/dashboard`` on the campaign with the
 most responses in Debian's Chromium:
@@ -53,10 +53,10 @@ def build(db: Path, responses: int, synthetic: bool) -> None:
     """Fill a new database: the demo district, or synthetic responses."""
     started = time.monotonic()
     if synthetic:
-        from analytics.synthetic import add_responses, make_campaign
         from service.db import make_engine, upgrade
         from service.demo import accounts
         from service.progress import progress
+        from tests.synthetic import add_responses, make_campaign
 
         url = f"sqlite:///{db}"
         upgrade(url)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from analytics.synthetic import Synthetic, add_responses, make_campaign
+from tests.synthetic import Synthetic, add_responses, make_campaign
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from analytics.synthetic import Synthetic
 from tests.factories import headers_for
+from tests.synthetic import Synthetic
 
 GETS = ["indicators", "ranking", "trends", "comments", "comments/themes"]
 

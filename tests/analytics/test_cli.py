@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from analytics import text as text_views
 from analytics.models import CommentScanMark, CommentSentiment
-from analytics.synthetic import Synthetic
 from service.cli import main
 from service.config import get_settings
 from surveys.forms.stats import STAT_TABLES
+from tests.synthetic import Synthetic
 
 
 def test_rebuild_command(

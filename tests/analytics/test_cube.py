@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from analytics import cube, indicators, queries
-from analytics.synthetic import Synthetic, add_responses
+from tests.synthetic import Synthetic, add_responses
 
 VIEWS: list[dict[str, Any]] = [
     {"by": "unit,dimension", "period": "month"},

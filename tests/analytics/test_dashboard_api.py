@@ -15,12 +15,12 @@ from sqlmodel import Session, col, func, select
 
 from analytics.dashboard_data import SURVEY_FIGURES
 from analytics.report import plotly_js
-from analytics.synthetic import Synthetic, add_responses, make_campaign
 from service.audit import AuditEntry
 from surveys.forms.models import SurveyResponse
 from surveys.units.models import Unit
 from tests.factories import headers_for
 from tests.frontend.dashboard_factory import build_vote
+from tests.synthetic import Synthetic, add_responses, make_campaign
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from analytics import text
 from analytics.dashboard_cache import StaleWhileRevalidate
 from analytics.dashboard_data import inputs_version
 from analytics.models import CommentScanMark, CommentSentiment
-from analytics.synthetic import Synthetic, add_responses
+from tests.synthetic import Synthetic, add_responses
 
 
 class Clock:

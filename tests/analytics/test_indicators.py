@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from analytics import indicators
-from analytics.synthetic import Synthetic, add_responses
 from tests.analytics import oracle
+from tests.synthetic import Synthetic, add_responses
 
 STATS = (
     "mean",

@@ -13,10 +13,10 @@ from sqlmodel import Session
 
 from analytics import indicators, text
 from analytics.privacy import PRIMARY, SECONDARY, suppress
-from analytics.synthetic import Synthetic, add_responses
 from surveys.forms.models import CampaignUnit
 from surveys.units.models import Unit
 from tests.factories import headers_for
+from tests.synthetic import Synthetic, add_responses
 
 
 def test_one_small_cell_takes_the_smallest_neighbour_along() -> None:
@@ -146,7 +146,7 @@ def test_every_endpoint_hides_small_groups(
 
 def test_threshold_follows_the_setting(make_app: Callable[..., FastAPI]) -> None:
     app = make_app(min_group_size=1000)
-    from analytics.synthetic import make_campaign
+    from tests.synthetic import make_campaign
 
     syn = make_campaign(app.state.engine, units=3, areas=2, prefix="k")
     add_responses(app.state.engine, syn, n=300, seed=2)

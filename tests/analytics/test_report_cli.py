@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from analytics.synthetic import Synthetic
+from tests.synthetic import Synthetic
 
 MINYI = str(Path(sys.executable).with_name("minyi"))
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from analytics.synthetic import Synthetic, add_responses
 from surveys.forms.stats import RESPONSE_KEY, STAT_TABLES, rebuild
+from tests.synthetic import Synthetic, add_responses
 
 
 def _dump(app: FastAPI) -> dict[str, list[tuple[object, ...]]]:

@@ -17,10 +17,10 @@ from sqlmodel import Session
 
 from analytics import text
 from analytics.models import CommentScanMark, CommentSentiment
-from analytics.synthetic import Synthetic
 from surveys.forms.models import SurveyResponse
 from surveys.forms.stats import record_batch
 from tests.conftest import SHARED
+from tests.synthetic import Synthetic
 
 
 def test_sentiment_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:

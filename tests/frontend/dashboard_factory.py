@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from analytics import text
-from analytics.synthetic import Synthetic, add_responses, make_campaign
 from service.auth import SESSION_COOKIE, issue_token
 from service.config import Settings
 from service.models import Role, User
@@ -27,6 +26,7 @@ from tests.surveys.voting.factories import (
     session_payload,
     vote,
 )
+from tests.synthetic import Synthetic, add_responses, make_campaign
 
 
 @dataclass
