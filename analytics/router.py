@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from analytics.figures_router import router as figures_router
-from analytics.indicators_router import router as indicators_router
+from analytics.indicators.router import router as indicators_router
 from analytics.text_router import router as text_router
 from analytics.votes_router import router as votes_router
 

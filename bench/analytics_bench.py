@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from analytics import queries  # noqa: E402
+from analytics.indicators import queries  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.main import create_app  # noqa: E402

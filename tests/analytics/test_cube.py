@@ -9,7 +9,10 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import Session
 
-from analytics import cube, indicators, queries
+from analytics import indicators
+from analytics.indicators import cube, queries
+from analytics.indicators.params import resolve_filters
+from analytics.indicators.weighting import cell_weights
 from tests.synthetic import Synthetic, add_responses
 
 VIEWS: list[dict[str, Any]] = [
@@ -42,7 +45,7 @@ def test_columns_equal_sql_on_raw_responses(
     for view in VIEWS:
         by = indicators.parse_by(view["by"])
         fields = [f for f in by if f != "dimension"] + (["period"] if view.get("period") else [])
-        filters = indicators._filters(
+        filters = resolve_filters(
             session,
             unit_code=view.get("unit_code"),
             area_code=None,
@@ -51,7 +54,7 @@ def test_columns_equal_sql_on_raw_responses(
         )
         weights = None
         if view.get("weighted"):
-            weights, _ = indicators._cell_weights(session, campaign, False)
+            weights, _ = cell_weights(session, campaign, False)
         kw: dict[str, Any] = {
             "campaign_id": syn.campaign_id,
             "fields": fields,

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from analytics import indicators, text
-from analytics.privacy import PRIMARY, SECONDARY, suppress
+from analytics.indicators.disclosure import PRIMARY, SECONDARY, suppress
 from surveys.forms.models import CampaignUnit
 from surveys.units.models import Unit
 from tests.factories import headers_for

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analytics.indicators.table import Groups
 
 PRIMARY = "primary"
 SECONDARY = "secondary"
@@ -56,3 +60,9 @@ def suppress(cells: dict[Key, int], *, k: int, dims: Sequence[int] | None = None
 def comments_allowed(n_respondents: int, *, k: int) -> bool:
     """Comments of a group are shown only when the group has at least k respondents."""
     return n_respondents >= k
+
+
+def table_suppression(t: Groups, k: int) -> dict[tuple[Any, ...], str]:
+    """The cells of a table to suppress (see ``suppress``), keyed like the table."""
+    cells = {key: int(n) for key, n in zip(t.keys, t.n, strict=True)}
+    return suppress(cells, k=k)

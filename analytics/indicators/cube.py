@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
-from analytics.queries import Counts, Filters, campaign_questions
+from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY
 

@@ -2,7 +2,7 @@
 
 Indicators by unit and dimension come from the statistics table ``stat_unit``. Every other
 grouping (area, profile, period, weighting) is counted from the in-process columnar copy
-(``analytics.cube``); ``source="raw"`` counts the same from the raw responses in SQL (used
+(``analytics.indicators.cube``); ``source="raw"`` counts the same from the raw responses in SQL (used
 to check the copy, and by the benchmark).
 """
 

@@ -6,18 +6,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from analytics import indicators
-from analytics.schemas import IndicatorsOut, RankingOut, TrendsOut
+from analytics.indicators import service
+from analytics.indicators.params import MONTH_PATTERN, parse_weights
+from analytics.indicators.schemas import IndicatorsOut, RankingOut, TrendsOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from surveys.forms.dependencies import CampaignById
+from surveys.units.models import UnitKind
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["analytics"])
 
 Period = Literal["day", "week", "month"]
 Month = Annotated[
     str | None,
-    Query(pattern=f"^{indicators.MONTH_PATTERN}$", description="one calendar month, YYYY-MM (UTC)"),
+    Query(pattern=f"^{MONTH_PATTERN}$", description="one calendar month, YYYY-MM (UTC)"),
 ]
 
 
@@ -42,7 +44,7 @@ def read_indicators(
     month: Month = None,
 ) -> IndicatorsOut:
     """Indicators of a campaign grouped by any of unit, dimension, area, profile and period."""
-    res = indicators.compute(
+    res = service.compute(
         session,
         campaign_id=campaign.id,  # type: ignore[arg-type]
         by=by,
@@ -70,15 +72,21 @@ def read_ranking(
     weights: Annotated[
         str | None, Query(description="dimension weights, e.g. results:2,attitude:1")
     ] = None,
+    area_code: str | None = None,
+    month: Month = None,
+    unit_kind: Annotated[UnitKind | None, Query(description="rank units of this kind")] = None,
 ) -> RankingOut:
     """Composite reputation index per unit with its interval and plausible rank range."""
-    res = indicators.ranking(
+    res = service.ranking(
         session,
         campaign_id=campaign.id,  # type: ignore[arg-type]
         weighted=weighted,
         include_flagged=include_flagged,
         min_group_size=settings.min_group_size,
-        dimension_weights=indicators.parse_weights(weights),
+        dimension_weights=parse_weights(weights),
+        area_code=area_code,
+        month=month,
+        unit_kind=unit_kind.value if unit_kind else None,
     )
     return RankingOut.model_validate({"rows": res.rows, "method": res.method})
 
@@ -93,9 +101,14 @@ def read_trends(
     weighted: bool = False,
     include_flagged: bool = False,
     month: Month = None,
+    by: Annotated[
+        str, Query(description="unit, dimension, area, age_band, sex")
+    ] = "unit,dimension",
+    unit_code: str | None = None,
+    area_code: str | None = None,
 ) -> TrendsOut:
     """Scores per unit, dimension and period, with alerts for changes larger than their noise."""
-    res = indicators.trends(
+    res = service.trends(
         session,
         campaign_id=campaign.id,  # type: ignore[arg-type]
         period=period,
@@ -103,6 +116,9 @@ def read_trends(
         include_flagged=include_flagged,
         min_group_size=settings.min_group_size,
         month=month,
+        by=by,
+        unit_code=unit_code,
+        area_code=area_code,
     )
     return TrendsOut.model_validate(
         {"rows": res.rows, "changes": res.changes or [], "method": res.method}

@@ -1,0 +1,452 @@
+"""The indicator views: one function per published number.
+
+``compute`` (indicator rows), ``ranking`` (composite index with rank ranges) and ``trends``
+(changes between periods with a test) serve the JSON API, the dashboard, the figures and the
+report alike. Every figure comes from counts per scale point (``analytics.indicators.table``),
+so nothing here scans raw answers. The method and its parameters are returned with the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+from sqlmodel import Session
+
+from analytics.indicators import lookups
+from analytics.indicators.disclosure import table_suppression
+from analytics.indicators.params import (
+    check_month,
+    check_period,
+    get_campaign,
+    in_month,
+    parse_by,
+    resolve_filters,
+)
+from analytics.indicators.queries import campaign_questions
+from analytics.indicators.statistics import (
+    CONFIDENCE,
+    Z,
+    benjamini_hochberg,
+    rounded,
+    rounded_column,
+)
+from analytics.indicators.table import Groups, build_table, shrink_families, unit_names
+from service.errors import Invalid
+
+RANK_DRAWS = 1000
+
+INTERVAL_NOTE = (
+    "Residents choose to respond. Intervals show the precision of each figure under the stated "
+    "assumption that, within a group (and within a weighting cell when weighted), those who "
+    "answered resemble those who did not; they are not a margin of error for the population."
+)
+
+
+@dataclass
+class IndicatorResult:
+    """Indicator rows and the method used to compute them."""
+
+    rows: list[dict[str, Any]]
+    method: dict[str, Any]
+    changes: list[dict[str, Any]] | None = None
+
+
+def compute(
+    session: Session,
+    *,
+    campaign_id: int,
+    by: str | Sequence[str] | None = ("unit", "dimension"),
+    period: str | None = None,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    age_band: str | None = None,
+    sex: str | None = None,
+    month: str | None = None,
+) -> IndicatorResult:
+    """Indicator rows for a campaign grouped by ``by`` (and ``period``), with the method used.
+
+    ``month`` (YYYY-MM) keeps the rows of one calendar month, taken from the table grouped by
+    period (by month, unless another period is asked for), so that its suppression holds
+    across months too: a month's figures never differ from that table's, and no window
+    outside the fixed periods can be subtracted from another to reveal a small group.
+    """
+    check_month(month)
+    if month is not None:
+        whole = compute(
+            session,
+            campaign_id=campaign_id,
+            by=by,
+            period=period or "month",
+            weighted=weighted,
+            include_flagged=include_flagged,
+            min_group_size=min_group_size,
+            unit_code=unit_code,
+            area_code=area_code,
+            age_band=age_band,
+            sex=sex,
+        )
+        rows = in_month(whole.rows, month)
+        if period is None:
+            rows = [{k: v for k, v in r.items() if k != "period"} for r in rows]
+        method = {**whole.method, "by": parse_by(by), "period": period, "month": month}
+        return IndicatorResult(rows=rows, method=method)
+    fields = parse_by(by)
+    check_period(period)
+    campaign = get_campaign(session, campaign_id)
+    filters = resolve_filters(
+        session, unit_code=unit_code, area_code=area_code, age_band=age_band, sex=sex
+    )
+    t = build_table(
+        session,
+        campaign=campaign,
+        by=fields,
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        filters=filters,
+    )
+    return _rows(session, t, fields, period, weighted, include_flagged, min_group_size)
+
+
+def _rows(
+    session: Session,
+    t: Groups,
+    fields: list[str],
+    period: str | None,
+    weighted: bool,
+    include_flagged: bool,
+    k: int,
+) -> IndicatorResult:
+    hidden = table_suppression(t, k)
+    shrunk, post, shrink_report = shrink_families(t)
+    labels = unit_names(session, t)
+    vm, vsd, vse = t.est["value"]
+    sm, _ssd, sse = t.est["score"]
+    tm, _tsd, _tse = t.est["top"]
+    nps_val, nps_se, nps_cnt = t.nps
+    with np.errstate(invalid="ignore"):
+        t_all = np.where(
+            t.n_eff >= 2, sps.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(t.n_eff - 1, 1)), np.nan
+        )
+    mean = np.where(t.mixed_scale, np.nan, vm)
+    neff = t.n_eff
+    zz = Z * Z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Wilson score interval on the (effective) sample size, for every row at once.
+        denom = 1 + zz / neff
+        centre = (tm + zz / (2 * neff)) / denom
+        whalf = Z * np.sqrt(tm * (1 - tm) / neff + zz / (4 * neff * neff)) / denom
+    has_nps = (nps_cnt >= k) & np.isfinite(nps_val)
+    nps_v = np.where(has_nps, nps_val, np.nan)
+    cols = {
+        "n_eff": rounded_column(neff, 2),
+        "mean": rounded_column(mean),
+        "sd": rounded_column(np.where(np.isfinite(mean), vsd, np.nan)),
+        "ci_low": rounded_column(mean - t_all * vse),
+        "ci_high": rounded_column(mean + t_all * vse),
+        "scale_min": rounded_column(t.lo),
+        "scale_max": rounded_column(t.hi),
+        "score": rounded_column(sm),
+        "score_se": rounded_column(sse),
+        "score_ci_low": rounded_column(sm - t_all * sse),
+        "score_ci_high": rounded_column(sm + t_all * sse),
+        "shrunk_score": rounded_column(shrunk),
+        "shrunk_ci_low": rounded_column(shrunk - Z * post),
+        "shrunk_ci_high": rounded_column(shrunk + Z * post),
+        "satisfaction_rate": rounded_column(tm),
+        "satisfaction_ci_low": rounded_column(np.maximum(0.0, centre - whalf)),
+        "satisfaction_ci_high": rounded_column(np.minimum(1.0, centre + whalf)),
+        "nps": rounded_column(nps_v),
+        "nps_ci_low": rounded_column(np.maximum(-100.0, nps_v - Z * nps_se)),
+        "nps_ci_high": rounded_column(np.minimum(100.0, nps_v + Z * nps_se)),
+    }
+    n_list = t.n.astype(np.int64).tolist()
+    na_list = t.n_answers.astype(np.int64).tolist()
+    rows = []
+    for i, key in enumerate(t.keys):
+        row: dict[str, Any] = {}
+        for f, val in zip(t.fields, key, strict=True):
+            if f in ("unit", "area"):
+                code, name, name_en = labels.get(f, {}).get(int(val), (None, "", ""))
+                row[f"{f}_code"] = code
+                row[f"{f}_name"] = name
+                row[f"{f}_name_en"] = name_en
+            else:
+                row[f] = val if val != "" else None
+        reason = hidden.get(key)
+        if reason:
+            row.update(n=None, suppressed=True, suppression=reason)
+        else:
+            row["n"] = n_list[i]
+            row["n_answers"] = na_list[i]
+            for name, values in cols.items():
+                row[name] = values[i]
+            row["suppressed"] = False
+            row["suppression"] = None
+        rows.append(row)
+    method = {
+        "by": fields,
+        "period": period,
+        "weighted": weighted,
+        "include_flagged": include_flagged,
+        "source": t.source,
+        "confidence": CONFIDENCE,
+        "mean_interval": (
+            "Taylor-linearised (design-based) standard error of the weighted mean, t with n_eff-1 df"
+            if weighted
+            else "t interval: mean +/- t(n-1) * sd / sqrt(n)"
+        ),
+        "proportion_interval": "Wilson score interval"
+        + (" on the effective sample size" if weighted else ""),
+        "score": "100 * (answer - scale_min) / (scale_max - scale_min), averaged",
+        "satisfaction": "share of answers in the top two points of the scale",
+        "nps": "% answers 9-10 minus % answers 0-6, normal interval",
+        "shrinkage": {
+            "method": "empirical Bayes, normal-normal: shrunk = mean + (score - mean) * n / (n + kappa), "
+            "kappa = within-group variance / between-group variance (DerSimonian-Laird moments), "
+            "within each dimension and period",
+            "families": shrink_report,
+        },
+        "weighting": t.weighting,
+        "min_group_size": k,
+        "suppression": "primary: fewer than min_group_size respondents; secondary: in every "
+        "line of the table at least two suppressed cells holding min_group_size respondents",
+        "suppressed_cells": len(hidden),
+        "note": INTERVAL_NOTE,
+    }
+    return IndicatorResult(rows=rows, method=method)
+
+
+def ranking(
+    session: Session,
+    *,
+    campaign_id: int,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    dimension_weights: dict[str, float] | None = None,
+    seed: int = 20261125,
+    area_code: str | None = None,
+    month: str | None = None,
+    unit_kind: str | None = None,
+) -> IndicatorResult:
+    """Composite index per unit (weighted mean of shrunk dimension scores) with rank ranges.
+
+    ``area_code`` keeps the respondents of one area; ``month`` (YYYY-MM) ranks on that
+    month's cells of the monthly table (suppressed across months, shrunk within the month);
+    ``unit_kind`` ranks the units of one kind among themselves."""
+    check_month(month)
+    campaign = get_campaign(session, campaign_id)
+    questions = campaign_questions(session, campaign=campaign)
+    dims = sorted({q.dimension for q in questions.values() if q.type == "rating"})
+    weights_in = (
+        dimension_weights if dimension_weights is not None else (campaign.dimension_weights or {})
+    )
+    bad = [d for d in weights_in if d not in dims]
+    if bad:
+        raise Invalid.field(("query", "weights"), f"unknown dimension(s): {', '.join(bad)}")
+    wts = {d: float(weights_in.get(d, 1.0)) for d in dims}
+    if any(x < 0 for x in wts.values()) or (dims and sum(wts.values()) <= 0):
+        raise Invalid.field(("query", "weights"), "weights must be >= 0 and not all zero")
+    filters = resolve_filters(session, unit_code=None, area_code=area_code, age_band=None, sex=None)
+    t = build_table(
+        session,
+        campaign=campaign,
+        by=["unit", "dimension"],
+        period="month" if month else None,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        filters=filters,
+    )
+    hidden = table_suppression(t, min_group_size)
+    shrunk, post, report = shrink_families(t)
+    score, _sd, score_se = t.est["score"]
+    labels = unit_names(session, t)["unit"] if t.keys else {}
+    per_unit: dict[int, dict[str, int]] = {}
+    for i, key in enumerate(t.keys):
+        if month is None or str(key[2]).startswith(month):
+            per_unit.setdefault(int(key[0]), {})[key[1]] = i
+    if unit_kind:
+        kept = lookups.units_of_kind(session, list(per_unit), unit_kind)
+        per_unit = {uid: idx for uid, idx in per_unit.items() if uid in kept}
+    wsum = sum(wts[d] for d in dims)
+    shown: list[tuple[int, float, float, float, float]] = []
+    rows_hidden: list[dict[str, Any]] = []
+    for uid, idx in per_unit.items():
+        code, name, name_en = labels.get(uid, (None, "", ""))
+        complete = all(d in idx for d in dims if wts[d] > 0)
+        if not complete or any(t.keys[i] in hidden for i in idx.values()):
+            rows_hidden.append(
+                {"unit_code": code, "unit_name": name, "unit_name_en": name_en, "suppressed": True}
+            )
+            continue
+        used = [d for d in dims if wts[d] > 0]
+        idx_val = sum(wts[d] * shrunk[idx[d]] for d in used) / wsum
+        # Dimensions are answered by the same people and correlate; adding the SEs (perfect
+        # correlation) never overstates precision.
+        idx_se = sum(wts[d] * post[idx[d]] for d in used) / wsum
+        raw = sum(wts[d] * score[idx[d]] for d in used) / wsum
+        n_min = min(int(t.n[idx[d]]) for d in used)
+        shown.append((uid, float(idx_val), float(idx_se), float(raw), n_min))
+    rows: list[dict[str, Any]] = []
+    if shown:
+        est = np.array([s[1] for s in shown])
+        se = np.array([s[2] for s in shown])
+        order = np.argsort(-est, kind="stable")
+        rank = np.empty(len(shown), dtype=int)
+        rank[order] = np.arange(1, len(shown) + 1)
+        rng = np.random.default_rng(seed)
+        draws = est[None, :] + rng.standard_normal((RANK_DRAWS, len(shown))) * se[None, :]
+        # Rank 1 is the best: position of each unit when a draw is sorted from the top.
+        order_d = np.argsort(-draws, axis=1)
+        ranks = np.empty_like(order_d)
+        np.put_along_axis(ranks, order_d, np.arange(1, len(shown) + 1)[None, :], axis=1)
+        ranks.sort(axis=0)
+        r_lo = ranks[int(np.ceil(0.025 * RANK_DRAWS)) - 1]
+        r_hi = ranks[int(np.ceil(0.975 * RANK_DRAWS)) - 1]
+        lo_ci, hi_ci = est - Z * se, est + Z * se
+        # Plausible rank range from the intervals: a unit is placed behind only those whose
+        # interval lies wholly above its own and ahead of only those wholly below, so two
+        # units whose intervals overlap always have overlapping rank ranges.
+        better = (lo_ci[None, :] > hi_ci[:, None]).sum(axis=1)
+        not_worse = (hi_ci[None, :] >= lo_ci[:, None]).sum(axis=1)
+        for j in order:
+            uid, v, s, raw, n_min = shown[j]
+            code, name, name_en = labels.get(uid, (None, "", ""))
+            rows.append(
+                {
+                    "unit_code": code,
+                    "unit_name": name,
+                    "unit_name_en": name_en,
+                    "n": n_min,
+                    "index": rounded(v),
+                    "ci_low": rounded(v - Z * s),
+                    "ci_high": rounded(v + Z * s),
+                    "raw_index": rounded(raw),
+                    "rank": int(rank[j]),
+                    "rank_low": int(1 + better[j]),
+                    "rank_high": int(not_worse[j]),
+                    "rank_low_sim": int(r_lo[j]),
+                    "rank_high_sim": int(r_hi[j]),
+                    "suppressed": False,
+                }
+            )
+    rows += sorted(rows_hidden, key=lambda r: r["unit_code"] or "")
+    method = {
+        "index": "weighted mean of the units' shrunk dimension scores (0-100)",
+        "dimension_weights": wts,
+        "interval": "index +/- 1.96 * sum(w * posterior sd) / sum(w) (conservative: "
+        "dimensions treated as perfectly correlated)",
+        "rank_range": "rank_low = 1 + units whose interval lies wholly above; rank_high = "
+        "units whose interval is not wholly below (overlapping intervals never look ordered)",
+        "rank_range_sim": f"2.5% and 97.5% quantiles of each unit's rank over {RANK_DRAWS} "
+        "draws of all indices from their normal approximations (seeded)",
+        "shrinkage": report,
+        "weighted": weighted,
+        "weighting": t.weighting,
+        "include_flagged": include_flagged,
+        "min_group_size": min_group_size,
+        "note": INTERVAL_NOTE,
+    }
+    for name, value in (("area_code", area_code), ("month", month), ("unit_kind", unit_kind)):
+        if value:
+            method[name] = value
+    return IndicatorResult(rows=rows, method=method)
+
+
+def trends(
+    session: Session,
+    *,
+    campaign_id: int,
+    period: str = "month",
+    weighted: bool = False,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    alpha: float = 0.05,
+    month: str | None = None,
+    by: str | Sequence[str] | None = ("unit", "dimension"),
+    unit_code: str | None = None,
+    area_code: str | None = None,
+) -> IndicatorResult:
+    """Score per group (unit and dimension by default) and period, with a test of each change
+    between periods.
+
+    ``month`` (YYYY-MM) keeps the periods that start in it, and the changes into them; the
+    false discovery rate is still controlled over every change of the answer."""
+    check_month(month)
+    check_period(period)
+    res = compute(
+        session,
+        campaign_id=campaign_id,
+        by=by,
+        period=period,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=min_group_size,
+        unit_code=unit_code,
+        area_code=area_code,
+    )
+    # A series is one group's rows over the periods; its keys are the row's grouping fields.
+    names = [f"{f}_code" if f in ("unit", "area") else f for f in parse_by(by)]
+    series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in res.rows:
+        series.setdefault(tuple(r[f] for f in names), []).append(r)
+    changes: list[dict[str, Any]] = []
+    ordered = sorted(series.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
+    for key, rows in ordered:
+        group = dict(zip(names, key, strict=True))
+        rows.sort(key=lambda r: r["period"])
+        for a, b in zip(rows, rows[1:], strict=False):
+            if a["suppressed"] or b["suppressed"]:
+                changes.append(
+                    {
+                        **group,
+                        "from": a["period"],
+                        "to": b["period"],
+                        "suppressed": True,
+                    }
+                )
+                continue
+            se_a, se_b = a["score_se"], b["score_se"]
+            diff = b["score"] - a["score"]
+            se = math.sqrt(se_a**2 + se_b**2)
+            z = diff / se if se > 0 else 0.0
+            changes.append(
+                {
+                    **group,
+                    "from": a["period"],
+                    "to": b["period"],
+                    "score_from": a["score"],
+                    "score_to": b["score"],
+                    "change": rounded(diff),
+                    "se": rounded(se),
+                    "z": rounded(z),
+                    "p_value": rounded(2 * sps.norm.sf(abs(z)), 8),
+                    "suppressed": False,
+                }
+            )
+    tested = [c for c in changes if not c["suppressed"]]
+    q = benjamini_hochberg(np.array([c["p_value"] for c in tested], dtype=float))
+    for c, qv in zip(tested, q, strict=True):
+        c["q_value"] = rounded(qv, 8)
+        c["alert"] = bool(qv < alpha)
+        c["direction"] = "up" if c["change"] > 0 else "down"
+    method = dict(res.method)
+    method["test"] = (
+        "two-sided z test of the change in score between consecutive periods, "
+        f"Benjamini-Hochberg false discovery rate {alpha} across all tested changes"
+    )
+    if month is None:
+        return IndicatorResult(rows=res.rows, method=method, changes=changes)
+    method["month"] = month
+    return IndicatorResult(
+        rows=in_month(res.rows, month), method=method, changes=in_month(changes, month, "to")
+    )

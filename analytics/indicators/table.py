@@ -1,0 +1,259 @@
+"""The table of groups: counts per scale point -> per-group moments, respondents and NPS.
+
+Every view (indicators, ranking, trends) starts from one such table: ``build_table`` reads
+the counts (from ``stat_unit`` or the columnar copy), ``groups_from_counts`` turns them into
+moments per key, and ``shrink_families`` shrinks the scores within each dimension and period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from analytics.indicators import cube
+from analytics.indicators.queries import (
+    Counts,
+    Filters,
+    QuestionInfo,
+    campaign_questions,
+    choose_source,
+    fetch_counts,
+    unit_labels,
+)
+from analytics.indicators.statistics import factorize, group_keys, moments, shrink
+from analytics.indicators.weighting import cell_weights
+from surveys.forms.models import Campaign
+from surveys.forms.stats import RESPONSE_KEY
+
+
+@dataclass
+class Groups:
+    """Per-group moments of a table: one entry per key of the grouping fields."""
+
+    fields: list[str]
+    keys: list[tuple[Any, ...]]
+    n: np.ndarray  # respondents (for privacy)
+    n_answers: np.ndarray
+    n_eff: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mixed_scale: np.ndarray
+    est: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # var -> (mean, sd, se)
+    nps: tuple[np.ndarray, np.ndarray, np.ndarray]  # (value, se, answers)
+    weighting: dict[str, Any] | None = None
+    source: str = ""
+    labels: dict[str, dict[int, tuple[str, str, str]]] = field(default_factory=dict)
+
+
+def build_table(
+    session: Session,
+    *,
+    campaign: Campaign,
+    by: list[str],
+    period: str | None,
+    weighted: bool,
+    include_flagged: bool,
+    filters: Filters,
+) -> Groups:
+    """The campaign's counts under the filters, grouped by ``by`` (and ``period``)."""
+    questions = campaign_questions(session, campaign=campaign)
+    group_fields = list(by) + (["period"] if period else [])
+    sql_fields = [f for f in group_fields if f != "dimension"]
+    weighting = None
+    weights = None
+    if weighted:
+        weights, weighting = cell_weights(session, campaign, include_flagged)
+    cid = int(campaign.id)  # type: ignore[arg-type]
+    source = choose_source(sql_fields, filters, weighted=weighted)
+    if source == "columns":
+        counts = cube.counts(
+            session,
+            campaign_id=cid,
+            fields=sql_fields,
+            period=period,
+            include_flagged=include_flagged,
+            filters=filters,
+            weights=weights,
+        )
+    else:
+        counts = fetch_counts(
+            session,
+            campaign_id=cid,
+            fields=sql_fields,
+            period=period,
+            include_flagged=include_flagged,
+            filters=filters,
+            weights=weights,
+        )
+    return groups_from_counts(counts, questions, by, group_fields, weighting)
+
+
+def groups_from_counts(
+    counts: Counts,
+    questions: dict[str, QuestionInfo],
+    by: list[str],
+    group_fields: list[str],
+    weighting: dict[str, Any] | None,
+) -> Groups:
+    """Per-group moments, respondents and NPS of counts per scale point."""
+    size_all = len(counts)
+    coded = {f: factorize(np.asarray(col)) for f, col in counts.keys.items()}
+    uq, qcode = factorize(np.asarray(counts.question, dtype=object))
+    # Deterministic order, so both databases sum in the same order and give identical floats.
+    order = np.lexsort([counts.value, qcode] + [c for _u, c in coded.values()][::-1])
+    if size_all == 0:
+        order = np.zeros(0, dtype=np.int64)
+    coded = {f: (u, c[order]) for f, (u, c) in coded.items()}
+    qcode = qcode[order]
+    v = counts.value[order]
+    n = counts.n[order].astype(float)
+    wn = counts.wn[order]
+    w2n = counts.w2n[order]
+
+    # Question attributes, looked up once per distinct question and spread by code.
+    infos = [questions.get(str(k)) for k in uq.tolist()]
+    is_resp = np.array([str(k) == RESPONSE_KEY for k in uq.tolist()], dtype=bool)[qcode]
+    kind_u = np.array([i.type if i else "" for i in infos], dtype=object)
+    dim_u = np.array([i.dimension if i else "" for i in infos], dtype=object)
+    lo = np.array([i.scale_min if i else 0.0 for i in infos], dtype=float)[qcode]
+    hi = np.array([i.scale_max if i else 1.0 for i in infos], dtype=float)[qcode]
+    kind = kind_u[qcode]
+    by_dim = "dimension" in by
+    stat_rows = (kind == "rating") | ((kind == "nps") & by_dim)
+    nps_rows = kind == "nps"
+    dim_codes = factorize(dim_u[qcode]) if size_all else (np.zeros(0, dtype=object), qcode)
+
+    def cols(mask: np.ndarray, with_dim: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for f in group_fields:
+            if f == "dimension":
+                if with_dim:
+                    out.append((dim_codes[0], dim_codes[1][mask]))
+            else:
+                u, c = coded[f]
+                out.append((u, c[mask]))
+        return out
+
+    g, keys = group_keys(cols(stat_rows, True), int(stat_rows.sum()))
+    size = len(keys)
+    sn, swn, sw2n, sv = n[stat_rows], wn[stat_rows], w2n[stat_rows], v[stat_rows]
+    slo, shi = lo[stat_rows], hi[stat_rows]
+    score = 100.0 * (sv - slo) / (shi - slo)
+    top = (sv >= shi - 1).astype(float)
+    skind = kind[stat_rows]
+    est = {
+        "value": moments(g, size, sn, swn, sw2n, sv),
+        "score": moments(g, size, sn, swn, sw2n, score),
+        "top": moments(g, size, sn, swn, sw2n, top),
+    }
+    n_answers = np.bincount(g, weights=sn, minlength=size)
+    sw_tot = np.bincount(g, weights=swn, minlength=size)
+    sw2_tot = np.bincount(g, weights=sw2n, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = sw_tot**2 / sw2_tot
+    gmin = np.full(size, np.inf)
+    gmax = np.full(size, -np.inf)
+    lo_max = np.full(size, -np.inf)
+    hi_min = np.full(size, np.inf)
+    np.minimum.at(gmin, g, slo)
+    np.maximum.at(gmax, g, shi)
+    np.maximum.at(lo_max, g, slo)
+    np.minimum.at(hi_min, g, shi)
+    mixed = (gmin != lo_max) | (gmax != hi_min)
+
+    # Respondents per group: the most answers to one question of the group when grouped by
+    # dimension (a lower bound of its respondents, so suppression errs on the safe side),
+    # otherwise every response of the group.
+    if by_dim:
+        sq = qcode[stat_rows]
+        qg, qkeys = group_keys([(np.arange(max(size, 1)), g), (uq, sq)], int(stat_rows.sum()))
+        per_q = np.bincount(qg, weights=sn, minlength=len(qkeys))
+        resp_n = np.zeros(size)
+        if qkeys:
+            np.maximum.at(resp_n, np.array([k[0] for k in qkeys], dtype=np.int64), per_q)
+    else:
+        rg, rkeys = group_keys(cols(is_resp, False), int(is_resp.sum()))
+        rn = np.bincount(rg, weights=n[is_resp], minlength=len(rkeys))
+        lookup = dict(zip(rkeys, rn.tolist(), strict=True))
+        resp_n = np.array([lookup.get(k, 0.0) for k in keys], dtype=float)
+
+    # NPS: its own dimension when grouped by dimension, else attached to each row.
+    nps_val = np.full(size, np.nan)
+    nps_se = np.full(size, np.nan)
+    nps_cnt = np.zeros(size)
+    if by_dim:
+        npsy = np.where(skind == "nps", (sv >= 9).astype(float) - (sv <= 6), 0.0)
+        isn = np.bincount(g, weights=(skind == "nps").astype(float), minlength=size) > 0
+        m, _sd, se = moments(g, size, sn, swn, sw2n, npsy)
+        nps_val = np.where(isn, 100 * m, np.nan)
+        nps_se = np.where(isn, 100 * se, np.nan)
+        nps_cnt = np.where(isn, n_answers, 0.0)
+    elif nps_rows.any():
+        pg, pkeys = group_keys(cols(nps_rows, False), int(nps_rows.sum()))
+        pv = v[nps_rows]
+        py = (pv >= 9).astype(float) - (pv <= 6)
+        m, _sd, se = moments(pg, len(pkeys), n[nps_rows], wn[nps_rows], w2n[nps_rows], py)
+        pc = np.bincount(pg, weights=n[nps_rows], minlength=len(pkeys))
+        lk = {k: i for i, k in enumerate(pkeys)}
+        for i, k in enumerate(keys):
+            j = lk.get(k)
+            if j is not None:
+                nps_val[i], nps_se[i], nps_cnt[i] = 100 * m[j], 100 * se[j], pc[j]
+    if not by_dim:
+        # Pooled rows hold several answers per respondent, which correlate: count respondents
+        # rather than answers for the precision (conservative: as if perfectly correlated).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inflate = np.sqrt(np.maximum(n_answers / np.maximum(resp_n, 1.0), 1.0))
+        est = {k: (m_, sd_, se_ * inflate) for k, (m_, sd_, se_) in est.items()}
+        n_eff = n_eff / inflate**2
+    return Groups(
+        fields=group_fields,
+        keys=keys,
+        n=resp_n,
+        n_answers=n_answers,
+        n_eff=n_eff,
+        lo=gmin,
+        hi=gmax,
+        mixed_scale=mixed,
+        est=est,
+        nps=(nps_val, nps_se, nps_cnt),
+        weighting=weighting,
+        source=counts.source,
+    )
+
+
+def shrink_families(t: Groups) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Shrink within each family (same dimension and period) across the other grouping keys."""
+    fam_pos = [i for i, f in enumerate(t.fields) if f in ("dimension", "period")]
+    ent_pos = [i for i, f in enumerate(t.fields) if f not in ("dimension", "period")]
+    mean, sd, se = t.est["score"]
+    n = t.n_eff
+    if not ent_pos:
+        return mean.copy(), se.copy(), [{"applied": False, "reason": "nothing to compare"}]
+    shrunk = np.full(len(t.keys), np.nan)
+    post = np.full(len(t.keys), np.nan)
+    fams: dict[tuple[Any, ...], list[int]] = {}
+    for i, k in enumerate(t.keys):
+        fams.setdefault(tuple(k[p] for p in fam_pos), []).append(i)
+    report = []
+    for fk, idx in sorted(fams.items(), key=lambda kv: repr(kv[0])):
+        ix = np.array(idx)
+        s_, p_, params = shrink(mean[ix], sd[ix], n[ix])
+        shrunk[ix], post[ix] = s_, p_
+        report.append(
+            {"family": dict(zip([t.fields[p] for p in fam_pos], fk, strict=True)), **params}
+        )
+    return shrunk, post, report
+
+
+def unit_names(session: Session, t: Groups) -> dict[str, dict[int, tuple[str, str, str]]]:
+    """(code, name, name_en) of the table's units and areas, by id."""
+    out: dict[str, dict[int, tuple[str, str, str]]] = {}
+    for f in ("unit", "area"):
+        if f in t.fields:
+            i = t.fields.index(f)
+            out[f] = unit_labels(session, [k[i] for k in t.keys])
+    return out
