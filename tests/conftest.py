@@ -26,8 +26,8 @@ POSTGRES_URL = os.environ.get(
     "MINYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = [b for b in os.environ.get("MINYI_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
-# The workplace's shared data (Pabulib elections, labelled reviews) lies beside the checkout;
-# MINYI_SHARED_DIR points elsewhere for a checkout that is not beside it.
+# The data set the vote and sentiment tests read (Pabulib elections, labelled reviews) lies in
+# `shared/` beside the checkout by default; MINYI_SHARED_DIR points elsewhere.
 SHARED = Path(
     os.environ.get("MINYI_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared"
 )
