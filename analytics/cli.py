@@ -12,7 +12,7 @@ from service.cli import open_engine
 def register(main: click.Group) -> None:
     """Add the ``analytics`` command group to the main CLI."""
     main.add_command(analytics)
-    from analytics.report_cli import report
+    from analytics.report.cli import report
 
     main.add_command(report)
 

@@ -1,33 +1,12 @@
-"""Translations: every ``locales/*.json`` file holds ``{"zh-CN": {...}, "en": {...}}``."""
+"""The language of a request; the messages themselves come from ``service.i18n``."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
-
 from fastapi import Request
 
-LANGUAGES = ("zh-CN", "en")
-LOCALES = Path(__file__).with_name("locales")
+from service.i18n import LANGUAGES, translate
 
-
-@lru_cache
-def catalog() -> dict[str, dict[str, str]]:
-    """All messages by language, merged from the per-domain locale files."""
-    merged: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
-    for path in sorted(LOCALES.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for lang in LANGUAGES:
-            merged[lang].update(data.get(lang, {}))
-    return merged
-
-
-def translate(lang: str, key: str, **params: object) -> str:
-    """The message for key in lang (falling back to zh-CN, then the key itself)."""
-    cat = catalog()
-    text = cat.get(lang, {}).get(key) or cat["zh-CN"].get(key) or key
-    return text.format(**params) if params else text
+__all__ = ["LANGUAGES", "request_language", "translate"]
 
 
 def request_language(request: Request) -> str:

@@ -8,7 +8,6 @@ import plotly.graph_objects as go
 
 from analytics.figures.common import (
     GREY,
-    LABELS,
     Row,
     _empty,
     _finish,
@@ -16,6 +15,7 @@ from analytics.figures.common import (
     _round,
     _whiskers,
     esc,
+    has_label,
     label,
     suppressed,
     unit_label,
@@ -29,7 +29,7 @@ def _group_label(key: str, v: object, lang: str, names: Mapping[str, str] | None
     if v is None or v == "":
         return label(lang, "unknown")
     if key == "sex":
-        return label(lang, f"sex.{v}") if f"sex.{v}" in LABELS["en"] else esc(v)
+        return label(lang, f"sex.{v}") if has_label(f"sex.{v}") else esc(v)
     if key in ("area_code", "area"):
         return unit_label(v, names)
     return esc(v)

@@ -12,6 +12,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from service.i18n import known, translate
+
 Row = Mapping[str, Any]
 
 FONT = 'system-ui, -apple-system, "PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif'
@@ -31,149 +33,22 @@ TEMPLATE = go.layout.Template(
     }
 )
 
-LABELS: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "ranking": "口碑综合指数排名",
-        "index": "综合指数",
-        "rank": "名次",
-        "rank_range": "可能名次",
-        "interval": "95% 区间",
-        "suppressed": "已隐藏",
-        "too_few": "样本不足 {k} 人，不予显示",
-        "heatmap": "各单位分维度得分（收缩估计）",
-        "shrunk_score": "收缩得分",
-        "n": "样本数",
-        "profile": "单位画像：{unit}",
-        "district_average": "全区平均",
-        "score": "得分",
-        "trends": "得分趋势",
-        "trends_of": "得分趋势：{subject}",
-        "district": "全区",
-        "period": "时间",
-        "significant": "显著变化",
-        "up": "显著上升",
-        "down": "显著下降",
-        "breakdown_area": "按居住片区",
-        "breakdown_profile": "按受访者特征",
-        "area": "片区",
-        "sentiment": "留言情感分布",
-        "positive": "正面",
-        "neutral": "中性",
-        "negative": "负面",
-        "share": "占比",
-        "themes": "负面主题 Top {n}",
-        "themes_unit": "负面主题 Top {n}：{unit}",
-        "mentions": "负面留言提及数",
-        "negative_share": "负面占比",
-        "vote": "民生实事项目票决结果",
-        "for": "赞成",
-        "against": "反对",
-        "abstain": "弃权",
-        "votes": "票数",
-        "threshold": "通过线 {v} 票",
-        "selected": "入选",
-        "not_selected": "未入选",
-        "passed": "通过",
-        "cumulative_budget": "累计预算（万元）",
-        "budget_cap": "预算上限",
-        "budget": "预算（万元）",
-        "default_rule": "默认规则",
-        "equal_shares": "均等份额法",
-        "outcome": "入选结果对比",
-        "tracker": "入选项目实施进度",
-        "percent_done": "完成进度（%）",
-        "status": "状态",
-        "responses": "答卷数",
-        "response_trend": "答卷数量趋势",
-        "no_data": "暂无可显示的数据",
-        "status.selected": "已入选",
-        "status.in_progress": "实施中",
-        "status.completed": "已完成",
-        "status.not_selected": "未入选",
-        "status.on_ballot": "待票决",
-        "status.proposed": "已提议",
-        "age_band": "年龄段",
-        "sex": "性别",
-        "sex.male": "男",
-        "sex.female": "女",
-        "sex.other": "其他",
-        "unknown": "未填写",
-    },
-    "en": {
-        "ranking": "Reputation index ranking",
-        "index": "Composite index",
-        "rank": "Rank",
-        "rank_range": "Plausible ranks",
-        "interval": "95% interval",
-        "suppressed": "Hidden",
-        "too_few": "Fewer than {k} respondents: not shown",
-        "heatmap": "Shrunk scores by unit and dimension",
-        "shrunk_score": "Shrunk score",
-        "n": "Respondents",
-        "profile": "Unit profile: {unit}",
-        "district_average": "District average",
-        "score": "Score",
-        "trends": "Score trends",
-        "trends_of": "Score trends: {subject}",
-        "district": "District",
-        "period": "Period",
-        "significant": "Significant change",
-        "up": "Significant rise",
-        "down": "Significant fall",
-        "breakdown_area": "By residents' area",
-        "breakdown_profile": "By respondent profile",
-        "area": "Area",
-        "sentiment": "Comment sentiment",
-        "positive": "Positive",
-        "neutral": "Neutral",
-        "negative": "Negative",
-        "share": "Share",
-        "themes": "Top {n} negative themes",
-        "themes_unit": "Top {n} negative themes: {unit}",
-        "mentions": "Negative comments mentioning it",
-        "negative_share": "Negative share",
-        "vote": "Livelihood projects: the deputies' vote",
-        "for": "For",
-        "against": "Against",
-        "abstain": "Abstain",
-        "votes": "Votes",
-        "threshold": "Pass line {v} votes",
-        "selected": "Selected",
-        "not_selected": "Not selected",
-        "passed": "Passed",
-        "cumulative_budget": "Cumulative budget (10k yuan)",
-        "budget_cap": "Budget cap",
-        "budget": "Budget (10k yuan)",
-        "default_rule": "Default rule",
-        "equal_shares": "Equal Shares",
-        "outcome": "Selection compared",
-        "tracker": "Implementation of selected projects",
-        "percent_done": "Done (%)",
-        "status": "Status",
-        "responses": "Responses",
-        "response_trend": "Responses over time",
-        "no_data": "No data to show yet",
-        "status.selected": "Selected",
-        "status.in_progress": "In progress",
-        "status.completed": "Completed",
-        "status.not_selected": "Not selected",
-        "status.on_ballot": "On the ballot",
-        "status.proposed": "Proposed",
-        "age_band": "Age band",
-        "sex": "Sex",
-        "sex.male": "Male",
-        "sex.female": "Female",
-        "sex.other": "Other",
-        "unknown": "Not given",
-    },
-}
+# Chart labels live in analytics/locales/figures.json under this prefix, so that a bare word
+# ("rank", "n") cannot clash with a page's message of the same name.
+PREFIX = "fig."
 
 
 def label(lang: str, key: str, **params: object) -> str:
     """The chart label for key in lang (zh-CN when the language is unknown)."""
-    table = LABELS.get(lang) or LABELS["zh-CN"]
-    text = table.get(key) or LABELS["zh-CN"].get(key) or key
+    text = translate(lang, PREFIX + key)
+    if text == PREFIX + key:  # in no catalog: the key itself
+        text = key
     return text.format(**params) if params else text
+
+
+def has_label(key: str) -> bool:
+    """True when the catalogs hold a chart label for key."""
+    return known(PREFIX + key)
 
 
 def esc(text: object) -> str:
