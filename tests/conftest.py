@@ -67,10 +67,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaked = sorted(s for s in SECRETS | {PASSWORD} if s and s in text_)
     lines = text_.count("\n")
     if leaked:
-        print(f"\nSECRET LEAK: {len(leaked)} secret(s) found in the log output ({LOG_FILE})")
+        print(f"\nSECRET LEAK: {len(leaked)} secret(s) found in the log output ({LOG_FILE})")  # noqa: T201
         session.exitstatus = 1
     else:
-        print(f"\nlog check: {lines} log lines, {len(SECRETS) + 1} secrets searched, none found")
+        print(f"\nlog check: {lines} log lines, {len(SECRETS) + 1} secrets searched, none found")  # noqa: T201
 
 
 def _reset_postgres(url: str) -> None:
