@@ -150,7 +150,7 @@ def test_300_deputies_5_attempts_each_two_processes_store_300_ballots(
 
         # SQLite's connection pool holds 15 connections per process; past that, the
         # async auth dependency waits for a connection on the event loop while the
-        # requests holding them wait for the loop (a foundation issue, reported), so
+        # requests holding them wait for the loop (see docs/benchmarks.md, Voting), so
         # SQLite gets fewer concurrent clients than PostgreSQL (pool of 30).
         workers = 32 if database_url.startswith("postgresql") else 12
         started = time.monotonic()
