@@ -528,3 +528,23 @@ def test_margins_leave_room_for_the_labels_so_plotly_draws_once() -> None:
     assert many.layout.margin.b >= F.text_width("第00幸福社区") + 16
     # Every axis keeps automargin: if an estimate is short, plotly.js still widens it.
     assert F.TEMPLATE.layout.xaxis.automargin and F.TEMPLATE.layout.yaxis.automargin
+
+
+def test_chart_modules_stay_pure_and_small() -> None:
+    # Rows in, Figure out: no database, no web framework, and each module one chart family.
+    import ast
+    from pathlib import Path
+
+    for path in Path(F.__file__).parent.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert len(source.splitlines()) <= 500, path.name
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [node.module] if isinstance(node, ast.ImportFrom) else []
+                names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    root = (name or "").split(".")[0]
+                    assert root not in {"fastapi", "sqlalchemy", "sqlmodel", "starlette"}, (
+                        path.name,
+                        name,
+                    )
