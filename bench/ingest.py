@@ -10,7 +10,7 @@ The real endpoint validates, waits for the group commit, and answers 201 only af
 commit; the bare endpoint validates the same body with the same model and stores nothing.
 Afterwards the stored rows are counted: every acknowledged response must be in the database.
 On PostgreSQL the tables are ANALYZEd after the warm-up, as autovacuum would have done by then
-(autovacuum is off on the project machine's PostgreSQL).
+(where autovacuum is off, it would never have run).
 
 PostgreSQL: the database given by --postgres-url is wiped (schema ``public`` dropped).
 Everything is bounded in time and talks only to 127.0.0.1.
@@ -145,8 +145,8 @@ def count_rows(url: str) -> int:
 
 
 def analyze(url: str) -> None:
-    """What autovacuum does after the first few thousand rows (it is off on this machine's
-    PostgreSQL): without statistics the planner reads a whole campaign to find a few keys."""
+    """What autovacuum does after the first few thousand rows (where it is off, or has not
+    run yet): without statistics the planner reads a whole campaign to find a few keys."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
