@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from analytics.figures_router import router as figures_router
+from analytics.comments.router import router as text_router
+from analytics.dashboard.router import router as figures_router
 from analytics.indicators.router import router as indicators_router
-from analytics.text_router import router as text_router
-from analytics.votes_router import router as votes_router
+from analytics.votes.router import router as votes_router
 
 router = APIRouter()
 router.include_router(indicators_router)

@@ -35,7 +35,8 @@ def report(
     from sqlmodel import Session
 
     from analytics import report as html_report
-    from analytics.dashboard_data import Dashboard, DashFilters
+    from analytics.dashboard.options import DashFilters
+    from analytics.dashboard.service import Dashboard
     from service.config import get_settings
     from service.progress import progress
     from surveys.forms.models import Campaign

@@ -17,8 +17,9 @@ import jinja2
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from analytics import dashboard_data, figures
-from analytics.dashboard_data import Dashboard
+from analytics import figures
+from analytics.dashboard.bundle import figure_json
+from analytics.dashboard.service import Dashboard, method_text
 from service.i18n import catalog, known, translate
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -225,7 +226,7 @@ def build(dash: Dashboard, *, generated_at: datetime) -> str:
             {
                 "name": name,
                 "title": Markup(title.split("<br>")[0]).striptags(),
-                "json": dashboard_data.figure_json(dash, name),
+                "json": figure_json(dash, name),
                 "columns": [(k, _column_label(lang, k, lab)) for k, lab in columns],
                 "rows": shown_rows,
             }
@@ -254,6 +255,6 @@ def build(dash: Dashboard, *, generated_at: datetime) -> str:
         sections=sections,
         comments=comments,
         method_text=s["method.text"].format(k=dash.k),
-        method_json=dashboard_data.method_text(dash),
+        method_json=method_text(dash),
         plotly_js=plotly_js(),
     )

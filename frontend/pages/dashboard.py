@@ -9,8 +9,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from analytics import dashboard_data
-from analytics.figures_router import Options
+from analytics import figures
+from analytics.dashboard import service as dashboard
+from analytics.dashboard.dependencies import Options
+from analytics.dashboard.options import COMMENT_LIMIT
+from analytics.indicators import lookups
 from frontend.i18n import request_language, translate
 from frontend.templating import render
 from service.auth import OptionalUser, SettingsDep
@@ -39,7 +42,7 @@ def dashboard_page(
         msg = translate(lang, "dash.forbidden")
         return render(request, "error.html", {"message": msg}, status_code=403)
     options.lang = lang  # the page language decides (cookie, ?lang=, Accept-Language)
-    campaigns = dashboard_data.campaign_choices(session, lang=lang)
+    campaigns = lookups.campaign_choices(session, lang=lang)
     if campaign_id is None and campaigns:
         campaign_id = campaigns[0]["id"]
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
@@ -48,10 +51,10 @@ def dashboard_page(
         "loading": translate(lang, "dash.loading"),
         "failed": translate(lang, "dash.load_failed"),
         "comments_empty": translate(lang, "dash.comments.empty"),
-        "comments_more": translate(lang, "dash.comments.more", n=dashboard_data.COMMENT_LIMIT),
+        "comments_more": translate(lang, "dash.comments.more", n=COMMENT_LIMIT),
         "computed_at": translate(lang, "dash.computed_at", time="{time}"),
     }
-    ctx = dashboard_data.page_context(dash, campaigns=campaigns, strings=strings)
+    ctx = dashboard.page_context(dash, campaigns=campaigns, strings=strings)
     f = dash.filters
 
     def table_url(name: str, fmt: str) -> str:
@@ -71,7 +74,7 @@ def dashboard_page(
 
     ctx.update(
         table_url=table_url,
-        figure_label=lambda key: dashboard_data.figures.label(lang, key),
+        figure_label=lambda key: figures.label(lang, key),
         min_group_size=settings.min_group_size,
     )
     return render(request, "dashboard.html", ctx)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, col, func, select
 
-from analytics.dashboard_data import SURVEY_FIGURES
+from analytics.dashboard.options import SURVEY_FIGURES
 from analytics.report import plotly_js
 from service.audit import AuditEntry
 from surveys.forms.models import SurveyResponse

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from analytics import text
-from analytics.dashboard_cache import StaleWhileRevalidate
-from analytics.dashboard_data import inputs_version
-from analytics.models import CommentScanMark, CommentSentiment
+from analytics.comments import scoring
+from analytics.comments.models import CommentScanMark, CommentSentiment
+from analytics.dashboard.cache import StaleWhileRevalidate
+from analytics.indicators.lookups import inputs_version
 from tests.synthetic import Synthetic, add_responses
 
 
@@ -166,7 +166,7 @@ def test_inputs_version_moves_with_new_responses_and_with_comments_scored_again(
 
     def score() -> None:
         with Session(engine) as s:
-            text.score_pending(s, campaign_id=syn.campaign_id)
+            scoring.score_pending(s, campaign_id=syn.campaign_id)
             s.commit()
 
     score()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from analytics.dashboard_data import FIGURE_NAMES
+from analytics.dashboard.options import FIGURE_NAMES
 from service.models import Role
 from tests.frontend.dashboard_factory import DashWorld, build_vote, build_world
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from analytics.dashboard_data import SURVEY_FIGURES
+from analytics.dashboard.options import SURVEY_FIGURES
 from service.models import Role
 from tests.factories import make_user
 from tests.frontend.dashboard_factory import build_vote, build_world, session_cookie

@@ -274,7 +274,7 @@ def _check_subtraction(client: TestClient, cid: int, h: dict[str, str]) -> list[
 def test_no_small_group_is_revealed_by_any_analytics_output(
     client: TestClient, app: FastAPI
 ) -> None:
-    from analytics.dashboard_data import SURVEY_FIGURES
+    from analytics.dashboard.options import SURVEY_FIGURES
 
     world = seed(client, app.state.engine, responses=0)
     cid = world.campaign_id

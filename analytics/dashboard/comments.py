@@ -1,0 +1,109 @@
+"""The comment panels of a dashboard: sentiment per unit, themes and the comment list.
+
+Numbers come from their services: sentiment shares from ``analytics.indicators.sentiment``,
+themes and the list from ``analytics.comments``; this module picks the units and labels rows.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from analytics import figures
+from analytics.comments import search, themes
+from analytics.dashboard.options import COMMENT_LIMIT, THEME_COMMENTS
+from analytics.dashboard.rows import SurveyRows
+from analytics.indicators import lookups
+from analytics.indicators.sentiment import sentiment_by_unit
+
+
+class CommentRows(SurveyRows):
+    """The comment panels' rows under the dashboard's filters."""
+
+    @cached_property
+    def commentable_units(self) -> dict[int, str]:
+        """Units whose respondents (under the filters) are numerous enough to show comments."""
+        rows = self._compute(["unit"])
+        codes = {
+            r["unit_code"]
+            for r in rows
+            if not r["suppressed"] and (r["n"] or 0) >= self.k and self._kind_ok(r["unit_code"])
+        }
+        return {uid: code for code, uid in lookups.unit_ids(self.session, codes).items()}
+
+    def sentiment_rows(self) -> list[dict[str, Any]]:
+        """Share of positive / neutral / negative comments per unit, with the negative share's
+        Wilson interval; units with fewer than k commenting respondents are suppressed."""
+        f = self.filters
+        return sentiment_by_unit(
+            self.session,
+            campaign_id=self.campaign_id,
+            units=self.commentable_units,
+            area_code=f.area or None,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+        )
+
+    def theme_rows(self) -> list[dict[str, Any]]:
+        """The most negative themes of the profiled unit's comments (``analytics.comments``)."""
+        unit = self.profile_unit
+        if unit is None:
+            return []
+        f = self.filters
+        res = themes.themes(
+            self.session,
+            campaign_id=self.campaign_id,
+            by="unit",
+            unit_code=unit,
+            area_code=f.area or None,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            max_comments=THEME_COMMENTS,
+        )
+        self.methods["themes"] = res.get("method")
+        return [
+            {
+                "unit_code": g.get("unit_code"),
+                "theme": t["keyword"],
+                "count": t["comments"],
+                "negative": t["negative"],
+                "negative_share": t["negative_share"],
+                "negative_ci_low": t.get("negative_ci_low"),
+                "negative_ci_high": t.get("negative_ci_high"),
+            }
+            for g in res.get("groups", [])
+            for t in g.get("themes", [])
+        ]
+
+    def comment_rows(
+        self, *, q: str | None = None, sentiment: str | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Comments (newest first) from groups with enough respondents (``analytics.comments``);
+        True when more matched than are listed."""
+        f = self.filters
+        page = search.list_comments(
+            self.session,
+            campaign_id=self.campaign_id,
+            unit_code=f.unit_code or None,
+            area_code=f.area or None,
+            sentiment=sentiment or None,
+            q=q or None,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            limit=COMMENT_LIMIT,
+            count=False,
+        )
+        rows = [
+            {
+                "unit_code": r["unit_code"],
+                "unit": self.names.get(r["unit_code"], r["unit_code"]),
+                "month": r.get("month"),
+                "sentiment": r.get("sentiment"),
+                "sentiment_label": figures.label(self.lang, r["sentiment"])
+                if r.get("sentiment")
+                else "",
+                "comment": r.get("text"),
+            }
+            for r in page.rows
+        ]
+        return rows, page.more
