@@ -57,7 +57,7 @@ class Dashboard(CommentRows, VoteRows):
         if name == "comments":
             return self.comment_rows()[0]
         if name == "vote":
-            return list(self.vote_results().get("projects", []))
+            return [p.model_dump(mode="json") for p in self.vote_results().projects]
         if name == "tracker":
             return self.tracker_rows()
         raise NotFound(f"Unknown table '{name}'")
