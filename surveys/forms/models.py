@@ -6,7 +6,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
@@ -155,6 +165,42 @@ class AbuseMark(SQLModel, table=True):
     window_start_at: datetime = Field(sa_type=UTCDateTime)
     window_count: int = 0
     total_count: int = 0
+
+
+class StatUnit(SQLModel, table=True):
+    """Answers per scale point, by unit and question."""
+
+    __tablename__ = "stat_unit"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    question_key: str = Field(primary_key=True, max_length=64)
+    flagged: bool = Field(primary_key=True)
+    value: float = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+class StatCell(SQLModel, table=True):
+    """Respondents by unit and respondent cell (area x age band x sex); question_key is "*"."""
+
+    __tablename__ = "stat_cell"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    # 0 when the respondent gave no area.
+    area_unit_id: int = Field(
+        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
+    )
+    age_band: str = Field(primary_key=True, max_length=16)
+    sex: str = Field(primary_key=True, max_length=16)
+    question_key: str = Field(primary_key=True, max_length=64)
+    flagged: bool = Field(primary_key=True)
+    value: float = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
 
 
 # Core tables for the bulk paths (writer, imports, demo): plain SQL, no ORM work per row.

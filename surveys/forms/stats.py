@@ -6,7 +6,8 @@ every code path that stores responses (the web writer, imports, demo generation)
 ``batch`` is a list of dicts:
 ``{"response_id", "campaign_id", "unit_id", "area_unit_id", "age_band", "sex",
 "submitted_hour", "flagged", "answers": {question_key: (value_num, value_text)}}``.
-The analytics engineer owns the tables and the body of this module.
+The tables (``StatUnit``, ``StatCell``) are defined with the other survey tables in
+``surveys.forms.models``.
 
 What is kept, chosen by measurement (docs/benchmarks.md):
 
@@ -30,50 +31,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, delete, text
+from sqlalchemy import Table, delete, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, SQLModel
 
 from surveys.forms.bulk import pg_json, pg_rows
+from surveys.forms.models import StatCell, StatUnit
 
 # Counted once per response, so groups know their number of respondents.
 RESPONSE_KEY = "*"
-
-
-class StatUnit(SQLModel, table=True):
-    """Answers per scale point, by unit and question."""
-
-    __tablename__ = "stat_unit"
-
-    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
-    unit_id: int = Field(
-        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
-    )
-    question_key: str = Field(primary_key=True, max_length=64)
-    flagged: bool = Field(primary_key=True)
-    value: float = Field(primary_key=True)
-    n: int = Field(default=0, sa_type=BigInteger)
-
-
-class StatCell(SQLModel, table=True):
-    """Respondents by unit and respondent cell (area x age band x sex); question_key is "*"."""
-
-    __tablename__ = "stat_cell"
-
-    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, ondelete="CASCADE")
-    unit_id: int = Field(
-        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
-    )
-    # 0 when the respondent gave no area.
-    area_unit_id: int = Field(
-        primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False}
-    )
-    age_band: str = Field(primary_key=True, max_length=16)
-    sex: str = Field(primary_key=True, max_length=16)
-    question_key: str = Field(primary_key=True, max_length=64)
-    flagged: bool = Field(primary_key=True)
-    value: float = Field(primary_key=True)
-    n: int = Field(default=0, sa_type=BigInteger)
 
 
 STAT_TABLES: tuple[Table, ...] = (
