@@ -28,8 +28,8 @@ def analytics() -> None:
 @click.option("--rescore", is_flag=True, help="Score every comment again, not only new ones.")
 def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None:
     """Recompute all statistics from the raw responses, then score unscored comments."""
-    from analytics import text
-    from analytics.models import CommentScanMark, CommentSentiment
+    from analytics.comments import scoring
+    from analytics.comments.models import CommentScanMark, CommentSentiment
     from service.progress import progress
     from surveys.forms.models import SurveyResponse
     from surveys.forms.stats import rebuild
@@ -55,7 +55,7 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
             s.execute(marks)
             s.commit()
         total = (
-            text.pending_count(s, campaign_id=campaign_id)
+            scoring.pending_count(s, campaign_id=campaign_id)
             if campaign_id is not None
             else int(
                 s.execute(
@@ -75,7 +75,7 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
         )
         with progress("comments", total) as p:
             while True:
-                n = text.score_pending(s, campaign_id=campaign_id, limit=1000)
+                n = scoring.score_pending(s, campaign_id=campaign_id, limit=1000)
                 s.commit()
                 p.advance(n)
                 if n == 0:

@@ -90,7 +90,7 @@ def score_comments(db: Path) -> None:
     and labels as ``minyi analytics rebuild``, which scores them one by one)."""
     from sqlalchemy import text as sql
 
-    from analytics import text
+    from analytics.comments import sentiment
     from service.db import make_engine
 
     started = time.monotonic()
@@ -106,7 +106,7 @@ def score_comments(db: Path) -> None:
                 )
             )
         ]
-        results = text.sentiment_model().classify(pending)
+        results = sentiment.sentiment_model().classify(pending)
         for comment, (label, score) in zip(pending, results, strict=True):
             conn.execute(
                 sql(
@@ -115,7 +115,7 @@ def score_comments(db: Path) -> None:
                     "FROM survey_response r LEFT JOIN comment_sentiment c ON c.response_id = r.id "
                     "WHERE c.response_id IS NULL AND r.comment = :comment"
                 ),
-                {"label": label, "score": score, "model": text.MODEL_NAME, "comment": comment},
+                {"label": label, "score": score, "model": sentiment.MODEL_NAME, "comment": comment},
             )
     engine.dispose()
     print(

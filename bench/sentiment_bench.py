@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics import text  # noqa: E402
+from analytics.comments import sentiment  # noqa: E402
 
 WAIMAI = ROOT.parent / "shared" / "data" / "zh_sentiment" / "waimai_10k.csv"
 
@@ -34,8 +34,8 @@ def report(name: str, y: np.ndarray, s: np.ndarray) -> None:
     pred = (s > 0.5).astype(int)
     acc = (pred == y).mean()
     bal = ((pred[y == 1] == 1).mean() + (pred[y == 0] == 0).mean()) / 2
-    neutral = (np.abs(s - 0.5) < text.NEUTRAL_BAND).mean()
-    sure = np.abs(s - 0.5) >= text.NEUTRAL_BAND
+    neutral = (np.abs(s - 0.5) < sentiment.NEUTRAL_BAND).mean()
+    sure = np.abs(s - 0.5) >= sentiment.NEUTRAL_BAND
     acc_sure = (pred[sure] == y[sure]).mean()
     print(
         f"{name}: n={len(y)} accuracy={acc:.3f} balanced_accuracy={bal:.3f} "
@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     t = time.perf_counter()
-    model = text.sentiment_model()
-    print(f"model {text.MODEL_NAME} ready in {time.perf_counter() - t:.2f} s", flush=True)
+    model = sentiment.sentiment_model()
+    print(f"model {sentiment.MODEL_NAME} ready in {time.perf_counter() - t:.2f} s", flush=True)
     with WAIMAI.open(encoding="utf-8") as fh:
         rows = list(csv.reader(fh))[1:]
     idx = np.random.default_rng(args.seed).choice(len(rows), args.sample, replace=False)

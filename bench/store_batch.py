@@ -42,7 +42,8 @@ def main() -> None:
 
     from service.db import make_engine
     from surveys.forms.models import CAMPAIGN_TABLE
-    from surveys.forms.writer import Pending, _Link, store_now
+    from surveys.forms.store import Pending, store_now
+    from surveys.forms.writer import _Link
     from surveys.units.models import Unit
 
     pg = args.url.startswith("postgresql")

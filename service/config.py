@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     # Per-client limit on public posts, e.g. "30/minute", or "off" for load tests.
     rate_limit: str = "30/minute"
+    # Seconds the background comment scorer rests when nothing is left to score; 0 turns it
+    # off (then only `minyi analytics rebuild` scores comments).
+    comment_scoring_interval: float = 10.0
     token_ttl_hours: int = 12
     max_body_bytes: int = 1_000_000
     # Failed logins before an account name is slowed down, and the longest lock.

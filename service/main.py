@@ -22,7 +22,7 @@ from service.db import SessionDep, make_engine, upgrade
 from service.errors import install_error_handlers
 from service.logs import install_log_filters
 from service.middleware import BodyLimit, SecurityHeaders
-from surveys.forms.fastpath import ResponsePostFastPath
+from service.ratelimit import RateLimiter
 
 FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
 
@@ -54,15 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.rate_limiter = RateLimiter.from_setting(settings.rate_limit)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
-    # Outermost: the public response post skips the stack when its body is valid.
-    app.add_middleware(ResponsePostFastPath, max_bytes=settings.max_body_bytes)
     # Routes are matched in order: the domains' API first (the public response post leads),
-    # then the service's own routes and the static files.
+    # then the service's own routes and the static files. The surveys domain also adds its
+    # fast path for the public response post, outside the middleware above.
     _include_routers(app)
 
     @app.get("/healthz", tags=["service"])
@@ -138,12 +138,11 @@ def _include_routers(app: FastAPI) -> None:
     # The one place where shared plumbing reaches into the domains: mounting their routers.
     from frontend.router import router as pages
     from service.users import router as users
-    from surveys.routers import routers as survey_routers
+    from surveys.app import install as install_surveys
 
-    for r in survey_routers:
-        app.include_router(r)
+    install_surveys(app)
     app.include_router(users)
-    from analytics.router import router as analytics
+    from analytics.app import install as install_analytics
 
-    app.include_router(analytics)
+    install_analytics(app)
     app.include_router(pages)

@@ -17,8 +17,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from service.errors import TooManyRequests
 
@@ -104,14 +105,25 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._tat)
 
+    def enforce(self, key: str) -> None:
+        """Count one request for key; raise 429 with Retry-After when it is over the limit."""
+        wait = self.hit(key)
+        if wait is not None:
+            raise TooManyRequests("Too many requests; please wait and try again", wait)
+
 
 def get_rate_limiter(app: FastAPI) -> RateLimiter:
-    """The app's limiter (``app.state.rate_limiter``), built from its settings on first use."""
-    limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter.from_setting(app.state.settings.rate_limit)
-        app.state.rate_limiter = limiter
+    """The app's limiter, built once with the app (``create_app``)."""
+    limiter: RateLimiter = app.state.rate_limiter
     return limiter
+
+
+async def rate_limiter(request: Request) -> RateLimiter:
+    """The app's limiter, as a route dependency."""
+    return get_rate_limiter(request.app)
+
+
+RateLimit = Annotated[RateLimiter, Depends(rate_limiter)]
 
 
 def client_key(request: Request) -> str:
@@ -121,6 +133,4 @@ def client_key(request: Request) -> str:
 
 def enforce_rate_limit(request: Request, bucket: str = "public") -> None:
     """Count this request against its client's limit; raise 429 with Retry-After when over it."""
-    wait = get_rate_limiter(request.app).hit(f"{bucket}:{client_key(request)}")
-    if wait is not None:
-        raise TooManyRequests("Too many requests; please wait and try again", wait)
+    get_rate_limiter(request.app).enforce(f"{bucket}:{client_key(request)}")

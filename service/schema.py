@@ -7,11 +7,10 @@ from sqlalchemy import MetaData
 
 def load_all_models() -> MetaData:
     """Import every domain's models and return the shared metadata."""
-    import analytics.models  # noqa: F401
+    import analytics.comments.models  # noqa: F401
     import service.audit  # noqa: F401
     import service.models  # noqa: F401
     import surveys.forms.models  # noqa: F401
-    import surveys.forms.stats  # noqa: F401
     import surveys.units.models  # noqa: F401
     import surveys.voting.models  # noqa: F401
     from service.db import metadata

@@ -3,7 +3,9 @@
 The survey works without JavaScript: a plain form post, answered with the thank-you page or
 the same form with friendly errors and everything the resident typed. survey.js adds keeping
 an unsent response in the browser and retrying it with the same submission_id. The page and
-the API share one path into the service (``receive_post``), so both check the same way.
+the API share one path into the service (``receiving.receive_response``, with the same form
+cache, writer and rate limiter), so both check the same way. Pages read and write through the
+request's ``SessionDep`` (committed by it), never a session of their own.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from service.auth import OptionalUser, SettingsDep
 from service.db import SessionDep
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound, TooManyRequests
 from service.models import Role
-from service.ratelimit import enforce_rate_limit
-from surveys.forms import service
+from service.ratelimit import RateLimit, client_key
+from surveys.forms import receiving, service
+from surveys.forms.dependencies import EngineDep, FormCacheDep, WriterDep
 from surveys.forms.models import Access, Campaign
 from surveys.forms.schemas import FormPublic, ResponseIn
 
@@ -53,7 +56,7 @@ def _url(campaign_id: int, suffix: str = "", **params: str | None) -> str:
 
 def _closed_or_scheduled(request: Request, campaign: Campaign, engine: Any) -> HTMLResponse | None:
     try:
-        service.ensure_open(campaign, engine=engine)
+        receiving.ensure_open(campaign, engine=engine)
     except Gone:
         return _message(request, _t(request, "survey.closed"), 410)
     except Conflict:
@@ -62,12 +65,13 @@ def _closed_or_scheduled(request: Request, campaign: Campaign, engine: Any) -> H
     return None
 
 
-def _load_form(engine: Any, campaign_id: int, secret: str) -> tuple[Campaign, FormPublic] | None:
-    with Session(engine) as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            return None
-        return campaign, service.form_public(s, campaign=campaign, secret=secret)
+def _load_form(
+    session: Session, campaign_id: int, secret: str
+) -> tuple[Campaign, FormPublic] | None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return None
+    return campaign, receiving.form_public(session, campaign=campaign, secret=secret)
 
 
 def _grouped_units(form: FormPublic) -> list[tuple[str, list[Any]]]:
@@ -115,15 +119,17 @@ def survey_page(
     request: Request,
     campaign_id: int,
     settings: SettingsDep,
+    session: SessionDep,
+    engine: EngineDep,
     unit: str = "",
     code: str = "",
 ) -> HTMLResponse:
     """The survey: a unit chooser, the invitation-code prompt, or the questions for one unit."""
-    loaded = _load_form(request.app.state.engine, campaign_id, settings.secret_key or "")
+    loaded = _load_form(session, campaign_id, settings.secret_key or "")
     if loaded is None:
         return _message(request, _t(request, "survey.not_found"), 404)
     campaign, form = loaded
-    blocked = _closed_or_scheduled(request, campaign, request.app.state.engine)
+    blocked = _closed_or_scheduled(request, campaign, engine)
     if blocked is not None:
         return blocked
     code = code.strip()[:64]
@@ -209,11 +215,19 @@ def _field_errors(request: Request, errors: list[dict[str, Any]]) -> dict[str, s
 
 
 @router.post("/s/{campaign_id}", response_class=HTMLResponse)
-async def survey_submit(request: Request, campaign_id: int) -> Response:
+async def survey_submit(
+    request: Request,
+    campaign_id: int,
+    settings: SettingsDep,
+    session: SessionDep,
+    engine: EngineDep,
+    limiter: RateLimit,
+    cache: FormCacheDep,
+    writer: WriterDep,
+) -> Response:
     """The plain form post: the thank-you page, or the form again with what was typed."""
-    settings = request.app.state.settings
-    engine = request.app.state.engine
-    loaded = await run_in_threadpool(_load_form, engine, campaign_id, settings.secret_key or "")
+    secret = settings.secret_key or ""
+    loaded = await run_in_threadpool(_load_form, session, campaign_id, secret)
     if loaded is None:
         return _message(request, _t(request, "survey.not_found"), 404)
     campaign, form = loaded
@@ -238,9 +252,19 @@ async def survey_submit(request: Request, campaign_id: int) -> Response:
         )
 
     try:
-        enforce_rate_limit(request)
+        network = client_key(request)
+        limiter.enforce(f"public:{network}")
         data = ResponseIn.model_validate(body)
-        stored = await service.receive_post(request, campaign_id=campaign_id, data=data)
+        stored = await receiving.receive_response(
+            engine=engine,
+            secret=secret,
+            cache=cache,
+            writer=writer,
+            campaign_id=campaign_id,
+            data=data,
+            network=network,
+            device=request.headers.get("user-agent", ""),
+        )
     except ValidationError as exc:
         errs = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         return again(_field_errors(request, errs), 422)
@@ -265,10 +289,10 @@ async def survey_submit(request: Request, campaign_id: int) -> Response:
 
 @router.get("/s/{campaign_id}/thanks", response_class=HTMLResponse)
 def survey_thanks(
-    request: Request, campaign_id: int, settings: SettingsDep, unit: str = ""
+    request: Request, campaign_id: int, settings: SettingsDep, session: SessionDep, unit: str = ""
 ) -> HTMLResponse:
     """The thank-you page, with the other units of the campaign (open campaigns)."""
-    loaded = _load_form(request.app.state.engine, campaign_id, settings.secret_key or "")
+    loaded = _load_form(session, campaign_id, settings.secret_key or "")
     if loaded is None:
         return _message(request, _t(request, "survey.not_found"), 404)
     _campaign, form = loaded
@@ -323,7 +347,13 @@ def admin_campaign(
 
 
 @router.post("/admin/campaigns/{campaign_id}/invitations", response_class=HTMLResponse)
-async def admin_invitations(request: Request, campaign_id: int, user: OptionalUser) -> Response:
+async def admin_invitations(
+    request: Request,
+    campaign_id: int,
+    user: OptionalUser,
+    settings: SettingsDep,
+    session: SessionDep,
+) -> Response:
     """Create invitation codes and show them once, as a printable sheet of QR codes (admin)."""
     denied = _admin_or_login(request, user)
     if denied is not None:
@@ -335,26 +365,23 @@ async def admin_invitations(request: Request, campaign_id: int, user: OptionalUs
         count = 0
     if not count:
         return _message(request, _t(request, "survey.err.number"), 422)
-    settings = request.app.state.settings
     actor = user.username if user is not None else ""
 
     def create() -> tuple[Campaign | None, list[str]]:
-        with Session(request.app.state.engine, expire_on_commit=False) as s:
-            campaign = s.get(Campaign, campaign_id)
-            if campaign is None:
-                return None, []
-            codes = service.create_invitations(
-                s, campaign=campaign, count=count, secret=settings.secret_key or ""
-            )
-            audit.record(
-                s,
-                actor=actor,
-                action="invitation.create",
-                target=str(campaign_id),
-                count=len(codes),
-            )
-            s.commit()
-            return campaign, codes
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            return None, []
+        codes = service.create_invitations(
+            session, campaign=campaign, count=count, secret=settings.secret_key or ""
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="invitation.create",
+            target=str(campaign_id),
+            count=len(codes),
+        )
+        return campaign, codes
 
     try:
         campaign, codes = await run_in_threadpool(create)

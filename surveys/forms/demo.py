@@ -27,7 +27,7 @@ from service.progress import progress
 from surveys.forms.models import INVITATION_TABLE, Access, QuestionType
 from surveys.forms.schemas import CampaignCreate, OptionIn, QuestionIn, SurveyCreate
 from surveys.forms.service import create_campaign, create_invitations, create_survey
-from surveys.forms.writer import Pending, store_batch, write_transaction
+from surveys.forms.store import Pending, store_batch, write_transaction
 from surveys.units.models import Unit
 
 DIMENSIONS = [

@@ -67,9 +67,19 @@ class ResponsePostFastPath:
             await self.app(scope, _replay(messages, receive), send)
             return
         request = Request(scope, receive)
+        state = request.app.state  # what the surveys domain built at start-up
         response: Response
         try:
-            response = await accept_response(request, campaign_id=int(match[1]), data=data)
+            response = await accept_response(
+                request,
+                campaign_id=int(match[1]),
+                data=data,
+                limiter=state.rate_limiter,
+                cache=state.form_cache,
+                writer=state.response_writer,
+                engine=state.engine,
+                secret=state.settings.secret_key or "",
+            )
         except Exception as exc:
             handler = _handler_for(request, exc)
             if handler is None:

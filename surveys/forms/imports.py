@@ -23,9 +23,10 @@ from service.db import utcnow
 from service.errors import Conflict, Invalid
 from surveys.forms.compiled import compile_campaign
 from surveys.forms.models import Campaign, QuestionType
+from surveys.forms.receiving import prepare
 from surveys.forms.schemas import ResponseIn
-from surveys.forms.service import prepare, submission_exists
-from surveys.forms.writer import Pending, Stored, store_batch
+from surveys.forms.service import submission_exists
+from surveys.forms.store import Pending, Stored, store_batch
 
 SOURCE = "import"
 CHUNK = 2000

@@ -6,14 +6,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from service import audit
 from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
-from service.ratelimit import enforce_rate_limit
-from surveys.forms import exports, imports, service, xlsform
-from surveys.forms.dependencies import CampaignById, SurveyById
+from service.ratelimit import RateLimit, RateLimiter, client_key
+from surveys.forms import exports, imports, receiving, service, xlsform
+from surveys.forms.compiled import FormCache
+from surveys.forms.dependencies import (
+    CampaignById,
+    EngineDep,
+    FormCacheDep,
+    SurveyById,
+    WriterDep,
+)
 from surveys.forms.schemas import (
     CampaignCreate,
     CampaignCreated,
@@ -30,6 +38,7 @@ from surveys.forms.schemas import (
     SurveyPublic,
     SurveySummary,
 )
+from surveys.forms.writer import ResponseWriter
 
 router = APIRouter(prefix="/api/v1", tags=["surveys"])
 # The public routes: mounted first, the response post first of all, because route matching
@@ -63,7 +72,7 @@ def update_survey(
     survey: SurveyById,
     data: SurveyCreate,
     session: SessionDep,
-    request: Request,
+    cache: FormCacheDep,
     response: Response,
 ) -> SurveyCreated:
     """Edit a questionnaire; once it has responses the edit becomes a new version (201)."""
@@ -77,7 +86,7 @@ def update_survey(
         target=str(edited.id),
         previous=survey.id,
     )
-    service.form_cache(request.app).invalidate()
+    cache.invalidate()
     return SurveyCreated(id=edited.id or 0, version=edited.version, previous_id=edited.previous_id)
 
 
@@ -118,7 +127,7 @@ def update_campaign(
     campaign: CampaignById,
     data: CampaignUpdate,
     session: SessionDep,
-    request: Request,
+    cache: FormCacheDep,
 ) -> CampaignPublic:
     """Change a campaign's titles, window, profile questions or weights (admin)."""
     service.update_campaign(session, campaign=campaign, data=data)
@@ -129,7 +138,7 @@ def update_campaign(
         target=str(campaign.id),
         fields=sorted(data.model_dump(exclude_unset=True)),
     )
-    service.form_cache(request.app).invalidate(campaign.id)
+    cache.invalidate(campaign.id)
     return service.campaign_public(session, campaign=campaign)
 
 
@@ -229,7 +238,7 @@ def export_responses(
     user: EvaluatorUser,
     campaign: CampaignById,
     session: SessionDep,
-    request: Request,
+    engine: EngineDep,
     format: Literal["csv", "xlsx", "json"] = "json",
     flagged: Literal["include", "exclude", "only"] = "include",
 ) -> Response:
@@ -238,7 +247,6 @@ def export_responses(
     Every export is written to the audit log. ``flagged`` keeps, drops or selects the responses
     flagged as likely stuffing (admin, evaluator).
     """
-    engine = request.app.state.engine
     questions = service.questions_of(session, survey_id=campaign.survey_id)
     body, media, name = exports.build(engine, campaign, questions, fmt=format, flagged=flagged)
     audit.record(
@@ -286,28 +294,66 @@ def read_codebook(
         429: {"description": "Too many posts from this client"},
     },
 )
-async def create_response(campaign_id: int, data: ResponseIn, request: Request) -> JSONResponse:
+async def create_response(
+    campaign_id: int,
+    data: ResponseIn,
+    request: Request,
+    limiter: RateLimit,
+    cache: FormCacheDep,
+    writer: WriterDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> JSONResponse:
     """Submit one resident's answers about one unit (public).
 
     Acknowledged only once committed. A retry with the same ``submission_id`` stores nothing
     new and answers like the first post (201, the same id, header ``Idempotent-Replayed: true``).
     """
-    return await accept_response(request, campaign_id=campaign_id, data=data)
+    return await accept_response(
+        request,
+        campaign_id=campaign_id,
+        data=data,
+        limiter=limiter,
+        cache=cache,
+        writer=writer,
+        engine=engine,
+        secret=settings.secret_key or "",
+    )
 
 
-async def accept_response(request: Request, *, campaign_id: int, data: ResponseIn) -> JSONResponse:
+async def accept_response(
+    request: Request,
+    *,
+    campaign_id: int,
+    data: ResponseIn,
+    limiter: RateLimiter,
+    cache: FormCache,
+    writer: ResponseWriter,
+    engine: Engine,
+    secret: str,
+) -> JSONResponse:
     """The public post's answer once its body is valid, for the route and for the fast path
     (``fastpath.py``) that reaches it without the framework's stack."""
-    enforce_rate_limit(request)
-    stored = await service.receive_post(request, campaign_id=campaign_id, data=data)
+    network = client_key(request)
+    limiter.enforce(f"public:{network}")
+    stored = await receiving.receive_response(
+        engine=engine,
+        secret=secret,
+        cache=cache,
+        writer=writer,
+        campaign_id=campaign_id,
+        data=data,
+        network=network,
+        device=request.headers.get("user-agent", ""),
+    )
     headers = None if stored.created else {"Idempotent-Replayed": "true"}
     return JSONResponse({"id": stored.id}, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @public.get("/{campaign_id}/form", response_model=FormPublic)
 def read_form(
-    campaign: CampaignById, session: SessionDep, settings: SettingsDep, request: Request
+    campaign: CampaignById, session: SessionDep, settings: SettingsDep, engine: EngineDep
 ) -> FormPublic:
     """The survey as a client renders it (public; 409 before it opens, 410 after it closes)."""
-    service.ensure_open(campaign, engine=request.app.state.engine)
-    return service.form_public(session, campaign=campaign, secret=settings.secret_key or "")
+    receiving.ensure_open(campaign, engine=engine)
+    return receiving.form_public(session, campaign=campaign, secret=settings.secret_key or "")

@@ -1,19 +1,10 @@
-"""Storing responses: one batch function for every path, and the group-commit writer.
-
-``store_batch`` is the only code that inserts responses. In one transaction it recognises
-retries (same campaign and submission key), re-checks the campaign window, redeems invitation
-codes (``UPDATE ... WHERE used = false``), counts abuse marks, inserts responses and answers
-with plain multi-row SQL, freezes the questionnaire and calls ``stats.record_batch``. An item
-that fails (used code, closed campaign) gets its own error; the others are stored.
+"""The group-commit writer of the public response post (built once per app).
 
 ``ResponseWriter`` does group commit: requests hand it a checked response and await a future;
 everything that arrived meanwhile is stored in one transaction (on the event loop; in a worker
 thread while a lock held elsewhere makes it wait), and every request of the batch is answered
 only after the commit returned. Under load the commit cost is shared by many responses; when
-idle, nothing waits for a timer. When a
-batch hits a constraint (the same submission or code raced in from another process), it is
-rolled back and its items are stored one by one, so one conflicting item never costs the
-others.
+idle, nothing waits for a timer. Storing itself is ``store.store_now``.
 """
 
 from __future__ import annotations
@@ -22,309 +13,21 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
-from typing import Any
+from contextlib import contextmanager
 
-from fastapi import FastAPI
-from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from service.db import utcnow
-from service.errors import AppError, Conflict, Gone, Invalid, NotFound
-from surveys.forms import stats
-from surveys.forms.abuse import apply_marks, format_flags, is_flagged
-from surveys.forms.bulk import Bulk, ResponseRow, one_of
-from surveys.forms.models import (
-    CAMPAIGN_TABLE,
-    INVITATION_TABLE,
-    RESPONSE_TABLE,
-    SURVEY_TABLE,
-)
+from service.errors import AppError
+from surveys.forms.store import Outcome, Pending, Stored, Unavailable, store_now
 
 log = logging.getLogger(__name__)
 
 
-class Unavailable(AppError):
-    status_code = 503
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": "1"}
-
-
-@dataclass(slots=True)
-class Pending:
-    """A checked response waiting to be stored (no code, address or device: only keyed hashes)."""
-
-    campaign_id: int
-    survey_id: int
-    unit_id: int
-    answers: list[tuple[str, float | None, str | None]]
-    submission_key: str
-    area_unit_id: int | None = None
-    age_band: str | None = None
-    sex: str | None = None
-    comment: str | None = None
-    code_hash: str | None = None
-    client_hash: str | None = None
-    comment_hash: str | None = None
-    flags: set[str] = field(default_factory=set)
-    source: str = "web"
-    # When the response was given (imports and demo data carry their own); default: now.
-    submitted_at: datetime | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class Stored:
-    id: int
-    created: bool
-
-
-Outcome = Stored | AppError
-
-
-def _hour(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def store_batch(
-    conn: Connection,
-    items: Sequence[Pending],
-    *,
-    now: datetime | None = None,
-    enforce_window: bool = True,
-) -> list[Outcome]:
-    """Store what can be stored of items in the caller's transaction; one outcome per item.
-
-    ``enforce_window=False`` is for imports and demo data, given after the fact.
-    """
-    now = now or utcnow()
-    n = len(items)
-    out: list[Outcome | None] = [None] * n
-    # The same submission twice in one batch: the later copies share the first one's outcome.
-    first: dict[tuple[int, str], int] = {}
-    alias: dict[int, int] = {}
-    for i, it in enumerate(items):
-        k = (it.campaign_id, it.submission_key)
-        if k in first:
-            alias[i] = first[k]
-        else:
-            first[k] = i
-    live = [i for i in range(n) if i not in alias]
-
-    # Retries of what is already stored get the original id, whatever else has changed since.
-    for i, rid in _stored_ids(conn, items, live).items():
-        out[i] = Stored(rid, False)
-    live = [i for i in live if out[i] is None]
-
-    # The campaign window, as the database has it now.
-    groups = _group(items, live) if enforce_window else {}
-    windows = (
-        {
-            cid: (opens, closes)
-            for cid, opens, closes in conn.execute(
-                select(
-                    CAMPAIGN_TABLE.c.id, CAMPAIGN_TABLE.c.opens_at, CAMPAIGN_TABLE.c.closes_at
-                ).where(CAMPAIGN_TABLE.c.id.in_(list(groups)))
-            )
-        }
-        if groups
-        else {}
-    )
-    for cid, idx in groups.items():
-        window = windows.get(cid)
-        err: AppError | None = None
-        if window is None:
-            err = NotFound("Campaign not found")
-        elif now < window[0]:
-            err = Conflict("This survey is not open yet")
-        elif now >= window[1]:
-            err = Gone("This survey has closed")
-        if err is not None:
-            for i in idx:
-                out[i] = err
-    live = [i for i in live if out[i] is None]
-
-    _redeem_codes(conn, items, live, out)
-    live = [i for i in live if out[i] is None]
-
-    if live:
-        _insert(conn, items, live, out, now)
-    for i, j in alias.items():
-        first_outcome = out[j]
-        # A copy within the batch is a retry of the first: same id, not created again.
-        out[i] = (
-            Stored(first_outcome.id, False) if isinstance(first_outcome, Stored) else first_outcome
-        )
-    return out  # type: ignore[return-value]
-
-
-def _stored_ids(conn: Connection, items: Sequence[Pending], idx: list[int]) -> dict[int, int]:
-    """Which of these items are stored already (index -> response id)."""
-    found: dict[int, int] = {}
-    for cid, group in _group(items, idx).items():
-        keys = {items[i].submission_key: i for i in group}
-        rows = conn.execute(
-            select(RESPONSE_TABLE.c.id, RESPONSE_TABLE.c.submission_key)
-            .where(RESPONSE_TABLE.c.campaign_id == cid)
-            .where(one_of(RESPONSE_TABLE.c.submission_key, list(keys), conn))
-        )
-        for rid, key in rows:
-            found[keys[key]] = rid
-    return found
-
-
-def _group(items: Sequence[Pending], idx: list[int]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = {}
-    for i in idx:
-        groups.setdefault(items[i].campaign_id, []).append(i)
-    return groups
-
-
-def _redeem_codes(
-    conn: Connection, items: Sequence[Pending], live: list[int], out: list[Outcome | None]
-) -> None:
-    """Mark each code used, at most once: ``used = false`` in the WHERE makes racing redeemers lose."""
-    for cid, idx in _group(items, [i for i in live if items[i].code_hash]).items():
-        wanted: dict[str, int] = {}
-        for i in idx:
-            h = items[i].code_hash
-            assert h is not None
-            if h in wanted:
-                out[i] = Conflict("This invitation code has already been used")
-            else:
-                wanted[h] = i
-        redeemed = {
-            row[0]
-            for row in conn.execute(
-                update(INVITATION_TABLE)
-                .where(INVITATION_TABLE.c.campaign_id == cid)
-                .where(INVITATION_TABLE.c.code_hash.in_(sorted(wanted)))
-                .where(INVITATION_TABLE.c.used.is_(False))
-                .values(used=True)
-                .returning(INVITATION_TABLE.c.code_hash)
-            )
-        }
-        missing = [h for h in wanted if h not in redeemed]
-        if not missing:
-            continue
-        known = {
-            row[0]
-            for row in conn.execute(
-                select(INVITATION_TABLE.c.code_hash)
-                .where(INVITATION_TABLE.c.campaign_id == cid)
-                .where(INVITATION_TABLE.c.code_hash.in_(missing))
-            )
-        }
-        used = []
-        for h in missing:
-            if h in known:
-                used.append(wanted[h])
-                out[wanted[h]] = Conflict("This invitation code has already been used")
-            else:
-                out[wanted[h]] = Invalid.field(
-                    ("body", "invitation_code"), "unknown invitation code"
-                )
-        # On PostgreSQL the UPDATE may have waited for a racing twin of this very submission
-        # (another process) to commit: that is a retry, and it gets the twin's id.
-        for i, rid in _stored_ids(conn, items, used).items():
-            out[i] = Stored(rid, False)
-
-
-def _insert(
-    conn: Connection,
-    items: Sequence[Pending],
-    live: list[int],
-    out: list[Outcome | None],
-    now: datetime,
-) -> None:
-    marks = apply_marks(
-        conn,
-        now=now,
-        items=[(items[i].campaign_id, items[i].client_hash, items[i].comment_hash) for i in live],
-    )
-    bulk = Bulk.of(conn)
-    rows: list[ResponseRow] = []
-    hours: dict[datetime, Any] = {}
-    for i, extra in zip(live, marks, strict=True):
-        it = items[i]
-        flags = it.flags | extra if extra else it.flags
-        hour = _hour(it.submitted_at or now)
-        if hour not in hours:
-            hours[hour] = bulk.hour(hour)
-        rows.append(
-            (
-                it.campaign_id,
-                it.unit_id,
-                it.area_unit_id,
-                it.age_band,
-                it.sex,
-                hours[hour],
-                it.comment,
-                it.source,
-                format_flags(flags),
-                is_flagged(flags),
-                it.submission_key,
-            )
-        )
-    ids = bulk.insert_responses(conn, rows)
-    bulk.insert_answers(
-        conn,
-        [
-            (rid, k, num, txt)
-            for rid, i in zip(ids, live, strict=True)
-            for k, num, txt in items[i].answers
-        ],
-    )
-    surveys = sorted({items[i].survey_id for i in live})
-    conn.execute(
-        update(SURVEY_TABLE)
-        .where(SURVEY_TABLE.c.id.in_(surveys))
-        .where(SURVEY_TABLE.c.frozen.is_(False))
-        .values(frozen=True)
-    )
-    batch = []
-    for rid, i, row in zip(ids, live, rows, strict=True):
-        out[i] = Stored(rid, True)
-        it = items[i]
-        batch.append(
-            {
-                "response_id": rid,
-                "campaign_id": it.campaign_id,
-                "unit_id": it.unit_id,
-                "area_unit_id": it.area_unit_id,
-                "age_band": it.age_band,
-                "sex": it.sex,
-                "submitted_hour": _hour(it.submitted_at or now),
-                "flagged": row[9],
-                "answers": {k: (num, txt) for k, num, txt in it.answers},
-            }
-        )
-    stats.record_batch(conn, batch)
-
-
 class Busy(Exception):
     """The database lock was not granted within the short wait allowed on the event loop."""
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A write transaction on a pooled connection (imports, demo, the writer's slow path).
-
-    On SQLite the write lock is taken first (BEGIN IMMEDIATE): otherwise the first SELECT starts
-    a read transaction that fails, rather than waits, when it later needs to write while another
-    process writes.
-    """
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
 
 
 class _Link:
@@ -381,40 +84,6 @@ def _is_lock_wait(exc: OperationalError) -> bool:
     """SQLite's busy timeout or PostgreSQL's lock_timeout ran out."""
     name = type(exc.orig).__name__
     return name == "LockNotAvailable" or "database is locked" in str(exc.orig)
-
-
-Begin = Callable[[], AbstractContextManager[Connection]]
-
-
-def store_now(
-    begin: Begin | Engine, items: Sequence[Pending], *, now: datetime | None = None
-) -> list[Outcome]:
-    """Store a batch in its own transaction; after a constraint race, store items one by one.
-
-    ``begin`` opens the transaction (an Engine: a pooled write transaction). Busy, raised by the
-    writer's short-wait link, is passed on.
-    """
-    if isinstance(begin, Engine):
-        begin = partial(write_transaction, begin)
-    try:
-        with begin() as conn:
-            return store_batch(conn, items, now=now)
-    except DBAPIError as exc:
-        log.info("batch of %d hit %s; storing one by one", len(items), type(exc.orig).__name__)
-    return [_store_one(begin, it, now) for it in items]
-
-
-def _store_one(begin: Begin, item: Pending, now: datetime | None) -> Outcome:
-    # After a racing twin committed, the next attempt sees it (a replay, or a used code).
-    problem = ""
-    for _ in range(3):
-        try:
-            with begin() as conn:
-                return store_batch(conn, [item], now=now)[0]
-        except DBAPIError as exc:
-            problem = type(exc.orig).__name__
-    log.warning("could not store a response: %s", problem)
-    return Unavailable("The response could not be stored; please send it again")
 
 
 Waiting = tuple[Pending, "asyncio.Future[Outcome]"]
@@ -563,15 +232,10 @@ def _failed() -> Unavailable:
     return Unavailable("The response could not be stored; please send it again")
 
 
-def get_writer(app: FastAPI) -> ResponseWriter:
-    """The app's writer, created on first use and stopped (after draining) at shutdown."""
-    writer: ResponseWriter | None = getattr(app.state, "response_writer", None)
-    if writer is None:
-        _freeze_heap()
-        writer = ResponseWriter(app.state.engine)
-        app.state.response_writer = writer
-        app.state.shutdown_hooks.append(lambda _app: writer.stop())
-    return writer
+def build_writer(engine: Engine) -> ResponseWriter:
+    """The app's writer, built once at start-up (its owner stops it, after draining, at shutdown)."""
+    _freeze_heap()
+    return ResponseWriter(engine)
 
 
 _frozen = False

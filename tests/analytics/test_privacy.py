@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from analytics import indicators, text
+from analytics import indicators
+from analytics.comments import search
 from analytics.indicators.disclosure import PRIMARY, SECONDARY, suppress
 from surveys.forms.models import CampaignUnit
 from surveys.units.models import Unit
@@ -155,5 +156,5 @@ def test_threshold_follows_the_setting(make_app: Callable[..., FastAPI]) -> None
         r = client.get(f"/api/v1/campaigns/{syn.campaign_id}/indicators", headers=h)
         assert all(x["suppressed"] and x["n"] is None for x in r.json()["rows"])
         assert r.json()["method"]["min_group_size"] == 1000
-        page = text.list_comments(s, campaign_id=syn.campaign_id, min_group_size=1000)
+        page = search.list_comments(s, campaign_id=syn.campaign_id, min_group_size=1000)
         assert page.rows == [] and page.total == 0

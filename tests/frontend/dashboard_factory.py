@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from analytics import text
+from analytics.comments import scoring
 from service.auth import SESSION_COOKIE, issue_token
 from service.config import Settings
 from service.models import Role, User
@@ -66,7 +66,7 @@ def build_world(
         s.commit()
     add_responses(engine, syn, n=responses, seed=11, comment_share=comment_share)
     with Session(engine) as s:
-        text.score_pending(s, campaign_id=syn.campaign_id)
+        scoring.score_pending(s, campaign_id=syn.campaign_id)
         s.commit()
     cookies = {}
     with Session(engine) as s:

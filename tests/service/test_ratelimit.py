@@ -84,6 +84,8 @@ def test_enforce_answers_429_with_retry_after(tmp_path) -> None:  # type: ignore
     app.state.settings = Settings(
         rate_limit="2/minute", secret_key="x" * 40, secret_key_file=tmp_path / "s"
     )
+    # Built once with the app (create_app does this from the setting).
+    app.state.rate_limiter = RateLimiter.from_setting(app.state.settings.rate_limit)
 
     @app.post("/p")
     def post(request: Request) -> dict[str, bool]:

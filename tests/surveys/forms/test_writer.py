@@ -23,7 +23,7 @@ from service.errors import Conflict, Gone, Invalid
 from service.models import Role
 from surveys.forms import abuse, stats
 from surveys.forms.models import Invitation, SurveyResponse
-from surveys.forms.writer import Pending, Stored, store_now
+from surveys.forms.store import Pending, Stored, store_now
 from tests.conftest import SECRETS, TEST_SECRET_KEY, _free_port
 from tests.factories import headers_for
 from tests.surveys.forms.factories import (

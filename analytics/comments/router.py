@@ -1,4 +1,7 @@
-"""Comment routes: sentiment, searchable comment lists and themes (evaluators and admins)."""
+"""Comment routes: sentiment, searchable comment lists and themes (evaluators and admins).
+
+The GET routes only read: comments are scored by the app's background job (``job.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from analytics import text
+from analytics.comments import search, sentiment, themes
 from analytics.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
@@ -21,7 +24,7 @@ router = APIRouter(tags=["analytics"])
 def create_sentiment(user: EvaluatorUser, data: SentimentIn) -> SentimentOut:
     """Sentiment of each text with the offline model the comment views use."""
     return SentimentOut.model_validate(
-        {"results": text.classify(data.texts), "model": text.MODEL_NAME}
+        {"results": sentiment.classify(data.texts), "model": sentiment.MODEL_NAME}
     )
 
 
@@ -44,7 +47,7 @@ def read_comments(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CommentsOut:
     """Comments of groups with enough respondents, filtered by unit, area, sentiment, text."""
-    page = text.list_comments(
+    page = search.list_comments(
         session,
         campaign_id=campaign.id,  # type: ignore[arg-type]
         unit_code=unit_code,
@@ -77,7 +80,7 @@ def read_comment_themes(
 ) -> ThemesOut:
     """Sentiment shares and keyword themes per unit or area, the most negative first."""
     return ThemesOut.model_validate(
-        text.themes(
+        themes.themes(
             session,
             campaign_id=campaign.id,  # type: ignore[arg-type]
             by=by,

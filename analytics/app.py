@@ -1,0 +1,33 @@
+"""How the analytics domain plugs into the app: its routes, and the comment-scoring job it
+starts when the app starts and stops at shutdown."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from analytics.comments.job import ScoringJob
+from analytics.router import router
+
+
+def install(app: FastAPI) -> None:
+    """Mount the analytics routes; register the scoring job's start and stop."""
+    app.include_router(router)
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)
+
+
+def start(app: FastAPI) -> None:
+    """Start scoring comments in the background (unless the setting turns it off)."""
+    interval = app.state.settings.comment_scoring_interval
+    if interval > 0:
+        job = ScoringJob(app.state.engine, interval=interval)
+        app.state.comment_scoring = job
+        job.start()
+
+
+def stop(app: FastAPI) -> None:
+    """Stop the scoring job after its current batch."""
+    job = getattr(app.state, "comment_scoring", None)
+    if job is not None:
+        job.stop()
+        app.state.comment_scoring = None

@@ -1,0 +1,237 @@
+"""Comment themes: jieba TF-IDF keywords with a domain dictionary and stop words, per unit or
+area, with the share of negative comments mentioning each (Wilson interval), the most
+negative first. Only groups of at least ``min_group_size`` respondents are shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import and_, false, select
+from sqlmodel import Session
+
+from analytics.comments.models import CommentSentiment
+from analytics.comments.scoring import pending_count
+from analytics.comments.search import group_sizes, unit_ids
+from analytics.comments.sentiment import DATA, LABELS, MODEL_NAME
+from analytics.indicators import get_campaign, wilson
+from service.errors import Invalid
+from surveys.forms.models import SurveyResponse
+from surveys.units.models import Unit
+
+DOMAIN_WORDS = [
+    "街道办",
+    "居委会",
+    "村委会",
+    "12345",
+    "12345热线",
+    "社保",
+    "医保",
+    "公积金",
+    "政务服务",
+    "政务大厅",
+    "一网通办",
+    "网格员",
+    "物业",
+    "业委会",
+    "垃圾分类",
+    "老旧小区",
+    "加装电梯",
+    "停车难",
+    "办事窗口",
+    "窗口人员",
+    "工作人员",
+    "办事效率",
+    "服务态度",
+    "推来推去",
+    "跑一次",
+    "最多跑一次",
+    "养老服务",
+    "老年食堂",
+    "低保",
+    "户籍",
+    "不动产登记",
+    "营商环境",
+]
+
+_jieba_ready = False
+_jieba_lock = threading.Lock()
+STOP_WORDS = frozenset(
+    w.strip()
+    for w in (DATA / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    if w.strip() and not w.startswith("#")
+)
+
+
+def _tokenizer() -> Any:
+    global _jieba_ready
+    import jieba
+    import jieba.analyse
+
+    with _jieba_lock:
+        if not _jieba_ready:
+            jieba.setLogLevel(logging.WARNING)
+            for w in DOMAIN_WORDS:
+                jieba.add_word(w, freq=20000)
+            _jieba_ready = True
+    return jieba
+
+
+def keywords(text: str, *, top: int = 20) -> list[tuple[str, float]]:
+    """TF-IDF keywords of a text (jieba's IDF table, domain words, stop words removed)."""
+    jieba = _tokenizer()
+    tfidf = jieba.analyse.default_tfidf
+    tfidf.stop_words = set(tfidf.stop_words) | STOP_WORDS
+    return [
+        (w, float(s))
+        for w, s in tfidf.extract_tags(text, topK=top * 2, withWeight=True)
+        if w.lower() not in STOP_WORDS and not w.isdigit() or w in DOMAIN_WORDS
+    ][:top]
+
+
+def _tokens(text: str) -> set[str]:
+    jieba = _tokenizer()
+    return {w.lower() for w in jieba.lcut(text) if w.strip()}
+
+
+def themes(
+    session: Session,
+    *,
+    campaign_id: int,
+    by: str = "unit",
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    include_flagged: bool = False,
+    min_group_size: int = 5,
+    top: int = 10,
+    max_comments: int = 5000,
+) -> dict[str, Any]:
+    """Sentiment shares and themes per unit or area, the most negative themes first."""
+    get_campaign(session, campaign_id)
+    if by not in ("unit", "area"):
+        raise Invalid.field(("query", "by"), "use unit or area")
+    ids = unit_ids(session, {"unit_code": unit_code, "area_code": area_code})
+    units = group_sizes(
+        session, campaign_id=campaign_id, field="unit", include_flagged=include_flagged
+    )
+    sizes = (
+        units
+        if by == "unit"
+        else group_sizes(
+            session, campaign_id=campaign_id, field="area", include_flagged=include_flagged
+        )
+    )
+    allowed_units = [u for u, n in units.items() if n >= min_group_size]
+    r = SurveyResponse
+    gcol = r.unit_id if by == "unit" else r.area_unit_id
+    conds: list[Any] = [
+        r.campaign_id == campaign_id,
+        r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
+        r.comment != "",
+        r.unit_id.in_(allowed_units or [-1]),  # type: ignore[attr-defined]
+    ]
+    if not include_flagged:
+        conds.append(r.flagged == false())
+    if "unit_code" in ids:
+        conds.append(r.unit_id == ids["unit_code"])
+    if "area_code" in ids:
+        conds.append(r.area_unit_id == ids["area_code"])
+    stmt = (
+        select(gcol, r.comment, CommentSentiment.label)
+        .select_from(r)
+        .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
+        .where(and_(*conds), gcol.is_not(None))  # type: ignore[union-attr,attr-defined]
+        .order_by(r.id.desc())  # type: ignore[union-attr,attr-defined]
+    )
+    per_group: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    for gid, text, lab in session.execute(stmt).all():
+        if sizes.get(int(gid), 0) < min_group_size or len(per_group[int(gid)]) >= max_comments:
+            continue
+        per_group[int(gid)].append((text, lab))
+    labels = {
+        int(i): (c, nm, ne)
+        for i, c, nm, ne in session.execute(
+            select(Unit.id, Unit.code, Unit.name, Unit.name_en).where(
+                Unit.id.in_(list(per_group) or [-1])  # type: ignore[attr-defined]
+            )
+        ).all()
+    }
+    groups = []
+    for gid in sorted(per_group, key=lambda g: labels.get(g, ("",))[0]):
+        comments = per_group[gid]
+        code, name, name_en = labels.get(gid, (None, "", ""))
+        counted = [lab for _t, lab in comments if lab]
+        shares = {}
+        for lab in LABELS:
+            k = sum(1 for x in counted if x == lab)
+            p = k / len(counted) if counted else math.nan
+            lo, hi = wilson(p, len(counted)) if counted else (math.nan, math.nan)
+            shares[lab] = {
+                "count": k,
+                "share": _r(p),
+                "ci_low": _r(lo),
+                "ci_high": _r(hi),
+            }
+        kw = keywords("\n".join(t for t, _ in comments), top=top * 3)
+        token_sets = [(_tokens(t), lab) for t, lab in comments]
+        rows = []
+        for word, weight in kw:
+            w = word.lower()
+            hits = [lab for toks, lab in token_sets if w in toks]
+            if len(hits) < 2:
+                continue
+            neg = sum(1 for lab in hits if lab == "negative")
+            lo, hi = wilson(neg / len(hits), len(hits))
+            rows.append(
+                {
+                    "keyword": word,
+                    "weight": _r(weight),
+                    "comments": len(hits),
+                    "negative": neg,
+                    "negative_share": _r(neg / len(hits)),
+                    "negative_ci_low": _r(lo),
+                    "negative_ci_high": _r(hi),
+                }
+            )
+        # Most negative first: ranked by the lower bound of the negative share, so a theme
+        # needs both many mentions and mostly negative ones to lead.
+        rows.sort(key=_theme_order)
+        groups.append(
+            {
+                f"{by}_code": code,
+                f"{by}_name": name,
+                f"{by}_name_en": name_en,
+                "respondents": sizes.get(gid, 0),
+                "comments": len(comments),
+                "sentiment": shares,
+                "themes": rows[:top],
+            }
+        )
+    return {
+        "by": by,
+        "groups": groups,
+        "pending": pending_count(session, campaign_id=campaign_id),
+        "method": {
+            "keywords": "jieba TF-IDF with a domain dictionary and stop words; a theme is a "
+            "keyword found in at least two comments",
+            "order": "by the lower bound of the 95% Wilson interval of the negative share",
+            "sentiment_model": MODEL_NAME,
+            "shares": "shares of comments with 95% Wilson intervals; never a verdict on a person",
+            "min_group_size": min_group_size,
+            "max_comments_per_group": max_comments,
+        },
+    }
+
+
+def _r(x: float | None, nd: int = 6) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+def _theme_order(row: dict[str, Any]) -> tuple[float, int, str]:
+    return (-float(row["negative_ci_low"] or 0.0), -int(row["comments"]), str(row["keyword"]))

@@ -1,0 +1,36 @@
+"""How the surveys domain plugs into the app: its routers, the public post's fast path, and
+the objects it builds when the app starts (form cache, response writer) and stops at shutdown.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from surveys.forms.compiled import FormCache
+from surveys.forms.fastpath import ResponsePostFastPath
+from surveys.forms.writer import build_writer
+from surveys.routers import routers
+
+
+def install(app: FastAPI) -> None:
+    """Mount the domain's routers and fast path; register its start-up and shutdown."""
+    # Added after the service's own middleware, so it is the outermost: the public response
+    # post skips the whole stack when its body is valid.
+    app.add_middleware(ResponsePostFastPath, max_bytes=app.state.settings.max_body_bytes)
+    for r in routers:
+        app.include_router(r)
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)
+
+
+def start(app: FastAPI) -> None:
+    """Build the form cache and the response writer, once per run of the app."""
+    app.state.form_cache = FormCache(app.state.engine)
+    app.state.response_writer = build_writer(app.state.engine)
+
+
+def stop(app: FastAPI) -> None:
+    """Store what the writer still holds, then release it."""
+    writer = getattr(app.state, "response_writer", None)
+    if writer is not None:
+        writer.stop()
