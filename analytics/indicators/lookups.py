@@ -14,8 +14,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from analytics.comments.models import CommentScanMark, CommentSentiment
-from surveys.forms.models import Campaign, CampaignUnit, Question, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY, StatCell, StatUnit
+from surveys.forms.models import (
+    Campaign,
+    CampaignUnit,
+    Question,
+    StatCell,
+    StatUnit,
+    SurveyResponse,
+)
+from surveys.forms.stats import RESPONSE_KEY
 from surveys.units.models import AREA_KINDS, Unit, UnitKind
 from surveys.voting.models import Ballot, ProjectUpdate
 

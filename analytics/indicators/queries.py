@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from surveys.forms.models import Answer, Campaign, Question, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY, StatUnit
+from surveys.forms.models import Answer, Campaign, Question, StatUnit, SurveyResponse
+from surveys.forms.stats import RESPONSE_KEY
 from surveys.units.models import Unit
 
 # Fields a query can group by (dimension is resolved from the question, not in SQL).

@@ -19,7 +19,7 @@ What is kept, chosen by measurement (docs/benchmarks.md):
   flagged (``RESPONSE_KEY`` rows only). The raking weights and the group sizes of areas.
 
 Finer breakdowns (area, profile, period, weighted figures) are answered from an in-process
-columnar copy of the responses (``analytics.cube``): counts per scale point keyed by cell and
+columnar copy of the responses (``analytics.indicators.cube``): counts per scale point keyed by cell and
 day were measured at close to one row per answer, costing the writer four times its insert
 time for tables nearly as large as the raw data. Missing area/age band/sex are stored as
 ``0``/``""`` because key columns cannot be NULL. Only answers with a numeric value are counted.
