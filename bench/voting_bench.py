@@ -35,8 +35,11 @@ from service.config import Settings  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.models import Role, User  # noqa: E402
 from surveys.units.models import Unit, UnitKind  # noqa: E402
-from surveys.voting import pabulib, rules, service  # noqa: E402
+from surveys.voting import equal_shares as shares  # noqa: E402
+from surveys.voting import pabulib  # noqa: E402
 from surveys.voting.models import ProjectCreate, SessionCreate, VotingSession  # noqa: E402
+from surveys.voting.projects import create_project  # noqa: E402
+from surveys.voting.sessions import close_session, create_session, open_session  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 SHARED = ROOT.parent / "shared" / "data" / "pabulib"
@@ -72,7 +75,7 @@ def seed(url: str, deputies: int, projects: int) -> tuple[int, list[int], list[s
         tokens = [issue_token(s, user=u, settings=settings)[0] for u in users]
         rng = random.Random(1)
         ids = [
-            service.create_project(
+            create_project(
                 s,
                 data=ProjectCreate(
                     title=f"项目{i}",
@@ -84,7 +87,7 @@ def seed(url: str, deputies: int, projects: int) -> tuple[int, list[int], list[s
             or 0
             for i in range(projects)
         ]
-        vs = service.create_session(
+        vs = create_session(
             s,
             data=SessionCreate(
                 title="基准测试",
@@ -95,7 +98,7 @@ def seed(url: str, deputies: int, projects: int) -> tuple[int, list[int], list[s
             ),
             actor="bench",
         )
-        service.open_session(s, vs=vs, actor="bench")
+        open_session(s, vs=vs, actor="bench")
         s.commit()
         sid = vs.id or 0
     engine.dispose()
@@ -201,7 +204,7 @@ def close_timing(url: str, sid: int) -> float:
         vs = s.get(VotingSession, sid)
         assert vs is not None
         t0 = time.perf_counter()
-        service.close_session(s, vs=vs, actor="bench")
+        close_session(s, vs=vs, actor="bench")
         s.commit()
         took = time.perf_counter() - t0
         assert vs.result is not None
@@ -218,7 +221,7 @@ def mes_timings(with_pabutools: bool) -> None:
     e = pabulib.parse(path.read_text(encoding="utf-8"))
     costs = {p.project_id: p.cost for p in e.projects}
     t0 = time.perf_counter()
-    res = rules.equal_shares(costs, e.votes, e.budget)
+    res = shares.equal_shares(costs, e.votes, e.budget)
     fast = time.perf_counter() - t0
     print(
         f"Wieliczka (6586 voters, 64 projects): fast exact add-one {fast:.2f}s, {res.runs} MES runs,"
@@ -227,12 +230,12 @@ def mes_timings(with_pabutools: bool) -> None:
     # The plain loop: one fixed-budget MES per unit of per-voter budget (same exact MES code).
     keys = list(costs)
     idx = {k: i for i, k in enumerate(keys)}
-    pb = rules._problem([costs[k] for k in keys], [[idx[k] for k in b] for b in e.votes])
+    pb = shares._problem([costs[k] for k in keys], [[idx[k] for k in b] for b in e.votes])
     t0 = time.perf_counter()
     b = e.budget // pb.n
-    winners, runs = rules._mes_fixed(pb, b)[0], 1
+    winners, runs = shares._mes_fixed(pb, b)[0], 1
     while True:
-        nxt = rules._mes_fixed(pb, b + 1)[0]
+        nxt = shares._mes_fixed(pb, b + 1)[0]
         runs += 1
         if sum(pb.costs[p] for p in nxt) > e.budget:
             break
@@ -267,7 +270,7 @@ def mes_timings(with_pabutools: bool) -> None:
     budapest = SHARED / "Hungary_Budapest_2023_VIII_Jozsefvaros.pb"
     e = pabulib.parse(budapest.read_text(encoding="utf-8"))
     t0 = time.perf_counter()
-    res = rules.equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
+    res = shares.equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
     print(
         f"Budapest (918 voters, 40 projects, 163398 -> {res.per_voter_budget} per voter): fast exact add-one"
         f" {time.perf_counter() - t0:.2f}s, {res.runs} MES runs instead of {int(res.per_voter_budget) - e.budget // len(e.votes) + 1}"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -25,6 +23,7 @@ from analytics.figures.common import (
     label,
     num,
 )
+from surveys.voting.schemas import SelectionResult
 
 # --------------------------------------------------------------------------- the vote
 
@@ -36,73 +35,40 @@ def _project_title(p: Row, lang: str) -> str:
     return esc(title)
 
 
-def _equal_shares_selected(results: Row) -> set[Any]:
-    es = results.get("equal_shares") or {}
-    chosen = es.get("selected") if isinstance(es, Mapping) else None
-    if chosen is None and isinstance(es, Mapping):
-        chosen = es.get("selected_ids") or es.get("project_ids")
-    out: set[Any] = set()
-    for c in chosen or []:
-        out.add(c.get("project_id") if isinstance(c, Mapping) else c)
-    for p in results.get("projects", []):
-        if p.get("selected_equal_shares"):
-            out.add(p.get("project_id"))
-    return out
+def threshold_votes(results: SelectionResult) -> int | None:
+    """The pass line to draw: the "for" votes the session's own rule required (None when
+    the rule has no threshold, so there is no line)."""
+    return results.threshold_votes if results.threshold_votes > 0 else None
 
 
-def threshold_votes(results: Row) -> int | None:
-    """The number of "for" votes a project needs, from the results or the rule's inputs."""
-    t = num(results.get("threshold_votes"))
-    if t is not None:
-        return int(t)
-    electorate = num(results.get("electorate"))
-    rule = results.get("threshold", "majority_of_all")
-    if rule == "majority_of_all" and electorate is not None:
-        return int(electorate) // 2 + 1
-    if isinstance(rule, Mapping):
-        if "min_votes" in rule:
-            return int(rule["min_votes"])
-        if "fraction" in rule and electorate is not None:
-            return math.ceil(float(rule["fraction"]) * electorate)
-    return None
-
-
-def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Figure:
+def vote(results: SelectionResult, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Figure:
     """The deputies' vote: for / against / abstain per project with the pass line, selected
     projects highlighted, each project's budget stacked on what was selected before it
     against the cap, and the default rule's selection beside the Method of Equal Shares.
 
-    ``results``: the voting results contract, whose projects also carry ``title``,
-    ``title_en`` and ``budget``; plus ``budget_cap`` and ``threshold_votes`` (or ``electorate``
-    and ``threshold``).
+    ``results``: a selection session's counted result; its ``rule`` text is the title's
+    subtitle (pass it empty where the rule is shown in words already).
     """
-    projects = list(results.get("projects") or [])
+    projects = list(results.projects)
     if not projects:
         fig = go.Figure()
         _empty(fig, lang)
         return _finish(fig, title=label(lang, "vote"))
     projects.sort(
-        key=lambda p: (
-            p.get("rank") is None,
-            num(p.get("rank")) or 0,
-            -(num(p.get("for")) or 0),
-            num(p.get("against")) or 0,
-            str(p.get("project_id")),
-        )
+        key=lambda p: (p.rank is None, p.rank or 0, -p.votes_for, p.against, str(p.project_id))
     )
-    ys = [_project_title(p, lang) for p in projects]
+    ys = [_project_title(p.model_dump(), lang) for p in projects]
     # Duplicate titles would merge categories; keep them apart with the id.
     if len(set(ys)) != len(ys):
-        ys = [f"{y} (#{p.get('project_id')})" for y, p in zip(ys, projects, strict=True)]
-    selected = [bool(p.get("selected")) for p in projects]
+        ys = [f"{y} (#{p.project_id})" for y, p in zip(ys, projects, strict=True)]
+    selected = [p.selected for p in projects]
     threshold = threshold_votes(results)
-    cap = num(results.get("budget_cap"))
+    cap = results.budget_cap
     votes_title = label(lang, "votes")
     if threshold is not None:
         votes_title += " · " + label(lang, "threshold", v=threshold)
     budget_title = label(lang, "cumulative_budget")
-    if cap is not None:
-        budget_title += f" · {label(lang, 'budget_cap')} {cap / unit:,.0f}"
+    budget_title += f" · {label(lang, 'budget_cap')} {cap / unit:,.0f}"
     fig = make_subplots(
         rows=1,
         cols=3,
@@ -117,7 +83,7 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
             name=label(lang, "for"),
             orientation="h",
             y=ys,
-            x=[num(p.get("for")) for p in projects],
+            x=[p.votes_for for p in projects],
             marker={
                 "color": [GREEN if s else "#a5d6a7" for s in selected],
                 "line": {
@@ -128,9 +94,7 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
             text=sel_text,
             textposition="inside",
             insidetextanchor="start",
-            customdata=[
-                [p.get("project_id"), p.get("rank"), bool(p.get("passed"))] for p in projects
-            ],
+            customdata=[[p.project_id, p.rank, p.passed] for p in projects],
             hovertemplate="<b>%{y}</b><br>" + label(lang, "for") + ": %{x}<extra></extra>",
         ),
         row=1,
@@ -142,7 +106,7 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
                 name=label(lang, key),
                 orientation="h",
                 y=ys,
-                x=[num(p.get(key)) for p in projects],
+                x=[getattr(p, key) for p in projects],
                 marker={"color": color},
                 hovertemplate="<b>%{y}</b><br>" + label(lang, key) + ": %{x}<extra></extra>",
             ),
@@ -161,7 +125,7 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
     bases, widths, colors = [], [], []
     running = 0.0
     for p, s in zip(projects, selected, strict=True):
-        budget = (num(p.get("budget")) or 0.0) / unit
+        budget = p.budget / unit
         bases.append(round(running, 2))
         widths.append(round(budget, 2))
         colors.append(BLUE if s else LIGHT)
@@ -186,13 +150,12 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
         row=1,
         col=2,
     )
-    if cap is not None:
-        fig.add_vline(x=cap / unit, line={"color": RED, "width": 2}, row=1, col=2)
-    mes = _equal_shares_selected(results)
+    fig.add_vline(x=cap / unit, line={"color": RED, "width": 2}, row=1, col=2)
+    mes = set(results.equal_shares.selected)
     cols = [label(lang, "default_rule"), label(lang, "equal_shares")]
     for col_name, chosen in (
         (cols[0], selected),
-        (cols[1], [p.get("project_id") in mes for p in projects]),
+        (cols[1], [p.project_id in mes for p in projects]),
     ):
         fig.add_trace(
             go.Scatter(
@@ -218,7 +181,7 @@ def vote(results: Row, *, lang: str = "zh-CN", unit: float = 10_000.0) -> go.Fig
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", row=1, col=3)
     fig.update_annotations(font={"size": 13})  # the subplot titles
-    lines = wrap(str(results.get("rule") or ""))
+    lines = wrap(results.rule)
     title = label(lang, "vote") + "".join(f"<br><sup>{esc(line)}</sup>" for line in lines)
     fig = _finish(
         fig, title=title, height=_height(len(projects), per=30, base=220 + 16 * len(lines))

@@ -1,6 +1,9 @@
 """Pages of the livelihood-project vote: the deputy's ballot (/vote/{id}), the public
 projects page (/projects: proposals, support, the tracker) and published results
-(/results/{id}). All logic is in surveys.voting.service; figures come from analytics."""
+(/results/{id}). Pages are clients of the voting services: they read and write through the
+request's ``SessionDep`` (which commits, or rolls back when a service raises), call the same
+service functions and validating dependencies as the API, and only choose what to show.
+Figures come from analytics."""
 
 from __future__ import annotations
 
@@ -10,32 +13,39 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from analytics import figures
 from frontend.i18n import request_language, translate
 from frontend.templating import render
 from service.auth import OptionalUser, SettingsDep
 from service.db import SessionDep
-from service.errors import AppError, Invalid
+from service.errors import AppError, Conflict, Invalid, NotFound
 from service.models import Role, User
 from service.ratelimit import enforce_rate_limit
 from surveys.units.models import AREA_KINDS
 from surveys.units.service import list_units
-from surveys.voting import service
-from surveys.voting.dependencies import client_keys, ensure_client_cookie
+from surveys.voting import ballots, projects, proposals, results, sessions
+from surveys.voting.dependencies import (
+    client_keys,
+    ensure_client_cookie,
+    valid_proposal_id,
+    valid_session_id,
+)
+from surveys.voting.exceptions import AlreadySupported, AlreadyVoted, NotInElectorate
 from surveys.voting.models import (
     CATEGORIES,
     SATISFACTION_CHOICES,
     SELECTION_CHOICES,
     BallotIn,
     ProjectStatus,
-    Proposal,
     ProposalCreate,
     ProposalStatus,
     SessionKind,
     SessionState,
     VotingSession,
 )
+from surveys.voting.schemas import SelectionResult
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,9 +76,9 @@ def _error(request: Request, message: str, status_code: int) -> HTMLResponse:
 
 
 def _ballot_context(
-    session: Any, vs: VotingSession, lang: str, choices: dict[str, str], errors: list[str]
+    session: Session, vs: VotingSession, lang: str, choices: dict[str, str], errors: list[str]
 ) -> dict[str, Any]:
-    public = service.session_public(session, vs=vs)
+    public = sessions.session_public(session, vs=vs)
     kind = SessionKind(vs.kind)
     options = SELECTION_CHOICES if kind == SessionKind.selection else SATISFACTION_CHOICES
     return {
@@ -85,25 +95,29 @@ def _ballot_context(
 
 
 def _vote_gate(
-    request: Request, user: User | None, session: Any, session_id: int
+    request: Request, user: User | None, session: Session, session_id: int
 ) -> tuple[VotingSession | None, Response | None]:
     """The session if this user may vote in it now, else the page to show instead."""
     lang = request_language(request)
     if user is None:
         return None, _login_redirect(request, lang)
-    vs = session.get(VotingSession, session_id)
-    if vs is None:
+    try:
+        vs = valid_session_id(session_id, session)
+    except NotFound:
         return None, _error(request, translate(lang, "vote.not_found"), 404)
     if user.role != Role.deputy:
         return None, _error(request, translate(lang, "vote.only_deputies"), 403)
-    if not service.is_member(session, vs=vs, user=user):
+    try:
+        ballots.check_can_vote(session, vs=vs, user=user)
+    except NotInElectorate:
         return None, _error(request, translate(lang, "vote.not_member"), 403)
-    state = SessionState(vs.state)
-    if state != SessionState.open:
-        ctx = {"vs": service.session_public(session, vs=vs), "reason": f"vote.state.{state.value}"}
-        return None, render(request, "vote_closed.html", ctx, status_code=409)
-    if service.has_voted(session, vs=vs, user=user):
-        ctx = {"vs": service.session_public(session, vs=vs), "reason": "vote.already"}
+    except Conflict as exc:
+        reason = (
+            "vote.already"
+            if isinstance(exc, AlreadyVoted)
+            else f"vote.state.{SessionState(vs.state).value}"
+        )
+        ctx = {"vs": sessions.session_public(session, vs=vs), "reason": reason}
         return None, render(request, "vote_closed.html", ctx, status_code=409)
     return vs, None
 
@@ -164,7 +178,7 @@ def vote_review(
         ctx = _ballot_context(session, vs, lang, choices, [])
         return render(request, "vote.html", ctx | {"step": "form"})
     try:
-        service.validate_choices(vs, choices)
+        ballots.validate_choices(vs, choices)
     except Invalid as exc:
         ctx = _ballot_context(session, vs, lang, choices, _error_texts(exc, lang, vs))
         return render(request, "vote.html", ctx | {"step": "form"}, status_code=422)
@@ -184,18 +198,14 @@ def vote_cast(
     lang = request_language(request)
     choices = _form_choices(form, vs)
     try:
-        receipt = service.cast_ballot(session, vs=vs, user=user, data=BallotIn(choices=choices))
+        ballots.validate_choices(vs, choices)
     except Invalid as exc:
         ctx = _ballot_context(session, vs, lang, choices, _error_texts(exc, lang, vs))
         return render(request, "vote.html", ctx | {"step": "form"}, status_code=422)
-    except AppError as exc:
-        session.rollback()
-        ctx = {
-            "vs": service.session_public(session, vs=vs),
-            "reason": "vote.failed",
-            "detail": exc.message,
-        }
-        return render(request, "vote_closed.html", ctx, status_code=exc.status_code)
+    # Checked above; what can still fail here is a race (a second ballot of the same deputy
+    # at the same instant, or the close): the error goes up so the request's session rolls
+    # the voter record back, and the API's 409 answers.
+    receipt = ballots.cast_ballot(session, vs=vs, user=user, data=BallotIn(choices=choices))
     ctx = _ballot_context(session, vs, lang, choices, [])
     response = render(request, "vote.html", ctx | {"step": "receipt", "receipt": receipt})
     response.headers["Cache-Control"] = "no-store"  # the receipt is shown once
@@ -230,16 +240,16 @@ def projects_page(
 ) -> Response:
     """Residents' proposals (propose, support), the sessions, and the selected projects' progress."""
     lang = request_language(request)
-    tracked = service.list_projects(
-        session, statuses=list(service.IMPLEMENTATION), with_updates=True
+    tracked = projects.list_projects(
+        session, statuses=list(projects.IMPLEMENTATION), with_updates=True
     )
-    sessions = []
-    for vs in service.list_sessions(session):
+    listed = []
+    for vs in sessions.list_sessions(session):
         state = SessionState(vs.state)
         if state == SessionState.draft:
             continue
-        turnout = service.turnout(session, vs=vs)
-        sessions.append(
+        turnout = ballots.turnout(session, vs=vs)
+        listed.append(
             {
                 "id": vs.id,
                 "title": vs.title,
@@ -254,9 +264,9 @@ def projects_page(
     tracker = figures.tracker(_tracker_rows(tracked), lang=lang) if tracked else None
     ctx = {
         "tracked": tracked,
-        "sessions": sessions,
-        "proposals": service.list_proposals(session, status=ProposalStatus.open),
-        "shortlisted": service.list_proposals(session, status=ProposalStatus.shortlisted),
+        "sessions": listed,
+        "proposals": proposals.list_proposals(session, status=ProposalStatus.open),
+        "shortlisted": proposals.list_proposals(session, status=ProposalStatus.shortlisted),
         "categories": CATEGORIES,
         "areas": areas,
         "msg": msg if msg in MESSAGES else "",
@@ -296,7 +306,7 @@ def propose(
             area_code=area_code or None,
             rough_cost=cost,
         )
-        service.create_proposal(session, data=data)
+        proposals.create_proposal(session, data=data)
     except AppError as exc:
         return _back("limited" if exc.status_code == 429 else "invalid")
     except ValueError:  # pydantic's ValidationError is a ValueError
@@ -313,22 +323,21 @@ def support(
         enforce_rate_limit(request, bucket="voting")
     except AppError:
         return _back("limited")
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
+    try:
+        proposal = valid_proposal_id(proposal_id, session)
+    except NotFound:
         return _back("invalid")
     keys = client_keys(request, settings.secret_key or "", proposal_id)
     if keys is None:
         return _back("no_cookie")
+    support = {"supporter_key": keys.supporter_key, "network_key": keys.network_key}
     try:
-        service.support_proposal(
-            session,
-            proposal=proposal,
-            supporter_key=keys.supporter_key,
-            network_key=keys.network_key,
-        )
+        proposals.check_support(session, proposal=proposal, **support)
     except AppError as exc:
-        session.rollback()
-        return _back("already" if "already" in exc.message else "closed")
+        return _back("already" if isinstance(exc, AlreadySupported) else "closed")
+    # Checked above; only a concurrent duplicate fails here, and it goes up (409) so the
+    # request's session rolls back.
+    proposals.support_proposal(session, proposal=proposal, **support)
     return _back("supported", f"proposal-{proposal_id}")
 
 
@@ -341,41 +350,44 @@ def results_page(
 ) -> Response:
     """The published result: counts, the rule in words, ties, Equal Shares, receipts check."""
     lang = request_language(request)
-    vs = session.get(VotingSession, session_id)
-    if vs is None:
+    try:
+        vs = valid_session_id(session_id, session)
+    except NotFound:
         return _error(request, translate(lang, "vote.not_found"), 404)
-    if SessionState(vs.state) != SessionState.published:
-        ctx = {"vs": service.session_public(session, vs=vs), "reason": "results.not_published"}
+    try:
+        res = results.results(session, vs=vs, user=None)  # this page shows the public view
+    except Conflict:
+        ctx = {"vs": sessions.session_public(session, vs=vs), "reason": "results.not_published"}
         return render(request, "vote_closed.html", ctx, status_code=409)
-    res = service.results(session, vs=vs, user=user)
     en = lang == "en"
     kind = SessionKind(vs.kind)
     figure = None
-    if kind == SessionKind.selection:
-        fig_input = {**res, "rule": ""}  # the rule is in words on the page already
-        figure = figures.vote(fig_input, lang=lang).to_plotly_json()
-    titles = {
-        p["project_id"]: (p["title_en"] if en and p["title_en"] else p["title"])
-        for p in res["projects"]
-    }
+    if isinstance(res, SelectionResult):
+        # The rule is in words on the page already.
+        figure = figures.vote(res.model_copy(update={"rule": ""}), lang=lang).to_plotly_json()
+    titles = {p.project_id: (p.title_en if en and p.title_en else p.title) for p in res.projects}
     ctx = {
         "vs": vs,
         "res": res,
         "kind": kind.value,
         "en": en,
         "titles": titles,
-        "rule": res["rule_en"] if en else res["rule"],
+        "rule": res.rule_en if en else res.rule,
         "tie_lines": [
             translate(
                 lang,
                 "results.tie",
-                names=("; " if en else "、").join(titles[i] for i in tie["project_ids"]),
-                n=tie["votes_for"],
-                how=tie["text_en"] if en else tie["text"],
+                names=("; " if en else "、").join(titles[i] for i in tie.project_ids),
+                n=tie.votes_for,
+                how=tie.text_en if en else tie.text,
             )
-            for tie in res.get("ties", [])
+            for tie in res.ties
         ],
-        "mes_titles": [titles[p] for p in res.get("equal_shares", {}).get("selected", [])],
+        "mes_titles": (
+            [titles[p] for p in res.equal_shares.selected]
+            if isinstance(res, SelectionResult)
+            else []
+        ),
         "figure_json": _json_block(figure) if figure else "",
         "boot_json": _json_block(
             {

@@ -29,7 +29,8 @@ def pabulib_import(file: str) -> None:
     """Load FILE.pb as a closed session with the instance's own rule (greedy family)."""
     from service.errors import Invalid
     from service.progress import progress
-    from surveys.voting import pabulib, service
+    from surveys.voting import pabulib
+    from surveys.voting.schemas import SelectionResult, parse_result
 
     try:
         election = pabulib.parse(Path(file).read_text(encoding="utf-8"))
@@ -38,14 +39,15 @@ def pabulib_import(file: str) -> None:
     engine = open_engine()
     with Session(engine) as s, progress("ballots", len(election.votes)) as p:
         try:
-            vs = service.import_pabulib(s, election=election, actor="cli", progress=p.set)
+            vs = pabulib.import_pabulib(s, election=election, actor="cli", progress=p.set)
         except Invalid as exc:
             fail_fields(exc.errors)
         s.commit()
-        result = vs.result or {}
+        result = parse_result(vs.result or {})
         sid = vs.id
     names = {p.project_id: p for p in election.projects}
-    ours = [r["project_id"] for r in result.get("projects", []) if r["selected"]]
+    assert isinstance(result, SelectionResult)
+    ours = [r.project_id for r in result.projects if r.selected]
     # Map our project ids back to the file's ids, in file order.
     slate = [int(x["project_id"]) for x in (vs.frozen_config or {}).get("projects", [])]
     back = dict(zip(slate, [p.project_id for p in election.projects], strict=True))
@@ -76,6 +78,7 @@ def pabulib_check(files: tuple[str, ...]) -> None:
     Equal Shares with integral "add one" completion and the comparison step.
     """
     from surveys.voting import pabulib, rules
+    from surveys.voting.equal_shares import equal_shares
 
     failed = False
     for file in files:
@@ -107,7 +110,7 @@ def pabulib_check(files: tuple[str, ...]) -> None:
                 f"{'matches' if sel == published else f'differs by {len(sel ^ published)} projects from'} the file"
             )
         started = time.monotonic()
-        mes = rules.equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
+        mes = equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
         took = time.monotonic() - started
         same = set(mes.selected) == published
         if e.rule.startswith("equalshares"):
@@ -139,7 +142,7 @@ def voting_group() -> None:
 @click.argument("session_id", type=int)
 def voting_recount(session_id: int) -> None:
     """Count a closed session again from its stored ballots and compare with the kept result."""
-    from surveys.voting import service
+    from surveys.voting import results
     from surveys.voting.models import VotingSession
 
     engine = open_engine()
@@ -147,9 +150,9 @@ def voting_recount(session_id: int) -> None:
         vs = s.get(VotingSession, session_id)
         if vs is None or vs.result is None:
             fail("no counted session with this id")
-        ok, fresh = service.recount(s, vs=vs)
+        ok, fresh = results.recount(s, vs=vs)
     if ok:
-        click.echo(f"Recount of session {session_id}: {fresh['cast']} ballots, same result.")
+        click.echo(f"Recount of session {session_id}: {fresh.cast} ballots, same result.")
     else:
         click.echo(f"Recount of session {session_id} DIFFERS from the kept result.", err=True)
         sys.exit(1)
@@ -162,7 +165,7 @@ def voting_export(session_id: int, output: str | None) -> None:
     """Write a closed selection session as a Pabulib .pb file (no deputy identities)."""
     from service.errors import AppError
     from service.models import Role, User
-    from surveys.voting import service
+    from surveys.voting import pabulib
     from surveys.voting.models import VotingSession
 
     engine = open_engine()
@@ -171,7 +174,7 @@ def voting_export(session_id: int, output: str | None) -> None:
         if vs is None:
             fail("no session with this id")
         try:
-            text = service.export_pabulib(
+            text = pabulib.export_pabulib(
                 s, vs=vs, user=User(username="cli", role=Role.admin, password_hash="")
             )
         except AppError as exc:

@@ -14,7 +14,7 @@ from service.db import SessionDep, get_or_404
 from service.errors import Forbidden
 from service.ratelimit import client_key, enforce_rate_limit
 from surveys.voting.models import Project, Proposal, VotingSession
-from surveys.voting.service import keyed_hash
+from surveys.voting.proposals import keyed_hash
 
 CLIENT_COOKIE = "minyi_client"
 

@@ -1,4 +1,5 @@
-"""Reading and writing the public Pabulib format (https://pabulib.org/format), pure.
+"""The public Pabulib format (https://pabulib.org/format): reading and writing it (pure),
+a closed session's export and an election's import as a closed session.
 
 A ``.pb`` file has three ``;``-separated sections: META (key;value), PROJECTS (one row
 per project: project_id;cost;... ) and VOTES (one row per voter; for approval ballots the
@@ -9,11 +10,36 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from surveys.voting.rules import OnNoFit, RuleConfig, Threshold, ThresholdKind
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from service import audit
+from service.db import utcnow
+from service.errors import Conflict, Invalid
+from service.models import User
+from surveys.units.models import UnitCreate, UnitKind
+from surveys.units.service import create_unit, unit_by_code
+from surveys.voting.ballots import approval_ballots, new_receipt, receipt_hash
+from surveys.voting.models import (
+    Ballot,
+    BallotMark,
+    Project,
+    ProjectStatus,
+    SessionKind,
+    SessionProject,
+    SessionState,
+    VotingSession,
+)
+from surveys.voting.results import count, results, rule_config
+from surveys.voting.rules import OnNoFit, RuleConfig, Threshold, ThresholdKind, config_hash
+from surveys.voting.schemas import SelectionResult, as_stored
+from surveys.voting.sessions import frozen_config
 
 # The META ``rule`` values that a vote-ranking session models directly.
 GREEDY_RULES = {"greedy", "greedy-threshold", "greedy-no-skip"}
@@ -180,3 +206,157 @@ def write(meta: dict[str, Any], projects: list[dict[str, Any]], votes: list[list
     for i, ballot in enumerate(votes, start=1):
         w.writerow([i, ",".join(ballot)])
     return out.getvalue()
+
+
+# --- a session's export and an election's import (database) ----------------------------
+
+
+def _pb_date(when: datetime | None) -> str:
+    return when.strftime("%d.%m.%Y") if when else ""
+
+
+def export_pabulib(session: Session, *, vs: VotingSession, user: User | None) -> str:
+    """The session as a Pabulib approval election ("for" marks are approvals); no identities."""
+    if vs.kind != SessionKind.selection:
+        raise Conflict("Only selection sessions are elections in the Pabulib sense")
+    result = results(session, vs=vs, user=user)  # the same visibility as the results
+    cfg = vs.frozen_config
+    assert cfg is not None and isinstance(result, SelectionResult)
+    config = rule_config(cfg)
+    required = result.threshold_votes
+    meta: dict[str, Any] = {
+        "description": f"Minyi deputies' vote on livelihood projects: {vs.title}",
+        "country": "China",
+        "unit": "Minyi",
+        "instance": vs.year,
+        "subunit": vs.title,
+        "budget": config.budget,
+        "vote_type": "approval",
+    }
+    if config.max_selected is not None:
+        meta["rule"] = "unknown"
+    elif config.on_no_fit == OnNoFit.stop:
+        meta["rule"] = "greedy-no-skip"
+    elif required > 0:
+        meta["rule"] = "greedy-threshold"
+    else:
+        meta["rule"] = "greedy"
+    if required > 0 and meta["rule"] != "unknown":
+        meta["min_project_score_threshold"] = required
+    meta["date_begin"] = _pb_date(vs.opened_at)
+    meta["date_end"] = _pb_date(vs.closed_at)
+    if cfg["max_for_per_ballot"] is not None:
+        meta["max_length"] = cfg["max_for_per_ballot"]
+    meta["language"] = "zh"
+    meta["currency"] = "CNY"
+    meta["comment"] = (
+        '#1: Each deputy marked every project "for", "against" or "abstain"; the approvals '
+        'here are the "for" marks. Ties in votes were settled by fewer "against", then lower '
+        "cost, then the earlier id. Voter ids are arbitrary and identify nobody."
+    )
+    projects = [
+        {
+            "project_id": p.project_id,
+            "cost": p.budget,
+            "votes": p.votes_for,
+            "name": p.title,
+            "selected": 1 if p.selected else 0,
+        }
+        for p in sorted(result.projects, key=lambda r: (r.rank is None, r.rank or 0, r.project_id))
+    ]
+    votes = [[str(p) for p in ballot] for ballot in approval_ballots(session, vs)]
+    return write(meta, projects, votes)
+
+
+def import_pabulib(
+    session: Session,
+    *,
+    election: PbElection,
+    actor: str,
+    progress: Any = None,
+) -> VotingSession:
+    """Load a Pabulib approval election as a closed selection session with its own rule."""
+    if election.rule not in GREEDY_RULES:
+        raise Invalid.field(
+            ("file", "META", "rule"),
+            f"rule '{election.rule}' is not one of {sorted(GREEDY_RULES)}",
+        )
+    config = election.rule_config()
+    sponsor = unit_by_code(session, "pabulib") or create_unit(
+        session,
+        data=UnitCreate(
+            code="pabulib",
+            name="Pabulib 公开数据",
+            name_en="Pabulib open data",
+            kind=UnitKind.department,
+        ),
+    )
+    meta = election.meta
+    title = (meta.get("description") or "Pabulib election")[:200]
+    year = int(meta.get("instance", "2000")[:4]) if meta.get("instance", "")[:4].isdigit() else 2000
+    vs = VotingSession(
+        kind=SessionKind.selection,
+        title=title,
+        title_en=title,
+        year=max(2000, min(2200, year)),
+        budget_cap=config.budget,
+        threshold=config.threshold.as_json(),
+        on_no_fit=config.on_no_fit.value,
+    )
+    session.add(vs)
+    session.flush()
+    ids: dict[str, int] = {}
+    for i, pb in enumerate(election.projects):
+        project = Project(
+            title=(pb.name or pb.project_id)[:200],
+            title_en=(pb.name or pb.project_id)[:200],
+            description=f"Pabulib project {pb.project_id}"
+            + (f" ({pb.category})" if pb.category else ""),
+            category="其他",
+            budget=pb.cost,
+            sponsor_unit_id=sponsor.id or 0,
+            status=ProjectStatus.on_ballot,
+        )
+        session.add(project)
+        session.flush()
+        ids[pb.project_id] = project.id or 0
+        session.add(SessionProject(session_id=vs.id or 0, project_id=project.id or 0, position=i))
+    session.flush()
+    vs.frozen_config = frozen_config(session, vs, [])
+    vs.frozen_config["electorate_size"] = len(election.votes)
+    vs.frozen_config["imported"] = {"format": "pabulib", "meta": dict(meta)}
+    vs.config_hash = config_hash(vs.frozen_config)
+    rows: list[dict[str, Any]] = []
+    marks: list[dict[str, Any]] = []
+    for n, ballot in enumerate(election.votes, start=1):
+        bid = secrets.token_hex(16)
+        rows.append({"id": bid, "session_id": vs.id, "receipt_hash": receipt_hash(new_receipt())})
+        marks += [{"ballot_id": bid, "project_id": ids[p], "choice": "for"} for p in ballot]
+        if len(rows) >= 1000:
+            session.execute(insert(Ballot), rows)
+            if marks:
+                session.execute(insert(BallotMark), marks)
+            rows, marks = [], []
+        if progress:
+            progress(n)
+    if rows:
+        session.execute(insert(Ballot), rows)
+    if marks:
+        session.execute(insert(BallotMark), marks)
+    vs.state = SessionState.closed
+    vs.opened_at = vs.closed_at = utcnow()
+    session.add(vs)
+    session.flush()
+    vs.result = as_stored(count(session, vs=vs))
+    session.add(vs)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="voting_session.import",
+        target=str(vs.id),
+        source="pabulib",
+        rule=election.rule,
+        voters=len(election.votes),
+    )
+    return vs

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from service.auth import AdminUser, DeputyUser, OptionalUser
 from service.db import SessionDep
-from surveys.voting import service
+from surveys.voting import ballots, pabulib, projects, proposals, results, sessions
 from surveys.voting.dependencies import (
     ProjectById,
     ProposalById,
@@ -39,6 +39,7 @@ from surveys.voting.models import (
     SupportResult,
     Turnout,
 )
+from surveys.voting.schemas import VoteResult
 
 router = APIRouter(prefix="/api/v1", tags=["voting"])
 
@@ -57,8 +58,8 @@ def create_proposal(
 ) -> ProposalPublic:
     """Propose a candidate livelihood project (anyone, anonymous, rate-limited)."""
     ensure_client_cookie(request, response)
-    proposal = service.create_proposal(session, data=data)
-    return service.proposal_view(session, proposal=proposal)
+    proposal = proposals.create_proposal(session, data=data)
+    return proposals.proposal_view(session, proposal=proposal)
 
 
 @router.get("/proposals", response_model=list[ProposalPublic])
@@ -70,7 +71,7 @@ def read_proposals(
 ) -> list[ProposalPublic]:
     """Residents' proposals, most supported first (sets the client cookie used to support)."""
     ensure_client_cookie(request, response)
-    return service.list_proposals(session, status=status)
+    return proposals.list_proposals(session, status=status)
 
 
 @router.post(
@@ -81,7 +82,7 @@ def read_proposals(
 )
 def support_proposal(proposal: ProposalById, keys: Supporter, session: SessionDep) -> SupportResult:
     """Support a proposal, once per browser (best effort; see docs/voting.md)."""
-    return service.support_proposal(
+    return proposals.support_proposal(
         session, proposal=proposal, supporter_key=keys.supporter_key, network_key=keys.network_key
     )
 
@@ -91,7 +92,7 @@ def review_proposal(
     admin: AdminUser, proposal: ProposalById, data: ProposalReview, session: SessionDep
 ) -> ProposalPublic:
     """Reject, reopen, merge a duplicate, or shortlist a proposal into a project (admin)."""
-    return service.review_proposal(session, proposal=proposal, data=data, actor=admin.username)
+    return proposals.review_proposal(session, proposal=proposal, data=data, actor=admin.username)
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def review_proposal(
 @router.post("/projects", response_model=Created, status_code=status.HTTP_201_CREATED)
 def create_project(admin: AdminUser, data: ProjectCreate, session: SessionDep) -> Created:
     """Create a candidate project (admin)."""
-    project = service.create_project(session, data=data, actor=admin.username)
+    project = projects.create_project(session, data=data, actor=admin.username)
     return Created(id=project.id or 0)
 
 
@@ -109,13 +110,13 @@ def read_projects(
     session: SessionDep, status: Annotated[list[ProjectStatus] | None, Query()] = None
 ) -> list[ProjectPublic]:
     """Projects with their status and progress (public)."""
-    return service.list_projects(session, statuses=status, with_updates=True)
+    return projects.list_projects(session, statuses=status, with_updates=True)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectPublic)
 def read_project(project: ProjectById, session: SessionDep) -> ProjectPublic:
     """One project with its progress updates (public)."""
-    return service.project_public(session, project=project)
+    return projects.project_public(session, project=project)
 
 
 @router.post(
@@ -127,7 +128,7 @@ def create_project_update(
     admin: AdminUser, project: ProjectById, data: ProjectUpdateCreate, session: SessionDep
 ) -> ProjectUpdatePublic:
     """Report implementation progress of a selected project (admin)."""
-    return service.add_progress(session, project=project, data=data, actor=admin.username)
+    return projects.add_progress(session, project=project, data=data, actor=admin.username)
 
 
 # --- voting sessions ------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def create_project_update(
 @router.post("/voting-sessions", response_model=Created, status_code=status.HTTP_201_CREATED)
 def create_voting_session(admin: AdminUser, data: SessionCreate, session: SessionDep) -> Created:
     """Create a draft session: slate, electorate, budget cap and rule (admin)."""
-    vs = service.create_session(session, data=data, actor=admin.username)
+    vs = sessions.create_session(session, data=data, actor=admin.username)
     return Created(id=vs.id or 0)
 
 
@@ -146,14 +147,14 @@ def read_voting_sessions(
 ) -> list[SessionSummary]:
     """Voting sessions, newest first (public)."""
     return [
-        SessionSummary.model_validate(vs) for vs in service.list_sessions(session, states=state)
+        SessionSummary.model_validate(vs) for vs in sessions.list_sessions(session, states=state)
     ]
 
 
 @router.get("/voting-sessions/{session_id}", response_model=SessionPublic)
 def read_voting_session(vs: SessionById, session: SessionDep) -> SessionPublic:
     """A session's slate, rule and state (public; never who voted or how)."""
-    return service.session_public(session, vs=vs)
+    return sessions.session_public(session, vs=vs)
 
 
 @router.patch("/voting-sessions/{session_id}", response_model=SessionPublic)
@@ -161,29 +162,29 @@ def update_voting_session(
     admin: AdminUser, vs: SessionById, data: SessionUpdate, session: SessionDep
 ) -> SessionPublic:
     """Change a draft session (409 once it is open: the configuration is frozen)."""
-    vs = service.update_session(session, vs=vs, data=data, actor=admin.username)
-    return service.session_public(session, vs=vs)
+    vs = sessions.update_session(session, vs=vs, data=data, actor=admin.username)
+    return sessions.session_public(session, vs=vs)
 
 
 @router.post("/voting-sessions/{session_id}/open", response_model=SessionPublic)
 def open_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
     """Open the vote: the configuration is frozen and hashed (admin)."""
-    vs = service.open_session(session, vs=vs, actor=admin.username)
-    return service.session_public(session, vs=vs)
+    vs = sessions.open_session(session, vs=vs, actor=admin.username)
+    return sessions.session_public(session, vs=vs)
 
 
 @router.post("/voting-sessions/{session_id}/close", response_model=SessionPublic)
 def close_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
     """Close the vote and count it (admin)."""
-    vs = service.close_session(session, vs=vs, actor=admin.username)
-    return service.session_public(session, vs=vs)
+    vs = sessions.close_session(session, vs=vs, actor=admin.username)
+    return sessions.session_public(session, vs=vs)
 
 
 @router.post("/voting-sessions/{session_id}/publish", response_model=SessionPublic)
 def publish_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
     """Publish the results and the ballots (admin)."""
-    vs = service.publish_session(session, vs=vs, actor=admin.username)
-    return service.session_public(session, vs=vs)
+    vs = sessions.publish_session(session, vs=vs, actor=admin.username)
+    return sessions.session_public(session, vs=vs)
 
 
 @router.post(
@@ -195,31 +196,31 @@ def create_ballot(
     deputy: DeputyUser, vs: SessionById, data: BallotIn, session: SessionDep
 ) -> Receipt:
     """Cast a secret ballot (a deputy of the electorate, once); the receipt is shown once."""
-    return service.cast_ballot(session, vs=vs, user=deputy, data=data)
+    return ballots.cast_ballot(session, vs=vs, user=deputy, data=data)
 
 
 @router.get("/voting-sessions/{session_id}/ballots", response_model=list[PublicBallot])
 def read_ballots(vs: SessionById, session: SessionDep) -> list[PublicBallot]:
     """Every ballot under its receipt's hash, after publication: check yours, or recount."""
-    return service.public_ballots(session, vs=vs)
+    return results.public_ballots(session, vs=vs)
 
 
 @router.get("/voting-sessions/{session_id}/turnout", response_model=Turnout)
 def read_turnout(vs: SessionById, session: SessionDep) -> Turnout:
     """Ballots cast out of the electorate (the only figure visible while a vote is open)."""
-    return service.turnout(session, vs=vs)
+    return ballots.turnout(session, vs=vs)
 
 
-@router.get("/voting-sessions/{session_id}/results", response_model=dict[str, Any])
-def read_results(user: OptionalUser, vs: SessionById, session: SessionDep) -> dict[str, Any]:
+@router.get("/voting-sessions/{session_id}/results", response_model=VoteResult)
+def read_results(user: OptionalUser, vs: SessionById, session: SessionDep) -> VoteResult:
     """The counted result with the rule in words (409 while open; public once published)."""
-    return service.results(session, vs=vs, user=user)
+    return results.results(session, vs=vs, user=user)
 
 
 @router.get("/voting-sessions/{session_id}/export.pb", response_class=Response)
 def read_export(user: OptionalUser, vs: SessionById, session: SessionDep) -> Response:
     """The session as a Pabulib file (approval = "for"); no deputy identities in it."""
-    text = service.export_pabulib(session, vs=vs, user=user)
+    text = pabulib.export_pabulib(session, vs=vs, user=user)
     return Response(
         text,
         media_type="text/plain; charset=utf-8",

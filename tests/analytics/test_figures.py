@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from analytics import figures as F
+from surveys.voting.schemas import SelectionResult
 
 SECRET = 87.654  # a value planted in suppressed rows; it must never reach a figure
 
@@ -362,64 +363,102 @@ def test_themes_most_negative_first_and_per_unit() -> None:
     assert "&lt;img src=x&gt;" in list(all_units.data[0].y)
 
 
-RESULTS = {
-    "projects": [
-        {
-            "project_id": 3,
-            "title": "老旧小区加装电梯",
-            "title_en": "Lifts",
-            "budget": 8_000_000,
-            "for": 200,
-            "against": 50,
-            "abstain": 50,
-            "passed": True,
-            "rank": 2,
-            "selected": True,
+RESULTS = SelectionResult.model_validate(
+    {
+        "session_id": 1,
+        "title": "票决",
+        "title_en": "Vote",
+        "year": 2026,
+        "electorate": 300,
+        "cast": 300,
+        "voters_recorded": 300,
+        "config_hash": "0" * 64,
+        "counted_at": "2026-11-01T00:00:00+00:00",
+        "projects": [
+            {
+                "project_id": 3,
+                "title": "老旧小区加装电梯",
+                "title_en": "Lifts",
+                "category": "住房",
+                "budget": 8_000_000,
+                "for": 200,
+                "against": 50,
+                "abstain": 50,
+                "passed": True,
+                "rank": 2,
+                "selected": True,
+                "reason": "selected",
+                "selected_equal_shares": True,
+            },
+            {
+                "project_id": 1,
+                "title": "社区食堂",
+                "title_en": "Canteens",
+                "category": "养老",
+                "budget": 3_000_000,
+                "for": 250,
+                "against": 30,
+                "abstain": 20,
+                "passed": True,
+                "rank": 1,
+                "selected": True,
+                "reason": "selected",
+                "selected_equal_shares": True,
+            },
+            {
+                "project_id": 2,
+                "title": "体育公园",
+                "title_en": "Sports park",
+                "category": "文体",
+                "budget": 25_000_000,
+                "for": 180,
+                "against": 90,
+                "abstain": 30,
+                "passed": True,
+                "rank": 3,
+                "selected": False,
+                "reason": "over_budget",
+                "selected_equal_shares": False,
+            },
+            {
+                "project_id": 4,
+                "title": "夜间公交",
+                "title_en": "Night buses",
+                "category": "交通",
+                "budget": 2_000_000,
+                "for": 100,
+                "against": 150,
+                "abstain": 50,
+                "passed": False,
+                "rank": None,
+                "selected": False,
+                "reason": "below_threshold",
+                "selected_equal_shares": True,
+            },
+        ],
+        "budget_used": 11_000_000,
+        "budget_cap": 30_000_000,
+        "threshold": "majority_of_all",
+        "threshold_votes": 151,
+        "on_no_fit": "skip",
+        "max_selected": None,
+        "max_for_per_ballot": None,
+        "rule": "赞成票超过全体代表半数",
+        "rule_en": "More than half of all deputies",
+        "ties": [],
+        "equal_shares": {
+            "selected": [1, 4, 3],
+            "budget_used": 13_000_000,
+            "mes": [1, 4, 3],
+            "greedy": [1, 3],
+            "per_voter_budget": "100000",
+            "prefer_mes": 200,
+            "prefer_greedy": 100,
+            "used_greedy": False,
+            "method": "Equal Shares",
         },
-        {
-            "project_id": 1,
-            "title": "社区食堂",
-            "title_en": "Canteens",
-            "budget": 3_000_000,
-            "for": 250,
-            "against": 30,
-            "abstain": 20,
-            "passed": True,
-            "rank": 1,
-            "selected": True,
-        },
-        {
-            "project_id": 2,
-            "title": "体育公园",
-            "title_en": "Sports park",
-            "budget": 25_000_000,
-            "for": 180,
-            "against": 90,
-            "abstain": 30,
-            "passed": True,
-            "rank": 3,
-            "selected": False,
-        },
-        {
-            "project_id": 4,
-            "title": "夜间公交",
-            "title_en": "Night buses",
-            "budget": 2_000_000,
-            "for": 100,
-            "against": 150,
-            "abstain": 50,
-            "passed": False,
-            "rank": None,
-            "selected": False,
-        },
-    ],
-    "budget_used": 11_000_000,
-    "budget_cap": 30_000_000,
-    "electorate": 300,
-    "threshold": "majority_of_all",
-    "rule": "赞成票超过全体代表半数",
-    "equal_shares": {"selected": [1, 4, 3]},
-}
+    }
+)
 
 
 def test_vote_bars_threshold_selection_budget_and_equal_shares() -> None:
@@ -448,11 +487,14 @@ def test_vote_bars_threshold_selection_budget_and_equal_shares() -> None:
 def test_vote_english_titles_and_threshold_variants() -> None:
     fig = F.vote(RESULTS, lang="en")
     assert list(fig.data[0].y)[0] == "Canteens"
-    assert F.threshold_votes({"threshold": {"min_votes": 50}}) == 50
-    assert F.threshold_votes({"threshold": {"fraction": 0.6}, "electorate": 301}) == 181
-    assert F.threshold_votes({"threshold_votes": 7}) == 7
-    assert F.threshold_votes({"threshold": "none"}) is None
-    assert F.vote({"projects": []}).layout.annotations[0].text == "暂无可显示的数据"
+    # The line is the count's own threshold, whatever the rule; none for "none".
+    at_least_50 = RESULTS.model_copy(update={"threshold": {"min_votes": 50}, "threshold_votes": 50})
+    assert F.threshold_votes(at_least_50) == 50
+    no_line = RESULTS.model_copy(update={"threshold": "none", "threshold_votes": 0})
+    assert F.threshold_votes(no_line) is None
+    assert not [s for s in F.vote(no_line).layout.shapes if s.xref == "x"]
+    empty = RESULTS.model_copy(update={"projects": []})
+    assert F.vote(empty).layout.annotations[0].text == "暂无可显示的数据"
 
 
 def test_tracker_progress_by_status() -> None:
@@ -500,7 +542,7 @@ def test_long_rule_text_is_wrapped_for_the_title() -> None:
     en = "A project passes when its for votes are more than half of all deputies. " * 3
     lines = F.wrap(en, 60)
     assert " ".join(lines) == en.strip() and all(len(line) <= 60 for line in lines)
-    fig = F.vote({**RESULTS, "rule": zh})
+    fig = F.vote(RESULTS.model_copy(update={"rule": zh}))
     assert fig.layout.title.text.count("<sup>") == len(F.wrap(zh))
 
 

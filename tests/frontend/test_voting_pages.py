@@ -18,14 +18,17 @@ from sqlmodel import Session
 
 from service.auth import SESSION_COOKIE, csrf_token_for, issue_token
 from service.models import Role, User
-from surveys.voting import service
+from surveys.voting.ballots import cast_ballot
 from surveys.voting.models import (
     BallotIn,
     Project,
     ProjectCreate,
     ProjectUpdateCreate,
     SessionCreate,
+    VotingSession,
 )
+from surveys.voting.projects import IMPLEMENTATION, add_progress, create_project
+from surveys.voting.sessions import close_session, create_session, open_session, publish_session
 from tests.conftest import SECRETS
 from tests.factories import make_user
 from tests.surveys.voting.factories import make_deputies, make_units
@@ -51,7 +54,7 @@ def build(app: FastAPI, *, max_for: int | None = None) -> VoteWorld:
             ("社区卫生服务站", "Community clinic", "医疗", 1_800_000),
         ]
         ids = [
-            service.create_project(
+            create_project(
                 s,
                 data=ProjectCreate(
                     title=t,
@@ -66,7 +69,7 @@ def build(app: FastAPI, *, max_for: int | None = None) -> VoteWorld:
             or 0
             for t, en, c, b in titles
         ]
-        vs = service.create_session(
+        vs = create_session(
             s,
             data=SessionCreate(
                 title="2027年民生实事项目票决",
@@ -79,7 +82,7 @@ def build(app: FastAPI, *, max_for: int | None = None) -> VoteWorld:
             ),
             actor="admin",
         )
-        service.open_session(s, vs=vs, actor="admin")
+        open_session(s, vs=vs, actor="admin")
         s.commit()
         return VoteWorld(vs.id or 0, ids, deputies, admin)
 
@@ -95,16 +98,16 @@ def cookie_for(app: FastAPI, user: User) -> str:
 def finish(app: FastAPI, world: VoteWorld, plan: list[dict[int, str]], skip: int = 0) -> None:
     """Cast the plan's ballots for deputies after the first `skip`, then close and publish."""
     with Session(app.state.engine) as s:
-        vs = s.get(service.VotingSession, world.sid)
+        vs = s.get(VotingSession, world.sid)
         assert vs is not None
         for d, choices in zip(world.deputies[skip:], plan, strict=False):
-            r = service.cast_ballot(
+            r = cast_ballot(
                 s, vs=vs, user=d, data=BallotIn(choices={str(k): v for k, v in choices.items()})
             )
             SECRETS.add(r.receipt)
         s.commit()
-        service.close_session(s, vs=vs, actor="admin")
-        service.publish_session(s, vs=vs, actor="admin")
+        close_session(s, vs=vs, actor="admin")
+        publish_session(s, vs=vs, actor="admin")
         s.commit()
 
 
@@ -221,7 +224,7 @@ def test_projects_page_propose_and_support(app: FastAPI, client: TestClient) -> 
     with Session(app.state.engine) as s:
         proj = s.get(Project, p[0])
         assert proj is not None
-        service.add_progress(
+        add_progress(
             s,
             project=proj,
             data=ProjectUpdateCreate(date=date(2027, 6, 1), percent_done=40, note="主体完工"),
@@ -316,9 +319,9 @@ def test_projects_page_on_a_phone(
         for pid, pct in zip(p, (20, 100, 55, 0), strict=True):
             proj = s.get(Project, pid)
             assert proj is not None
-            if proj.status not in service.IMPLEMENTATION:
+            if proj.status not in IMPLEMENTATION:
                 continue  # 2.5M no longer fitted in the 4M budget
-            service.add_progress(
+            add_progress(
                 s,
                 project=proj,
                 data=ProjectUpdateCreate(date=date(2027, 7, 1), percent_done=pct),

@@ -188,7 +188,7 @@ def _check_ballots(engine: Engine, url: str, world: World, load: Load) -> int:
         assert c.post(f"/api/v1/voting-sessions/{sid}/publish", headers=admin).status_code == 200
         public = c.get(f"/api/v1/voting-sessions/{sid}/ballots")
         assert public.status_code == 200, public.text
-    from surveys.voting.service import receipt_hash
+    from surveys.voting.ballots import receipt_hash
 
     listed = {b["receipt_hash"] for b in public.json()}
     missing = [n for n, rcpt in load.receipts.items() if receipt_hash(rcpt) not in listed]

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
-from surveys.voting.service import receipt_hash
+from surveys.voting.ballots import receipt_hash
 from tests.hardening.conftest import add_figure, backend_of
 from tests.hardening.world import bearer_for, create_session, seed
 

@@ -24,7 +24,6 @@ from sqlmodel import Session, select
 
 from service.auth import issue_token
 from service.models import Role
-from surveys.voting import service
 from surveys.voting.models import (
     Ballot,
     BallotMark,
@@ -32,6 +31,8 @@ from surveys.voting.models import (
     SessionCreate,
     Voter,
 )
+from surveys.voting.projects import create_project
+from surveys.voting.sessions import create_session, open_session
 from tests.conftest import SECRETS, TEST_SECRET_KEY, _free_port
 from tests.factories import make_user
 from tests.surveys.voting.factories import make_deputies, make_units
@@ -100,7 +101,7 @@ def test_300_deputies_5_attempts_each_two_processes_store_300_ballots(
         tokens.append(raw)
     SECRETS.update(tokens)
     ids = [
-        service.create_project(
+        create_project(
             session,
             data=ProjectCreate(
                 title=f"项目{i}", category="教育", budget=1_000_000 * i, sponsor_unit_code="edu"
@@ -109,7 +110,7 @@ def test_300_deputies_5_attempts_each_two_processes_store_300_ballots(
         or 0
         for i in range(1, 6)
     ]
-    vs = service.create_session(
+    vs = create_session(
         session,
         data=SessionCreate(
             title="并发测试",
@@ -120,7 +121,7 @@ def test_300_deputies_5_attempts_each_two_processes_store_300_ballots(
         ),
         actor=admin.username,
     )
-    service.open_session(session, vs=vs, actor=admin.username)
+    open_session(session, vs=vs, actor=admin.username)
     session.commit()
     sid = vs.id
 

@@ -12,8 +12,10 @@ from sqlmodel import Session, select
 from service import demo as service_demo
 from service.models import Role, User
 from surveys.units import demo as units_demo
-from surveys.voting import demo, service
+from surveys.voting import demo
+from surveys.voting.ballots import turnout
 from surveys.voting.models import ProjectStatus, Proposal, SessionKind, SessionState, VotingSession
+from surveys.voting.results import recount
 
 
 def test_demo_builds_a_published_vote_with_progress(app: FastAPI, client: TestClient) -> None:
@@ -36,8 +38,8 @@ def test_demo_builds_a_published_vote_with_progress(app: FastAPI, client: TestCl
         assert 5 <= len(chosen) < 25 and sel.result["budget_used"] <= 30_000_000
         assert any(not r["passed"] for r in sel.result["projects"])  # some fall short of 151
         assert {r["grade"] for r in sat.result["projects"]} >= {"satisfied"}
-        assert service.recount(s, vs=sel)[0] and service.recount(s, vs=sat)[0]
-        assert service.turnout(s, vs=nxt).cast == 60
+        assert recount(s, vs=sel)[0] and recount(s, vs=sat)[0]
+        assert turnout(s, vs=nxt).cast == 60
         assert len(s.exec(select(Proposal)).all()) == 6
     tracked = client.get(
         "/api/v1/projects", params={"status": ["in_progress", "completed", "selected"]}

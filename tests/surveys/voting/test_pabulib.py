@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from surveys.voting import equal_shares as shares
 from surveys.voting import pabulib, rules
 from tests.conftest import SHARED
 
@@ -62,7 +63,7 @@ def test_greedy_instances_reproduce_the_published_selection(name: str) -> None:
 def test_wieliczka_equal_shares_with_add_one_and_comparison() -> None:
     e = load(WIELICZKA)
     assert e.rule == "equalshares/add1-comparison"
-    res = rules.equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
+    res = shares.equal_shares({p.project_id: p.cost for p in e.projects}, e.votes, e.budget)
     published = {p.project_id for p in e.projects if p.selected == 1}
     assert set(res.selected) == published
     assert not res.used_greedy and res.prefer_mes > res.prefer_greedy

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from surveys.voting import equal_shares as shares
 from surveys.voting import rules
 from surveys.voting.rules import (
     Candidate,
@@ -268,12 +269,12 @@ def test_equal_shares_is_proportional_where_greedy_is_not() -> None:
     # 51 voters approve ten red projects, 49 approve ten blue ones; money for ten projects.
     costs = {f"R{i}": 100 for i in range(10)} | {f"B{i}": 100 for i in range(10)}
     ballots = [[f"R{i}" for i in range(10)]] * 51 + [[f"B{i}" for i in range(10)]] * 49
-    res = rules.equal_shares(costs, ballots, 1000, comparison=False)
+    res = shares.equal_shares(costs, ballots, 1000, comparison=False)
     assert sorted(res.mes) == sorted([f"R{i}" for i in range(5)] + [f"B{i}" for i in range(5)])
     assert res.greedy == [f"R{i}" for i in range(10)]
     assert res.selected == res.mes and not res.used_greedy
     # In the comparison step the 51 red voters prefer greedy: it replaces MES.
-    cmp = rules.equal_shares(costs, ballots, 1000)
+    cmp = shares.equal_shares(costs, ballots, 1000)
     assert (cmp.prefer_greedy, cmp.prefer_mes) == (51, 49)
     assert cmp.used_greedy and cmp.selected == cmp.greedy
 
@@ -284,11 +285,11 @@ def test_equal_shares_add_one_completion_spends_more() -> None:
     # has no supporters, and the completion ends there.
     costs = {"A": 40, "B": 30, "C": 25, "D": 50}
     ballots = [["A"]] * 4 + [["B"]] * 4 + [["C"]] * 2
-    fixed, _ = rules._mes_fixed(
-        rules._problem([40, 30, 25, 50], [[0]] * 4 + [[1]] * 4 + [[2]] * 2), 10
+    fixed, _ = shares._mes_fixed(
+        shares._problem([40, 30, 25, 50], [[0]] * 4 + [[1]] * 4 + [[2]] * 2), 10
     )
     assert fixed == [1, 0]  # A and B tie on price per unit of cost: B is cheaper
-    res = rules.equal_shares(costs, ballots, 100, comparison=False)
+    res = shares.equal_shares(costs, ballots, 100, comparison=False)
     assert res.mes == ["B", "A", "C"]
     assert res.per_voter_budget == 13
 
@@ -296,12 +297,12 @@ def test_equal_shares_add_one_completion_spends_more() -> None:
 def test_equal_shares_when_everything_fits_funds_every_approved_project() -> None:
     costs = {"A": 40, "B": 30, "C": 30, "D": 5}
     ballots = [["A"]] * 4 + [["B"]] * 4 + [["C"]] * 2
-    res = rules.equal_shares(costs, ballots, 200)
+    res = shares.equal_shares(costs, ballots, 200)
     assert sorted(res.mes) == ["A", "B", "C"]
 
 
 def test_equal_shares_without_ballots() -> None:
-    res = rules.equal_shares({"A": 5}, [], 10)
+    res = shares.equal_shares({"A": 5}, [], 10)
     assert res.selected == [] and res.mes == []
 
 
@@ -374,7 +375,7 @@ def test_fast_add_one_matches_the_one_unit_at_a_time_reference() -> None:
     checked = 0
     for _ in range(400):
         costs, ballots, budget = _random_instance(rng)
-        res = rules.equal_shares(dict(enumerate(costs)), ballots, budget, comparison=False)
+        res = shares.equal_shares(dict(enumerate(costs)), ballots, budget, comparison=False)
         assert res.mes == _reference_add1(costs, ballots, budget), (costs, ballots, budget)
         assert sum(costs[p] for p in res.mes) <= budget
         checked += 1
@@ -400,6 +401,6 @@ def test_fixed_budget_mes_matches_pabutools() -> None:
         # Minyi's tie-break: more votes, then cheaper, then earlier.
         ties = TieBreakingRule(lambda _i, _p, proj, v=votes: (-v[proj.name], proj.cost, proj.name))
         theirs = method_of_equal_shares(instance, profile, sat_class=Cost_Sat, tie_breaking=ties)
-        pb = rules._problem(costs, ballots)
-        ours, _ = rules._mes_fixed(pb, rules.mpq(budget, n))
+        pb = shares._problem(costs, ballots)
+        ours, _ = shares._mes_fixed(pb, shares.mpq(budget, n))
         assert {f"p{p}" for p in ours} == {p.name for p in theirs}, (costs, ballots, budget)

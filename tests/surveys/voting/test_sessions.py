@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 from service.audit import AuditEntry
 from service.models import Role
 from surveys.units.models import Unit, UnitKind
-from surveys.voting import service
-from surveys.voting.models import Project, ProjectStatus, VotingSession
+from surveys.voting.ballots import receipt_hash
+from surveys.voting.models import Ballot, Project, ProjectStatus, VotingSession
+from surveys.voting.results import recount
 from tests.factories import headers_for
 from tests.surveys.voting.conftest import Electorate
 from tests.surveys.voting.factories import (
@@ -175,7 +176,7 @@ def test_ballot_rules_membership_completeness_limits_and_once(
     # Happy path, then a second ballot is refused.
     receipt = vote(client, h, sid, {int(k): v for k, v in (full | {str(ids[0]): "for"}).items()})
     assert len(receipt["receipt"].replace("-", "")) == 20
-    assert receipt["receipt_hash"] == service.receipt_hash(receipt["receipt"])
+    assert receipt["receipt_hash"] == receipt_hash(receipt["receipt"])
     r = client.post(url, json={"choices": full}, headers=h)
     assert r.status_code == 409 and "already voted" in r.text
     assert client.get(f"{API}/{sid}/turnout").json() == {
@@ -286,7 +287,7 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
     # Anyone can recount from the public ballots.
     tally = sum(1 for b in ballots if b["choices"][str(p2)] == "for")
     assert tally == rows[p2]["for"]
-    ok, _ = service.recount(session, vs=session.get(VotingSession, sid))  # type: ignore[arg-type]
+    ok, _ = recount(session, vs=session.get(VotingSession, sid))  # type: ignore[arg-type]
     assert ok
 
     # Selected projects became rateable units; the others are not selected.
@@ -404,7 +405,7 @@ def test_ballot_tables_hold_nothing_that_links_to_a_deputy(
     sid, ids = _opened(client, admin, deputies)
     caplog.set_level(logging.DEBUG)
     receipts = [vote(client, h, sid, {i: "for" for i in ids}) for h in deputies.headers[:5]]
-    ballot_ids = list(session.exec(select(service.Ballot.id)))
+    ballot_ids = list(session.exec(select(Ballot.id)))
     # Random ids, not a sequence: nothing in them tells the order of casting.
     assert len(set(ballot_ids)) == 5 and all(len(b) == 32 for b in ballot_ids)
     lines = [r.getMessage() for r in caplog.records]

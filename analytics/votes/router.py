@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from analytics import votes
+from analytics.votes.service import analyze
 from service.auth import EvaluatorUser
 from service.db import SessionDep
-from surveys.voting import service as voting
+from surveys.voting import results
 from surveys.voting.dependencies import SessionById
 
 router = APIRouter(prefix="/api/v1/voting-sessions", tags=["analytics"])
@@ -22,4 +22,4 @@ def read_vote_analytics(
     user: EvaluatorUser, vs: SessionById, session: SessionDep
 ) -> dict[str, Any]:
     """Margins to the threshold, budget use, and the rule against Equal Shares (once counted)."""
-    return votes.analyze(voting.results(session, vs=vs, user=user))
+    return analyze(results.results(session, vs=vs, user=user))

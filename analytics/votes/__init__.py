@@ -1,0 +1,1 @@
+"""Vote analytics: margins to the threshold, budget use, the rule against Equal Shares."""

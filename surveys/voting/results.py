@@ -1,0 +1,264 @@
+"""Counting: the tally under the frozen rule (Equal Shares beside it), the results view with
+its visibility, the recount, and the public ballots."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from service.db import utcnow
+from service.errors import Conflict
+from service.models import Role, User
+from surveys.voting import rules
+from surveys.voting.ballots import approval_ballots, turnout
+from surveys.voting.equal_shares import equal_shares
+from surveys.voting.models import (
+    SATISFACTION_CHOICES,
+    Ballot,
+    BallotMark,
+    PublicBallot,
+    SessionKind,
+    SessionState,
+    Voter,
+    VotingSession,
+)
+from surveys.voting.schemas import (
+    EqualSharesOut,
+    SatisfactionResult,
+    SatisfactionRow,
+    SelectionResult,
+    SelectionRow,
+    TieOut,
+    VoteResult,
+    parse_result,
+)
+
+
+def _tallies(session: Session, vs: VotingSession) -> dict[int, dict[str, int]]:
+    rows = session.exec(
+        select(BallotMark.project_id, BallotMark.choice, func.count())
+        .join(Ballot, col(Ballot.id) == col(BallotMark.ballot_id))
+        .where(Ballot.session_id == vs.id)
+        .group_by(col(BallotMark.project_id), col(BallotMark.choice))
+    )
+    out: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for pid, choice, n in rows:
+        out[pid][choice] = n
+    return out
+
+
+def count(session: Session, *, vs: VotingSession) -> VoteResult:
+    """Count the ballots under the frozen rule (and Equal Shares beside it)."""
+    cfg = vs.frozen_config
+    assert cfg is not None
+    tallies = _tallies(session, vs)
+    cast = turnout(session, vs=vs).cast
+    voters = session.exec(
+        select(func.count()).select_from(Voter).where(Voter.session_id == vs.id)
+    ).one()
+    electorate = int(cfg["electorate_size"])
+    items = {int(p["project_id"]): p for p in cfg["projects"]}
+    base: dict[str, Any] = {
+        "session_id": vs.id,
+        "title": vs.title,
+        "title_en": vs.title_en,
+        "year": vs.year,
+        "electorate": electorate,
+        "cast": cast,
+        "voters_recorded": voters if not cfg.get("imported") else cast,
+        "config_hash": vs.config_hash,
+        "counted_at": utcnow().isoformat(),
+    }
+    if vs.kind == SessionKind.satisfaction:
+        return _count_satisfaction(base, items, tallies, electorate)
+    return _count_selection(session, vs, cfg, base, items, tallies, electorate, cast)
+
+
+def _count_satisfaction(
+    base: dict[str, Any],
+    items: dict[int, dict[str, Any]],
+    tallies: dict[int, dict[str, int]],
+    electorate: int,
+) -> SatisfactionResult:
+    projects = []
+    for pid, item in items.items():
+        t = tallies.get(pid, {})
+        s, b, d = (t.get(k, 0) for k in SATISFACTION_CHOICES)
+        projects.append(
+            SatisfactionRow(
+                project_id=pid,
+                title=item["title"],
+                title_en=item["title_en"],
+                budget=item["budget"],
+                satisfied=s,
+                basically_satisfied=b,
+                dissatisfied=d,
+                grade=rules.grade(satisfied=s, basically_satisfied=b, electorate=electorate),
+            )
+        )
+    half = electorate // 2 + 1
+    return SatisfactionResult(
+        **base,
+        projects=projects,
+        rule=(
+            f"“满意”票超过全体代表（{electorate} 名）半数（至少 {half} 票）评为满意；否则“满意”与"
+            f"“基本满意”票合计超过半数评为基本满意；否则评为不满意。"
+        ),
+        rule_en=(
+            f'A project is graded "satisfied" when its "satisfied" votes are more than half of all '
+            f'{electorate} deputies (at least {half}); otherwise "basically satisfied" when '
+            f'"satisfied" and "basically satisfied" together are; otherwise "dissatisfied".'
+        ),
+        ties=[],
+    )
+
+
+def rule_config(cfg: dict[str, Any]) -> rules.RuleConfig:
+    """The selection rule of a frozen configuration."""
+    return rules.RuleConfig(
+        budget=int(cfg["budget_cap"]),
+        threshold=rules.Threshold.parse(cfg["threshold"]),
+        on_no_fit=rules.OnNoFit(cfg["on_no_fit"]),
+        max_selected=cfg["max_selected"],
+    )
+
+
+def _count_selection(
+    session: Session,
+    vs: VotingSession,
+    cfg: dict[str, Any],
+    base: dict[str, Any],
+    items: dict[int, dict[str, Any]],
+    tallies: dict[int, dict[str, int]],
+    electorate: int,
+    cast: int,
+) -> SelectionResult:
+    config = rule_config(cfg)
+    cands = [
+        rules.Candidate(
+            pid,
+            int(item["budget"]),
+            tallies.get(pid, {}).get("for", 0),
+            tallies.get(pid, {}).get("against", 0),
+            tallies.get(pid, {}).get("abstain", 0),
+            position=pid,
+        )
+        for pid, item in items.items()
+    ]
+    by_id = {c.id: c for c in cands}
+    sel = rules.select(cands, config, electorate=electorate, cast=cast)
+    mes = equal_shares(
+        {pid: int(item["budget"]) for pid, item in items.items()},
+        approval_ballots(session, vs),
+        config.budget,
+    )
+    mes_set = set(mes.selected)
+    projects = []
+    for row in sel.rows:
+        c = by_id[row.id]
+        item = items[row.id]
+        projects.append(
+            SelectionRow(
+                project_id=row.id,
+                title=item["title"],
+                title_en=item["title_en"],
+                category=item["category"],
+                budget=c.cost,
+                votes_for=c.votes_for,
+                against=c.votes_against,
+                abstain=c.votes_abstain,
+                passed=row.passed,
+                rank=row.rank,
+                selected=row.selected,
+                reason=row.reason.value,
+                selected_equal_shares=row.id in mes_set,
+            )
+        )
+    return SelectionResult(
+        **base,
+        projects=projects,
+        budget_cap=config.budget,
+        budget_used=sel.budget_used,
+        threshold=config.threshold.as_json(),
+        threshold_votes=sel.required_votes,
+        on_no_fit=config.on_no_fit.value,
+        max_selected=config.max_selected,
+        max_for_per_ballot=cfg["max_for_per_ballot"],
+        rule=rules.rule_text(config, electorate=electorate, cast=cast),
+        rule_en=rules.rule_text(config, electorate=electorate, cast=cast, lang="en"),
+        ties=[
+            TieOut(
+                project_ids=t.ids,
+                votes_for=t.votes_for,
+                settled_by=t.settled_by,
+                text=rules.tie_words(t),
+                text_en=rules.tie_words(t, "en"),
+            )
+            for t in sel.ties
+        ],
+        equal_shares=EqualSharesOut(
+            selected=mes.selected,
+            budget_used=sum(by_id[p].cost for p in mes.selected),
+            mes=mes.mes,
+            greedy=mes.greedy,
+            per_voter_budget=str(mes.per_voter_budget),
+            prefer_mes=mes.prefer_mes,
+            prefer_greedy=mes.prefer_greedy,
+            used_greedy=mes.used_greedy,
+            method=(
+                'Method of Equal Shares on the "for" marks (cost utilities), integral '
+                '"add one" completion and the comparison step, as equalshares.net; '
+                "for comparison only: the session's rule decides."
+            ),
+        ),
+    )
+
+
+def results(session: Session, *, vs: VotingSession, user: User | None) -> VoteResult:
+    """The counted result: never while open; after closing to admins; public once published."""
+    if vs.state in (SessionState.draft, SessionState.open):
+        raise Conflict(
+            "No results while the session is " + SessionState(vs.state).value + "; only turnout"
+        )
+    if vs.state == SessionState.closed and (user is None or user.role != Role.admin):
+        raise Conflict("The results are not published yet")
+    assert vs.result is not None
+    kept = parse_result(vs.result)
+    view = {"state": SessionState(vs.state).value, "published_at": vs.published_at}
+    return kept.model_copy(update=view)
+
+
+# What a recount may differ in without the result differing.
+_NOT_COUNTED = {"counted_at", "state", "published_at"}
+
+
+def recount(session: Session, *, vs: VotingSession) -> tuple[bool, VoteResult]:
+    """Count again from the stored ballots; True when it agrees with the kept result."""
+    if vs.result is None:
+        raise Conflict("The session has not been counted yet")
+    fresh = count(session, vs=vs)
+    keep = parse_result(vs.result).model_dump(mode="json", exclude=_NOT_COUNTED)
+    again = fresh.model_dump(mode="json", exclude=_NOT_COUNTED)
+    return keep == again, fresh
+
+
+def public_ballots(session: Session, *, vs: VotingSession) -> list[PublicBallot]:
+    """Every ballot under its receipt's hash, once the session is published."""
+    if vs.state != SessionState.published:
+        raise Conflict("Ballots are public only after publication")
+    marks: dict[str, dict[str, str]] = defaultdict(dict)
+    for bid, pid, choice in session.exec(
+        select(BallotMark.ballot_id, BallotMark.project_id, BallotMark.choice)
+        .join(Ballot, col(Ballot.id) == col(BallotMark.ballot_id))
+        .where(Ballot.session_id == vs.id)
+    ):
+        marks[bid][str(pid)] = choice
+    rows = session.exec(
+        select(Ballot.id, Ballot.receipt_hash)
+        .where(Ballot.session_id == vs.id)
+        .order_by(col(Ballot.receipt_hash))
+    )
+    return [PublicBallot(receipt_hash=h, choices=marks.get(bid, {})) for bid, h in rows]

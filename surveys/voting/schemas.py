@@ -1,0 +1,139 @@
+"""The counted result of a voting session, typed.
+
+``results.count`` returns it, ``voting_session.result`` keeps its JSON form (``as_stored``),
+the results API answers it, and analytics and pages read it. Pure pydantic (no database
+import), so the charts can take it. JSON keys are those of the
+published contract (docs/voting.md): a project's "for" votes are ``votes_for`` in Python
+and ``"for"`` in JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
+
+from surveys.voting.rules import Grade
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+
+class SelectionRow(_Schema):
+    """One project of a selection session: its votes and what the rule made of them."""
+
+    project_id: int
+    title: str
+    title_en: str
+    category: str
+    budget: int
+    votes_for: int = Field(alias="for")
+    against: int
+    abstain: int
+    passed: bool
+    rank: int | None
+    selected: bool
+    reason: str  # a rules.Reason value
+    selected_equal_shares: bool
+
+
+class SatisfactionRow(_Schema):
+    """One project of a satisfaction grading."""
+
+    project_id: int
+    title: str
+    title_en: str
+    budget: int
+    satisfied: int
+    basically_satisfied: int
+    dissatisfied: int
+    grade: Grade
+
+
+class TieOut(_Schema):
+    """Projects with equal "for" votes whose order decided the selection, and how."""
+
+    project_ids: list[int]
+    votes_for: int
+    settled_by: list[str]
+    text: str
+    text_en: str
+
+
+class EqualSharesOut(_Schema):
+    """The Method of Equal Shares on the same ballots, for comparison only."""
+
+    selected: list[int]
+    budget_used: int
+    mes: list[int]
+    greedy: list[int]
+    per_voter_budget: str  # an exact rational, "p/q"
+    prefer_mes: int
+    prefer_greedy: int
+    used_greedy: bool
+    method: str
+
+
+class _ResultBase(_Schema):
+    session_id: int
+    title: str
+    title_en: str
+    year: int
+    electorate: int
+    cast: int
+    voters_recorded: int
+    config_hash: str | None
+    counted_at: str  # ISO 8601, as kept at counting
+    rule: str
+    rule_en: str
+    ties: list[TieOut]
+    # Only in the results view (``results.results``), not in the kept count.
+    state: Literal["draft", "open", "closed", "published"] | None = None
+    published_at: datetime | None = None
+
+    @field_serializer("published_at", when_used="json")
+    def _iso(self, value: datetime | None) -> str | None:
+        # The same text as before the result was typed (isoformat, "+00:00").
+        return value.isoformat() if value is not None else None
+
+
+class SelectionResult(_ResultBase):
+    """A selection session's count under its frozen rule, with Equal Shares beside it."""
+
+    kind: Literal["selection"] = "selection"
+    projects: list[SelectionRow]  # in ranking order
+    budget_cap: int
+    budget_used: int
+    threshold: str | dict[str, Any]  # the rule's threshold in its API form
+    threshold_votes: int  # "for" votes needed to pass: rules.Threshold.required
+    on_no_fit: str
+    max_selected: int | None
+    max_for_per_ballot: int | None
+    equal_shares: EqualSharesOut
+
+
+class SatisfactionResult(_ResultBase):
+    """A satisfaction grading's count."""
+
+    kind: Literal["satisfaction"] = "satisfaction"
+    projects: list[SatisfactionRow]
+
+
+VoteResult = Annotated[SelectionResult | SatisfactionResult, Field(discriminator="kind")]
+
+_VOTE_RESULT: TypeAdapter[SelectionResult | SatisfactionResult] = TypeAdapter(VoteResult)
+_VIEW_ONLY = {"state", "published_at"}
+
+
+def parse_result(data: dict[str, Any]) -> SelectionResult | SatisfactionResult:
+    """The typed result from its kept JSON form."""
+    return _VOTE_RESULT.validate_python(data)
+
+
+def as_stored(result: SelectionResult | SatisfactionResult) -> dict[str, Any]:
+    """The JSON form kept in ``voting_session.result`` (without the view-only fields)."""
+    return result.model_dump(mode="json", exclude=_VIEW_ONLY)
