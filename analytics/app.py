@@ -6,12 +6,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from analytics.comments.job import ScoringJob
+from analytics.dashboard.cache import StaleWhileRevalidate
 from analytics.router import router
 
 
 def install(app: FastAPI) -> None:
-    """Mount the analytics routes; register the scoring job's start and stop."""
+    """Mount the analytics routes and build the dashboard cache; register the scoring job's
+    start and stop."""
     app.include_router(router)
+    app.state.dashboard_cache = StaleWhileRevalidate()
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
 

@@ -3,10 +3,10 @@ the campaign, and the app's bundle cache."""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
+from sqlalchemy.engine import Engine
 
 from analytics.dashboard.cache import StaleWhileRevalidate
 from analytics.dashboard.options import FIGURE_NAMES, TABLE_NAMES, VOTE_FIGURES, DashFilters
@@ -114,17 +114,22 @@ def report_dep(
 
 
 DashboardDep = Annotated[Dashboard, Depends(dashboard_dep)]
-_cache_lock = threading.Lock()
 
 
 def bundle_cache(request: Request) -> StaleWhileRevalidate:
-    """The app's cache of dashboard bundles (one per app, made on first use)."""
-    state = request.app.state
-    with _cache_lock:
-        if getattr(state, "dashboard_cache", None) is None:
-            state.dashboard_cache = StaleWhileRevalidate()
-        cache: StaleWhileRevalidate = state.dashboard_cache
+    """The app's cache of dashboard bundles (built once when the app is made)."""
+    cache: StaleWhileRevalidate = request.app.state.dashboard_cache
     return cache
+
+
+def app_engine(request: Request) -> Engine:
+    """The app's engine: the cache computes bundles in sessions of their own."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+BundleCacheDep = Annotated[StaleWhileRevalidate, Depends(bundle_cache)]
+EngineDep = Annotated[Engine, Depends(app_engine)]
 
 
 def needs_campaign(dash: Dashboard, names: list[str]) -> None:

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from analytics import report as html_report
 from analytics.dashboard import bundle, service, tables
-from analytics.dashboard.cache import StaleWhileRevalidate
 from analytics.dashboard.dependencies import (
     NO_NUL,
+    BundleCacheDep,
     DashboardDep,
-    bundle_cache,
+    EngineDep,
     needs_campaign,
     report_dep,
     valid_figure_name,
@@ -49,8 +49,8 @@ def read_figure(
 def read_dashboard(
     user: EvaluatorUser,
     dash: DashboardDep,
-    cache: Annotated[StaleWhileRevalidate, Depends(bundle_cache)],
-    request: Request,
+    cache: BundleCacheDep,
+    engine: EngineDep,
     names: Annotated[str | None, Query(max_length=500, description="comma-separated")] = None,
 ) -> Response:
     """Headline numbers and several figures (all by default) computed together:
@@ -61,7 +61,7 @@ def read_dashboard(
     if bad:
         raise Invalid.field(("query", "names"), f"unknown figure(s): {', '.join(bad)}")
     needs_campaign(dash, wanted or ["ranking"])
-    body = bundle.cached_bundle(cache, request.app.state.engine, dash, wanted)
+    body = bundle.cached_bundle(cache, engine, dash, wanted)
     return Response(body, media_type="application/json")
 
 
