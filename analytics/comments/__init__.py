@@ -3,5 +3,5 @@
 Files by role: ``models`` (stored sentiment and the scan marks), ``sentiment`` (the offline
 model), ``scoring`` (storing scores once, finding what is still pending), ``job`` (the app's
 background scorer), ``search`` (the comment list), ``themes`` (keywords per group),
-``router`` (the API).
+``schemas`` and ``router`` (the API).
 """

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from analytics.comments import search, sentiment, themes
-from analytics.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
+from analytics.comments.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from surveys.forms.dependencies import CampaignById
