@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from surveys.forms.compiled import FormCache
 from surveys.forms.fastpath import ResponsePostFastPath
-from surveys.forms.writer import build_writer
+from surveys.forms.writer import ResponseWriter
 from surveys.routers import routers
 
 
@@ -26,7 +26,7 @@ def install(app: FastAPI) -> None:
 def start(app: FastAPI) -> None:
     """Build the form cache and the response writer, once per run of the app."""
     app.state.form_cache = FormCache(app.state.engine)
-    app.state.response_writer = build_writer(app.state.engine)
+    app.state.response_writer = ResponseWriter(app.state.engine)
 
 
 def stop(app: FastAPI) -> None:

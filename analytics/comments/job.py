@@ -9,7 +9,9 @@ dashboard's cached bundles stay valid; a pass that scored moves the marks, which
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 
 from sqlalchemy import select
@@ -84,6 +86,11 @@ class ScoringJob:
             self._thread = None
 
     def _run(self) -> None:
+        # The lowest CPU priority for this thread only (Linux takes a thread id here): the model
+        # runs in C without the interpreter lock, so it would otherwise take a core from the
+        # request path under load; scoring can wait, answering cannot.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while not self._stop.is_set():
             try:
                 n = score_step(self.engine, limit=self.batch)

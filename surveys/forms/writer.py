@@ -134,6 +134,8 @@ class ResponseWriter:
 
     async def submit(self, item: Pending) -> Stored:
         """Queue one response and wait until its batch is committed (or it failed)."""
+        if not _frozen:
+            _freeze_heap()  # at the first response: the app has been built and served by then
         if len(self._pending) >= self.max_pending:
             raise Unavailable("The server is busy; please send your response again")
         loop = asyncio.get_running_loop()
@@ -230,12 +232,6 @@ def _resolve(fut: asyncio.Future[Outcome], outcome: Outcome) -> None:
 
 def _failed() -> Unavailable:
     return Unavailable("The response could not be stored; please send it again")
-
-
-def build_writer(engine: Engine) -> ResponseWriter:
-    """The app's writer, built once at start-up (its owner stops it, after draining, at shutdown)."""
-    _freeze_heap()
-    return ResponseWriter(engine)
 
 
 _frozen = False
