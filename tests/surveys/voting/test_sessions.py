@@ -248,6 +248,23 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
     act(client, admin, sid, "publish")
 
     res = client.get(f"{API}/{sid}/results").json()
+    # The typed count answers the keys of the published contract (docs/voting.md).
+    assert set(res) == {
+        *("session_id", "kind", "title", "title_en", "year", "electorate", "cast"),
+        *("voters_recorded", "config_hash", "counted_at", "state", "published_at"),
+        *("projects", "budget_cap", "budget_used", "threshold", "threshold_votes"),
+        *("on_no_fit", "max_selected", "max_for_per_ballot", "rule", "rule_en", "ties"),
+        "equal_shares",
+    }
+    assert res["kind"] == "selection" and res["state"] == "published"
+    assert set(res["projects"][0]) == {
+        *("project_id", "title", "title_en", "category", "budget", "for", "against"),
+        *("abstain", "passed", "rank", "selected", "reason", "selected_equal_shares"),
+    }
+    assert set(res["equal_shares"]) == {
+        *("selected", "budget_used", "mes", "greedy", "per_voter_budget", "prefer_mes"),
+        *("prefer_greedy", "used_greedy", "method"),
+    }
     rows = {p["project_id"]: p for p in res["projects"]}
     assert (rows[p1]["for"], rows[p1]["against"], rows[p1]["abstain"]) == (6, 0, 0)
     assert (rows[p2]["for"], rows[p2]["against"], rows[p2]["abstain"]) == (5, 1, 0)
@@ -375,6 +392,11 @@ def test_satisfaction_session_grades_selected_projects(
     # Seven deputies: more than half is 4.
     assert grades == {a: "satisfied", b: "basically_satisfied", c: "dissatisfied"}
     assert "满意" in res["rule"] and "more than half" in res["rule_en"]
+    assert res["kind"] == "satisfaction" and res["ties"] == [] and "threshold" not in res
+    assert set(res["projects"][0]) == {
+        *("project_id", "title", "title_en", "budget", "satisfied", "basically_satisfied"),
+        *("dissatisfied", "grade"),
+    }
     assert client.get(f"{API}/{sat}/export.pb").status_code == 409
 
 
