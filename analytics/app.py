@@ -20,17 +20,24 @@ def install(app: FastAPI) -> None:
 
 
 def start(app: FastAPI) -> None:
-    """Start scoring comments in the background (unless the setting turns it off)."""
+    """Start scoring comments in the background (unless the setting turns it off).
+
+    One app may run under two servers at once (tests do that): one job, started by the first
+    start and stopped by the last shutdown.
+    """
+    runs = getattr(app.state, "analytics_runs", 0)
+    app.state.analytics_runs = runs + 1
     interval = app.state.settings.comment_scoring_interval
-    if interval > 0:
+    if runs == 0 and interval > 0:
         job = ScoringJob(app.state.engine, interval=interval)
         app.state.comment_scoring = job
         job.start()
 
 
 def stop(app: FastAPI) -> None:
-    """Stop the scoring job after its current batch."""
+    """At the last shutdown, stop the scoring job after its current batch."""
+    app.state.analytics_runs -= 1
     job = getattr(app.state, "comment_scoring", None)
-    if job is not None:
+    if app.state.analytics_runs == 0 and job is not None:
         job.stop()
         app.state.comment_scoring = None

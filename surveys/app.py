@@ -24,13 +24,20 @@ def install(app: FastAPI) -> None:
 
 
 def start(app: FastAPI) -> None:
-    """Build the form cache and the response writer, once per run of the app."""
-    app.state.form_cache = FormCache(app.state.engine)
-    app.state.response_writer = ResponseWriter(app.state.engine)
+    """Build the form cache and the response writer, once while the app runs.
+
+    One app may run under two servers at once (tests do that): the objects are shared, built
+    by the first start and stopped by the last shutdown.
+    """
+    runs = getattr(app.state, "surveys_runs", 0)
+    app.state.surveys_runs = runs + 1
+    if runs == 0:
+        app.state.form_cache = FormCache(app.state.engine)
+        app.state.response_writer = ResponseWriter(app.state.engine)
 
 
 def stop(app: FastAPI) -> None:
-    """Store what the writer still holds, then release it."""
-    writer = getattr(app.state, "response_writer", None)
-    if writer is not None:
-        writer.stop()
+    """At the last shutdown, store what the writer still holds, then release it."""
+    app.state.surveys_runs -= 1
+    if app.state.surveys_runs == 0:
+        app.state.response_writer.stop()
