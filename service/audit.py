@@ -82,7 +82,7 @@ def verify(session: Session) -> VerifyResult:
     """Walk the chain; report the first edited, inserted or deleted entry."""
     prev = GENESIS
     n = 0
-    for e in session.exec(select(AuditEntry).order_by(AuditEntry.id)):
+    for e in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
         n += 1
         if e.prev_hash != prev:
             return VerifyResult(

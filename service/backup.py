@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
@@ -36,7 +37,7 @@ def _pg_tool(name: str) -> str:
     return path
 
 
-def backup(url: str, target: Path, progress=None) -> None:  # type: ignore[no-untyped-def]
+def backup(url: str, target: Path, progress: Callable[[int, int], object] | None = None) -> None:
     """Write a consistent copy of the database to target while it keeps serving."""
     target = Path(target)
     if url.startswith("sqlite"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
@@ -88,6 +88,18 @@ def get_or_404(session: Session, model: type[M], ident: int, what: str) -> M:
     if row is None:
         raise NotFound(f"{what} not found")
     return row
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(row: _Keyed) -> int:
+    """The primary key of a row that was loaded or flushed (only a new, unflushed row has None)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
 
 
 def get_session(request: Request) -> Iterator[Session]:

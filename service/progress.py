@@ -6,12 +6,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 
 class Progress:
     """A counter that redraws one status line at most ten times a second."""
 
-    def __init__(self, label: str, total: int | None, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, label: str, total: int | None, stream: TextIO = sys.stderr) -> None:
         self.label, self.total, self.stream = label, total, stream
         self.done = 0
         self.started = time.monotonic()

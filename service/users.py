@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service import audit
 from service.auth import (
@@ -87,7 +87,7 @@ def read_me(user: CurrentUser) -> User:
 @router.get("/users", response_model=list[UserPublic])
 def read_users(admin: AdminUser, session: SessionDep, role: str | None = None) -> list[User]:
     """All accounts (admin)."""
-    q = select(User).order_by(User.id)
+    q = select(User).order_by(col(User.id))
     if role:
         q = q.where(User.role == role)
     return list(session.exec(q))

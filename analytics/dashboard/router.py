@@ -4,7 +4,7 @@ the bundle the page refetches when a filter changes, and the self-contained repo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -29,7 +29,9 @@ from service.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
-PLOTLY_JSON = {200: {"content": {"application/json": {}}, "description": "Plotly figure JSON"}}
+PLOTLY_JSON: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}}, "description": "Plotly figure JSON"}
+}
 
 
 @router.get("/figures/{name}", response_class=Response, responses=PLOTLY_JSON)
@@ -66,7 +68,7 @@ def read_dashboard(
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TABLE_TYPES = {
+TABLE_TYPES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {}, XLSX: {}, "application/json": {}},
         "description": "The table as CSV (UTF-8 with BOM), XLSX or JSON",

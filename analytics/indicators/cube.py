@@ -129,7 +129,11 @@ def _cube(session: Session, campaign_id: int) -> _Cube:
     # The creation time tells a campaign from a later one that reuses its id (a wiped test
     # database, a restored backup).
     campaign = session.get(Campaign, campaign_id)
-    key = (str(session.get_bind().url), campaign_id, str(campaign.created_at if campaign else ""))
+    key = (
+        str(session.get_bind().engine.url),
+        campaign_id,
+        str(campaign.created_at if campaign else ""),
+    )
     with _cubes_lock:
         cube = _cubes.get(key)
     if cube is not None:

@@ -29,7 +29,7 @@ from surveys.voting.models import Ballot, ProjectUpdate
 
 def unit_id(session: Session, code: str) -> int | None:
     """The id of the unit with this code (None when there is none)."""
-    uid = session.execute(select(Unit.id).where(Unit.code == code)).scalar()
+    uid = session.execute(select(col(Unit.id)).where(col(Unit.code) == code)).scalar()
     return None if uid is None else int(uid)
 
 
@@ -38,7 +38,9 @@ def unit_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
     wanted = list(codes)
     if not wanted:
         return {}
-    rows = session.execute(select(Unit.code, Unit.id).where(col(Unit.code).in_(wanted))).all()
+    rows = session.execute(
+        select(col(Unit.code), col(Unit.id)).where(col(Unit.code).in_(wanted))
+    ).all()
     return {str(code): int(uid) for code, uid in rows}
 
 
@@ -47,14 +49,16 @@ def units_of_kind(session: Session, ids: Sequence[int], kind: str) -> set[int]:
     if not ids:
         return set()
     rows = session.execute(
-        select(Unit.id).where(col(Unit.id).in_([int(i) for i in ids]), Unit.kind == kind)
+        select(col(Unit.id)).where(col(Unit.id).in_([int(i) for i in ids]), col(Unit.kind) == kind)
     ).scalars()
     return {int(i) for i in rows}
 
 
 def unit_directory(session: Session) -> dict[str, tuple[str, str, str]]:
     """(name, name_en, kind) of every unit, by code."""
-    rows = session.execute(select(Unit.code, Unit.name, Unit.name_en, Unit.kind)).all()
+    rows = session.execute(
+        select(col(Unit.code), col(Unit.name), col(Unit.name_en), col(Unit.kind))
+    ).all()
     return {r[0]: (r[1], r[2] or "", str(r[3])) for r in rows}
 
 
@@ -64,10 +68,10 @@ def rated_questions(session: Session, *, campaign: Campaign) -> list[Question]:
         session.execute(
             select(Question)
             .where(
-                Question.survey_id == campaign.survey_id,
+                col(Question.survey_id) == campaign.survey_id,
                 col(Question.type).in_(("rating", "nps")),
             )
-            .order_by(Question.position)
+            .order_by(col(Question.position))
         ).scalars()
     )
 
@@ -89,7 +93,9 @@ def cell_counts(
 def campaign_choices(session: Session, *, lang: str) -> list[dict[str, Any]]:
     """Campaigns for the picker, newest first."""
     rows = session.execute(
-        select(Campaign.id, Campaign.title, Campaign.title_en).order_by(Campaign.id.desc())  # type: ignore[union-attr]
+        select(col(Campaign.id), col(Campaign.title), col(Campaign.title_en)).order_by(
+            col(Campaign.id).desc()
+        )
     ).all()
     return [{"id": int(i), "title": (te if lang == "en" and te else t)} for i, t, te in rows]
 
@@ -99,14 +105,14 @@ def filter_options(session: Session, *, campaign: Campaign, lang: str) -> dict[s
     the filter menus. Areas come from the unit tree, not from the responses, so the page
     never waits for a scan of a large campaign."""
     areas = session.execute(
-        select(Unit.code, Unit.name, Unit.name_en)
+        select(col(Unit.code), col(Unit.name), col(Unit.name_en))
         .where(col(Unit.kind).in_([k.value for k in AREA_KINDS if k != UnitKind.district]))
-        .order_by(Unit.code)
+        .order_by(col(Unit.code))
     ).all()
     kinds = session.execute(
-        select(Unit.kind)
-        .join(CampaignUnit, CampaignUnit.unit_id == Unit.id)  # type: ignore[arg-type]
-        .where(CampaignUnit.campaign_id == campaign.id)
+        select(col(Unit.kind))
+        .join(CampaignUnit, col(CampaignUnit.unit_id) == col(Unit.id))
+        .where(col(CampaignUnit.campaign_id) == campaign.id)
         .distinct()
     ).scalars()
     return {
@@ -131,21 +137,21 @@ def sentiment_counts(
         # "+ 0": read the scored comments and look each response up by its key, rather
         # than every response of the campaign through the campaign index (5x faster on
         # SQLite with a million responses; PostgreSQL plans a hash join either way).
-        (r.campaign_id + 0) == campaign_id,
-        r.comment.is_not(None),  # type: ignore[union-attr]
-        r.comment != "",
+        (col(r.campaign_id) + 0) == campaign_id,
+        col(r.comment).is_not(None),
+        col(r.comment) != "",
         col(r.unit_id).in_(list(unit_ids)),
     ]
     if not include_flagged:
         conds.append(col(r.flagged).is_(False))
     if area_id is not None:
-        conds.append(r.area_unit_id == area_id)
+        conds.append(col(r.area_unit_id) == area_id)
     stmt = (
-        select(r.unit_id, CommentSentiment.label, func.count())
+        select(col(r.unit_id), col(CommentSentiment.label), func.count())
         .select_from(CommentSentiment)
-        .join(r, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
+        .join(r, col(CommentSentiment.response_id) == col(r.id))
         .where(*conds)
-        .group_by(r.unit_id, CommentSentiment.label)
+        .group_by(col(r.unit_id), col(CommentSentiment.label))
     )
     return [(int(u), str(lab), int(n)) for u, lab, n in session.execute(stmt).all()]
 

@@ -22,14 +22,15 @@ from sqlalchemy import (
     column,
     false,
     func,
+    label,
     literal,
     literal_column,
     select,
     table,
     text,
 )
-from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
+from sqlmodel import Session, col
 
 from surveys.forms.models import Answer, Campaign, Question, StatUnit, SurveyResponse
 from surveys.forms.stats import RESPONSE_KEY
@@ -89,8 +90,8 @@ def campaign_questions(session: Session, *, campaign: Campaign) -> dict[str, Que
     """The rating and NPS questions of the campaign's survey, by key."""
     rows = session.execute(
         select(Question).where(
-            Question.survey_id == campaign.survey_id,
-            Question.type.in_(("rating", "nps")),  # type: ignore[attr-defined]
+            col(Question.survey_id) == campaign.survey_id,
+            col(Question.type).in_(("rating", "nps")),
         )
     ).scalars()
     out: dict[str, QuestionInfo] = {}
@@ -108,7 +109,9 @@ def unit_labels(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, st
     if not ids:
         return {}
     rows = session.execute(
-        select(Unit.id, Unit.code, Unit.name, Unit.name_en).where(Unit.id.in_(ids))
+        select(col(Unit.id), col(Unit.code), col(Unit.name), col(Unit.name_en)).where(
+            col(Unit.id).in_(ids)
+        )
     ).all()
     return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
@@ -260,17 +263,17 @@ def _fetch_raw(
     weights: dict[tuple[int, str, str], float] | None = None,
 ) -> Counts:
     r = SurveyResponse
-    cols: dict[str, ColumnElement[Any]] = {}
+    cols: dict[str, SQLColumnExpression[Any]] = {}
     for f in fields:
         if f == "unit":
-            cols[f] = r.unit_id  # type: ignore[assignment]
+            cols[f] = col(r.unit_id)
         elif f == "area":
             cols[f] = func.coalesce(r.area_unit_id, 0)
         elif f in ("age_band", "sex"):
             cols[f] = func.coalesce(getattr(r, f), "")
         elif f == "period":
             cols[f] = _period_expr(dialect, _raw_day(dialect), period or "month")
-    keys = [v.label(f"k_{k}") for k, v in cols.items()]
+    keys = [label(f"k_{k}", v) for k, v in cols.items()]
     conds: list[Any] = [r.campaign_id == campaign_id]
     if not include_flagged:
         conds.append(r.flagged == false())
@@ -295,16 +298,16 @@ def _fetch_raw(
             & (wt.c.sex == func.coalesce(r.sex, ""))
         )
     answers = (
-        select(*keys, Answer.question_key, Answer.value_num, *sums)
+        select(*keys, col(Answer.question_key), col(Answer.value_num), *sums)
         .select_from(r)
-        .join(Answer, Answer.response_id == r.id)  # type: ignore[arg-type]
+        .join(Answer, col(Answer.response_id) == col(r.id))
     )
     people = select(*keys, literal(RESPONSE_KEY), literal(0.0), *sums).select_from(r)
     if wt is not None:
         answers = answers.join(wt, on)
         people = people.join(wt, on)
-    answers = answers.where(*conds, Answer.value_num.is_not(None)).group_by(
-        *cols.values(), Answer.question_key, Answer.value_num
+    answers = answers.where(*conds, col(Answer.value_num).is_not(None)).group_by(
+        *cols.values(), col(Answer.question_key), col(Answer.value_num)
     )
     people = people.where(*conds).group_by(*cols.values())
     rows = list(session.execute(answers).all()) + list(session.execute(people).all())
@@ -315,23 +318,24 @@ def plain_group_by(session: Session, *, campaign_id: int) -> list[Any]:
     """The naive query the statistics replace: mean per unit and dimension over raw answers."""
     stmt = (
         select(
-            SurveyResponse.unit_id,
-            Question.dimension,
+            col(SurveyResponse.unit_id),
+            col(Question.dimension),
             func.count(),
-            func.avg(Answer.value_num),
+            func.avg(col(Answer.value_num)),
         )
         .select_from(SurveyResponse)
-        .join(Answer, Answer.response_id == SurveyResponse.id)  # type: ignore[arg-type]
-        .join(Campaign, Campaign.id == SurveyResponse.campaign_id)  # type: ignore[arg-type]
+        .join(Answer, col(Answer.response_id) == col(SurveyResponse.id))
+        .join(Campaign, col(Campaign.id) == col(SurveyResponse.campaign_id))
         .join(
             Question,
-            (Question.survey_id == Campaign.survey_id) & (Question.key == Answer.question_key),
+            (col(Question.survey_id) == col(Campaign.survey_id))
+            & (col(Question.key) == col(Answer.question_key)),
         )
         .where(
-            SurveyResponse.campaign_id == campaign_id,
-            SurveyResponse.flagged == false(),
-            Question.type == "rating",
+            col(SurveyResponse.campaign_id) == campaign_id,
+            col(SurveyResponse.flagged) == false(),
+            col(Question.type) == "rating",
         )
-        .group_by(SurveyResponse.unit_id, Question.dimension)
+        .group_by(col(SurveyResponse.unit_id), col(Question.dimension))
     )
     return list(session.execute(stmt).all())

@@ -23,7 +23,7 @@ def _selection(result: SelectionResult) -> dict[str, Any]:
     electorate = result.electorate
     cap = result.budget_cap
     used = result.budget_used
-    projects = []
+    projects: list[dict[str, Any]] = []
     for p in result.projects:
         margin = p.votes_for - need
         projects.append(

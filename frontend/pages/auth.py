@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -41,7 +42,9 @@ def home(request: Request, user: OptionalUser) -> HTMLResponse:
 LOGIN_CSRF_COOKIE = "minyi_login_csrf"
 
 
-def _login_form(request: Request, ctx: dict[str, object], status_code: int = 200) -> HTMLResponse:
+def _login_form(
+    request: Request, ctx: Mapping[str, object], status_code: int = 200
+) -> HTMLResponse:
     """The login form with a fresh double-submit CSRF token (there is no session yet)."""
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {**ctx, "login_csrf": token}, status_code=status_code)

@@ -7,8 +7,9 @@ import io
 from collections.abc import Callable, Iterable
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from service.db import stored_id
 from service.errors import Conflict, Invalid, error_item
 from surveys.units.models import Unit, UnitCreate, UnitKind, UnitPublic
 
@@ -38,11 +39,11 @@ def create_unit(session: Session, *, data: UnitCreate) -> Unit:
 
 def list_units(session: Session, *, kind: UnitKind | None = None) -> list[UnitPublic]:
     """All units (optionally of one kind) with their parent's code, in tree-friendly order."""
-    units = list(session.exec(select(Unit).order_by(Unit.id)))
+    units = list(session.exec(select(Unit).order_by(col(Unit.id))))
     codes = {u.id: u.code for u in units}
     return [
         UnitPublic(
-            id=u.id,
+            id=stored_id(u),
             code=u.code,
             name=u.name,
             name_en=u.name_en,
