@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 import click
@@ -28,7 +29,7 @@ def fail(*messages: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def fail_fields(errors: list[dict[str, Any]], code: int = 1) -> NoReturn:
+def fail_fields(errors: Iterable[Mapping[str, Any]], code: int = 1) -> NoReturn:
     """fail() with one line per bad field of a 422 (``loc: msg``)."""
     fail(*(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors), code=code)
 
@@ -117,7 +118,7 @@ def users_create(username: str, role: str, display_name: str) -> None:
             username=username, role=Role(role), display_name=display_name, password=password
         )
     except ValidationError as exc:
-        fail_fields(exc.errors(), code=2)  # type: ignore[arg-type]
+        fail_fields(exc.errors(), code=2)
     engine = open_engine()
     with Session(engine) as s:
         try:
@@ -198,20 +199,19 @@ def backup_cmd(file: str) -> None:
     from pathlib import Path
 
     from service.backup import backup
+    from service.progress import Progress
 
     url = get_settings().database_url
-    bar: dict[str, object] = {}
+    bar: dict[str, Progress] = {}
 
     def _progress(done: int, total: int) -> None:
-        from service.progress import Progress
-
         if "p" not in bar:
             bar["p"] = Progress("pages", total)
-        bar["p"].set(done)  # type: ignore[attr-defined]
+        bar["p"].set(done)
 
     backup(url, Path(file), progress=_progress)
     if "p" in bar:
-        bar["p"].close()  # type: ignore[attr-defined]
+        bar["p"].close()
     click.echo(f"Backup written to {file}.")
 
 

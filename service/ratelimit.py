@@ -78,12 +78,18 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_setting(cls, value: str, **kwargs: object) -> RateLimiter:
+    def from_setting(
+        cls,
+        value: str,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RateLimiter:
         """A limiter for a setting such as ``"30/minute"``; ``"off"`` gives one that admits all."""
         parsed = parse_rate(value)
         if parsed is None:
-            return cls(None, **kwargs)  # type: ignore[arg-type]
-        return cls(parsed[0], parsed[1], **kwargs)  # type: ignore[arg-type]
+            return cls(None, max_keys=max_keys, clock=clock)
+        return cls(parsed[0], parsed[1], max_keys=max_keys, clock=clock)
 
     def hit(self, key: str) -> int | None:
         """Count one request for key: None if allowed, else whole seconds until it would be."""

@@ -83,8 +83,10 @@ class SurveyRows:
     def dimensions(self) -> dict[str, str]:
         """Display names of the campaign's rated dimensions, in question order."""
         out: dict[str, str] = {}
+        if self.campaign is None:
+            return out
         en = self.lang == "en"
-        for q in lookups.rated_questions(self.session, campaign=self.campaign):  # type: ignore[arg-type]
+        for q in lookups.rated_questions(self.session, campaign=self.campaign):
             dim = q.dimension or ("nps" if q.type == "nps" else q.key)
             if dim in out:
                 continue

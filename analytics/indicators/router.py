@@ -10,7 +10,7 @@ from analytics.indicators import service
 from analytics.indicators.params import MONTH_PATTERN, parse_weights
 from analytics.indicators.schemas import IndicatorsOut, RankingOut, TrendsOut
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep
+from service.db import SessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
 from surveys.units.models import UnitKind
 
@@ -46,7 +46,7 @@ def read_indicators(
     """Indicators of a campaign grouped by any of unit, dimension, area, profile and period."""
     res = service.compute(
         session,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=stored_id(campaign),
         by=by,
         period=period,
         weighted=weighted,
@@ -79,7 +79,7 @@ def read_ranking(
     """Composite reputation index per unit with its interval and plausible rank range."""
     res = service.ranking(
         session,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=stored_id(campaign),
         weighted=weighted,
         include_flagged=include_flagged,
         min_group_size=settings.min_group_size,
@@ -110,7 +110,7 @@ def read_trends(
     """Scores per unit, dimension and period, with alerts for changes larger than their noise."""
     res = service.trends(
         session,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=stored_id(campaign),
         period=period,
         weighted=weighted,
         include_flagged=include_flagged,

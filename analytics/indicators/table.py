@@ -25,6 +25,7 @@ from analytics.indicators.queries import (
 )
 from analytics.indicators.statistics import factorize, group_keys, moments, shrink
 from analytics.indicators.weighting import cell_weights
+from service.db import stored_id
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY
 
@@ -66,7 +67,7 @@ def build_table(
     weights = None
     if weighted:
         weights, weighting = cell_weights(session, campaign, include_flagged)
-    cid = int(campaign.id)  # type: ignore[arg-type]
+    cid = stored_id(campaign)
     source = choose_source(sql_fields, filters, weighted=weighted)
     if source == "columns":
         counts = cube.counts(

@@ -8,6 +8,7 @@ import numpy as np
 from sqlmodel import Session
 
 from analytics.indicators import lookups
+from service.db import stored_id
 from service.errors import Invalid
 from surveys.forms.models import Campaign
 
@@ -81,7 +82,7 @@ def cell_weights(
         )
     rows = lookups.cell_counts(
         session,
-        campaign_id=int(campaign.id),  # type: ignore[arg-type]
+        campaign_id=stored_id(campaign),
         include_flagged=include_flagged,
     )
     area_margin = margins.get("area") or {}

@@ -66,8 +66,8 @@ def import_units(
     parsed: list[tuple[int, UnitCreate]] = []
     seen: set[str] = set()
     for rowno, row in enumerate(rows, start=2):  # row 1 is the header
-        clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        clean["parent_code"] = clean.get("parent_code") or None  # type: ignore[assignment]
+        clean: dict[str, str | None] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        clean["parent_code"] = clean.get("parent_code") or None
         try:
             data = UnitCreate.model_validate(clean)
         except ValidationError as exc:
