@@ -57,6 +57,5 @@ def report(
         with progress("report", 1) as p:
             html = html_report.build(dash, generated_at=datetime.now(UTC))
             p.advance()
-        s.commit()  # comments scored on the way are kept
     out.write_text(html, encoding="utf-8")
     click.echo(f"Wrote {out} ({len(html.encode('utf-8')) / 1e6:.1f} MB).")
