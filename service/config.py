@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Seconds the background comment scorer rests when nothing is left to score; 0 turns it
     # off (then only `minyi analytics rebuild` scores comments).
     comment_scoring_interval: float = 10.0
+    # Seconds between the purge job's passes over closed campaigns' abuse data; 0 turns it
+    # off (then only `minyi campaigns purge` and late posts purge).
+    purge_interval: float = 60.0
     token_ttl_hours: int = 12
     max_body_bytes: int = 1_000_000
     # Failed logins before an account name is slowed down, and the longest lock.

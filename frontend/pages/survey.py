@@ -54,9 +54,9 @@ def _url(campaign_id: int, suffix: str = "", **params: str | None) -> str:
     return f"/s/{campaign_id}{suffix}" + (f"?{query}" if query else "")
 
 
-def _closed_or_scheduled(request: Request, campaign: Campaign, engine: Any) -> HTMLResponse | None:
+def _closed_or_scheduled(request: Request, campaign: Campaign) -> HTMLResponse | None:
     try:
-        receiving.ensure_open(campaign, engine=engine)
+        receiving.ensure_open(campaign)
     except Gone:
         return _message(request, _t(request, "survey.closed"), 410)
     except Conflict:
@@ -120,7 +120,6 @@ def survey_page(
     campaign_id: int,
     settings: SettingsDep,
     session: SessionDep,
-    engine: EngineDep,
     unit: str = "",
     code: str = "",
 ) -> HTMLResponse:
@@ -129,7 +128,7 @@ def survey_page(
     if loaded is None:
         return _message(request, _t(request, "survey.not_found"), 404)
     campaign, form = loaded
-    blocked = _closed_or_scheduled(request, campaign, engine)
+    blocked = _closed_or_scheduled(request, campaign)
     if blocked is not None:
         return blocked
     code = code.strip()[:64]
@@ -321,7 +320,6 @@ def admin_campaigns(request: Request, user: OptionalUser, session: SessionDep) -
     denied = _admin_or_login(request, user)
     if denied is not None:
         return denied
-    service.purge_closed_campaigns(session)
     return render(
         request, "survey/admin_campaigns.html", {"campaigns": service.list_campaigns(session)}
     )

@@ -220,6 +220,12 @@ def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = N
         q = q.where(c.c.id == campaign_id)
     ids = [row[0] for row in conn.execute(q)]
     if ids:
+        # Claimed first, and only while still unpurged: a concurrent purge (another worker's
+        # job) waits on the row lock, then claims nothing, so each campaign is purged, and
+        # audited, once.
+        claim = update(c).where(c.c.id.in_(ids)).where(c.c.purged_at.is_(None))
+        ids = sorted(r[0] for r in conn.execute(claim.values(purged_at=now).returning(c.c.id)))
+    if ids:
         conn.execute(delete(ABUSE_MARK_TABLE).where(ABUSE_MARK_TABLE.c.campaign_id.in_(ids)))
         # A code is redeemed in the transaction that stores its response, so on PostgreSQL the
         # invitation row's xmin names that transaction. Rewriting every invitation of the
@@ -227,5 +233,4 @@ def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = N
         # response any more (the old row versions go at the next VACUUM).
         inv = INVITATION_TABLE
         conn.execute(update(inv).where(inv.c.campaign_id.in_(ids)).values(used=inv.c.used))
-        conn.execute(update(c).where(c.c.id.in_(ids)).values(purged_at=now))
     return ids

@@ -86,13 +86,10 @@ def register(main: click.Group) -> None:
     @click.argument("campaign_id", type=int, required=False)
     def campaigns_purge(campaign_id: int | None) -> None:
         """Delete abuse-detection data of closed campaigns (all, or the one given)."""
-        from service import audit
-        from surveys.forms.service import purge_closed_campaigns
+        from surveys.forms.service import purge_and_record
 
         with Session(open_engine()) as s:
-            ids = purge_closed_campaigns(s, campaign_id=campaign_id)
-            for cid in ids:
-                audit.record(s, actor=CLI_ACTOR, action="campaign.purge", target=str(cid))
+            ids = purge_and_record(s, actor=CLI_ACTOR, campaign_id=campaign_id)
             s.commit()
         if ids:
             click.echo("Purged abuse data of campaign(s) " + ", ".join(map(str, ids)) + ".")

@@ -71,14 +71,16 @@ def _form_unit(u: Unit) -> FormUnit:
     )
 
 
-def ensure_open(campaign: Campaign, *, engine: Engine | None = None) -> None:
-    """409 before the window opens, 410 after it closes (purging abuse data, given the engine)."""
+def ensure_open(campaign: Campaign) -> None:
+    """409 before the window opens, 410 after it closes.
+
+    Reading only: the closed campaign's abuse data is left to the app's purge job
+    (``surveys.forms.purge_job``), so no GET writes.
+    """
     status = status_at(campaign.opens_at, campaign.closes_at, utcnow())
     if status == "scheduled":
         raise Conflict("This survey is not open yet")
     if status == "closed":
-        if engine is not None and campaign.purged_at is None:
-            purge_committed(engine, campaign_id=campaign.id)
         raise Gone("This survey has closed")
 
 

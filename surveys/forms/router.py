@@ -108,7 +108,6 @@ def create_campaign(admin: AdminUser, data: CampaignCreate, session: SessionDep)
 @router.get("/campaigns", response_model=list[CampaignPublic])
 def read_campaigns(user: EvaluatorUser, session: SessionDep) -> list[CampaignPublic]:
     """Every campaign with its response counts (admin, evaluator)."""
-    service.purge_closed_campaigns(session)
     return service.list_campaigns(session)
 
 
@@ -117,7 +116,6 @@ def read_campaign(
     user: EvaluatorUser, campaign: CampaignById, session: SessionDep
 ) -> CampaignPublic:
     """One campaign with its response counts (admin, evaluator)."""
-    service.purge_closed_campaigns(session, campaign_id=campaign.id)
     return service.campaign_public(session, campaign=campaign)
 
 
@@ -351,9 +349,7 @@ async def accept_response(
 
 
 @public.get("/{campaign_id}/form", response_model=FormPublic)
-def read_form(
-    campaign: CampaignById, session: SessionDep, settings: SettingsDep, engine: EngineDep
-) -> FormPublic:
+def read_form(campaign: CampaignById, session: SessionDep, settings: SettingsDep) -> FormPublic:
     """The survey as a client renders it (public; 409 before it opens, 410 after it closes)."""
-    receiving.ensure_open(campaign, engine=engine)
+    receiving.ensure_open(campaign)
     return receiving.form_public(session, campaign=campaign, secret=settings.secret_key or "")

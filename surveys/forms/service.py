@@ -13,6 +13,7 @@ from sqlalchemy import Integer, func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from service import audit
 from service.db import utcnow
 from service.errors import Conflict, Gone, Invalid, error_item
 from surveys.forms import abuse
@@ -349,6 +350,14 @@ def invitation_counts(session: Session, *, campaign_id: int) -> tuple[int, int]:
 def purge_closed_campaigns(session: Session, *, campaign_id: int | None = None) -> list[int]:
     """Delete the abuse-detection data of closed campaigns (idempotent)."""
     return abuse.purge_closed(session.connection(), now=utcnow(), campaign_id=campaign_id)
+
+
+def purge_and_record(session: Session, *, actor: str, campaign_id: int | None = None) -> list[int]:
+    """Purge closed campaigns and record a ``campaign.purge`` audit entry for each one purged."""
+    ids = purge_closed_campaigns(session, campaign_id=campaign_id)
+    for cid in ids:
+        audit.record(session, actor=actor, action="campaign.purge", target=str(cid))
+    return ids
 
 
 def purge_committed(engine: Engine, *, campaign_id: int | None = None) -> list[int]:
