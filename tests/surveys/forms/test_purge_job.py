@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,6 +19,7 @@ from service.db import utcnow
 from service.models import Role
 from surveys.forms.models import AbuseMark, Campaign
 from surveys.forms.purge_job import JOB_ACTOR, purge_step
+from surveys.forms.service import purge_and_record
 from tests.factories import headers_for
 from tests.surveys.forms.factories import create_campaign, create_survey, make_units, response_body
 from tests.surveys.forms.fixtures import World
@@ -136,3 +138,27 @@ def test_the_app_purges_at_start_and_then_periodically_and_stops_with_the_app(
         assert _purge_entries(s) == [(JOB_ACTOR, str(first)), (JOB_ACTOR, str(second))]
         thread = app.state.purge_job._thread
     assert app.state.purge_job is None and not thread.is_alive()
+
+
+def test_two_processes_purging_at_once_purge_and_audit_each_campaign_once(
+    app: FastAPI, client: TestClient, session: Session, world: World
+) -> None:
+    engine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    cid = world.campaign_id
+    assert (
+        client.post(f"/api/v1/campaigns/{cid}/responses", json=response_body()).status_code == 201
+    )
+    _close(session, cid)
+    got: list[list[int]] = []
+    with Session(engine) as first:
+        assert purge_and_record(first, actor=JOB_ACTOR) == [cid]
+        # The second sees the campaign unpurged, then waits on the first's row lock.
+        late = threading.Thread(target=lambda: got.append(purge_step(engine)))
+        late.start()
+        time.sleep(0.5)
+        first.commit()
+    late.join(30)
+    assert got == [[]]
+    assert _purge_entries(session) == [(JOB_ACTOR, str(cid))]
