@@ -202,6 +202,26 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
     return _check
 
 
+# How FastAPI reads a true boolean query parameter.
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+FLAGGED_SWITCH = "include_flagged"
+
+
+def flagged_switch_admin_only(request: Request, user: OptionalUser) -> None:
+    """Refuse ``include_flagged=true`` to all but admins (401 anonymous, 403 otherwise).
+
+    Mounted on every router whose aggregates take the switch: the same view with and without
+    the flagged responses differs by those few people, so only the holder of the raw data may
+    ask for both."""
+    raw = request.query_params.get(FLAGGED_SWITCH)
+    if raw is None or raw.strip().lower() not in _TRUE:
+        return
+    if user is None:
+        raise Unauthorized()
+    if user.role != Role.admin:
+        raise Forbidden(f"{FLAGGED_SWITCH}=true needs the role: admin")
+
+
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 EvaluatorUser = Annotated[User, Depends(require_roles(Role.admin, Role.evaluator))]
 DeputyUser = Annotated[User, Depends(require_roles(Role.deputy))]

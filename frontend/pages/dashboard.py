@@ -41,6 +41,10 @@ def dashboard_page(
     if user.role not in (Role.admin, Role.evaluator):
         msg = translate(lang, "dash.forbidden")
         return render(request, "error.html", {"message": msg}, status_code=403)
+    if options.filters.include_flagged and user.role != Role.admin:
+        # The raw data's switch is the admin's alone, here as on the API.
+        msg = translate(lang, "dash.flagged_forbidden")
+        return render(request, "error.html", {"message": msg}, status_code=403)
     options.lang = lang  # the page language decides (cookie, ?lang=, Accept-Language)
     campaigns = lookups.campaign_choices(session, lang=lang)
     if campaign_id is None and campaigns:
@@ -76,5 +80,6 @@ def dashboard_page(
         table_url=table_url,
         figure_label=lambda key: figures.label(lang, key),
         min_group_size=settings.min_group_size,
+        can_include_flagged=user.role == Role.admin,
     )
     return render(request, "dashboard.html", ctx)

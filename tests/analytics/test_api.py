@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from service.auth import FLAGGED_SWITCH as FLAGGED
 from tests.factories import headers_for
+from tests.hardening.routes import iter_routes
 from tests.synthetic import Synthetic
 
 GETS = ["indicators", "ranking", "trends", "comments", "comments/themes"]
@@ -30,6 +34,38 @@ def test_get_routes_need_an_evaluator(
     ev = headers_for(client, session, "evaluator")
     assert client.get(url, headers=ev).status_code == 200
     assert client.get(f"/api/v1/campaigns/999999/{path}", headers=ev).status_code == 404
+
+
+def _flagged_switch_routes(app: FastAPI) -> list[str]:
+    """Every API GET route that takes the ``include_flagged`` switch."""
+    out = []
+    for route in iter_routes(app.routes):
+        names = {p.name for p in get_flat_params(route.dependant)}
+        if "GET" in route.methods and route.path.startswith("/api/") and FLAGGED in names:
+            out.append(route.path)
+    return sorted(out)
+
+
+def test_flagged_switch_is_the_admins_alone(
+    client: TestClient, session: Session, syn: Synthetic
+) -> None:
+    """With and without the flagged responses differ by those few people: an evaluator who
+    asks for both is refused, everywhere, with a message naming the parameter."""
+    paths = _flagged_switch_routes(client.app)  # type: ignore[arg-type]
+    assert len(paths) >= 8, paths
+    ev = headers_for(client, session, "evaluator")
+    admin = headers_for(client, session, "admin", "adm")
+    params = {"campaign_id": syn.campaign_id, "name": "ranking", "format": "json"}
+    for template in paths:
+        url = template.replace("{campaign_id}", str(syn.campaign_id))
+        url = url.replace("{name}", "ranking")
+        on = {**params, FLAGGED: "true"}
+        assert client.get(url, params=on).status_code == 401, url
+        r = client.get(url, params=on, headers=ev)
+        assert r.status_code == 403 and FLAGGED in r.json()["detail"], (url, r.text[:200])
+        off = client.get(url, params={**params, FLAGGED: "false"}, headers=ev)
+        assert off.status_code == 200, (url, off.text[:200])
+        assert client.get(url, params=on, headers=admin).status_code == 200, url
 
 
 def test_indicators_contract(client: TestClient, session: Session, syn: Synthetic) -> None:

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, func, select
 from analytics.dashboard.options import SURVEY_FIGURES
 from analytics.report import plotly_js
 from service.audit import AuditEntry
+from service.models import Role
 from surveys.forms.models import SurveyResponse
 from surveys.units.models import Unit
 from tests.factories import headers_for
@@ -136,11 +137,12 @@ def test_bundle_gives_headline_and_figures(
     assert body["headline"]["areas"] == 3 and body["headline"]["units"] == 6
     h = body["headline"]
     assert h["overall_low"] < h["overall"] < h["overall_high"]
-    with_flagged = client.get(
-        "/api/v1/dashboard",
-        params={"campaign_id": syn.campaign_id, "include_flagged": "true", "names": "responses"},
-        headers=ev,
-    ).json()
+    flagged = {"campaign_id": syn.campaign_id, "include_flagged": "true", "names": "responses"}
+    # The flagged switch is the admin's alone (with and without differ by the flagged few).
+    refused = client.get("/api/v1/dashboard", params=flagged, headers=ev)
+    assert refused.status_code == 403 and "include_flagged" in refused.json()["detail"]
+    admin = headers_for(client, session, Role.admin, "adm")
+    with_flagged = client.get("/api/v1/dashboard", params=flagged, headers=admin).json()
     assert with_flagged["headline"]["responses"] == syn.responses > valid
     assert list(with_flagged["figures"]) == ["responses"]
     bad = client.get(

@@ -118,3 +118,16 @@ def test_no_campaign_yet_says_so(client: TestClient, app: FastAPI) -> None:
     assert "还没有测评活动" in r.text
     assert _boot(r.text)["figures"] == [] and _boot(r.text)["bundle_url"] is None
     assert 'rel="preload"' not in r.text
+
+
+def test_only_admins_are_offered_the_flagged_switch(client: TestClient, app: FastAPI) -> None:
+    world = build_world(app.state.engine, app.state.settings, responses=200)
+    client.cookies.update(world.cookies[Role.evaluator])
+    r = client.get("/dashboard")
+    assert r.status_code == 200 and 'id="f-flagged"' not in r.text
+    refused = client.get("/dashboard?include_flagged=true&lang=en")
+    assert refused.status_code == 403 and "administrators only" in refused.text
+    client.cookies.update(world.cookies[Role.admin])
+    r = client.get("/dashboard?include_flagged=true")
+    assert r.status_code == 200 and 'id="f-flagged"' in r.text
+    assert "include_flagged=true" in _boot(r.text)["bundle_url"]
