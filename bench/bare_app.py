@@ -16,4 +16,4 @@ app = FastAPI()
 )
 async def create_response(campaign_id: int, data: ResponseIn) -> ResponseCreated:
     """Validate the body with the very model the real endpoint uses; store nothing."""
-    return ResponseCreated(id=campaign_id)
+    return ResponseCreated(id=str(campaign_id))

@@ -173,6 +173,7 @@ def register(main: click.Group) -> None:
     def responses_export(campaign_id: int, fmt: str, flagged: str, out: str) -> None:
         """Write a campaign's responses (with a codebook in XLSX and JSON)."""
         from service import audit
+        from service.config import get_settings
         from surveys.forms import exports
         from surveys.forms.service import questions_of
 
@@ -180,8 +181,9 @@ def register(main: click.Group) -> None:
         with Session(engine) as s:
             campaign = _campaign(s, campaign_id)
             questions = questions_of(s, survey_id=campaign.survey_id)
+            secret = get_settings().secret_key or ""
             body, _media, _name = exports.build(
-                engine, campaign, questions, fmt=fmt, flagged=flagged
+                engine, campaign, questions, fmt=fmt, flagged=flagged, secret=secret
             )
             rows = exports.count_rows(engine, campaign_id, flagged)
             with open(out, "wb") as fh:

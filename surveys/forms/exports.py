@@ -1,8 +1,11 @@
 """Exports of a campaign's responses (CSV, XLSX, JSON) and their codebook.
 
 One row per response: the fixed columns, then one column per question key in questionnaire
-order, then the comment. Rows are read in id order, a few thousand at a time, on a connection
-of their own, so a million-row export streams without holding it all in memory. CSV is UTF-8
+order, then the comment. Rows are read a few thousand at a time, on a connection of their own,
+so a million-row export streams without holding it all in memory. The internal (sequential)
+response id never leaves the database: a response is named by ``public_id``, a keyed hash of
+it, and the rows of each chunk are written in the order of that hash, so neither the ids nor
+the row order tell in which order the responses arrived (nothing to line up with a log). CSV is UTF-8
 with a byte-order mark (Excel then shows Chinese); in CSV and XLSX every text cell that starts
 with ``= + - @`` (or a tab or carriage return) gets a leading apostrophe, so no spreadsheet
 reads it as a formula.
@@ -11,6 +14,8 @@ reads it as a formula.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 from collections.abc import Iterator
@@ -28,7 +33,11 @@ from surveys.units.models import Unit
 
 FORMATS = ("csv", "xlsx", "json")
 FIXED = [
-    ("response_id", "答卷编号", "Response id"),
+    (
+        "response_id",
+        "答卷编号（随机编号，与提交顺序无关）",
+        "Response id (random, not the order of arrival)",
+    ),
     ("unit_code", "被评单位代码", "Rated unit code"),
     ("unit_name", "被评单位", "Rated unit"),
     ("area_code", "居住地代码", "Respondent's area code"),
@@ -41,6 +50,13 @@ FIXED = [
 ]
 COMMENT = ("comment", "意见和建议", "Comment")
 CHUNK = 5000
+PUBLIC_ID_LENGTH = 20  # hex digits: 80 bits, no collision within any campaign
+
+
+def public_id(secret: str, response_id: int) -> str:
+    """The id a response is known by outside the database: an HMAC of its id, not sequential."""
+    mac = hmac.new(secret.encode(), b"response:%d" % response_id, hashlib.sha256)
+    return mac.hexdigest()[:PUBLIC_ID_LENGTH]
 
 
 def columns(questions: list[Question]) -> list[str]:
@@ -120,7 +136,12 @@ def _number(value: float | None) -> int | float | None:
 
 
 def iter_rows(
-    engine: Engine, campaign_id: int, questions: list[Question], flagged: str = "include"
+    engine: Engine,
+    campaign_id: int,
+    questions: list[Question],
+    flagged: str = "include",
+    *,
+    secret: str,
 ) -> Iterator[list[Any]]:
     """Every response as a list of cell values in ``columns`` order, read in chunks.
 
@@ -133,11 +154,11 @@ def iter_rows(
         for q in questions
         if QuestionType(q.type) in (QuestionType.rating, QuestionType.nps, QuestionType.number)
     }
-    return _rows(engine, campaign_id, keys, numeric, flagged)
+    return _rows(engine, campaign_id, keys, numeric, flagged, secret)
 
 
 def _rows(
-    engine: Engine, campaign_id: int, keys: list[str], numeric: set[str], flagged: str
+    engine: Engine, campaign_id: int, keys: list[str], numeric: set[str], flagged: str, secret: str
 ) -> Iterator[list[Any]]:
     r = RESPONSE_TABLE.c
     unit = Unit.__table__  # type: ignore[attr-defined]
@@ -179,23 +200,28 @@ def _rows(
                 .where(a.response_id <= hi)
             ):
                 answers.setdefault(rid, {})[key] = _number(num) if key in numeric else txt
+        out = []
         for row in batch:
             rid, ucode, uname, acode, age, sex, hour, source, flag, flags, comment = row
             got = answers.get(rid, {})
-            yield [
-                rid,
-                ucode,
-                uname,
-                acode,
-                age,
-                sex,
-                hour.isoformat() if isinstance(hour, datetime) else hour,
-                source,
-                bool(flag),
-                flags,
-                *[got.get(k) for k in keys],
-                comment,
-            ]
+            out.append(
+                [
+                    public_id(secret, rid),
+                    ucode,
+                    uname,
+                    acode,
+                    age,
+                    sex,
+                    hour.isoformat() if isinstance(hour, datetime) else hour,
+                    source,
+                    bool(flag),
+                    flags,
+                    *[got.get(k) for k in keys],
+                    comment,
+                ]
+            )
+        out.sort(key=lambda cells: cells[0])
+        yield from out
         last = batch[-1][0]
 
 
@@ -285,6 +311,7 @@ def build(
     *,
     fmt: str,
     flagged: str = "include",
+    secret: str,
 ) -> tuple[Iterator[bytes] | bytes, str, str]:
     """(body, media type, file name) of an export; CSV and JSON stream, XLSX is built whole."""
     from service.errors import Invalid
@@ -292,7 +319,7 @@ def build(
     cid = campaign.id or 0
     header = columns(questions)
     book = codebook(questions)
-    rows = iter_rows(engine, cid, questions, flagged)
+    rows = iter_rows(engine, cid, questions, flagged, secret=secret)
     name = f"campaign-{cid}-responses.{fmt}"
     if fmt == "csv":
         return csv_stream(header, rows), MEDIA["csv"], name

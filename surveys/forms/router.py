@@ -233,20 +233,25 @@ async def import_responses(
     responses={200: {"content": {m: {} for m in exports.MEDIA.values()}}},
 )
 def export_responses(
-    user: EvaluatorUser,
+    user: AdminUser,
     campaign: CampaignById,
     session: SessionDep,
     engine: EngineDep,
+    settings: SettingsDep,
     format: Literal["csv", "xlsx", "json"] = "json",
     flagged: Literal["include", "exclude", "only"] = "include",
 ) -> Response:
     """All responses of a campaign as CSV (UTF-8 with BOM), XLSX or JSON, with a codebook.
 
-    Every export is written to the audit log. ``flagged`` keeps, drops or selects the responses
-    flagged as likely stuffing (admin, evaluator).
+    Raw data is the admin's alone (evaluators see protected aggregates). Every export is
+    written to the audit log. Responses are named by a random-looking public id, never the
+    internal one. ``flagged`` keeps, drops or selects the responses flagged as likely stuffing.
     """
     questions = service.questions_of(session, survey_id=campaign.survey_id)
-    body, media, name = exports.build(engine, campaign, questions, fmt=format, flagged=flagged)
+    secret = settings.secret_key or ""
+    body, media, name = exports.build(
+        engine, campaign, questions, fmt=format, flagged=flagged, secret=secret
+    )
     audit.record(
         session,
         actor=user.username,
@@ -345,7 +350,8 @@ async def accept_response(
         device=request.headers.get("user-agent", ""),
     )
     headers = None if stored.created else {"Idempotent-Replayed": "true"}
-    return JSONResponse({"id": stored.id}, status_code=status.HTTP_201_CREATED, headers=headers)
+    response_id = exports.public_id(secret, stored.id)
+    return JSONResponse({"id": response_id}, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @public.get("/{campaign_id}/form", response_model=FormPublic)

@@ -290,7 +290,8 @@ class ResponseIn(BaseModel):
 
 
 class ResponseCreated(BaseModel):
-    id: int
+    # The response's public id (a keyed hash, not sequential): the one exports show.
+    id: str
 
 
 class FormOption(BaseModel):

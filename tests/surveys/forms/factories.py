@@ -6,10 +6,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from service.db import utcnow
+from surveys.forms.exports import public_id
+from surveys.forms.models import RESPONSE_TABLE
 from surveys.units.models import Unit, UnitKind
 
 DIMENSIONS = [
@@ -19,6 +22,17 @@ DIMENSIONS = [
     ("integrity", "廉洁自律", "Integrity"),
     ("results", "为民实绩", "Results"),
 ]
+
+
+def stored_id(client: TestClient, public: str) -> int:
+    """The internal id behind a response's public id (the API never shows the internal one)."""
+    app: Any = client.app
+    secret = app.state.settings.secret_key or ""
+    with app.state.engine.connect() as conn:
+        for rid in conn.execute(sa.select(RESPONSE_TABLE.c.id)).scalars():
+            if public_id(secret, rid) == public:
+                return int(rid)
+    raise AssertionError(f"no response has the public id {public}")
 
 
 def make_units(session: Session) -> dict[str, Unit]:

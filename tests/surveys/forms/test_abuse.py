@@ -23,6 +23,7 @@ from tests.surveys.forms.factories import (
     create_survey,
     make_units,
     response_body,
+    stored_id,
 )
 from tests.surveys.forms.fixtures import World
 
@@ -37,7 +38,7 @@ def _flags(session: Session, rid: int) -> tuple[str, bool]:
 def post(client: TestClient, cid: int, body: dict, ua: str = "ua-1") -> int:  # type: ignore[type-arg]
     r = client.post(f"/api/v1/campaigns/{cid}/responses", json=body, headers={"user-agent": ua})
     assert r.status_code == 201, r.text
-    return int(r.json()["id"])
+    return stored_id(client, r.json()["id"])
 
 
 def varied(i: int) -> dict[str, object]:

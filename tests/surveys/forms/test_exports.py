@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import threading
+import time
 
+import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, select
@@ -67,13 +72,15 @@ def test_csv_has_bom_columns_and_safe_cells(
     assert len(rows) == 4
     assert list(rows[0])[:3] == ["response_id", "unit_code", "unit_name"]
     assert list(rows[0])[-1] == "comment"
-    first = rows[0]
+    # Rows are not in the order of arrival: find each by its (neutralised) comment.
+    by = {row["comment"][:2]: row for row in rows}
+    first = by["'="]
     assert first["unit_name"] == "民政局" and first["attitude"] == "2"
     assert first["online_issue"] == "login slow"
     assert first["comment"].startswith("'=HYPERLINK")
-    assert rows[1]["comment"] == "'+1 很好" and rows[1]["area_code"] == ""
-    assert rows[2]["comment"].startswith("'-") and rows[2]["visits"] == "3"
-    assert rows[3]["comment"].startswith("'@")
+    assert by["'+"]["comment"] == "'+1 很好" and by["'+"]["area_code"] == ""
+    assert by["'-"]["visits"] == "3"
+    assert by["'@"]["unit_code"] == "dept-hrss"
     assert all(row["submitted_hour"].endswith(":00:00+00:00") for row in rows)
     entry = session.exec(select(AuditEntry).where(AuditEntry.action == "responses.export")).one()
     assert json.loads(entry.detail) == {"flagged": "include", "format": "csv", "rows": 4}
@@ -88,8 +95,8 @@ def test_xlsx_with_codebook(client: TestClient, world: World) -> None:
     data = list(wb["responses"].iter_rows(values_only=True))
     assert data[0][0] == "response_id" and len(data) == 5
     header = list(data[0])
-    assert data[1][header.index("comment")].startswith("'=")
-    assert data[1][header.index("attitude")] == 2
+    row = next(r for r in data[1:] if str(r[header.index("comment")]).startswith("'="))
+    assert row[header.index("attitude")] == 2
     book = {row[0]: row for row in wb["codebook"].iter_rows(values_only=True)}
     assert book["attitude"][1] == "服务态度" and book["attitude"][3] == "rating"
     assert book["attitude"][4] == "1..5" and book["attitude"][5] == "attitude"
@@ -102,8 +109,9 @@ def test_json_and_filters(client: TestClient, world: World) -> None:
     assert body["campaign"]["id"] == world.campaign_id
     assert {c["column"] for c in body["codebook"]} >= {"attitude", "comment", "flagged"}
     assert len(body["responses"]) == 4
-    assert body["responses"][0]["comment"].startswith("=HYPERLINK")  # JSON keeps the raw text
-    assert body["responses"][0]["online_issue"] == "login slow"
+    first = next(r for r in body["responses"] if r["unit_code"] == "dept-civil")
+    assert first["comment"].startswith("=HYPERLINK")  # JSON keeps the raw text
+    assert first["online_issue"] == "login slow"
     only = client.get(url(world, "json", flagged="only"), headers=world.admin).json()
     assert only["responses"] == []
     book = client.get(
@@ -117,8 +125,88 @@ def test_export_roles_and_422(client: TestClient, session: Session, world: World
     assert client.get(url(world, "csv")).status_code == 401
     dep = headers_for(client, session, Role.deputy, "dep")
     assert client.get(url(world, "csv"), headers=dep).status_code == 403
+    # Raw data is the admin's alone: evaluators see protected aggregates only.
     ev = headers_for(client, session, Role.evaluator, "eva")
-    assert client.get(url(world, "csv"), headers=ev).status_code == 200
-    r = client.get(url(world, "pdf"), headers=ev)
+    for fmt in ("csv", "xlsx", "json"):
+        refused = client.get(url(world, fmt), headers=ev)
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert client.get(url(world, "csv"), headers=world.admin).status_code == 200
+    r = client.get(url(world, "pdf"), headers=world.admin)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "format"]
-    assert client.get("/api/v1/campaigns/999/responses?format=csv", headers=ev).status_code == 404
+    missing = "/api/v1/campaigns/999/responses?format=csv"
+    assert client.get(missing, headers=world.admin).status_code == 404
+
+
+class _Lines(logging.Handler):
+    """Keeps every access line as uvicorn would print it (after the logger's filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_the_export_and_the_access_log_share_no_key(
+    client: TestClient, app: FastAPI, world: World
+) -> None:
+    """Residents post through a real server while its access log is kept; then neither the
+    ids nor the row order of the export can be lined up with what the log holds."""
+    import uvicorn
+
+    from tests.conftest import _free_port
+
+    access = logging.getLogger("uvicorn.access")
+    kept = _Lines()
+    port = _free_port()
+    # The app is already running (the test client's lifespan): serve it without another one.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        access.addHandler(kept)
+        base = f"http://127.0.0.1:{port}"
+        posted: list[str] = []
+        with httpx.Client(base_url=base, timeout=30) as c:
+            assert c.get(f"/s/{world.campaign_id}").status_code == 200
+            assert c.get(f"/api/v1/campaigns/{world.campaign_id}/form").status_code == 200
+            for i in range(12):
+                body = response_body(answers=answers(1 + i % 5))
+                r = c.post(f"/api/v1/campaigns/{world.campaign_id}/responses", json=body)
+                assert r.status_code == 201, r.text
+                posted.append(r.json()["id"])
+            export = c.get(url(world, "csv"), headers=world.admin)
+            assert export.status_code == 200
+            campaign = c.get(f"/api/v1/campaigns/{world.campaign_id}", headers=world.admin)
+            assert campaign.status_code == 200
+    finally:
+        access.removeHandler(kept)
+        server.should_exit = True
+        thread.join(timeout=10)
+    resident = [line for line in kept.lines if "/responses HTTP" in line and "POST" in line]
+    assert len(resident) == 12, kept.lines
+    # The survey routes' lines carry no client address; an admin's read of a campaign does.
+    for line in kept.lines:
+        if "/s/" in line or "/form HTTP" in line or "/responses" in line:
+            assert line.startswith("- - "), line
+            assert "127.0.0.1" not in line
+    assert [line for line in kept.lines if line.startswith("127.0.0.1:")] == [kept.lines[-1]]
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    ids = [row["response_id"] for row in rows]
+    # Public ids only: the post's answer is the export's id, and neither is a number in order.
+    assert sorted(ids) == sorted(posted) and len(set(ids)) == 12
+    assert not any(i.isdigit() for i in ids)
+    assert ids != posted  # rows are not listed in the order of arrival
+    # No cell of the export appears in the log, and no column is a sequence of integers.
+    log = "\n".join(kept.lines)
+    for row in rows:
+        assert row["response_id"] not in log
+    for column in rows[0]:
+        values = [row[column] for row in rows]
+        if all(v.isdigit() for v in values):
+            assert sorted(map(int, values)) != list(range(1, 13)), column

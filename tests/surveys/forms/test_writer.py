@@ -31,6 +31,7 @@ from tests.surveys.forms.factories import (
     create_survey,
     make_units,
     response_body,
+    stored_id,
 )
 from tests.surveys.forms.fixtures import World
 
@@ -120,7 +121,8 @@ def test_statistics_are_recorded_in_the_same_transaction(
 
     monkeypatch.setattr(stats, "record_batch", record)
     body = response_body()
-    rid = client.post(f"/api/v1/campaigns/{world.campaign_id}/responses", json=body).json()["id"]
+    public = client.post(f"/api/v1/campaigns/{world.campaign_id}/responses", json=body).json()
+    rid = stored_id(client, public["id"])
     client.post(
         f"/api/v1/campaigns/{world.campaign_id}/responses", json=body
     )  # a replay: not counted
