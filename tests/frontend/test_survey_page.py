@@ -64,6 +64,16 @@ def test_unit_chooser_then_form(client: TestClient, world: World) -> None:
     assert 'href="?unit=dept-civil&amp;lang=zh-CN"' in en.text
 
 
+def test_page_says_what_is_kept_and_who_sees_it(client: TestClient, world: World) -> None:
+    k = client.app.state.settings.min_group_size  # type: ignore[attr-defined]
+    for url in (f"/s/{world.campaign_id}?", f"/s/{world.campaign_id}?unit=dept-civil&"):
+        zh = client.get(url + "lang=zh-CN").text
+        assert "原始答卷只有管理员能看到" in zh and f"至少 {k} 人的汇总结果" in zh
+        en = client.get(url + "lang=en").text
+        assert "only administrators see individual responses" in en
+        assert f"evaluators see totals of at least {k} people" in en
+
+
 def test_plain_post_stores_and_thanks(client: TestClient, session: Session, world: World) -> None:
     page = client.get(f"/s/{world.campaign_id}?unit=dept-hrss").text
     fields = _form_fields(page, **full(online_issue=["slow"]))
