@@ -327,7 +327,11 @@ def admin_campaigns(request: Request, user: OptionalUser, session: SessionDep) -
 
 @router.get("/admin/campaigns/{campaign_id}", response_class=HTMLResponse)
 def admin_campaign(
-    request: Request, campaign_id: int, user: OptionalUser, session: SessionDep
+    request: Request,
+    campaign_id: int,
+    user: OptionalUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
     """One campaign: counts, flagged responses, exports, invitation codes (admin)."""
     denied = _admin_or_login(request, user)
@@ -338,7 +342,9 @@ def admin_campaign(
         return _message(request, _t(request, "survey.not_found"), 404)
     ctx = {
         "c": service.campaign_public(session, campaign=campaign),
-        "flagged": service.flagged_responses(session, campaign_id=campaign_id, limit=200),
+        "flagged": service.flagged_responses(
+            session, campaign_id=campaign_id, secret=settings.secret_key or "", limit=200
+        ),
         "invitations": service.invitation_counts(session, campaign_id=campaign_id),
     }
     return render(request, "survey/admin_campaign.html", ctx)

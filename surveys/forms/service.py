@@ -17,6 +17,7 @@ from service import audit
 from service.db import utcnow
 from service.errors import Conflict, Gone, Invalid, error_item
 from surveys.forms import abuse
+from surveys.forms.exports import public_id
 from surveys.forms.models import (
     INVITATION_TABLE,
     RESPONSE_TABLE,
@@ -383,15 +384,17 @@ def submission_exists(session: Session, *, campaign_id: int, keys: list[str]) ->
 
 @dataclass(frozen=True)
 class FlaggedRow:
-    id: int
+    id: str  # the public id, as in the export
     unit_name: str
     submitted_hour: datetime
     flags: str
     comment: str | None
 
 
-def flagged_responses(session: Session, *, campaign_id: int, limit: int = 200) -> list[FlaggedRow]:
-    """The most recent flagged responses of a campaign, for admins to review."""
+def flagged_responses(
+    session: Session, *, campaign_id: int, secret: str, limit: int = 200
+) -> list[FlaggedRow]:
+    """The most recent flagged responses of a campaign (under their public ids), for admins."""
     rows = session.exec(
         select(  # type: ignore[call-overload]
             SurveyResponse.id,
@@ -406,4 +409,4 @@ def flagged_responses(session: Session, *, campaign_id: int, limit: int = 200) -
         .order_by(col(SurveyResponse.id).desc())
         .limit(limit)
     ).all()
-    return [FlaggedRow(*row) for row in rows]
+    return [FlaggedRow(public_id(secret, rid), *rest) for rid, *rest in rows]

@@ -13,6 +13,7 @@ from service.db import utcnow
 from service.models import Role
 from surveys.forms import abuse
 from surveys.forms.abuse import BURST_MAX
+from surveys.forms.exports import public_id
 from surveys.forms.models import AbuseMark, Campaign, SurveyResponse
 from surveys.forms.purge_job import purge_step
 from tests.conftest import TEST_SECRET_KEY
@@ -62,6 +63,11 @@ def test_burst_from_one_client_is_flagged(
     assert _flags(session, other) == ("", False)
     c = client.get(f"/api/v1/campaigns/{world.campaign_id}", headers=world.admin).json()
     assert (c["response_count"], c["flagged_count"]) == (BURST_MAX + 3, 2)
+    # The admin's review page names them by their public ids, as the export does.
+    page = client.get(f"/admin/campaigns/{world.campaign_id}", headers=world.admin).text
+    secret = client.app.state.settings.secret_key  # type: ignore[attr-defined]
+    for rid in ids[BURST_MAX:]:
+        assert f"<tr><td>{public_id(secret, rid)}</td>" in page
 
 
 def test_too_fast_needs_a_fresh_token(client: TestClient, session: Session, world: World) -> None:
