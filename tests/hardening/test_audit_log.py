@@ -181,23 +181,26 @@ def test_every_admin_action_state_change_and_export_is_audited(
         assert all(actor == "h-admin" for _, _, actor in new), new
         checked += 1
     # Exports of data (CSV, XLSX, the report) are recorded with who took them.
-    exports: list[tuple[str, dict[str, Any]]] = [
-        ("/api/v1/tables/comments", {"campaign_id": world.campaign_id, "format": "csv"}),
-        ("/api/v1/tables/ranking", {"campaign_id": world.campaign_id, "format": "xlsx"}),
-        (f"/api/v1/reports/{world.campaign_id}", {}),
+    exports: list[tuple[str, dict[str, Any], str]] = [
+        ("/api/v1/tables/comments", {"campaign_id": world.campaign_id, "format": "csv"}, "h-eval"),
+        ("/api/v1/tables/ranking", {"campaign_id": world.campaign_id, "format": "xlsx"}, "h-eval"),
+        (f"/api/v1/reports/{world.campaign_id}", {}, "h-eval"),
     ]
     if any(
         r.path == "/api/v1/campaigns/{campaign_id}/responses" and "GET" in r.methods
         for r in iter_routes(app.routes)
     ):
+        # Raw responses are the admin's alone.
         for fmt in ("csv", "xlsx", "json"):
-            exports.append((f"/api/v1/campaigns/{world.campaign_id}/responses", {"format": fmt}))
-    for path, params in exports:
+            path = f"/api/v1/campaigns/{world.campaign_id}/responses"
+            exports.append((path, {"format": fmt}, "h-admin"))
+    who = {"h-eval": world.tokens["evaluator"], "h-admin": admin}
+    for path, params, actor in exports:
         before = _audit_rows(app)
-        r = client.get(path, params=params, headers=world.tokens["evaluator"])
+        r = client.get(path, params=params, headers=who[actor])
         assert r.status_code == 200, (path, r.text[:300])
         new = _audit_rows(app)[len(before) :]
-        assert new and all(actor == "h-eval" for _, _, actor in new), (path, new)
+        assert new and all(a == actor for _, _, a in new), (path, new)
         checked += 1
     add_figure(
         "audit: routes checked for an audit entry", checked, backend_of(str(app.state.engine.url))
