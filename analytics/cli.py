@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from sqlalchemy import delete, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.cli import open_engine
 
@@ -45,13 +45,15 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
         if rescore:
             stmt = delete(CommentSentiment)
             if campaign_id is not None:
-                ids = select(SurveyResponse.id).where(SurveyResponse.campaign_id == campaign_id)
-                stmt = stmt.where(CommentSentiment.response_id.in_(ids))  # type: ignore[attr-defined]
+                ids = select(col(SurveyResponse.id)).where(
+                    col(SurveyResponse.campaign_id) == campaign_id
+                )
+                stmt = stmt.where(col(CommentSentiment.response_id).in_(ids))
             s.execute(stmt)
             # The comment views' marks say "scored up to here": no longer true.
             marks = delete(CommentScanMark)
             if campaign_id is not None:
-                marks = marks.where(CommentScanMark.campaign_id == campaign_id)  # type: ignore[arg-type]
+                marks = marks.where(col(CommentScanMark.campaign_id) == campaign_id)
             s.execute(marks)
             s.commit()
         total = (
@@ -63,12 +65,12 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
                     .select_from(SurveyResponse)
                     .outerjoin(
                         CommentSentiment,
-                        CommentSentiment.response_id == SurveyResponse.id,  # type: ignore[arg-type]
+                        col(CommentSentiment.response_id) == col(SurveyResponse.id),
                     )
                     .where(
-                        CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
-                        SurveyResponse.comment.is_not(None),  # type: ignore[union-attr]
-                        SurveyResponse.comment != "",
+                        col(CommentSentiment.response_id).is_(None),
+                        col(SurveyResponse.comment).is_not(None),
+                        col(SurveyResponse.comment) != "",
                     )
                 ).scalar_one()
             )

@@ -16,7 +16,7 @@ import threading
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from analytics.comments.scoring import score_pending
 from surveys.forms.models import Campaign
@@ -31,8 +31,8 @@ def score_step(engine: Engine, *, limit: int = BATCH) -> int:
     """Score up to ``limit`` pending comments over all campaigns; returns how many were scored."""
     with Session(engine) as s:
         campaign_ids = [
-            int(c) for c in s.execute(select(Campaign.id).order_by(Campaign.id)).scalars()
-        ]  # type: ignore[arg-type]
+            int(c) for c in s.execute(select(col(Campaign.id)).order_by(col(Campaign.id))).scalars()
+        ]
     done = 0
     for cid in campaign_ids:
         while done < limit:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 from analytics.comments import search, sentiment, themes
 from analytics.comments.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep
+from service.db import SessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
 
 router = APIRouter(tags=["analytics"])
@@ -49,7 +49,7 @@ def read_comments(
     """Comments of groups with enough respondents, filtered by unit, area, sentiment, text."""
     page = search.list_comments(
         session,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=stored_id(campaign),
         unit_code=unit_code,
         area_code=area_code,
         sentiment=sentiment,
@@ -82,7 +82,7 @@ def read_comment_themes(
     return ThemesOut.model_validate(
         themes.themes(
             session,
-            campaign_id=campaign.id,  # type: ignore[arg-type]
+            campaign_id=stored_id(campaign),
             by=by,
             unit_code=unit_code,
             area_code=area_code,

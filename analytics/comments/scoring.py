@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from analytics.comments.models import CommentScanMark, CommentSentiment
 from analytics.comments.sentiment import MODEL_NAME, sentiment_model
@@ -38,9 +38,9 @@ def _unscored() -> list[Any]:
     """Conditions of a response whose comment has no sentiment stored (outer join)."""
     r = SurveyResponse
     return [
-        CommentSentiment.response_id.is_(None),  # type: ignore[union-attr,attr-defined]
-        r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
-        r.comment != "",
+        col(CommentSentiment.response_id).is_(None),
+        col(r.comment).is_not(None),
+        col(r.comment) != "",
     ]
 
 
@@ -48,9 +48,9 @@ def _past(campaign_id: int, after: int) -> list[Any]:
     """Responses of the campaign with an id past ``after``, read by primary-key range."""
     r = SurveyResponse
     if not after:
-        return [r.campaign_id == campaign_id]
+        return [col(r.campaign_id) == campaign_id]
     # ``+ 0``: SQLite would otherwise walk the campaign's whole (campaign_id, unit_id) index.
-    return [r.campaign_id + 0 == campaign_id, r.id > after]  # type: ignore[operator]
+    return [col(r.campaign_id) + 0 == campaign_id, col(r.id) > after]
 
 
 def _mark(session: Session, *, campaign_id: int, forget: bool = True) -> tuple[int, int]:
@@ -58,7 +58,7 @@ def _mark(session: Session, *, campaign_id: int, forget: bool = True) -> tuple[i
     (and, with ``forget``, the mark that no longer holds is deleted)."""
     m = CommentScanMark
     row = session.execute(
-        select(m.response_id, m.responses).where(m.campaign_id == campaign_id)
+        select(col(m.response_id), col(m.responses)).where(col(m.campaign_id) == campaign_id)
     ).first()
     if row is None:
         return 0, 0
@@ -75,7 +75,7 @@ def _mark(session: Session, *, campaign_id: int, forget: bool = True) -> tuple[i
     if int(total_n) - int(past_n) != n:
         log.debug("campaign %s: responses up to the comment mark changed, full scan", campaign_id)
         if forget:
-            session.execute(delete(m).where(m.campaign_id == campaign_id))  # type: ignore[arg-type]
+            session.execute(delete(m).where(col(m.campaign_id) == campaign_id))
         return 0, 0
     return mark, n
 
@@ -90,17 +90,17 @@ def _advance(session: Session, *, campaign_id: int, mark: int, n: int) -> None:
     """Move the mark to the last response before the first comment still unscored."""
     r = SurveyResponse
     first = (
-        select(func.min(r.id))
+        select(func.min(col(r.id)))
         .select_from(r)
-        .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
+        .outerjoin(CommentSentiment, col(CommentSentiment.response_id) == col(r.id))
         .where(*_past(campaign_id, mark), *_unscored())
         .scalar_subquery()
     )
     # One statement: no comment committed in between can be passed over unscored.
     upto, more = session.execute(
-        select(func.max(r.id), func.count()).where(
+        select(func.max(col(r.id)), func.count()).where(
             *_past(campaign_id, mark),
-            r.id < func.coalesce(first, 2**62),  # type: ignore[operator]
+            col(r.id) < func.coalesce(first, 2**62),
         )
     ).one()
     if not more:
@@ -123,16 +123,18 @@ def score_pending(
     while limit is None or done < limit:
         take = batch if limit is None else min(batch, limit - done)
         stmt = (
-            select(SurveyResponse.id, SurveyResponse.comment)
-            .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
+            select(col(SurveyResponse.id), col(SurveyResponse.comment))
+            .outerjoin(
+                CommentSentiment, col(CommentSentiment.response_id) == col(SurveyResponse.id)
+            )
             .where(*_unscored())
-            .order_by(SurveyResponse.id)
+            .order_by(col(SurveyResponse.id))
             .limit(take)
         )
         if campaign_id is not None:
             stmt = stmt.where(*_past(campaign_id, after))
         elif after:
-            stmt = stmt.where(SurveyResponse.id > after)  # type: ignore[operator]
+            stmt = stmt.where(col(SurveyResponse.id) > after)
         rows = session.execute(stmt).all()
         if not rows:
             break
@@ -169,7 +171,7 @@ def pending_count(session: Session, *, campaign_id: int) -> int:
     stmt = (
         select(func.count())
         .select_from(SurveyResponse)
-        .outerjoin(CommentSentiment, CommentSentiment.response_id == SurveyResponse.id)  # type: ignore[arg-type]
+        .outerjoin(CommentSentiment, col(CommentSentiment.response_id) == col(SurveyResponse.id))
         .where(*_past(campaign_id, mark), *_unscored())
     )
     return int(session.execute(stmt).scalar_one())
@@ -179,9 +181,9 @@ def campaigns_with_comments(session: Session) -> list[int]:
     """Ids of the campaigns that have any comment (the ones worth scoring)."""
     r = SurveyResponse
     stmt = (
-        select(r.campaign_id)
-        .where(r.comment.is_not(None), r.comment != "")  # type: ignore[union-attr]
+        select(col(r.campaign_id))
+        .where(col(r.comment).is_not(None), col(r.comment) != "")
         .distinct()
-        .order_by(r.campaign_id)
+        .order_by(col(r.campaign_id))
     )
     return [int(c) for c in session.execute(stmt).scalars()]

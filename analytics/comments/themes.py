@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import and_, false, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from analytics.comments.models import CommentSentiment
 from analytics.comments.scoring import pending_count
@@ -127,25 +127,25 @@ def themes(
     )
     allowed_units = [u for u, n in units.items() if n >= min_group_size]
     r = SurveyResponse
-    gcol = r.unit_id if by == "unit" else r.area_unit_id
+    gcol = col(r.unit_id) if by == "unit" else col(r.area_unit_id)
     conds: list[Any] = [
-        r.campaign_id == campaign_id,
-        r.comment.is_not(None),  # type: ignore[union-attr,attr-defined]
-        r.comment != "",
-        r.unit_id.in_(allowed_units or [-1]),  # type: ignore[attr-defined]
+        col(r.campaign_id) == campaign_id,
+        col(r.comment).is_not(None),
+        col(r.comment) != "",
+        col(r.unit_id).in_(allowed_units or [-1]),
     ]
     if not include_flagged:
-        conds.append(r.flagged == false())
+        conds.append(col(r.flagged) == false())
     if "unit_code" in ids:
-        conds.append(r.unit_id == ids["unit_code"])
+        conds.append(col(r.unit_id) == ids["unit_code"])
     if "area_code" in ids:
-        conds.append(r.area_unit_id == ids["area_code"])
+        conds.append(col(r.area_unit_id) == ids["area_code"])
     stmt = (
-        select(gcol, r.comment, CommentSentiment.label)
+        select(gcol, col(r.comment), col(CommentSentiment.label))
         .select_from(r)
-        .outerjoin(CommentSentiment, CommentSentiment.response_id == r.id)  # type: ignore[arg-type]
-        .where(and_(*conds), gcol.is_not(None))  # type: ignore[union-attr,attr-defined]
-        .order_by(r.id.desc())  # type: ignore[union-attr,attr-defined]
+        .outerjoin(CommentSentiment, col(CommentSentiment.response_id) == col(r.id))
+        .where(and_(*conds), gcol.is_not(None))
+        .order_by(col(r.id).desc())
     )
     per_group: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
     for gid, text, lab in session.execute(stmt).all():
@@ -155,8 +155,8 @@ def themes(
     labels = {
         int(i): (c, nm, ne)
         for i, c, nm, ne in session.execute(
-            select(Unit.id, Unit.code, Unit.name, Unit.name_en).where(
-                Unit.id.in_(list(per_group) or [-1])  # type: ignore[attr-defined]
+            select(col(Unit.id), col(Unit.code), col(Unit.name), col(Unit.name_en)).where(
+                col(Unit.id).in_(list(per_group) or [-1])
             )
         ).all()
     }

@@ -244,11 +244,13 @@ def compile_question(q: Question) -> CompiledQuestion:
 def compile_campaign(s: Session, campaign: Campaign) -> CompiledForm:
     """A campaign with its questions, its units and the area units, compiled for checking."""
     questions = s.exec(
-        select(Question).where(Question.survey_id == campaign.survey_id).order_by(Question.position)
+        select(Question)
+        .where(Question.survey_id == campaign.survey_id)
+        .order_by(col(Question.position))
     ).all()
     units = s.exec(
         select(Unit.code, Unit.id)
-        .join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
+        .join(CampaignUnit, col(CampaignUnit.unit_id) == col(Unit.id))
         .where(CampaignUnit.campaign_id == campaign.id)
     ).all()
     areas = s.exec(

@@ -9,12 +9,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import Integer, func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from service import audit
-from service.db import utcnow
+from service.db import stored_id, utcnow
 from service.errors import Conflict, Gone, Invalid, error_item
 from surveys.forms import abuse
 from surveys.forms.exports import public_id
@@ -128,20 +129,20 @@ def survey_public(session: Session, *, survey: Survey) -> SurveyPublic:
 def list_surveys(session: Session) -> list[SurveySummary]:
     """Every questionnaire version, newest first."""
     counts = dict(
-        session.exec(  # type: ignore[arg-type]
-            select(Question.survey_id, func.count()).group_by(Question.survey_id)
+        session.exec(
+            select(Question.survey_id, func.count()).group_by(col(Question.survey_id))
         ).all()
     )
     return [
         SurveySummary(
-            id=s.id or 0,
+            id=stored_id(s),
             title=s.title,
             title_en=s.title_en,
             version=s.version,
             previous_id=s.previous_id,
             frozen=s.frozen,
             created_at=s.created_at,
-            question_count=counts.get(s.id, 0),
+            question_count=counts.get(stored_id(s), 0),
         )
         for s in session.exec(select(Survey).order_by(col(Survey.id).desc()))
     ]
@@ -185,9 +186,9 @@ def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
     """Create a campaign over existing units; 422 names every unknown unit code."""
     if session.get(Survey, data.survey_id) is None:
         raise Invalid.field(("body", "survey_id"), "no questionnaire with this id")
-    units = dict(
-        session.exec(select(Unit.code, Unit.id).where(col(Unit.code).in_(data.unit_codes))).all()
-    )
+    rows = session.exec(select(Unit.code, Unit.id).where(col(Unit.code).in_(data.unit_codes)))
+    # A stored unit always has an id; the filter only tells the type checker so.
+    units = {code: uid for code, uid in rows if uid is not None}
     missing = [
         error_item(["body", "unit_codes", i], f"unknown unit code '{c}'")
         for i, c in enumerate(data.unit_codes)
@@ -210,7 +211,7 @@ def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
     session.add(campaign)
     session.flush()
     for code in data.unit_codes:
-        session.add(CampaignUnit(campaign_id=campaign.id or 0, unit_id=units[code]))
+        session.add(CampaignUnit(campaign_id=stored_id(campaign), unit_id=units[code]))
     session.flush()
     return campaign
 
@@ -239,7 +240,7 @@ def _counts(session: Session, campaign_ids: list[int]) -> dict[int, tuple[int, i
     if not campaign_ids:
         return {}
     rows = session.exec(
-        select(  # type: ignore[call-overload]
+        select(
             RESPONSE_TABLE.c.campaign_id,
             func.count(),
             func.coalesce(func.sum(func.cast(RESPONSE_TABLE.c.flagged, Integer)), 0),
@@ -273,7 +274,7 @@ def _public(
         opens_at=c.opens_at,
         closes_at=c.closes_at,
         access=c.access,
-        status=status_at(c.opens_at, c.closes_at, now),  # type: ignore[arg-type]
+        status=status_at(c.opens_at, c.closes_at, now),
         unit_codes=codes,
         profile_fields=c.profile_fields or [],
         dimension_weights=c.dimension_weights,
@@ -340,7 +341,7 @@ def create_invitations(
 def invitation_counts(session: Session, *, campaign_id: int) -> tuple[int, int]:
     """(codes issued, codes used)."""
     row = session.exec(
-        select(  # type: ignore[call-overload]
+        select(
             func.count(),
             func.coalesce(func.sum(func.cast(INVITATION_TABLE.c.used, Integer)), 0),
         ).where(INVITATION_TABLE.c.campaign_id == campaign_id)
@@ -395,16 +396,17 @@ def flagged_responses(
     session: Session, *, campaign_id: int, secret: str, limit: int = 200
 ) -> list[FlaggedRow]:
     """The most recent flagged responses of a campaign (under their public ids), for admins."""
-    rows = session.exec(
-        select(  # type: ignore[call-overload]
-            SurveyResponse.id,
-            Unit.name,
-            SurveyResponse.submitted_hour,
-            SurveyResponse.flags,
-            SurveyResponse.comment,
+    # Five columns: more than sqlmodel's select is typed for, so SQLAlchemy's.
+    rows = session.execute(
+        sa.select(
+            col(SurveyResponse.id),
+            col(Unit.name),
+            col(SurveyResponse.submitted_hour),
+            col(SurveyResponse.flags),
+            col(SurveyResponse.comment),
         )
-        .join(Unit, col(Unit.id) == SurveyResponse.unit_id)
-        .where(SurveyResponse.campaign_id == campaign_id)
+        .join(Unit, col(Unit.id) == col(SurveyResponse.unit_id))
+        .where(col(SurveyResponse.campaign_id) == campaign_id)
         .where(col(SurveyResponse.flagged).is_(True))
         .order_by(col(SurveyResponse.id).desc())
         .limit(limit)

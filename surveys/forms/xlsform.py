@@ -77,7 +77,7 @@ def _relevant(cond: dict[str, Any] | None, types: dict[str, str]) -> str:
     key, op, value = cond["key"], cond.get("op", "eq"), cond.get("value")
     multi = types.get(key) == QuestionType.multi_choice.value
     if op == "in":
-        parts = [_relevant({"key": key, "op": "eq", "value": v}, types) for v in value]
+        parts = [_relevant({"key": key, "op": "eq", "value": v}, types) for v in value or ()]
         return " or ".join(parts)
     if multi and op in ("eq", "ne"):
         expr = f"selected(${{{key}}}, {_literal(value)})"

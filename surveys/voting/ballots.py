@@ -195,7 +195,7 @@ def reshuffle_ballots(session: Session, *, vs: VotingSession) -> None:
     for start in range(0, len(old_ids), 500):
         chunk = old_ids[start : start + 500]
         session.execute(delete(BallotMark).where(col(BallotMark.ballot_id).in_(chunk)))
-    session.execute(delete(Ballot).where(Ballot.session_id == vs.id))
+    session.execute(delete(Ballot).where(col(Ballot.session_id) == vs.id))
     secrets.SystemRandom().shuffle(ballots)
     new_rows, new_marks = [], []
     for bid, digest in ballots:
