@@ -10,7 +10,7 @@ from service.errors import NotFound
 from surveys.voting import projects as voting_projects
 from surveys.voting import results as voting_results
 from surveys.voting import sessions as voting_sessions
-from surveys.voting.models import ProjectStatus, SessionKind, SessionState, VotingSession
+from surveys.voting.models import SessionKind, SessionState, VotingSession
 from surveys.voting.schemas import SelectionResult
 
 
@@ -46,24 +46,7 @@ class VoteRows(SurveyRows):
         projects = voting_projects.list_projects(
             self.session, statuses=list(voting_projects.IMPLEMENTATION), with_updates=True
         )
-        rows = []
-        for p in projects:
-            if p.id not in selected:
-                continue
-            last = p.updates[0] if p.updates else None
-            rows.append(
-                {
-                    "project_id": p.id,
-                    "title": p.title,
-                    "title_en": p.title_en,
-                    "status": ProjectStatus(p.status).value,
-                    "budget": p.budget,
-                    "percent_done": p.percent_done,
-                    "updated_on": last.date.isoformat() if last else "",
-                    "note": last.note if last else "",
-                }
-            )
-        return rows
+        return voting_projects.progress_rows(p for p in projects if p.id in selected)
 
     def voting_sessions(self) -> list[dict[str, Any]]:
         """Published selection sessions for the picker, newest first."""

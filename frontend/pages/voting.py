@@ -38,7 +38,6 @@ from surveys.voting.models import (
     SATISFACTION_CHOICES,
     SELECTION_CHOICES,
     BallotIn,
-    ProjectStatus,
     ProposalCreate,
     ProposalStatus,
     SessionKind,
@@ -215,25 +214,6 @@ def vote_cast(
 # --- the public projects page ---------------------------------------------------------------
 
 
-def _tracker_rows(projects: list[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for p in projects:
-        last = p.updates[0] if p.updates else None
-        rows.append(
-            {
-                "project_id": p.id,
-                "title": p.title,
-                "title_en": p.title_en,
-                "status": ProjectStatus(p.status).value,
-                "budget": p.budget,
-                "percent_done": p.percent_done,
-                "updated_on": last.date.isoformat() if last else "",
-                "note": last.note if last else "",
-            }
-        )
-    return rows
-
-
 @router.get("/projects", response_class=HTMLResponse)
 def projects_page(
     request: Request, user: OptionalUser, session: SessionDep, msg: str = ""
@@ -261,7 +241,7 @@ def projects_page(
             }
         )
     areas = [u for u in list_units(session) if u.kind in AREA_KINDS]
-    tracker = figures.tracker(_tracker_rows(tracked), lang=lang) if tracked else None
+    tracker = figures.tracker(projects.progress_rows(tracked), lang=lang) if tracked else None
     ctx = {
         "tracked": tracked,
         "sessions": listed,

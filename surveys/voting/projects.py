@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -178,3 +180,24 @@ def add_progress(
     return ProjectUpdatePublic(
         id=row.id or 0, date=row.on_date, percent_done=row.percent_done, note=row.note
     )
+
+
+def progress_rows(projects: Iterable[ProjectPublic]) -> list[dict[str, Any]]:
+    """One row per project for the progress tracker: status, share done and the latest update
+    (projects loaded ``with_updates``, newest update first)."""
+    rows = []
+    for p in projects:
+        last = p.updates[0] if p.updates else None
+        rows.append(
+            {
+                "project_id": p.id,
+                "title": p.title,
+                "title_en": p.title_en,
+                "status": ProjectStatus(p.status).value,
+                "budget": p.budget,
+                "percent_done": p.percent_done,
+                "updated_on": last.date.isoformat() if last else "",
+                "note": last.note if last else "",
+            }
+        )
+    return rows
