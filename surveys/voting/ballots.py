@@ -1,5 +1,5 @@
 """Secret ballots: receipts, validation, casting (once per deputy), turnout, and the
-reshuffle at closing that unlinks ballots from voters in storage."""
+reshuffle at closing that unlinks ballots from voters in storage (ballots and voter records)."""
 
 from __future__ import annotations
 
@@ -205,6 +205,22 @@ def reshuffle_ballots(session: Session, *, vs: VotingSession) -> None:
     session.execute(insert(Ballot), new_rows)
     if new_marks:
         session.execute(insert(BallotMark), new_marks)
+    session.flush()
+
+
+def reshuffle_voters(session: Session, *, vs: VotingSession) -> None:
+    """Rewrite a session's voter records in random order (at closing, with the ballots).
+
+    Each voter record was written as its deputy voted: SQLite's rowid, PostgreSQL's ctid and
+    xmin gave the voting order, which the receipt order in old copies of the ballots could
+    match. Rewritten in the closing transaction, all records share one xmin and a random order.
+    """
+    user_ids = list(session.exec(select(Voter.user_id).where(Voter.session_id == vs.id)))
+    if not user_ids:
+        return
+    session.execute(delete(Voter).where(col(Voter.session_id) == vs.id))
+    secrets.SystemRandom().shuffle(user_ids)
+    session.execute(insert(Voter), [{"session_id": vs.id, "user_id": u} for u in user_ids])
     session.flush()
 
 

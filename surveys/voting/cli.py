@@ -135,7 +135,7 @@ def pabulib_check(files: tuple[str, ...]) -> None:
 
 @click.group("voting")
 def voting_group() -> None:
-    """Voting sessions: recount, export."""
+    """Voting sessions: recount, export, storage scrub."""
 
 
 @voting_group.command("recount")
@@ -184,3 +184,14 @@ def voting_export(session_id: int, output: str | None) -> None:
         click.echo(f"Wrote {output}.", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@voting_group.command("scrub")
+def voting_scrub() -> None:
+    """Overwrite old copies of vote rows (what closing does after it commits), e.g. if that failed."""
+    from surveys.voting.storage import scrub_ballot_storage
+
+    scrub_ballot_storage(open_engine())
+    click.echo(
+        "Vote storage scrubbed: no deleted ballot or voter row is left in the database files."
+    )

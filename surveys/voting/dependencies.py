@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import BackgroundTasks, Depends, Request, Response
 
 from service.auth import SettingsDep
 from service.db import SessionDep, get_or_404
@@ -15,6 +16,7 @@ from service.errors import Forbidden
 from service.ratelimit import client_key, enforce_rate_limit
 from surveys.voting.models import Project, Proposal, VotingSession
 from surveys.voting.proposals import keyed_hash
+from surveys.voting.storage import scrub_quietly
 
 CLIENT_COOKIE = "minyi_client"
 
@@ -95,8 +97,17 @@ def supporter_keys(
     return keys
 
 
+def storage_scrub(request: Request, background: BackgroundTasks) -> Callable[[], None]:
+    """Schedule the scrub of old vote rows for after the response, i.e. after the commit."""
+    engine = request.app.state.engine
+    # Background tasks run once the response is sent, and SessionDep commits before that:
+    # VACUUM and the log checkpoint need the closing transaction committed and no other open.
+    return lambda: background.add_task(scrub_quietly, engine)
+
+
 SessionById = Annotated[VotingSession, Depends(valid_session_id)]
 ProjectById = Annotated[Project, Depends(valid_project_id)]
 ProposalById = Annotated[Proposal, Depends(valid_proposal_id)]
 Supporter = Annotated[SupporterKeys, Depends(supporter_keys)]
 VotingRateLimited = Depends(voting_rate_limit)
+ScrubAfterCommit = Annotated[Callable[[], None], Depends(storage_scrub)]

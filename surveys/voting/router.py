@@ -12,6 +12,7 @@ from surveys.voting import ballots, pabulib, projects, proposals, results, sessi
 from surveys.voting.dependencies import (
     ProjectById,
     ProposalById,
+    ScrubAfterCommit,
     SessionById,
     Supporter,
     VotingRateLimited,
@@ -174,9 +175,12 @@ def open_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) 
 
 
 @router.post("/voting-sessions/{session_id}/close", response_model=SessionPublic)
-def close_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
-    """Close the vote and count it (admin)."""
+def close_voting_session(
+    admin: AdminUser, vs: SessionById, session: SessionDep, scrub: ScrubAfterCommit
+) -> SessionPublic:
+    """Close the vote and count it (admin); old copies of the vote rows are then scrubbed."""
     vs = sessions.close_session(session, vs=vs, actor=admin.username)
+    scrub()
     return sessions.session_public(session, vs=vs)
 
 

@@ -15,7 +15,7 @@ from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
 from surveys.voting import rules
-from surveys.voting.ballots import electorate_size, reshuffle_ballots
+from surveys.voting.ballots import electorate_size, reshuffle_ballots, reshuffle_voters
 from surveys.voting.models import (
     Project,
     ProjectStatus,
@@ -332,7 +332,9 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
         raise Conflict(f"Only an open session can be closed (it is {SessionState(vs.state).value})")
     vs.state = SessionState.closed
     vs.closed_at = utcnow()
+    # Old copies of the rewritten rows are scrubbed after commit (surveys.voting.storage).
     reshuffle_ballots(session, vs=vs)
+    reshuffle_voters(session, vs=vs)
     result = count(session, vs=vs)
     vs.result = as_stored(result)
     session.add(vs)

@@ -72,3 +72,31 @@ def test_check_reports_every_file() -> None:
     r = CliRunner().invoke(main, ["pabulib", "check", *files])
     assert r.exit_code == 0, r.output
     assert r.output.count("matches the file") >= 2
+
+
+def test_scrub_rewrites_the_vote_tables_files(app: FastAPI, cli: CliRunner) -> None:
+    """`minyi voting scrub` (what closing runs after commit): PostgreSQL's vote tables get new
+    files (VACUUM FULL), SQLite's write-ahead log is emptied (checkpoint, VACUUM, checkpoint)."""
+    from sqlalchemy import text
+
+    engine = app.state.engine
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            query = text(
+                "SELECT relname, relfilenode FROM pg_class WHERE relname IN"
+                " ('voting_ballot', 'voting_ballot_mark', 'voting_voter')"
+            )
+            before = {str(n): int(f) for n, f in conn.execute(query)}
+        else:
+            conn.execute(text("CREATE TABLE scrub_probe (x TEXT)"))  # something in the log
+            conn.execute(text("DROP TABLE scrub_probe"))
+            conn.commit()
+    r = cli.invoke(main, ["voting", "scrub"])
+    assert r.exit_code == 0 and "scrubbed" in r.output, r.output
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            after = {str(n): int(f) for n, f in conn.execute(query)}
+            assert len(before) == 3 and all(after[t] != before[t] for t in before), after
+        else:
+            wal = Path(str(engine.url.database) + "-wal")
+            assert not wal.exists() or wal.stat().st_size == 0
