@@ -1,42 +1,29 @@
 """The comment list: filtered, searched, newest first, only from groups large enough.
 
-Comments are shown only for groups (units, areas) of at least ``min_group_size``
-respondents. Reading never scores: a comment without a stored sentiment is listed without
+Comments are shown only from groups (a unit's month, under the filters) that are whole
+disclosure blocks (``analytics.indicators.disclosure``). Reading never scores: a comment without a stored sentiment is listed without
 one and counted in ``pending`` until the scoring job reaches it.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlmodel import Session, col
 
 from analytics.comments.models import CommentSentiment
 from analytics.comments.scoring import pending_count
 from analytics.comments.sentiment import LABELS, MODEL_NAME
-from analytics.indicators import get_campaign
+from analytics.indicators import cube, get_campaign
+from analytics.indicators.queries import Filters
 from service.errors import Invalid
-from surveys.forms.models import StatCell, StatUnit, SurveyResponse
-from surveys.forms.stats import RESPONSE_KEY
+from surveys.forms.models import SurveyResponse
 from surveys.units.models import Unit
-
-
-def group_sizes(
-    session: Session, *, campaign_id: int, field: str, include_flagged: bool
-) -> dict[int, int]:
-    """Respondents per unit or per area, from the statistics tables."""
-    table = StatUnit.__table__ if field == "unit" else StatCell.__table__  # type: ignore[attr-defined]
-    c = table.c
-    key = c.unit_id if field == "unit" else c.area_unit_id
-    stmt = select(key, func.sum(c.n)).where(
-        c.campaign_id == campaign_id, c.question_key == RESPONSE_KEY
-    )
-    if not include_flagged:
-        stmt = stmt.where(c.flagged == false())
-    return {int(k): int(n) for k, n in session.execute(stmt.group_by(key)).all()}
 
 
 def unit_ids(session: Session, codes: dict[str, str | None]) -> dict[str, int]:
@@ -48,6 +35,37 @@ def unit_ids(session: Session, codes: dict[str, str | None]) -> dict[str, int]:
                 raise Invalid.field(("query", name), f"unknown unit code '{code}'")
             out[name] = int(uid)
     return out
+
+
+def whole_cells(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: list[str],
+    unit_id: int | None,
+    area_id: int | None,
+    include_flagged: bool,
+    k: int,
+) -> dict[tuple[Any, ...], int]:
+    """Groups (values of ``fields``; "period" is the month) under the unit and area filters
+    whose respondents are whole disclosure blocks, with their respondents: the only ones
+    whose comments may show."""
+    return cube.published(
+        session,
+        campaign_id=campaign_id,
+        fields=fields,
+        period="month",
+        include_flagged=include_flagged,
+        filters=Filters(unit_id=unit_id, area_id=area_id),
+        k=k,
+    )
+
+
+def in_month(column: Any, month: str) -> Any:
+    """``column`` (a UTC time) falls in the month YYYY-MM."""
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return and_(column >= start, column < end)
 
 
 @dataclass
@@ -88,28 +106,32 @@ def list_comments(
     if sentiment is not None and sentiment not in LABELS:
         raise Invalid.field(("query", "sentiment"), f"use one of {', '.join(LABELS)}")
     ids = unit_ids(session, {"unit_code": unit_code, "area_code": area_code})
-    units = group_sizes(
-        session, campaign_id=campaign_id, field="unit", include_flagged=include_flagged
+    # Each comment is shown with its unit and month, under the request's unit and area
+    # filters: it is listed only when that (unit, month) cell under those filters is whole
+    # disclosure blocks, so whatever listings are compared, the candidates for its author
+    # are a union of blocks, never fewer than min_group_size (docs/methodology.md).
+    cells = whole_cells(
+        session,
+        campaign_id=campaign_id,
+        fields=["unit", "period"],
+        unit_id=ids.get("unit_code"),
+        area_id=ids.get("area_code"),
+        include_flagged=include_flagged,
+        k=min_group_size,
     )
-    allowed_units = sorted(u for u, n in units.items() if n >= min_group_size)
     method = {
         "min_group_size": min_group_size,
-        "rule": "comments only from units (and areas) with at least min_group_size respondents",
+        "rule": "comments only from (unit, month) groups under the filters that are whole "
+        "disclosure blocks of at least min_group_size respondents",
         "sentiment_model": MODEL_NAME,
     }
-    suppressed = False
-    if "unit_code" in ids and ids["unit_code"] not in allowed_units:
-        suppressed = True
-    if "area_code" in ids:
-        areas = group_sizes(
-            session, campaign_id=campaign_id, field="area", include_flagged=include_flagged
-        )
-        if areas.get(ids["area_code"], 0) < min_group_size:
-            suppressed = True
     pending = pending_count(session, campaign_id=campaign_id)
-    if suppressed or not allowed_units:
-        return CommentPage(0, [], suppressed, pending, method, False)
+    if not cells:
+        return CommentPage(0, [], True, pending, method, False)
     r = SurveyResponse
+    months: dict[int, list[str]] = defaultdict(list)
+    for uid, month in cells:
+        months[int(uid)].append(str(month))
     conds: list[Any] = [
         # "+ 0": walk the responses newest first by primary key and stop at the page's end,
         # rather than read (and sort) all the campaign's responses through its index
@@ -117,7 +139,12 @@ def list_comments(
         col(r.campaign_id) + 0 == campaign_id,
         col(r.comment).is_not(None),
         col(r.comment) != "",
-        col(r.unit_id).in_(allowed_units),
+        or_(
+            *[
+                and_(col(r.unit_id) == uid, or_(*[in_month(col(r.submitted_hour), m) for m in ms]))
+                for uid, ms in sorted(months.items())
+            ]
+        ),
     ]
     if not include_flagged:
         conds.append(col(r.flagged) == false())

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from analytics.comments.models import CommentSentiment
 from analytics.comments.scoring import pending_count
-from analytics.comments.search import group_sizes, unit_ids
+from analytics.comments.search import unit_ids, whole_cells
 from analytics.comments.sentiment import DATA, LABELS, MODEL_NAME
 from analytics.indicators import get_campaign, wilson
 from service.errors import Invalid
@@ -115,24 +115,27 @@ def themes(
     if by not in ("unit", "area"):
         raise Invalid.field(("query", "by"), "use unit or area")
     ids = unit_ids(session, {"unit_code": unit_code, "area_code": area_code})
-    units = group_sizes(
-        session, campaign_id=campaign_id, field="unit", include_flagged=include_flagged
-    )
-    sizes = (
-        units
-        if by == "unit"
-        else group_sizes(
-            session, campaign_id=campaign_id, field="area", include_flagged=include_flagged
-        )
-    )
-    allowed_units = [u for u, n in units.items() if n >= min_group_size]
+    # Sentiment shares and themes are counts over a group's comments: only groups (a unit or
+    # an area, under the filters) that are whole disclosure blocks are shown.
+    sizes = {
+        int(key[0]): n
+        for key, n in whole_cells(
+            session,
+            campaign_id=campaign_id,
+            fields=[by],
+            unit_id=ids.get("unit_code"),
+            area_id=ids.get("area_code"),
+            include_flagged=include_flagged,
+            k=min_group_size,
+        ).items()
+    }
     r = SurveyResponse
     gcol = col(r.unit_id) if by == "unit" else col(r.area_unit_id)
     conds: list[Any] = [
         col(r.campaign_id) == campaign_id,
         col(r.comment).is_not(None),
         col(r.comment) != "",
-        col(r.unit_id).in_(allowed_units or [-1]),
+        gcol.in_(sorted(sizes) or [-1]),
     ]
     if not include_flagged:
         conds.append(col(r.flagged) == false())
@@ -149,7 +152,7 @@ def themes(
     )
     per_group: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
     for gid, text, lab in session.execute(stmt).all():
-        if sizes.get(int(gid), 0) < min_group_size or len(per_group[int(gid)]) >= max_comments:
+        if len(per_group[int(gid)]) >= max_comments:
             continue
         per_group[int(gid)].append((text, lab))
     labels = {

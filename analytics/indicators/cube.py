@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
+from analytics.indicators import disclosure
 from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY
@@ -72,6 +73,7 @@ class _Cube:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)  # code of the value, -1 none
     tables: dict[str, _Table] = field(default_factory=dict)
+    blocks: dict[tuple[int, bool, int, int], np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -240,23 +242,24 @@ def _period_codes(day: np.ndarray, period: str) -> tuple[np.ndarray, np.ndarray]
     return np.array(labels, dtype=object), codes
 
 
-def counts(
-    session: Session,
-    *,
-    campaign_id: int,
-    fields: Sequence[str],
-    period: str | None,
-    include_flagged: bool,
-    filters: Filters,
-    weights: dict[tuple[int, str, str], float] | None,
-) -> Counts:
-    """The same counts ``queries.fetch_counts(source="raw")`` gives, from the columns."""
+def _snapshot(
+    session: Session, campaign_id: int
+) -> tuple[_Cube, int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """The cube brought up to date and a consistent view of its first ``n`` rows."""
     cube = refresh(session, campaign_id=campaign_id)
     with cube.lock:
         n = cube.size
         c = {k: v[:n] for k, v in cube.cols.items()}
         answers = {k: v[:n] for k, v in cube.answers.items()}
         tables = {k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()}
+    return cube, n, c, answers, tables
+
+
+def _kept(
+    c: dict[str, np.ndarray], tables: dict[str, Any], include_flagged: bool, filters: Filters
+) -> np.ndarray:
+    """Rows the query covers: unflagged unless asked otherwise, and inside the filters."""
+    n = len(c["rid"])
     keep = np.ones(n, bool) if include_flagged else ~c["flagged"]
     for name, value in (
         ("unit", filters.unit_id),
@@ -266,22 +269,15 @@ def counts(
     ):
         if value is not None:
             keep &= c[name] == tables[name][1].get(value, -1)
-    w = None
-    if weights is not None:
-        areas, ages, sexes = tables["area"][0], tables["age"][0], tables["sex"][0]
-        lut = np.ones((max(len(areas), 1), max(len(ages), 1), max(len(sexes), 1)))
-        for (a, band, x), wt in weights.items():
-            ia, ig, ix = (
-                tables["area"][1].get(a),
-                tables["age"][1].get(band),
-                tables["sex"][1].get(x),
-            )
-            if ia is not None and ig is not None and ix is not None:
-                lut[ia, ig, ix] = wt
-        w = lut[c["area"], c["age"], c["sex"]]
-    # Group code per row, as a mixed-radix number over the fields.
+    return keep
+
+
+def _grouping(
+    c: dict[str, np.ndarray], tables: dict[str, Any], fields: Sequence[str], period: str | None
+) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """Group code per row, as a mixed-radix number over the fields; (codes, size, labels)."""
     labels: list[np.ndarray] = []
-    group = np.zeros(n, np.int64)
+    group = np.zeros(len(c["rid"]), np.int64)
     size = 1
     for f in fields:
         if f in ("unit", "area", "age_band", "sex"):
@@ -295,6 +291,109 @@ def counts(
         dim = max(len(labels[-1]), 1)
         group = group * dim + code
         size *= dim
+    return group, size, labels
+
+
+def _ranked(c: dict[str, np.ndarray], tables: dict[str, Any], name: str) -> np.ndarray:
+    """The column's codes replaced by the rank of their value (codes follow arrival order)."""
+    values = tables[name][0]
+    lut = np.zeros(max(len(values), 1), np.int64)
+    lut[sorted(range(len(values)), key=lambda i: values[i])] = np.arange(len(values))
+    return lut[c[name]]
+
+
+def _blocks(
+    cube: _Cube, c: dict[str, np.ndarray], tables: dict[str, Any], base: np.ndarray, k: int
+) -> np.ndarray:
+    """Disclosure block per row of the base set (-1 outside it), cached until the cube grows."""
+    key = (len(c["rid"]), bool(base.all()), int(base.sum()), k)
+    with cube.lock:
+        hit = cube.blocks.get(key)
+    if hit is not None:
+        return hit
+    months = c["day"].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    columns = {"month": months - (months.min() if len(months) else 0)}
+    columns |= {name: _ranked(c, tables, name) for name in ("unit", "area", "sex", "age")}
+    levels = [columns[name] for name in disclosure.HIERARCHY]
+    out = np.full(len(base), -1, np.int64)
+    out[base] = disclosure.blocks([lv[base] for lv in levels], k)
+    with cube.lock:
+        cube.blocks = {key: out}  # only the newest size is worth keeping
+    return out
+
+
+def published(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: Sequence[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    k: int,
+) -> dict[tuple[Any, ...], int]:
+    """Keys (values of ``fields``) of the groups whose respondents are whole disclosure blocks,
+    with their respondents: the only groups any view may publish
+    (``analytics.indicators.disclosure``)."""
+    cube, _n, c, _answers, tables = _snapshot(session, campaign_id)
+    base = np.ones(len(c["rid"]), bool) if include_flagged else ~c["flagged"]
+    block = _blocks(cube, c, tables, base, k)
+    keep = _kept(c, tables, include_flagged, filters)
+    group, size, labels = _grouping(c, tables, fields, period)
+    group = np.where(keep, group, size)
+    ok = disclosure.complete(group[base], block[base], size)
+    members = np.bincount(group[keep], minlength=size)[:size]
+    out: dict[tuple[Any, ...], int] = {}
+    for g in np.flatnonzero(ok & (members > 0)).tolist():
+        n_g = int(members[g])
+        key = []
+        for j in range(len(fields) - 1, -1, -1):
+            g, code = divmod(g, max(len(labels[j]), 1))
+            value = labels[j][code]
+            key.append(int(value) if fields[j] in ("unit", "area") else value)
+        out[tuple(reversed(key))] = n_g
+    return out
+
+
+def counts(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: Sequence[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    weights: dict[tuple[int, str, str], float] | None,
+    k: int = 0,
+) -> Counts:
+    """The same counts ``queries.fetch_counts(source="raw")`` gives, from the columns.
+
+    With ``weights`` and ``k``, each respondent's weight is the mean weight of its disclosure
+    block, so weighted sums are combinations of block totals (``weighting.cell_weights``)."""
+    cube, n, c, answers, tables = _snapshot(session, campaign_id)
+    keep = _kept(c, tables, include_flagged, filters)
+    w = None
+    if weights is not None:
+        areas, ages, sexes = tables["area"][0], tables["age"][0], tables["sex"][0]
+        lut = np.ones((max(len(areas), 1), max(len(ages), 1), max(len(sexes), 1)))
+        for (a, band, x), wt in weights.items():
+            ia, ig, ix = (
+                tables["area"][1].get(a),
+                tables["age"][1].get(band),
+                tables["sex"][1].get(x),
+            )
+            if ia is not None and ig is not None and ix is not None:
+                lut[ia, ig, ix] = wt
+        w = lut[c["area"], c["age"], c["sex"]]
+        if k:
+            base = np.ones(n, bool) if include_flagged else ~c["flagged"]
+            block = _blocks(cube, c, tables, base, k)
+            inside = block >= 0
+            total = np.bincount(block[inside], weights=w[inside])
+            members = np.bincount(block[inside])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                w[inside] = (total / members)[block[inside]]
+    group, size, labels = _grouping(c, tables, fields, period)
     group[~keep] = size  # one extra bin that is dropped
 
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("q", "v", "n", "wn", "w2n", "g")}

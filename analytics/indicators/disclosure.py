@@ -1,68 +1,115 @@
-"""Small-group protection: primary and secondary cell suppression.
+"""Small-group protection: every published figure is a sum over whole disclosure blocks.
 
-Primary: a cell with fewer than ``k`` respondents is never published with values.
-Secondary: in every line of the table (all grouping keys fixed but one, whose cells add up to
-a total that another query publishes), the suppressed cells must be at least two and hold at
-least ``k`` respondents together; otherwise the smallest published cells of that line are
-suppressed too, until no suppressed cell can be recovered by subtracting the others from the
-line's total. Lines are revisited until nothing changes, since one suppression can break
-another line.
+The promise is that no combination of published figures (sums, differences, any linear
+combination of any number of them) tells anything about fewer than ``k`` respondents. Cell
+suppression line by line cannot keep it once views are linked by filters, granularities and
+weights (an evaluator subtracts a filtered table from an unfiltered one). So the respondents
+of a campaign are first partitioned into *blocks* of at least ``k`` respondents each, once,
+from the data alone and whatever is asked; then a cell (any grouping under any filter) is
+published only if its respondents are a union of whole blocks. Every published count, sum and
+sum of squares is then a sum of block totals, so any linear combination of published figures
+is one too: it can reveal the totals of groups of blocks, never of a group smaller than ``k``.
+The proof and what it leaves out are in ``docs/methodology.md`` ("Disclosure control");
+``tests/hardening/test_disclosure_attack.py`` tries to break it.
+
+Blocks are built bottom-up along a hierarchy of the respondents' attributes (unit, month,
+area, sex, age band): a node of the hierarchy with at least ``k`` respondents keeps them in
+blocks of its own; the respondents of smaller nodes are pooled in their parent, and a pool
+still under ``k`` joins the parent's smallest block (whose node is then not whole: that is the
+"secondary" suppression here). So a unit, a unit's month, an area of it... is publishable
+when it is large enough and no small neighbour had to lean on it. Finer periods (weeks, days)
+are not in the hierarchy: their cells are published only where they are whole blocks.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-if TYPE_CHECKING:
-    from analytics.indicators.table import Groups
+import numpy as np
 
 PRIMARY = "primary"
 SECONDARY = "secondary"
 
-Key = tuple[Hashable, ...]
+# The attributes blocks are nested by, the most protected first: a view along an attribute
+# early in the list stays publishable on sparser data than one along a later attribute.
+# Units and their months come first, because the ranking and the trends are what the
+# figures are for; the demo's year-long campaign shows what later attributes cost
+# (docs/methodology.md, "What it does not cover, and the cost").
+HIERARCHY = ("unit", "month", "area", "sex", "age")
 
 
-def suppress(cells: dict[Key, int], *, k: int, dims: Sequence[int] | None = None) -> dict[Key, str]:
-    """Which cells to suppress and why: ``{key: "primary" | "secondary"}``.
+def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """A block number per respondent (every block holds at least ``k`` respondents, unless
+    all of them together are fewer).
 
-    ``cells`` maps a key tuple (one value per grouping field) to its number of respondents;
-    ``dims`` are the positions of the key along which lines add up (default: every position).
+    ``levels`` are the hierarchy's attributes, coarsest first, one non-negative integer code
+    per respondent each, coded in an order that does not depend on arrival (ties between
+    equally small blocks are broken by code, so every process builds the same blocks).
     """
-    out: dict[Key, str] = {key: PRIMARY for key, n in cells.items() if n < k}
-    if not out or not cells:
-        return out
-    width = len(next(iter(cells)))
-    positions = list(range(width)) if dims is None else list(dims)
-    changed = True
-    while changed:
-        changed = False
-        for pos in positions:
-            lines: dict[Key, list[Key]] = defaultdict(list)
-            for key in cells:
-                lines[key[:pos] + key[pos + 1 :]].append(key)
-            for members in lines.values():
-                hidden = [m for m in members if m in out]
-                if not hidden:
-                    continue
-                shown = sorted(
-                    (m for m in members if m not in out), key=lambda m: (cells[m], repr(m))
-                )
-                while shown and (len(hidden) < 2 or sum(cells[m] for m in hidden) < k):
-                    extra = shown.pop(0)
-                    out[extra] = SECONDARY
-                    hidden.append(extra)
-                    changed = True
-    return out
+    n = len(levels[0]) if levels else 0
+    block = np.full(n, -1, np.int64)
+    if n == 0:
+        return block
+    # Node of each respondent at each depth: a mixed-radix number over the first d levels.
+    nodes = [np.zeros(n, np.int64)]
+    for lv in levels:
+        _u, code = np.unique(nodes[-1] * (int(lv.max()) + 1) + lv, return_inverse=True)
+        nodes.append(code.reshape(-1).astype(np.int64))
+    leaf = nodes[-1]
+    size = np.bincount(leaf)
+    big = size[leaf] >= k
+    block[big] = leaf[big]
+    next_id = int(leaf.max()) + 1
+    for depth in range(len(levels) - 1, -1, -1):
+        node = nodes[depth]
+        pending = block < 0
+        if not pending.any():
+            break
+        total = np.bincount(node)
+        pool = np.bincount(node[pending], minlength=len(total))
+        # A pool of k or more is a block of its own.
+        own = pending & (pool[node] >= k)
+        if own.any():
+            _u, code = np.unique(node[own], return_inverse=True)
+            block[own] = next_id + code.reshape(-1)
+            next_id += len(_u)
+        # A smaller pool in a node of k or more joins the node's smallest block.
+        join = pending & (pool[node] < k) & (total[node] >= k)
+        if join.any():
+            done = ~pending
+            bsize = np.bincount(block[done])
+            # Per node, its blocks sorted by (size, number): the first is the smallest.
+            cand_node, cand_block = node[done], block[done]
+            order = np.lexsort((cand_block, bsize[cand_block], cand_node))
+            first = np.ones(len(order), bool)
+            first[1:] = cand_node[order][1:] != cand_node[order][:-1]
+            smallest = np.full(len(total), -1, np.int64)
+            smallest[cand_node[order][first]] = cand_block[order][first]
+            block[join] = smallest[node[join]]
+    # Fewer than k respondents in all: one block (every cell of it is under k and suppressed).
+    block[block < 0] = next_id
+    return block
+
+
+def complete(group: np.ndarray, block: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, whether its members are whole blocks (a union of blocks).
+
+    ``group`` is each respondent's group in ``0..n_groups-1``, or ``n_groups`` for one left out
+    by the query (a filter): a group that holds only part of a block is not complete.
+    """
+    ok = np.ones(n_groups, bool)
+    if len(group) == 0 or n_groups == 0:
+        return ok
+    bsize = np.bincount(block)
+    inside = group < n_groups
+    pair = group[inside] * (len(bsize)) + block[inside]
+    uniq, cnt = np.unique(pair, return_counts=True)
+    g, b = np.divmod(uniq, len(bsize))
+    partial = cnt < bsize[b]
+    ok[g[partial]] = False
+    return ok
 
 
 def comments_allowed(n_respondents: int, *, k: int) -> bool:
     """Comments of a group are shown only when the group has at least k respondents."""
     return n_respondents >= k
-
-
-def table_suppression(t: Groups, k: int) -> dict[tuple[Any, ...], str]:
-    """The cells of a table to suppress (see ``suppress``), keyed like the table."""
-    cells = {key: int(n) for key, n in zip(t.keys, t.n, strict=True)}
-    return suppress(cells, k=k)

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from analytics.indicators import lookups
+from analytics.indicators import cube, lookups
+from analytics.indicators.queries import Filters
 from analytics.indicators.statistics import wilson
 
 
@@ -26,8 +27,23 @@ def sentiment_by_unit(
     """Share of positive / neutral / negative comments per unit (units: id -> code), with the
     negative share's Wilson interval; units with fewer than k scored comments are suppressed."""
     counts: dict[str, dict[str, int]] = {}
+    whole: set[int] = set()
     if units:
         area_id = lookups.unit_id(session, area_code) if area_code else None
+        # Counts of a unit's comments are shown only when the unit (in the area) is whole
+        # disclosure blocks (``analytics.indicators.disclosure``).
+        whole = {
+            int(key[0])
+            for key in cube.published(
+                session,
+                campaign_id=campaign_id,
+                fields=["unit"],
+                period=None,
+                include_flagged=include_flagged,
+                filters=Filters(area_id=None if area_id is None else int(area_id)),
+                k=min_group_size,
+            )
+        }
         for uid, label, n in lookups.sentiment_counts(
             session,
             campaign_id=campaign_id,
@@ -35,7 +51,10 @@ def sentiment_by_unit(
             area_id=area_id,
             include_flagged=include_flagged,
         ):
-            counts.setdefault(units[uid], {})[label] = n
+            if uid in whole:
+                counts.setdefault(units[uid], {})[label] = n
+            else:
+                counts.setdefault(units[uid], {})
     out: list[dict[str, Any]] = []
     for code, by_label in sorted(counts.items()):
         n = sum(by_label.values())

@@ -18,7 +18,6 @@ from scipy import stats as sps
 from sqlmodel import Session
 
 from analytics.indicators import lookups
-from analytics.indicators.disclosure import table_suppression
 from analytics.indicators.params import (
     check_month,
     check_period,
@@ -35,7 +34,13 @@ from analytics.indicators.statistics import (
     rounded,
     rounded_column,
 )
-from analytics.indicators.table import Groups, build_table, shrink_families, unit_names
+from analytics.indicators.table import (
+    Groups,
+    build_table,
+    shrink_families,
+    suppression,
+    unit_names,
+)
 from service.errors import Invalid
 
 RANK_DRAWS = 1000
@@ -112,6 +117,7 @@ def compute(
         weighted=weighted,
         include_flagged=include_flagged,
         filters=filters,
+        k=min_group_size,
     )
     return _rows(session, t, fields, period, weighted, include_flagged, min_group_size)
 
@@ -125,8 +131,8 @@ def _rows(
     include_flagged: bool,
     k: int,
 ) -> IndicatorResult:
-    hidden = table_suppression(t, k)
-    shrunk, post, shrink_report = shrink_families(t)
+    hidden = suppression(t, k)
+    shrunk, post, shrink_report = shrink_families(t, hidden)
     labels = unit_names(session, t)
     vm, vsd, vse = t.est["value"]
     sm, _ssd, sse = t.est["score"]
@@ -217,8 +223,10 @@ def _rows(
         },
         "weighting": t.weighting,
         "min_group_size": k,
-        "suppression": "primary: fewer than min_group_size respondents; secondary: in every "
-        "line of the table at least two suppressed cells holding min_group_size respondents",
+        "suppression": "primary: fewer than min_group_size respondents; secondary: the "
+        "group's respondents are not whole disclosure blocks (every published figure is a sum "
+        "over blocks of at least min_group_size respondents, so no combination of figures "
+        "reveals a smaller group)",
         "suppressed_cells": len(hidden),
         "note": INTERVAL_NOTE,
     }
@@ -265,9 +273,10 @@ def ranking(
         weighted=weighted,
         include_flagged=include_flagged,
         filters=filters,
+        k=min_group_size,
     )
-    hidden = table_suppression(t, min_group_size)
-    shrunk, post, report = shrink_families(t)
+    hidden = suppression(t, min_group_size)
+    shrunk, post, report = shrink_families(t, hidden)
     score, _sd, score_se = t.est["score"]
     labels = unit_names(session, t)["unit"] if t.keys else {}
     per_unit: dict[int, dict[str, int]] = {}

@@ -14,6 +14,7 @@ import numpy as np
 from sqlmodel import Session
 
 from analytics.indicators import cube
+from analytics.indicators.disclosure import PRIMARY, SECONDARY
 from analytics.indicators.queries import (
     Counts,
     Filters,
@@ -46,6 +47,8 @@ class Groups:
     nps: tuple[np.ndarray, np.ndarray, np.ndarray]  # (value, se, answers)
     weighting: dict[str, Any] | None = None
     source: str = ""
+    # Keys (without the dimension) of the groups that are whole disclosure blocks.
+    published: dict[tuple[Any, ...], int] = field(default_factory=dict)
     labels: dict[str, dict[int, tuple[str, str, str]]] = field(default_factory=dict)
 
 
@@ -58,15 +61,17 @@ def build_table(
     weighted: bool,
     include_flagged: bool,
     filters: Filters,
+    k: int,
 ) -> Groups:
-    """The campaign's counts under the filters, grouped by ``by`` (and ``period``)."""
+    """The campaign's counts under the filters, grouped by ``by`` (and ``period``), with the
+    groups that may be published to an evaluator (minimum group size ``k``)."""
     questions = campaign_questions(session, campaign=campaign)
     group_fields = list(by) + (["period"] if period else [])
     sql_fields = [f for f in group_fields if f != "dimension"]
     weighting = None
     weights = None
     if weighted:
-        weights, weighting = cell_weights(session, campaign, include_flagged)
+        weights, weighting = cell_weights(session, campaign, include_flagged, k)
     cid = stored_id(campaign)
     source = choose_source(sql_fields, filters, weighted=weighted)
     if source == "columns":
@@ -78,6 +83,7 @@ def build_table(
             include_flagged=include_flagged,
             filters=filters,
             weights=weights,
+            k=k,
         )
     else:
         counts = fetch_counts(
@@ -89,7 +95,30 @@ def build_table(
             filters=filters,
             weights=weights,
         )
-    return groups_from_counts(counts, questions, by, group_fields, weighting)
+    t = groups_from_counts(counts, questions, by, group_fields, weighting)
+    t.published = cube.published(
+        session,
+        campaign_id=cid,
+        fields=sql_fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        k=k,
+    )
+    return t
+
+
+def suppression(t: Groups, k: int) -> dict[tuple[Any, ...], str]:
+    """The groups not to publish, and why: ``primary`` under ``k`` respondents, ``secondary``
+    when its respondents are not whole disclosure blocks (``analytics.indicators.disclosure``)."""
+    keep = [i for i, f in enumerate(t.fields) if f != "dimension"]
+    out: dict[tuple[Any, ...], str] = {}
+    for key, n in zip(t.keys, t.n.tolist(), strict=True):
+        if n < k:
+            out[key] = PRIMARY
+        elif tuple(key[i] for i in keep) not in t.published:
+            out[key] = SECONDARY
+    return out
 
 
 def groups_from_counts(
@@ -226,8 +255,14 @@ def groups_from_counts(
     )
 
 
-def shrink_families(t: Groups) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Shrink within each family (same dimension and period) across the other grouping keys."""
+def shrink_families(
+    t: Groups, hidden: dict[tuple[Any, ...], str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Shrink within each family (same dimension and period) across the other grouping keys.
+
+    Groups in ``hidden`` are left out (and left unshrunk): a suppressed group takes no
+    part in the grand mean or the between-group variance, which would otherwise carry a trace
+    of it into every published shrunk score."""
     fam_pos = [i for i, f in enumerate(t.fields) if f in ("dimension", "period")]
     ent_pos = [i for i, f in enumerate(t.fields) if f not in ("dimension", "period")]
     mean, sd, se = t.est["score"]
@@ -238,7 +273,8 @@ def shrink_families(t: Groups) -> tuple[np.ndarray, np.ndarray, list[dict[str, A
     post = np.full(len(t.keys), np.nan)
     fams: dict[tuple[Any, ...], list[int]] = {}
     for i, k in enumerate(t.keys):
-        fams.setdefault(tuple(k[p] for p in fam_pos), []).append(i)
+        if hidden is None or k not in hidden:
+            fams.setdefault(tuple(k[p] for p in fam_pos), []).append(i)
     report = []
     for fk, idx in sorted(fams.items(), key=lambda kv: repr(kv[0])):
         ix = np.array(idx)

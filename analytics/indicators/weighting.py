@@ -71,31 +71,62 @@ def rake(
     return w, report
 
 
+# The category that stands for every category too small to weight on by itself.
+POOLED = {"area": -1, "age_band": "*", "sex": "*"}
+
+
 def cell_weights(
-    session: Session, campaign: Campaign, include_flagged: bool
+    session: Session, campaign: Campaign, include_flagged: bool, k: int
 ) -> tuple[dict[tuple[int, str, str], float], dict[str, Any]]:
-    """Raking weights per (area, age band, sex) cell, from the campaign's respondents."""
+    """Raking weights per (area, age band, sex) cell, from the campaign's respondents.
+
+    Raking on a category of a handful of respondents would publish their number through the
+    weights, so a margin's categories with fewer than ``k`` respondents are pooled into one
+    category (their population shares added) before raking. The weights are then averaged
+    within each disclosure block where the counts are taken (``cube.counts``), so a weighted
+    figure is a fixed combination of block totals like every other
+    (``analytics.indicators.disclosure``).
+    """
     margins = dict(campaign.margins or {})
     if not margins:
         raise Invalid.field(
             ("query", "weighted"), "this campaign has no population margins to weight to"
         )
-    rows = lookups.cell_counts(
-        session,
-        campaign_id=stored_id(campaign),
-        include_flagged=include_flagged,
-    )
+    cid = stored_id(campaign)
+    rows = lookups.cell_counts(session, campaign_id=cid, include_flagged=include_flagged)
     area_margin = margins.get("area") or {}
     codes = lookups.unit_ids(session, area_margin)
     by_id = {codes[k]: v for k, v in area_margin.items() if k in codes}
-    norm = {
+    norm: dict[str, dict[Any, float]] = {
         "area": by_id,
         "age_band": margins.get("age_band") or {},
         "sex": margins.get("sex") or {},
     }
+    pos = {"area": 0, "age_band": 1, "sex": 2}
     cells = [(r[0], r[1], r[2]) for r in rows]
+    coarse: list[list[Any]] = [list(c) for c in cells]
+    pooled: dict[str, list[str]] = {}
+    for f, shares in norm.items():
+        if not shares:
+            continue
+        per: dict[Any, int] = {}
+        for r in rows:
+            per[r[pos[f]]] = per.get(r[pos[f]], 0) + int(r[3])
+        whole = {cat for cat, n in per.items() if n >= k}
+        small = sorted({c[pos[f]] for c in cells if c[pos[f]] not in whole}, key=str)
+        if not small:
+            continue
+        for c in coarse:
+            if c[pos[f]] not in whole:
+                c[pos[f]] = POOLED[f]
+        rest = {cat: v for cat, v in shares.items() if cat in whole}
+        extra = sum(float(v) for cat, v in shares.items() if cat not in whole)
+        norm[f] = {**rest, POOLED[f]: extra} if extra > 0 else rest
+        names: dict[Any, str] = {v: c for c, v in codes.items()} if f == "area" else {}
+        pooled[f] = [str(names.get(cat, cat)) for cat in small]
     counts = np.array([r[3] for r in rows], dtype=float)
-    w, report = rake(cells, counts, norm)
+    w, report = rake([(c[0], c[1], c[2]) for c in coarse], counts, norm)
+    report["pooled"] = pooled
     n = counts.sum()
     report["n"] = int(n)
     report["n_eff"] = float((w * counts).sum() ** 2 / (w * w * counts).sum()) if n else 0.0

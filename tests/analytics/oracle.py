@@ -12,6 +12,8 @@ from scipy import stats as sps
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from analytics.indicators.disclosure import blocks
+
 
 def raw_answers(
     engine: Engine, campaign_id: int, include_flagged: bool = False
@@ -68,7 +70,8 @@ def respondents(
 ) -> list[dict[str, Any]]:
     sql = text(
         """
-        SELECT r.id, u.code, a2.code, r.age_band, r.sex, r.flagged FROM survey_response r
+        SELECT r.id, u.code, a2.code, r.age_band, r.sex, r.flagged, r.unit_id,
+               r.area_unit_id, r.submitted_hour FROM survey_response r
         JOIN unit u ON u.id = r.unit_id LEFT JOIN unit a2 ON a2.id = r.area_unit_id
         WHERE r.campaign_id = :cid
         """
@@ -76,7 +79,16 @@ def respondents(
     with engine.connect() as conn:
         rows = conn.execute(sql, {"cid": campaign_id}).all()
     return [
-        {"rid": r[0], "unit": r[1], "area": r[2], "age_band": r[3], "sex": r[4]}
+        {
+            "rid": r[0],
+            "unit": r[1],
+            "area": r[2],
+            "age_band": r[3],
+            "sex": r[4],
+            "unit_id": r[6],
+            "area_id": r[7] or 0,
+            "month": str(r[8])[:7],
+        }
         for r in rows
         if include_flagged or not r[5]
     ]
@@ -139,6 +151,27 @@ def rake_per_respondent(
             break
     w *= len(people) / w.sum()
     return {p["rid"]: float(x) for p, x in zip(people, w, strict=True)}
+
+
+def block_mean_weights(
+    people: list[dict[str, Any]], weights: dict[int, float], k: int = 5
+) -> dict[int, float]:
+    """Each respondent's weight replaced by the mean over its disclosure block (the partition
+    is the product's, ``disclosure.blocks``, on the same attributes; the averaging is redone
+    here)."""
+
+    def ranked(values: list[Any]) -> np.ndarray:
+        order = {v: i for i, v in enumerate(sorted(set(values)))}
+        return np.array([order[v] for v in values], dtype=np.int64)
+
+    levels = [
+        ranked([p[f] or "" if f in ("sex", "age_band") else p[f] for p in people])
+        for f in ("unit_id", "month", "area_id", "sex", "age_band")
+    ]
+    block = blocks(levels, k)
+    w = np.array([weights[p["rid"]] for p in people])
+    mean = {b: float(w[block == b].mean()) for b in set(block.tolist())}
+    return {p["rid"]: mean[int(b)] for p, b in zip(people, block, strict=True)}
 
 
 def weighted_stats(items: list[dict[str, Any]], weights: dict[int, float]) -> dict[str, float]:

@@ -54,7 +54,7 @@ def test_columns_equal_sql_on_raw_responses(
         )
         weights = None
         if view.get("weighted"):
-            weights, _ = cell_weights(session, campaign, False)
+            weights, _ = cell_weights(session, campaign, False, 5)
         kw: dict[str, Any] = {
             "campaign_id": syn.campaign_id,
             "fields": fields,

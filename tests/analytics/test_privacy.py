@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
@@ -13,41 +14,60 @@ from sqlmodel import Session
 
 from analytics import indicators
 from analytics.comments import search
-from analytics.indicators.disclosure import PRIMARY, SECONDARY, suppress
+from analytics.indicators.disclosure import blocks, complete
 from surveys.forms.models import CampaignUnit
 from surveys.units.models import Unit
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, add_responses
 
 
-def test_one_small_cell_takes_the_smallest_neighbour_along() -> None:
-    cells = {("a",): 3, ("b",): 50, ("c",): 8, ("d",): 40}
-    out = suppress(cells, k=5)
-    assert out == {("a",): PRIMARY, ("c",): SECONDARY}
+def _levels(rng: np.random.Generator, n: int, sizes: tuple[int, ...]) -> list[np.ndarray]:
+    return [rng.integers(0, s, n) for s in sizes]
 
 
-def test_suppressed_cells_must_hold_k_together() -> None:
-    cells = {("a",): 1, ("b",): 1, ("c",): 2, ("d",): 40}
-    out = suppress(cells, k=5)
-    hidden = [k for k in out]
-    assert sum(cells[k] for k in hidden) >= 5 and len(hidden) >= 2
-    assert ("d",) in out  # nothing smaller was left
+def test_every_block_holds_k_and_every_big_node_is_whole_blocks() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(0, 120))
+        levels = _levels(rng, n, (4, 3, 3, 2, 4))
+        k = int(rng.integers(2, 8))
+        block = blocks(levels, k)
+        assert (block >= 0).all()
+        sizes = np.bincount(block) if n else np.zeros(0, int)
+        if n >= k:
+            assert sizes[sizes > 0].min() >= k, trial
+        # A node of the hierarchy with k or more respondents is whole blocks unless the pool
+        # left by small nodes joined one of its blocks: one pool per ancestor at most, so
+        # under any parent at most (its depth + 1) big children are not whole.
+        for depth in range(1, len(levels) + 1):
+            key = np.stack(levels[:depth], axis=1) if n else np.zeros((0, depth), int)
+            nodes, node = np.unique(key, axis=0, return_inverse=True)
+            node = node.reshape(-1)
+            broken: dict[tuple[int, ...], int] = defaultdict(int)
+            for j in range(len(nodes)):
+                members = node == j
+                if members.sum() >= k and not complete(np.where(members, 0, 1), block, 1)[0]:
+                    broken[tuple(nodes[j][:-1].tolist())] += 1
+            assert all(v <= depth for v in broken.values()), (trial, depth, broken)
 
 
-def test_two_way_table_is_protected_along_every_line() -> None:
-    cells = {}
-    for u in "abc":
-        for d in "xyz":
-            cells[(u, d)] = 30
-    cells[("a", "x")] = 2
-    out = suppress(cells, k=5)
-    for pos in (0, 1):
-        lines: dict[Any, list[Any]] = defaultdict(list)
-        for key in cells:
-            lines[key[:pos] + key[pos + 1 :]].append(key)
-        for members in lines.values():
-            hidden = [m for m in members if m in out]
-            assert not hidden or (len(hidden) >= 2 and sum(cells[m] for m in hidden) >= 5)
+def test_blocks_do_not_depend_on_arrival_order() -> None:
+    rng = np.random.default_rng(8)
+    levels = _levels(rng, 300, (5, 4, 6, 2, 5))
+    block = blocks(levels, 5)
+    perm = rng.permutation(300)
+    again = blocks([lv[perm] for lv in levels], 5)
+    # The same partition of the respondents (numbering may differ).
+    pairs = set(zip(block[perm].tolist(), again.tolist(), strict=True))
+    assert len(pairs) == len(set(block.tolist())) == len(set(again.tolist()))
+
+
+def test_a_group_is_published_only_when_it_is_whole_blocks() -> None:
+    block = np.array([0, 0, 0, 1, 1, 1])
+    assert complete(np.array([0, 0, 0, 1, 1, 1]), block, 2).tolist() == [True, True]
+    # A filter that leaves one member of block 1 out makes its group partial.
+    assert complete(np.array([0, 0, 0, 1, 1, 2]), block, 2).tolist() == [True, False]
+    assert complete(np.array([0, 0, 1, 1, 1, 1]), block, 2).tolist() == [False, False]
 
 
 def _small_unit(app: FastAPI, syn: Synthetic, n: int) -> str:
