@@ -46,11 +46,12 @@ def whole_cells(
     area_id: int | None,
     include_flagged: bool,
     k: int,
+    withheld: list[tuple[Any, ...]] | None = None,
 ) -> dict[tuple[Any, ...], int]:
     """Groups (values of ``fields``; "period" is the month) under the unit and area filters
     whose respondents are whole disclosure blocks, with their respondents: the only ones
-    whose comments may show."""
-    return cube.published(
+    whose comments may show. The others are appended to ``withheld`` when given."""
+    found = cube.groups(
         session,
         campaign_id=campaign_id,
         fields=fields,
@@ -59,6 +60,15 @@ def whole_cells(
         filters=Filters(unit_id=unit_id, area_id=area_id),
         k=k,
     )
+    if withheld is not None:
+        withheld += sorted((key for key, (_n, whole) in found.items() if not whole), key=repr)
+    return {key: n for key, (n, whole) in found.items() if whole}
+
+
+def unit_codes(session: Session, ids: set[int]) -> dict[int, str]:
+    """The codes of units, by id."""
+    stmt = select(col(Unit.id), col(Unit.code)).where(col(Unit.id).in_(sorted(ids) or [-1]))
+    return {int(i): str(c) for i, c in session.execute(stmt).all()}
 
 
 def in_month(column: Any, month: str) -> Any:
@@ -110,6 +120,7 @@ def list_comments(
     # filters: it is listed only when that (unit, month) cell under those filters is whole
     # disclosure blocks, so whatever listings are compared, the candidates for its author
     # are a union of blocks, never fewer than min_group_size (docs/methodology.md).
+    withheld: list[tuple[Any, ...]] = []
     cells = whole_cells(
         session,
         campaign_id=campaign_id,
@@ -118,12 +129,22 @@ def list_comments(
         area_id=ids.get("area_code"),
         include_flagged=include_flagged,
         k=min_group_size,
+        withheld=withheld,
     )
     method = {
         "min_group_size": min_group_size,
         "rule": "comments only from (unit, month) groups under the filters that are whole "
         "disclosure blocks of at least min_group_size respondents",
         "sentiment_model": MODEL_NAME,
+        # What the list leaves out, so that a reader knows whose comments it covers.
+        "withheld": [
+            {"unit_code": code, "month": month}
+            for code, month in sorted(
+                (codes[int(uid)], str(m))
+                for codes in [unit_codes(session, {int(u) for u, _m in withheld})]
+                for uid, m in withheld
+            )
+        ],
     }
     pending = pending_count(session, campaign_id=campaign_id)
     if not cells:

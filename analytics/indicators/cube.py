@@ -322,6 +322,38 @@ def _blocks(
     return out
 
 
+def groups(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: Sequence[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    k: int,
+) -> dict[tuple[Any, ...], tuple[int, bool]]:
+    """Every group (values of ``fields``) the query covers: its respondents, and whether they
+    are whole disclosure blocks (``analytics.indicators.disclosure``)."""
+    cube, _n, c, _answers, tables = _snapshot(session, campaign_id)
+    base = np.ones(len(c["rid"]), bool) if include_flagged else ~c["flagged"]
+    block = _blocks(cube, c, tables, base, k)
+    keep = _kept(c, tables, include_flagged, filters)
+    group, size, labels = _grouping(c, tables, fields, period)
+    group = np.where(keep, group, size)
+    ok = disclosure.complete(group[base], block[base], size)
+    members = np.bincount(group[keep], minlength=size)[:size]
+    out: dict[tuple[Any, ...], tuple[int, bool]] = {}
+    for g in np.flatnonzero(members > 0).tolist():
+        n_g, whole = int(members[g]), bool(ok[g])
+        key = []
+        for j in range(len(fields) - 1, -1, -1):
+            g, code = divmod(g, max(len(labels[j]), 1))
+            value = labels[j][code]
+            key.append(int(value) if fields[j] in ("unit", "area") else value)
+        out[tuple(reversed(key))] = (n_g, whole)
+    return out
+
+
 def published(
     session: Session,
     *,
@@ -332,27 +364,18 @@ def published(
     filters: Filters,
     k: int,
 ) -> dict[tuple[Any, ...], int]:
-    """Keys (values of ``fields``) of the groups whose respondents are whole disclosure blocks,
-    with their respondents: the only groups any view may publish
-    (``analytics.indicators.disclosure``)."""
-    cube, _n, c, _answers, tables = _snapshot(session, campaign_id)
-    base = np.ones(len(c["rid"]), bool) if include_flagged else ~c["flagged"]
-    block = _blocks(cube, c, tables, base, k)
-    keep = _kept(c, tables, include_flagged, filters)
-    group, size, labels = _grouping(c, tables, fields, period)
-    group = np.where(keep, group, size)
-    ok = disclosure.complete(group[base], block[base], size)
-    members = np.bincount(group[keep], minlength=size)[:size]
-    out: dict[tuple[Any, ...], int] = {}
-    for g in np.flatnonzero(ok & (members > 0)).tolist():
-        n_g = int(members[g])
-        key = []
-        for j in range(len(fields) - 1, -1, -1):
-            g, code = divmod(g, max(len(labels[j]), 1))
-            value = labels[j][code]
-            key.append(int(value) if fields[j] in ("unit", "area") else value)
-        out[tuple(reversed(key))] = n_g
-    return out
+    """The groups (see ``groups``) whose respondents are whole disclosure blocks, with their
+    respondents: the only groups any view may publish."""
+    found = groups(
+        session,
+        campaign_id=campaign_id,
+        fields=fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        k=k,
+    )
+    return {key: n for key, (n, whole) in found.items() if whole}
 
 
 def counts(
@@ -373,6 +396,7 @@ def counts(
     cube, n, c, answers, tables = _snapshot(session, campaign_id)
     keep = _kept(c, tables, include_flagged, filters)
     w = None
+    summary = None
     if weights is not None:
         areas, ages, sexes = tables["area"][0], tables["age"][0], tables["sex"][0]
         lut = np.ones((max(len(areas), 1), max(len(ages), 1), max(len(sexes), 1)))
@@ -393,6 +417,13 @@ def counts(
             members = np.bincount(block[inside])
             with np.errstate(invalid="ignore", divide="ignore"):
                 w[inside] = (total / members)[block[inside]]
+            used = w[base]
+            summary = {
+                "n": int(len(used)),
+                "n_eff": float(used.sum() ** 2 / (used * used).sum()) if len(used) else 0.0,
+                "weight_min": float(used.min()) if len(used) else None,
+                "weight_max": float(used.max()) if len(used) else None,
+            }
     group, size, labels = _grouping(c, tables, fields, period)
     group[~keep] = size  # one extra bin that is dropped
 
@@ -445,4 +476,5 @@ def counts(
         source="columns",
         wn=cat("wn", float),
         w2n=cat("w2n", float),
+        weights=summary,
     )

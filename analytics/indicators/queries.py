@@ -81,6 +81,8 @@ class Counts:
     # Sums of n * weight and n * weight**2 (equal to n when unweighted).
     wn: np.ndarray = field(default_factory=lambda: np.zeros(0))
     w2n: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # With weights: their summary over the respondents as used (after averaging in blocks).
+    weights: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return int(self.n.shape[0])

@@ -95,6 +95,9 @@ def build_table(
             filters=filters,
             weights=weights,
         )
+    if weighting is not None and counts.weights is not None:
+        # The published summary is of the weights as used, averaged within blocks.
+        weighting = {**weighting, **counts.weights}
     t = groups_from_counts(counts, questions, by, group_fields, weighting)
     t.published = cube.published(
         session,

@@ -113,9 +113,16 @@ def cell_weights(
         for r in rows:
             per[r[pos[f]]] = per.get(r[pos[f]], 0) + int(r[3])
         whole = {cat for cat, n in per.items() if n >= k}
-        small = sorted({c[pos[f]] for c in cells if c[pos[f]] not in whole}, key=str)
+        small = sorted((cat for cat in per if cat not in whole), key=str)
         if not small:
             continue
+        # The pooled category must hold k respondents too: else the smallest of the others
+        # join it (as one neighbour is suppressed along with a small cell).
+        for cat in sorted(whole, key=lambda c: (per[c], str(c))):
+            if sum(per[c] for c in small) >= k:
+                break
+            small.append(cat)
+            whole.discard(cat)
         for c in coarse:
             if c[pos[f]] not in whole:
                 c[pos[f]] = POOLED[f]
@@ -127,11 +134,9 @@ def cell_weights(
     counts = np.array([r[3] for r in rows], dtype=float)
     w, report = rake([(c[0], c[1], c[2]) for c in coarse], counts, norm)
     report["pooled"] = pooled
-    n = counts.sum()
-    report["n"] = int(n)
-    report["n_eff"] = float((w * counts).sum() ** 2 / (w * w * counts).sum()) if n else 0.0
-    report["weight_min"] = float(w.min()) if len(w) else None
-    report["weight_max"] = float(w.max()) if len(w) else None
+    # The number, effective number and range of the weights are added by the counts, over
+    # the weights as used (``cube.counts``): the raking weights themselves would tell the
+    # size of each weighting class.
     if "area" in report.get("dropped", {}):
         report["dropped"]["area"] = sorted(
             str(k) for k in area_margin if k not in codes or codes[k] in report["dropped"]["area"]
