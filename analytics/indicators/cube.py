@@ -73,7 +73,7 @@ class _Cube:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)  # code of the value, -1 none
     tables: dict[str, _Table] = field(default_factory=dict)
-    blocks: dict[tuple[int, bool, int, int], np.ndarray] = field(default_factory=dict)
+    blocks: dict[tuple[int, bool, int, int], disclosure.Partition] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -304,8 +304,9 @@ def _ranked(c: dict[str, np.ndarray], tables: dict[str, Any], name: str) -> np.n
 
 def _blocks(
     cube: _Cube, c: dict[str, np.ndarray], tables: dict[str, Any], base: np.ndarray, k: int
-) -> np.ndarray:
-    """Disclosure block per row of the base set (-1 outside it), cached until the cube grows."""
+) -> disclosure.Partition:
+    """The disclosure blocks of the base set's rows (in their order), cached until the cube
+    grows."""
     key = (len(c["rid"]), bool(base.all()), int(base.sum()), k)
     with cube.lock:
         hit = cube.blocks.get(key)
@@ -314,12 +315,13 @@ def _blocks(
     months = c["day"].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     columns = {"month": months - (months.min() if len(months) else 0)}
     columns |= {name: _ranked(c, tables, name) for name in ("unit", "area", "sex", "age")}
-    levels = [columns[name] for name in disclosure.HIERARCHY]
-    out = np.full(len(base), -1, np.int64)
-    out[base] = disclosure.blocks([lv[base] for lv in levels], k)
+    levels = [columns[name][base] for name in disclosure.HIERARCHY]
+    part = disclosure.Partition(disclosure.blocks(levels, k))
     with cube.lock:
-        cube.blocks = {key: out}  # only the newest size is worth keeping
-    return out
+        # Only the newest size is worth keeping (with and without flagged responses).
+        cube.blocks = {kk: v for kk, v in cube.blocks.items() if kk[0] == key[0]}
+        cube.blocks[key] = part
+    return part
 
 
 def groups(
@@ -336,11 +338,11 @@ def groups(
     are whole disclosure blocks (``analytics.indicators.disclosure``)."""
     cube, _n, c, _answers, tables = _snapshot(session, campaign_id)
     base = np.ones(len(c["rid"]), bool) if include_flagged else ~c["flagged"]
-    block = _blocks(cube, c, tables, base, k)
+    part = _blocks(cube, c, tables, base, k)
     keep = _kept(c, tables, include_flagged, filters)
     group, size, labels = _grouping(c, tables, fields, period)
     group = np.where(keep, group, size)
-    ok = disclosure.complete(group[base], block[base], size)
+    ok = part.complete(group[base], size)
     members = np.bincount(group[keep], minlength=size)[:size]
     out: dict[tuple[Any, ...], tuple[int, bool]] = {}
     for g in np.flatnonzero(members > 0).tolist():
@@ -411,12 +413,11 @@ def counts(
         w = lut[c["area"], c["age"], c["sex"]]
         if k:
             base = np.ones(n, bool) if include_flagged else ~c["flagged"]
-            block = _blocks(cube, c, tables, base, k)
-            inside = block >= 0
-            total = np.bincount(block[inside], weights=w[inside])
-            members = np.bincount(block[inside])
+            block = _blocks(cube, c, tables, base, k).block
+            total = np.bincount(block, weights=w[base])
+            members = np.bincount(block)
             with np.errstate(invalid="ignore", divide="ignore"):
-                w[inside] = (total / members)[block[inside]]
+                w[base] = (total / members)[block]
             used = w[base]
             summary = {
                 "n": int(len(used)),

@@ -53,8 +53,7 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
     # Node of each respondent at each depth: a mixed-radix number over the first d levels.
     nodes = [np.zeros(n, np.int64)]
     for lv in levels:
-        _u, code = np.unique(nodes[-1] * (int(lv.max()) + 1) + lv, return_inverse=True)
-        nodes.append(code.reshape(-1).astype(np.int64))
+        nodes.append(_dense(nodes[-1] * (int(lv.max()) + 1) + lv))
     leaf = nodes[-1]
     size = np.bincount(leaf)
     big = size[leaf] >= k
@@ -70,9 +69,9 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
         # A pool of k or more is a block of its own.
         own = pending & (pool[node] >= k)
         if own.any():
-            _u, code = np.unique(node[own], return_inverse=True)
-            block[own] = next_id + code.reshape(-1)
-            next_id += len(_u)
+            code = _dense(node[own])
+            block[own] = next_id + code
+            next_id += int(code.max()) + 1
         # A smaller pool in a node of k or more joins the node's smallest block.
         join = pending & (pool[node] < k) & (total[node] >= k)
         if join.any():
@@ -91,25 +90,47 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
     return block
 
 
-def complete(group: np.ndarray, block: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per group, whether its members are whole blocks (a union of blocks).
+def _dense(key: np.ndarray) -> np.ndarray:
+    """Codes 0..m-1 of non-negative keys, in the keys' order (by counting where the range
+    allows: sorting a million keys was most of the time of ``blocks``)."""
+    top = int(key.max()) + 1
+    if top > 8 * len(key) + 1024:
+        return np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    present = np.bincount(key, minlength=top) > 0
+    remap = np.cumsum(present) - 1
+    return remap[key].astype(np.int64)
 
-    ``group`` is each respondent's group in ``0..n_groups-1``, or ``n_groups`` for one left out
-    by the query (a filter): a group that holds only part of a block is not complete.
-    """
-    ok = np.ones(n_groups, bool)
-    if len(group) == 0 or n_groups == 0:
+
+class Partition:
+    """Blocks of the respondents, with their members listed block by block (built once, then
+    each query checks its groups against it in linear time)."""
+
+    def __init__(self, block: np.ndarray) -> None:
+        self.block = block
+        self.order = np.argsort(block, kind="stable")
+        sizes = np.bincount(block) if len(block) else np.zeros(0, np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        self.nonempty = sizes > 0
+
+    def complete(self, group: np.ndarray, n_groups: int) -> np.ndarray:
+        """Per group, whether its members are whole blocks (a union of blocks).
+
+        ``group`` is each respondent's group in ``0..n_groups-1``, or ``n_groups`` for one left
+        out by the query (a filter): a group holding only part of a block is not complete.
+        """
+        ok = np.ones(n_groups, bool)
+        if len(group) == 0 or n_groups == 0:
+            return ok
+        g = group[self.order]
+        starts = self.starts[self.nonempty]
+        # A block is cut when its members are not all in one group (or some are left out).
+        cut_block = np.zeros(len(self.nonempty), bool)
+        cut_block[self.nonempty] = np.minimum.reduceat(g, starts) != np.maximum.reduceat(g, starts)
+        cut = cut_block[self.block] & (group < n_groups)
+        ok[group[cut]] = False
         return ok
-    bsize = np.bincount(block)
-    inside = group < n_groups
-    pair = group[inside] * (len(bsize)) + block[inside]
-    uniq, cnt = np.unique(pair, return_counts=True)
-    g, b = np.divmod(uniq, len(bsize))
-    partial = cnt < bsize[b]
-    ok[g[partial]] = False
-    return ok
 
 
-def comments_allowed(n_respondents: int, *, k: int) -> bool:
-    """Comments of a group are shown only when the group has at least k respondents."""
-    return n_respondents >= k
+def complete(group: np.ndarray, block: np.ndarray, n_groups: int) -> np.ndarray:
+    """``Partition.complete`` for a partition used once."""
+    return Partition(block).complete(group, n_groups)
