@@ -66,7 +66,7 @@ class Dashboard(CommentRows, VoteRows):
         """The figure called name, built from its rows."""
         lang, names, k = self.lang, self.names, self.k
         if name == "responses":
-            return figures.response_trend(self.response_rows, lang=lang)
+            return figures.response_trend(self.response_rows, lang=lang, min_group_size=k)
         if name == "ranking":
             return figures.ranking(self.ranking_rows, lang=lang, names=names, min_group_size=k)
         if name == "heatmap":

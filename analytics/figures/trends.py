@@ -9,10 +9,12 @@ import plotly.graph_objects as go
 from analytics.figures.common import (
     BLUE,
     GREEN,
+    GREY,
     RED,
     Row,
     _empty,
     _finish,
+    _reason,
     _round,
     esc,
     label,
@@ -133,12 +135,30 @@ def trends(
     return _finish(fig, title=title, height=420, legend_top=True)
 
 
-def response_trend(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:
-    """Responses per period (a small bar chart for the headline). Rows: ``{"period", "n"}``."""
+def response_trend(
+    rows: Sequence[Row], *, lang: str = "zh-CN", min_group_size: int = 5
+) -> go.Figure:
+    """Responses per period (a small bar chart for the headline). Rows: ``{"period", "n",
+    "suppressed"}``; a hidden period is marked, not drawn as zero."""
     fig = go.Figure()
-    shown = sorted(rows, key=lambda r: str(r.get("period")))
-    if not shown:
+    ordered = sorted(rows, key=lambda r: str(r.get("period")))
+    shown = [r for r in ordered if not suppressed(r)]
+    hidden = [r for r in ordered if suppressed(r)]
+    if not ordered:
         _empty(fig, lang)
+    elif not shown:
+        # Every period hidden: say why once, rather than a row of empty marks.
+        fig.add_annotation(
+            text=_reason(hidden[0], lang, min_group_size),
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            font={"color": GREY, "size": 14},
+        )
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     else:
         fig.add_trace(
             go.Bar(
@@ -149,7 +169,23 @@ def response_trend(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:
                 hovertemplate="%{x}: %{y:,}<extra></extra>",
             )
         )
-        fig.update_xaxes(type="category")
+        if hidden:
+            fig.add_trace(
+                go.Scatter(
+                    x=[str(r.get("period")) for r in hidden],
+                    y=[0] * len(hidden),
+                    mode="markers",
+                    marker={"symbol": "x-thin-open", "size": 9, "color": GREY},
+                    name=label(lang, "suppressed"),
+                    text=[_reason(r, lang, min_group_size) for r in hidden],
+                    hovertemplate="%{x}: %{text}<extra></extra>",
+                )
+            )
+        fig.update_xaxes(
+            type="category",
+            categoryorder="array",
+            categoryarray=[str(r.get("period")) for r in ordered],
+        )
     fig = _finish(fig, title=label(lang, "response_trend"), height=220)
     fig.update_layout(margin={"t": 36, "b": 30}, showlegend=False)
     return fig

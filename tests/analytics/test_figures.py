@@ -279,6 +279,19 @@ def test_response_trend_counts_per_period() -> None:
     assert list(fig.data[0].x) == ["2026-01", "2026-02"] and list(fig.data[0].y) == [10, 20]
 
 
+def test_response_trend_marks_hidden_periods_without_a_count() -> None:
+    rows = [
+        {"period": "2026-01", "n": 10, "suppressed": False},
+        {"period": "2026-02", "n": None, "suppressed": True},
+    ]
+    fig = F.response_trend(rows, lang="en")
+    assert list(fig.data[0].x) == ["2026-01"] and list(fig.data[0].y) == [10]
+    assert list(fig.data[1].x) == ["2026-02"] and list(fig.data[1].y) == [0]
+    assert "Hidden to protect small groups" in fig.data[1].text[0]
+    every = F.response_trend([rows[1]], lang="en")
+    assert not every.data and "Hidden to protect" in every.layout.annotations[0].text
+
+
 def test_breakdown_by_area_with_suppressed_area_named_not_valued() -> None:
     rows = [
         {
