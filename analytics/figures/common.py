@@ -230,9 +230,10 @@ def _margins(fig: go.Figure, *, height: int | None, top: int, left: int) -> dict
     }
 
 
-def _empty(fig: go.Figure, lang: str) -> None:
+def _empty(fig: go.Figure, lang: str, text: str | None = None) -> None:
+    """An empty chart that says why: no data yet, or ``text``."""
     fig.add_annotation(
-        text=label(lang, "no_data"),
+        text=text or label(lang, "no_data"),
         showarrow=False,
         xref="paper",
         yref="paper",

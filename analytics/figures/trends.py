@@ -148,17 +148,7 @@ def response_trend(
         _empty(fig, lang)
     elif not shown:
         # Every period hidden: say why once, rather than a row of empty marks.
-        fig.add_annotation(
-            text=_reason(hidden[0], lang, min_group_size),
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-            font={"color": GREY, "size": 14},
-        )
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
+        _empty(fig, lang, _reason(hidden[0], lang, min_group_size))
     else:
         fig.add_trace(
             go.Bar(
