@@ -72,6 +72,23 @@ def create_project(session: Session, *, data: ProjectCreate, actor: str | None =
     return project
 
 
+def described(p: Project, units: dict[int, Unit]) -> dict[str, Any]:
+    """What every public view of a project shows of it: text, budget, sponsor and area."""
+    sponsor = units.get(p.sponsor_unit_id)
+    area = units.get(p.area_unit_id or 0)
+    return {
+        "title": p.title,
+        "title_en": p.title_en,
+        "description": p.description,
+        "description_en": p.description_en,
+        "category": p.category,
+        "budget": p.budget,
+        "sponsor_name": sponsor.name if sponsor else "",
+        "sponsor_name_en": sponsor.name_en if sponsor else "",
+        "area_name": area.name if area else None,
+    }
+
+
 def _project_public(
     p: Project, units: dict[int, Unit], updates: list[ProjectUpdate] | None = None
 ) -> ProjectPublic:
@@ -80,17 +97,9 @@ def _project_public(
     unit = units.get(p.unit_id or 0)
     return ProjectPublic(
         id=p.id or 0,
-        title=p.title,
-        title_en=p.title_en,
-        description=p.description,
-        description_en=p.description_en,
-        category=p.category,
-        budget=p.budget,
+        **described(p, units),
         sponsor_unit_code=sponsor.code if sponsor else "",
-        sponsor_name=sponsor.name if sponsor else "",
-        sponsor_name_en=sponsor.name_en if sponsor else "",
         area_code=area.code if area else None,
-        area_name=area.name if area else None,
         status=p.status,
         unit_code=unit.code if unit else None,
         percent_done=p.percent_done,

@@ -29,7 +29,7 @@ from surveys.voting.models import (
     SlateItem,
     VotingSession,
 )
-from surveys.voting.projects import IMPLEMENTATION, units_by_id
+from surveys.voting.projects import IMPLEMENTATION, described, units_by_id
 from surveys.voting.results import count
 from surveys.voting.schemas import SelectionResult, as_stored, parse_result
 
@@ -219,22 +219,7 @@ def _slate_items(session: Session, vs: VotingSession) -> list[SlateItem]:
     units = units_by_id(session, wanted | {p.area_unit_id for p in projects})
     items = []
     for p in projects:
-        sponsor = units.get(p.sponsor_unit_id)
-        area = units.get(p.area_unit_id or 0)
-        items.append(
-            SlateItem(
-                project_id=p.id or 0,
-                title=p.title,
-                title_en=p.title_en,
-                description=p.description,
-                description_en=p.description_en,
-                category=p.category,
-                budget=p.budget,
-                sponsor_name=sponsor.name if sponsor else "",
-                sponsor_name_en=sponsor.name_en if sponsor else "",
-                area_name=area.name if area else None,
-            )
-        )
+        items.append(SlateItem(project_id=p.id or 0, **described(p, units)))
     return items
 
 
