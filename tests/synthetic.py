@@ -70,8 +70,13 @@ def make_campaign(
     areas: int = 6,
     prefix: str = "syn",
     dimension_weights: dict[str, float] | None = None,
+    questions: dict[str, dict[str, Any]] | None = None,
 ) -> Synthetic:
-    """Units, areas, a survey (4 rated dimensions, NPS, comment) and an open campaign."""
+    """Units, areas, a survey (4 rated dimensions, NPS, comment) and an open campaign.
+
+    ``questions`` replaces the survey's questions, by key: ``{"type": "rating" | "nps" |
+    "text", "dimension": str | None, "min": int | None, "max": int | None}``; answer such a
+    survey with ``add_answers`` (``add_responses`` writes the default questions)."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with engine.begin() as conn:
         area_ids, area_codes = [], []
@@ -96,11 +101,14 @@ def make_campaign(
             unit_codes.append(code)
         res = conn.execute(insert(Survey).values(title="满意度", frozen=True, created_at=utcnow()))
         survey_id = _pk(res)
-        questions: dict[str, dict[str, Any]] = {}
-        for dim in DIMENSIONS:
-            questions[f"q_{dim}"] = {"type": "rating", "dimension": dim, "min": 1, "max": 5}
-        questions["q_nps"] = {"type": "nps", "dimension": None, "min": 0, "max": 10}
-        questions["q_comment"] = {"type": "text", "dimension": None, "min": None, "max": None}
+        if questions is None:
+            questions = {}
+            for dim in DIMENSIONS:
+                questions[f"q_{dim}"] = {"type": "rating", "dimension": dim, "min": 1, "max": 5}
+            questions["q_nps"] = {"type": "nps", "dimension": None, "min": 0, "max": 10}
+            questions["q_comment"] = {"type": "text", "dimension": None, "min": None, "max": None}
+        else:
+            questions = {key: dict(q) for key, q in questions.items()}
         for pos, (key, q) in enumerate(questions.items()):
             conn.execute(
                 insert(Question).values(
@@ -237,3 +245,52 @@ def add_responses(
         syn.responses += m
         if progress:
             progress(done)
+
+
+def add_answers(engine: Engine, syn: Synthetic, people: list[dict[str, Any]]) -> None:
+    """Add one response per dict, with exactly the answers given.
+
+    Each dict holds ``answers`` ({question key: number}) and may hold ``unit`` and ``area``
+    (indexes into the campaign's units and areas, default 0), ``age_band``, ``sex`` and
+    ``hour`` (hours after 2026-01-01, default 0); for questionnaires of any shape."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        first = _next_id(conn, SurveyResponse.id)
+        resp_rows: list[dict[str, Any]] = []
+        ans_rows: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
+        for i, p in enumerate(people):
+            rid = first + i
+            row = {
+                "id": rid,
+                "campaign_id": syn.campaign_id,
+                "unit_id": syn.unit_ids[int(p.get("unit", 0))],
+                "area_unit_id": syn.area_ids[int(p.get("area", 0))],
+                "age_band": p.get("age_band", AGE_BANDS[0]),
+                "sex": p.get("sex", SEXES[0]),
+                "submitted_hour": start + timedelta(hours=int(p.get("hour", 0))),
+                "comment": None,
+                "source": "import",
+                "flags": "",
+                "flagged": False,
+                "submission_key": f"syn-{syn.campaign_id}-{rid}",
+            }
+            answers = {key: (float(v), None) for key, v in p["answers"].items()}
+            resp_rows.append(row)
+            ans_rows.extend(
+                {"response_id": rid, "question_key": key, "value_num": num, "value_text": None}
+                for key, (num, _t) in answers.items()
+            )
+            batch.append({**row, "response_id": rid, "answers": answers})
+        if resp_rows:
+            conn.execute(insert(SurveyResponse), resp_rows)
+            conn.execute(insert(Answer), ans_rows)
+            record_batch(conn, batch)
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
+                        "(SELECT MAX(id) FROM survey_response))"
+                    )
+                )
+    syn.responses += len(people)

@@ -213,8 +213,11 @@ def _rows(
         "proportion_interval": "Wilson score interval"
         + (" on the effective sample size" if weighted else ""),
         "score": "100 * (answer - scale_min) / (scale_max - scale_min), averaged",
-        "satisfaction": "share of answers in the top two points of the scale",
-        "nps": "% answers 9-10 minus % answers 0-6, normal interval",
+        "satisfaction": "share of answers in the top two points of their scale that lie above "
+        "its midpoint: 4-5 of 1-5, 9-10 of 0-10, 3-4 of 1-4, only the top of a 3- or 2-point "
+        "scale; the midpoint and the bottom never count",
+        "nps": "over the NPS answers of the cell only: % answers 9-10 minus % answers 0-6, "
+        "normal interval",
         "shrinkage": {
             "method": "empirical Bayes, normal-normal: shrunk = mean + (score - mean) * n / (n + kappa), "
             "kappa = within-group variance / between-group variance (DerSimonian-Laird moments), "

@@ -124,6 +124,16 @@ def suppression(t: Groups, k: int) -> dict[tuple[Any, ...], str]:
     return out
 
 
+def satisfied(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Whether each answer counts as satisfied: one of the top two points of its scale that
+    lies above the scale's midpoint.
+
+    On 5 points or more this is the usual top-two box (4-5 of 1-5, 9-10 of 0-10); on 4 points
+    the upper half (3-4 of 1-4); on 3 points only the top (3 of 1-3, not the neutral middle);
+    on 2 points only the top (the "yes"). The midpoint and the bottom never count."""
+    return (v >= hi - 1) & (2 * v > lo + hi)
+
+
 def groups_from_counts(
     counts: Counts,
     questions: dict[str, QuestionInfo],
@@ -175,7 +185,7 @@ def groups_from_counts(
     sn, swn, sw2n, sv = n[stat_rows], wn[stat_rows], w2n[stat_rows], v[stat_rows]
     slo, shi = lo[stat_rows], hi[stat_rows]
     score = 100.0 * (sv - slo) / (shi - slo)
-    top = (sv >= shi - 1).astype(float)
+    top = satisfied(sv, slo, shi).astype(float)
     skind = kind[stat_rows]
     est = {
         "value": moments(g, size, sn, swn, sw2n, sv),
@@ -218,12 +228,17 @@ def groups_from_counts(
     nps_se = np.full(size, np.nan)
     nps_cnt = np.zeros(size)
     if by_dim:
-        npsy = np.where(skind == "nps", (sv >= 9).astype(float) - (sv <= 6), 0.0)
-        isn = np.bincount(g, weights=(skind == "nps").astype(float), minlength=size) > 0
-        m, _sd, se = moments(g, size, sn, swn, sw2n, npsy)
+        # Over the NPS answers of the group only: a dimension may also hold rating questions,
+        # whose answers are neither promoters nor detractors and must not dilute the score.
+        isnps = skind == "nps"
+        gp, pv = g[isnps], sv[isnps]
+        py = (pv >= 9).astype(float) - (pv <= 6)
+        m, _sd, se = moments(gp, size, sn[isnps], swn[isnps], sw2n[isnps], py)
+        pc = np.bincount(gp, weights=sn[isnps], minlength=size)
+        isn = pc > 0
         nps_val = np.where(isn, 100 * m, np.nan)
         nps_se = np.where(isn, 100 * se, np.nan)
-        nps_cnt = np.where(isn, n_answers, 0.0)
+        nps_cnt = np.where(isn, pc, 0.0)
     elif nps_rows.any():
         pg, pkeys = group_keys(cols(nps_rows, False), int(nps_rows.sum()))
         pv = v[nps_rows]
