@@ -241,4 +241,15 @@ class SurveyRows:
             "overall_high": hi,
             "overall_text": _fmt(score),
             "interval_text": interval,
+            "warnings": self.weighting_warnings(),
         }
+
+    def weighting_warnings(self) -> list[dict[str, str]]:
+        """The weighting's warnings (``method.weighting.warnings`` of the campaign-wide
+        figure) in the dashboard's language: empty when unweighted or when all is well."""
+        self.overall  # noqa: B018 - computes the method that carries the warnings
+        weighting = (self.methods.get("overall") or {}).get("weighting") or {}
+        return [
+            {"code": w["code"], "text": w["text"].get(self.lang) or w["text"]["zh-CN"]}
+            for w in weighting.get("warnings") or []
+        ]

@@ -25,7 +25,7 @@ from analytics.indicators.queries import (
     unit_labels,
 )
 from analytics.indicators.statistics import factorize, group_keys, moments, shrink
-from analytics.indicators.weighting import cell_weights
+from analytics.indicators.weighting import cell_weights, with_usage
 from service.db import stored_id
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY
@@ -97,7 +97,7 @@ def build_table(
         )
     if weighting is not None and counts.weights is not None:
         # The published summary is of the weights as used, averaged within blocks.
-        weighting = {**weighting, **counts.weights}
+        weighting = with_usage(weighting, counts.weights)
     t = groups_from_counts(counts, questions, by, group_fields, weighting)
     t.published = cube.published(
         session,

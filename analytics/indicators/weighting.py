@@ -1,4 +1,5 @@
-"""Post-stratification weights: raking of the respondents' cells to population margins."""
+"""Post-stratification weights: raking of the respondents' cells to population margins,
+trimmed at a stated cap, with warnings when the weights cost much precision or do not fit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ from sqlmodel import Session
 from analytics.indicators import lookups
 from service.db import stored_id
 from service.errors import Invalid
+from service.i18n import LANGUAGES, translate
 from surveys.forms.models import Campaign
+
+# No weight may exceed this multiple of the mean weight (the raked weights average 1). Caps of
+# 3-6 are the usual practice (docs/methodology.md §5); beyond 5 one respondent speaks for more
+# than five, and the variance the weight adds outweighs the bias it removes.
+TRIM_CAP = 5.0
+# Trim-and-rake rounds before giving up. Where the margins can be met under the cap, the
+# excess over it shrinks by a steady factor each round (about 0.75 on the demo's margins) and
+# the loop stops once it is under CAP_TOL; where they cannot, raking puts the excess back
+# and the loop stops as soon as a round removes less than 1% of it.
+TRIM_ROUNDS = 100
+CAP_TOL = 1e-6
+# Below this share of the respondents, the effective sample size is worth a warning.
+N_EFF_WARN_SHARE = 0.5
 
 
 def rake(
@@ -20,12 +35,14 @@ def rake(
     *,
     max_iter: int = 500,
     tol: float = 1e-10,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Raking (iterative proportional fitting) of cell weights to one-way population margins.
 
     ``cells`` are (area_id, age_band, sex) with ``counts`` respondents each; ``margins`` map a
     field to {category: population share}. Cells outside the margins keep weight 1. Returns a
-    weight per respondent of each cell (mean 1 over raked respondents) and a report.
+    weight per respondent of each cell (mean 1 over raked respondents) and a report. ``start``
+    are the weights to rake from (ones by default; the trimmed weights when re-raking).
     """
     fields = [f for f in ("area", "age_band", "sex") if margins.get(f)]
     pos = {"area": 0, "age_band": 1, "sex": 2}
@@ -35,7 +52,7 @@ def rake(
         if cells
         else np.zeros(0, dtype=bool)
     )
-    w = np.ones(len(cells))
+    w = np.ones(len(cells)) if start is None else np.array(start, dtype=float)
     total = counts[inside].sum()
     report: dict[str, Any] = {"fields": fields, "iterations": 0, "converged": True, "dropped": {}}
     if not fields or total <= 0:
@@ -69,6 +86,93 @@ def rake(
     report["iterations"] = it
     report["converged"] = converged
     return w, report
+
+
+def trim_and_rake(
+    cells: list[tuple[int, str, str]],
+    counts: np.ndarray,
+    margins: dict[str, dict[Any, float]],
+    *,
+    cap: float = TRIM_CAP,
+    rounds: int = TRIM_ROUNDS,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Raking weights trimmed at ``cap`` (times the mean raked weight, 1), then raked again,
+    in turn until raking leaves no weight above the cap (by more than ``CAP_TOL``: stable),
+    a round no longer helps, or ``rounds`` re-rakings were done.
+
+    The weights returned never exceed the cap. When the margins cannot be met under it (the
+    last raking had to be trimmed again), the report says ``converged: false``. The report's
+    ``trimming`` gives the cap, the rounds and which cells were trimmed (``trimmed``, a mask
+    for the caller to name by category: the cells themselves may hold fewer than k)."""
+    w, report = rake(cells, counts, margins)
+    trimmed = np.zeros(len(cells), dtype=bool)
+    done = 0
+    stable = True
+    before = np.inf
+    while len(w):
+        excess = float(w.max()) / cap - 1
+        if excess <= CAP_TOL:
+            w = np.minimum(w, cap)
+            break
+        trimmed |= w > cap
+        w = np.minimum(w, cap)
+        if done == rounds or excess > 0.99 * before:
+            stable = False
+            break
+        before = excess
+        done += 1
+        w, again = rake(cells, counts, margins, start=w)
+        report["iterations"] += again["iterations"]
+        report["converged"] = again["converged"]
+    report["converged"] = bool(report["converged"] and stable)
+    report["trimming"] = {
+        "cap": cap,
+        "applied": bool(trimmed.any()),
+        "rounds": done,
+        "stable": stable,
+        "trimmed": trimmed,
+    }
+    return w, report
+
+
+def _text(key: str, **params: Any) -> dict[str, str]:
+    return {lang: translate(lang, key, **params) for lang in LANGUAGES}
+
+
+def with_usage(report: dict[str, Any], used: dict[str, Any]) -> dict[str, Any]:
+    """The weighting report with the summary of the weights as used (``cube.counts``: their
+    number, effective number and range after the averaging within disclosure blocks) and the
+    warnings it calls for: ``n_eff_low`` (fewer than half the respondents' worth),
+    ``not_converged`` (the margins are not met) and ``trimmed`` (weights were capped), each
+    with its text in every language of the catalogue."""
+    out = {**report, **used}
+    warnings: list[dict[str, Any]] = []
+    n, n_eff = int(out.get("n") or 0), out.get("n_eff")
+    if n and n_eff is not None and n_eff < N_EFF_WARN_SHARE * n:
+        warnings.append(
+            {
+                "code": "n_eff_low",
+                "text": _text("weighting.warn.n_eff_low", n_eff=f"{n_eff:.0f}", n=n),
+            }
+        )
+    if not out.get("converged", True):
+        warnings.append(
+            {
+                "code": "not_converged",
+                "text": _text("weighting.warn.not_converged", iterations=out.get("iterations")),
+            }
+        )
+    trim = out.get("trimming") or {}
+    if trim.get("applied"):
+        cats = "; ".join(f"{f}: {', '.join(v)}" for f, v in (trim.get("categories") or {}).items())
+        warnings.append(
+            {
+                "code": "trimmed",
+                "text": _text("weighting.warn.trimmed", cap=f"{trim['cap']:g}", categories=cats),
+            }
+        )
+    out["warnings"] = warnings
+    return out
 
 
 # The category that stands for every category too small to weight on by itself.
@@ -132,11 +236,22 @@ def cell_weights(
         names: dict[Any, str] = {v: c for c, v in codes.items()} if f == "area" else {}
         pooled[f] = [str(names.get(cat, cat)) for cat in small]
     counts = np.array([r[3] for r in rows], dtype=float)
-    w, report = rake([(c[0], c[1], c[2]) for c in coarse], counts, norm)
+    w, report = trim_and_rake([(c[0], c[1], c[2]) for c in coarse], counts, norm)
     report["pooled"] = pooled
-    # The number, effective number and range of the weights are added by the counts, over
-    # the weights as used (``cube.counts``): the raking weights themselves would tell the
-    # size of each weighting class.
+    # Trimming is reported by the margin categories it touched (each holds at least k
+    # respondents, or is the pooled one), never by cell or count.
+    mask = report["trimming"].pop("trimmed")
+    area_code = {v: c for c, v in codes.items()}
+    touched: dict[str, list[str]] = {}
+    for f in ("area", "age_band", "sex"):
+        seen = {c[pos[f]] for c, hit in zip(coarse, mask, strict=True) if hit}
+        label = {POOLED[f]: "*"} | (area_code if f == "area" else {})
+        if seen and norm.get(f):
+            touched[f] = sorted(str(label.get(x, x)) for x in seen)
+    report["trimming"]["categories"] = touched
+    # The number, effective number and range of the weights, and the warnings that depend on
+    # them, are added over the weights as used (``with_usage`` on ``cube.counts``' summary):
+    # the raking weights themselves would tell the size of each weighting class.
     if "area" in report.get("dropped", {}):
         report["dropped"]["area"] = sorted(
             str(k) for k in area_margin if k not in codes or codes[k] in report["dropped"]["area"]

@@ -109,6 +109,22 @@
     var map = { "h-responses": h.responses_text, "h-areas": h.areas_text, "h-units": h.units_text,
                 "h-overall": h.overall_text, "h-interval": h.interval_text };
     Object.keys(map).forEach(function (id) { var el = $(id); if (el) { el.textContent = map[id] || ""; } });
+    showWarnings(h.warnings || []);
+  }
+
+  /* The weighting's warnings (low effective sample, margins not met, weights trimmed), above
+     the charts: weighted figures are not to be read without them. */
+  function showWarnings(list) {
+    var box = $("dash-warnings");
+    if (!box) { return; }
+    box.textContent = "";
+    list.forEach(function (w) {
+      var p = document.createElement("p");
+      p.setAttribute("data-code", w.code);
+      p.textContent = w.text;
+      box.appendChild(p);
+    });
+    box.hidden = list.length === 0;
   }
 
   function showComputedAt(iso) {
