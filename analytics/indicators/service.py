@@ -8,7 +8,6 @@ so nothing here scans raw answers. The method and its parameters are returned wi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from analytics.indicators.statistics import (
     CONFIDENCE,
     Z,
     benjamini_hochberg,
+    change_test,
     rounded,
     rounded_column,
 )
@@ -294,13 +294,14 @@ def ranking(
     rows_hidden: list[dict[str, Any]] = []
     for uid, idx in per_unit.items():
         code, name, name_en = labels.get(uid, (None, "", ""))
-        complete = all(d in idx for d in dims if wts[d] > 0)
-        if not complete or any(t.keys[i] in hidden for i in idx.values()):
+        used = [d for d in dims if wts[d] > 0]
+        # Only the cells the index is made of decide: a suppressed cell the composite does not
+        # use (the NPS question, a dimension weighted 0) must not withhold the unit.
+        if not all(d in idx and t.keys[idx[d]] not in hidden for d in used):
             rows_hidden.append(
                 {"unit_code": code, "unit_name": name, "unit_name_en": name_en, "suppressed": True}
             )
             continue
-        used = [d for d in dims if wts[d] > 0]
         idx_val = sum(wts[d] * shrunk[idx[d]] for d in used) / wsum
         # Dimensions are answered by the same people and correlate; adding the SEs (perfect
         # correlation) never overstates precision.
@@ -412,49 +413,65 @@ def trends(
     for r in res.rows:
         series.setdefault(tuple(r[f] for f in names), []).append(r)
     changes: list[dict[str, Any]] = []
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     ordered = sorted(series.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
     for key, rows in ordered:
         group = dict(zip(names, key, strict=True))
         rows.sort(key=lambda r: r["period"])
         for a, b in zip(rows, rows[1:], strict=False):
+            change: dict[str, Any] = {**group, "from": a["period"], "to": b["period"]}
+            changes.append(change)
             if a["suppressed"] or b["suppressed"]:
-                changes.append(
-                    {
-                        **group,
-                        "from": a["period"],
-                        "to": b["period"],
-                        "suppressed": True,
-                    }
-                )
-                continue
-            se_a, se_b = a["score_se"], b["score_se"]
-            diff = b["score"] - a["score"]
-            se = math.sqrt(se_a**2 + se_b**2)
-            z = diff / se if se > 0 else 0.0
-            changes.append(
-                {
-                    **group,
-                    "from": a["period"],
-                    "to": b["period"],
-                    "score_from": a["score"],
-                    "score_to": b["score"],
-                    "change": rounded(diff),
-                    "se": rounded(se),
-                    "z": rounded(z),
-                    "p_value": rounded(2 * sps.norm.sf(abs(z)), 8),
-                    "suppressed": False,
-                }
+                change["suppressed"] = True
+            else:
+                pairs.append((a, b))
+    tested = [c for c in changes if "suppressed" not in c]
+    if pairs:
+        col = {
+            f: np.array(
+                [[float(r[f]) if r[f] is not None else np.nan for r in pair] for pair in pairs]
             )
-    tested = [c for c in changes if not c["suppressed"]]
+            for f in ("score", "score_se", "n_eff", "n")
+        }
+        diff = col["score"][:, 1] - col["score"][:, 0]
+        # The permutation rule for two constant periods counts exchangeable respondents, and
+        # never more than the effective size, so weights cannot make it bolder.
+        whole = np.minimum(col["n"], np.floor(col["n_eff"]))
+        t_stat, df, p = change_test(
+            diff,
+            col["score_se"][:, 0],
+            col["score_se"][:, 1],
+            col["n_eff"][:, 0],
+            col["n_eff"][:, 1],
+            whole[:, 0],
+            whole[:, 1],
+        )
+        se = np.hypot(col["score_se"][:, 0], col["score_se"][:, 1])
+        for i, c in enumerate(tested):
+            a, b = pairs[i]
+            c.update(
+                score_from=a["score"],
+                score_to=b["score"],
+                change=rounded(diff[i]),
+                se=rounded(se[i]),
+                t=rounded(t_stat[i]),
+                df=rounded(df[i], 4),
+                test="permutation" if np.isinf(t_stat[i]) else "welch",
+                p_value=rounded(p[i], 8),
+                suppressed=False,
+            )
     q = benjamini_hochberg(np.array([c["p_value"] for c in tested], dtype=float))
     for c, qv in zip(tested, q, strict=True):
         c["q_value"] = rounded(qv, 8)
         c["alert"] = bool(qv < alpha)
-        c["direction"] = "up" if c["change"] > 0 else "down"
+        c["direction"] = "up" if (c["change"] or 0) > 0 else "down"
     method = dict(res.method)
     method["test"] = (
-        "two-sided z test of the change in score between consecutive periods, "
-        f"Benjamini-Hochberg false discovery rate {alpha} across all tested changes"
+        "two-sided Welch t test of the change in score between consecutive periods "
+        "(Welch-Satterthwaite degrees of freedom from each period's n_eff and SE); when "
+        "neither period has any spread and the scores differ, the exact permutation test over "
+        "respondents (p = 1 / C(n1 + n2, n1), doubled when n1 = n2); Benjamini-Hochberg "
+        f"false discovery rate {alpha} across all tested changes"
     )
     if month is None:
         return IndicatorResult(rows=res.rows, method=method, changes=changes)

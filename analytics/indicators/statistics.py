@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from scipy.special import gammaln
 
 CONFIDENCE = 0.95
 Z = float(sps.norm.ppf(0.5 + CONFIDENCE / 2))
@@ -144,3 +145,53 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def change_test(
+    diff: np.ndarray,
+    se_a: np.ndarray,
+    se_b: np.ndarray,
+    n_a: np.ndarray,
+    n_b: np.ndarray,
+    m_a: np.ndarray,
+    m_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-sided test of a difference between two independent means: (t, df, p).
+
+    Welch's t: ``t = diff / sqrt(se_a^2 + se_b^2)`` on the Welch-Satterthwaite degrees of
+    freedom ``(se_a^2 + se_b^2)^2 / (se_a^4 / (n_a - 1) + se_b^4 / (n_b - 1))``, where
+    ``n_a``, ``n_b`` are effective sample sizes (the plain counts when unweighted). A normal
+    z test on small samples rejects too often (8.6% at 5 per group for a nominal 5%).
+
+    When neither mean has any spread (every answer the same in both groups) ``t`` is 0/0 if
+    the means agree (reported as t = 0, p = 1) and infinite if they differ; then the exact permutation test of
+    the difference in means is used: two constant groups that differ are the most extreme of
+    the C(m_a + m_b, m_a) equally likely splits of the pooled answers (with its mirror image
+    when m_a == m_b), so p = 1 / C(m_a + m_b, m_a), doubled when m_a == m_b. ``m_a``,
+    ``m_b`` are whole counts of exchangeable units (respondents; the caller chooses them
+    conservatively). ``t`` is then infinite and ``df`` NaN. Where a group has fewer than 2
+    (effective) answers there is no test: t and df NaN, p = 1.
+    """
+    diff = np.atleast_1d(np.asarray(diff, dtype=float))
+    va = np.atleast_1d(np.asarray(se_a, dtype=float)) ** 2
+    vb = np.atleast_1d(np.asarray(se_b, dtype=float)) ** 2
+    na = np.atleast_1d(np.asarray(n_a, dtype=float))
+    nb = np.atleast_1d(np.asarray(n_b, dtype=float))
+    v = va + vb
+    testable = (na >= 2) & (nb >= 2) & np.isfinite(v) & np.isfinite(diff)
+    spread = testable & (v > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(spread, diff / np.sqrt(v), np.nan)
+        df = np.where(spread, v * v / (va * va / (na - 1) + vb * vb / (nb - 1)), np.nan)
+        p = np.where(spread, 2 * sps.t.sf(np.abs(t), df), 1.0)
+    t[testable & (v == 0) & (diff == 0)] = 0.0
+    flat = testable & (v == 0) & (diff != 0)
+    if flat.any():
+        ma = np.floor(np.broadcast_to(np.asarray(m_a, dtype=float), flat.shape)[flat])
+        mb = np.floor(np.broadcast_to(np.asarray(m_b, dtype=float), flat.shape)[flat])
+        # log C(ma + mb, ma) through the log-gamma function: no overflow for large groups.
+        log_c = gammaln(ma + mb + 1) - gammaln(ma + 1) - gammaln(mb + 1)
+        p_flat = np.where(ma == mb, 2.0, 1.0) * np.exp(-log_c)
+        p[flat] = np.minimum(p_flat, 1.0)
+        t[flat] = np.sign(diff[flat]) * np.inf
+    return t, df, p
