@@ -219,9 +219,11 @@ def _rows(
         "nps": "over the NPS answers of the cell only: % answers 9-10 minus % answers 0-6, "
         "normal interval",
         "shrinkage": {
-            "method": "empirical Bayes, normal-normal: shrunk = mean + (score - mean) * n / (n + kappa), "
-            "kappa = within-group variance / between-group variance (DerSimonian-Laird moments), "
-            "within each dimension and period",
+            "method": "hierarchical normal model within each dimension and period: cell score "
+            "~ N(true mean, within-group variance / n), true means ~ N(mu, tau^2), flat prior on "
+            "mu, half-Cauchy prior on tau (scale: within-group SD); shrunk = posterior mean "
+            "averaged over tau by quadrature; interval = shrunk +/- 1.96 * sqrt(posterior "
+            "variance + (shrunk - score)^2)",
             "families": shrink_report,
         },
         "weighting": t.weighting,
@@ -356,8 +358,9 @@ def ranking(
     method = {
         "index": "weighted mean of the units' shrunk dimension scores (0-100)",
         "dimension_weights": wts,
-        "interval": "index +/- 1.96 * sum(w * posterior sd) / sum(w) (conservative: "
-        "dimensions treated as perfectly correlated)",
+        "interval": "index +/- 1.96 * sum(w * sd_d) / sum(w), sd_d the shrunk score's "
+        "interval half-width / 1.96 (posterior variance plus the squared shift from the raw "
+        "score; conservative: dimensions treated as perfectly correlated)",
         "rank_range": "rank_low = 1 + units whose interval lies wholly above; rank_high = "
         "units whose interval is not wholly below (overlapping intervals never look ordered)",
         "rank_range_sim": f"2.5% and 97.5% quantiles of each unit's rank over {RANK_DRAWS} "

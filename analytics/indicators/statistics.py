@@ -67,11 +67,15 @@ def moments(
 def shrink(
     mean: np.ndarray, sd: np.ndarray, n: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Empirical-Bayes (normal-normal) shrinkage of group means toward their overall mean.
+    """Hierarchical normal shrinkage of group means, averaged over the between-group spread.
 
-    Prior strength ``kappa = sigma2 / tau2``: the pooled within-group variance over the
-    between-group variance of true means (DerSimonian-Laird method of moments). Each mean moves
-    toward the overall mean by ``kappa / (n + kappa)``. Returns (shrunk, posterior sd, params).
+    Model: group mean ``y_j ~ N(theta_j, sigma2 / n_j)`` with ``sigma2`` the pooled
+    within-group variance, ``theta_j ~ N(mu, tau^2)``, a flat prior on ``mu`` and a
+    half-Cauchy prior on ``tau`` with scale ``sqrt(sigma2)``. Returns the posterior mean and
+    SD of each ``theta_j`` (integrated over ``mu`` exactly and over ``tau`` by quadrature,
+    see ``tau_posterior``), the SD widened by the shift ``shrunk - mean`` (interval
+    ``shrunk +/- 1.96 * sqrt(posterior variance + shift^2)``), and the parameters reported in
+    the method. Coverage is measured in bench/shrinkage_coverage.py.
     """
     ok = (n >= 2) & np.isfinite(mean) & np.isfinite(sd)
     params: dict[str, Any] = {"groups": int(ok.sum())}
@@ -84,30 +88,81 @@ def shrink(
     sigma2 = float(((k - 1) * s * s).sum() / (k - 1).sum())
     if sigma2 <= 0:
         # Every answer the same within each group: the means carry no sampling noise to
-        # shrink away, so they stand as they are (and the weights below would be infinite).
+        # shrink away, so they stand as they are (and the precisions would be infinite).
         params.update(applied=False, sigma2_within=0.0, kappa=None)
         params["reason"] = "no spread within groups: the group means are kept unshrunk"
         with np.errstate(invalid="ignore", divide="ignore"):
             return mean.copy(), sd / np.sqrt(n), params
-    # DerSimonian-Laird moment estimator: precision weights n / sigma2, so a handful of
-    # answers cannot inflate the between-group spread on their own.
+    v = sigma2 / k
+    tau, p = tau_posterior(m, v, math.sqrt(sigma2))
+    post_mean, post_var, mu = conditional_posterior(m, v, tau)
+    est = p @ post_mean
+    # Law of total variance over tau: the spread of the conditional means adds to their
+    # variances, so an uncertain tau widens the interval instead of being ignored.
+    var = p @ (post_var + post_mean * post_mean) - est * est
+    tau2 = float(p @ (tau * tau))
+    params.update(
+        applied=True,
+        overall_mean=float(p @ mu),
+        sigma2_within=sigma2,
+        tau2_between=tau2,
+        tau_between_median=float(np.interp(0.5, np.cumsum(p), tau)),
+        # Prior strength in answers at the posterior mean of tau^2, for reading only: the
+        # estimates average the shrinkage over every plausible tau.
+        kappa=sigma2 / tau2,
+    )
+    shrunk = mean.copy()
+    post_sd = np.full_like(mean, np.nan, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        prec = k / sigma2
-        mu = float((prec * m).sum() / prec.sum())
-        q_stat = float((prec * (m - mu) ** 2).sum())
-        denom = float(prec.sum() - (prec * prec).sum() / prec.sum())
-        tau2 = max(0.0, (q_stat - (len(m) - 1)) / denom)
-    params.update(applied=True, overall_mean=mu, sigma2_within=sigma2, tau2_between=tau2)
-    if tau2 <= 0:
-        params["kappa"] = None
-        params["note"] = "no detectable difference between groups: every estimate equals the mean"
-        return np.full_like(mean, mu), np.full_like(mean, math.sqrt(sigma2 / k.sum())), params
-    kappa = sigma2 / tau2
-    params["kappa"] = kappa
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shrunk = mu + (mean - mu) * n / (n + kappa)
-        post_sd = np.sqrt(sigma2 * tau2 / (n * tau2 + sigma2))
+        post_sd[:] = sd / np.sqrt(n)
+    shrunk[ok] = est
+    # The interval adds the distance the estimate moved to its variance (a root mean squared
+    # error): for a unit whose true mean is far from the others that distance is bias, and a
+    # posterior SD alone left the truly best and worst of 30 units covered 80% of the time.
+    # It also keeps the unit's own raw mean inside its interval.
+    post_sd[ok] = np.sqrt(np.maximum(var, 0.0) + (est - m) ** 2)
     return shrunk, post_sd, params
+
+
+TAU_GRID = 400
+
+
+def tau_posterior(y: np.ndarray, v: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes of tau and their posterior weights (summing to 1).
+
+    The nodes are the half-Cauchy(scale) quantiles at the midpoints of ``TAU_GRID`` equal
+    probability slices, so each node carries the same prior mass and its weight is the
+    marginal likelihood of tau (mu integrated out under its flat prior):
+    ``prod (v_j + tau^2)^-1/2 * (sum w_j)^-1/2 * exp(-1/2 sum w_j (y_j - mu_hat)^2)``,
+    ``w_j = 1 / (v_j + tau^2)``, ``mu_hat = sum w_j y_j / sum w_j``.
+    """
+    u = (np.arange(TAU_GRID) + 0.5) / TAU_GRID
+    tau = scale * np.tan(0.5 * math.pi * u)
+    w = 1.0 / (v[None, :] + (tau * tau)[:, None])
+    sw = w.sum(axis=1)
+    mu = (w * y[None, :]).sum(axis=1) / sw
+    resid = ((y[None, :] - mu[:, None]) ** 2 * w).sum(axis=1)
+    loglik = 0.5 * np.log(w).sum(axis=1) - 0.5 * np.log(sw) - 0.5 * resid
+    p = np.exp(loglik - loglik.max())
+    return tau, p / p.sum()
+
+
+def conditional_posterior(
+    y: np.ndarray, v: np.ndarray, tau: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean and variance of each theta_j given each tau (rows), and mu_hat(tau).
+
+    Given tau: ``B_j = v_j / (v_j + tau^2)``, ``E = (1 - B_j) y_j + B_j mu_hat`` and
+    ``Var = (1 - B_j) v_j + B_j^2 / sum w`` (the last term is the uncertainty of mu).
+    """
+    t2 = (tau * tau)[:, None]
+    w = 1.0 / (v[None, :] + t2)
+    sw = w.sum(axis=1)
+    mu = (w * y[None, :]).sum(axis=1) / sw
+    b = v[None, :] * w
+    est = (1 - b) * y[None, :] + b * mu[:, None]
+    var = (1 - b) * v[None, :] + b * b / sw[:, None]
+    return est, var, mu
 
 
 def wilson(p: float, n: float, z: float = Z) -> tuple[float, float]:
