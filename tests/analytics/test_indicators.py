@@ -207,22 +207,10 @@ def test_small_sample_cannot_outrank_a_large_one(
     )
     n_best = best["n"]
     median_n = float(np.median([r["n"] for r in rows]))
-    assert fam["kappa"] / (n_best + fam["kappa"]) < 0.5 * median_n / (n_best + median_n)
     moved = abs(best["shrunk_score"] - best["score"]) / abs(best["score"] - fam["overall_mean"])
-    assert moved == pytest.approx(fam["kappa"] / (n_best + fam["kappa"]), rel=1e-3)
-    # Independent check of the method-of-moments estimate on the raw answers.
-    answers = oracle.raw_answers(app.state.engine, syn.campaign_id)
-    ref = oracle.group([a for a in answers if a["dimension"] == "attitude"], ["unit"])
-    means = np.array([np.mean([100 * (a["v"] - 1) / 4 for a in g]) for g in ref.values()])
-    sds = np.array([np.std([100 * (a["v"] - 1) / 4 for a in g], ddof=1) for g in ref.values()])
-    ns = np.array([len(g) for g in ref.values()])
-    sigma2 = ((ns - 1) * sds**2).sum() / (ns - 1).sum()
-    prec = ns / sigma2
-    mu = (prec * means).sum() / prec.sum()
-    q = (prec * (means - mu) ** 2).sum()
-    tau2 = (q - (len(ns) - 1)) / (prec.sum() - (prec**2).sum() / prec.sum())
-    assert fam["overall_mean"] == pytest.approx(mu, rel=1e-9)
-    assert fam["kappa"] == pytest.approx(sigma2 / tau2, rel=1e-6)
+    assert moved < 0.5 * median_n / (n_best + median_n)
+    # The model itself (shrunk scores, intervals, composite) is recomputed from the raw answers
+    # by direct numerical integration in test_shrinkage.py.
 
 
 def test_ranking_index_and_rank_ranges(
