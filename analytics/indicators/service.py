@@ -316,8 +316,10 @@ def ranking(
         est = np.array([s[1] for s in shown])
         se = np.array([s[2] for s in shown])
         order = np.argsort(-est, kind="stable")
-        rank = np.empty(len(shown), dtype=int)
-        rank[order] = np.arange(1, len(shown) + 1)
+        # Competition ranking ("1, 2, 2, 4") on the index as published: equal indices share a
+        # rank, which must not depend on the units' ids or on the order they were read in.
+        shown_idx = np.round(est, 6)
+        rank = 1 + (shown_idx[None, :] > shown_idx[:, None]).sum(axis=1)
         rng = np.random.default_rng(seed)
         draws = est[None, :] + rng.standard_normal((RANK_DRAWS, len(shown))) * se[None, :]
         # Rank 1 is the best: position of each unit when a draw is sorted from the top.

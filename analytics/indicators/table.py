@@ -250,13 +250,16 @@ def groups_from_counts(
             j = lk.get(k)
             if j is not None:
                 nps_val[i], nps_se[i], nps_cnt[i] = 100 * m[j], 100 * se[j], pc[j]
-    if not by_dim:
-        # Pooled rows hold several answers per respondent, which correlate: count respondents
-        # rather than answers for the precision (conservative: as if perfectly correlated).
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inflate = np.sqrt(np.maximum(n_answers / np.maximum(resp_n, 1.0), 1.0))
-        est = {k: (m_, sd_, se_ * inflate) for k, (m_, sd_, se_) in est.items()}
-        n_eff = n_eff / inflate**2
+    # A respondent gives several answers to a pooled row, and to a dimension of several
+    # questions; they correlate, and the counts carry no link between them. Count respondents
+    # rather than answers for the precision (conservative: as if a respondent's answers in the
+    # group were perfectly correlated), so the interval is never narrower than the
+    # respondent-clustered one and shrinkage weighs a dimension by respondents, not answers.
+    # A dimension of one question keeps its answers (the factor is exactly 1).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inflate = np.sqrt(np.maximum(n_answers / np.maximum(resp_n, 1.0), 1.0))
+    est = {k: (m_, sd_, se_ * inflate) for k, (m_, sd_, se_) in est.items()}
+    n_eff = n_eff / inflate**2
     return Groups(
         fields=group_fields,
         keys=keys,

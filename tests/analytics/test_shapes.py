@@ -94,8 +94,16 @@ def _nps(items: list[dict[str, Any]]) -> tuple[float, float, int]:
 
 def _wilson(items: list[dict[str, Any]]) -> tuple[float, float, float]:
     top = _satisfied(items)
-    ci = sps.binomtest(int(top.sum()), len(top)).proportion_ci(0.95, method="wilson")
-    return float(top.mean()), float(ci.low), float(ci.high)
+    per_question = np.unique([a["key"] for a in items], return_counts=True)[1]
+    if len(per_question) == 1:
+        ci = sps.binomtest(int(top.sum()), len(top)).proportion_ci(0.95, method="wilson")
+        return float(top.mean()), float(ci.low), float(ci.high)
+    # Several questions per respondent: the precision counts respondents (the most answers to
+    # one question), not answers (docs/methodology.md, section 2).
+    n, p, z = float(per_question.max()), float(top.mean()), float(sps.norm.ppf(0.975))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
 @pytest.mark.parametrize(
