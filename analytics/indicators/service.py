@@ -31,6 +31,8 @@ from analytics.indicators.statistics import (
     Z,
     benjamini_hochberg,
     change_test,
+    nps_interval,
+    nps_shares,
     rounded,
     rounded_column,
 )
@@ -152,6 +154,14 @@ def _rows(
         whalf = Z * np.sqrt(tm * (1 - tm) / neff + zz / (4 * neff * neff)) / denom
     has_nps = (nps_cnt >= k) & np.isfinite(nps_val)
     nps_v = np.where(has_nps, nps_val, np.nan)
+    nps_neff = nps_cnt
+    if weighted:
+        # The NPS answers' effective number: their count times the cell's Kish ratio (its
+        # n_eff before the respondent clustering factor, over its answers).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kish = neff * np.maximum(t.n_answers / np.maximum(t.n, 1.0), 1.0) / t.n_answers
+        nps_neff = np.where(np.isfinite(kish), np.minimum(kish, 1.0) * nps_cnt, nps_cnt)
+    nps_low, nps_high = nps_interval(*nps_shares(nps_v, nps_se, nps_cnt, nps_neff), nps_neff)
     cols = {
         "n_eff": rounded_column(neff, 2),
         "mean": rounded_column(mean),
@@ -171,8 +181,8 @@ def _rows(
         "satisfaction_ci_low": rounded_column(np.maximum(0.0, centre - whalf)),
         "satisfaction_ci_high": rounded_column(np.minimum(1.0, centre + whalf)),
         "nps": rounded_column(nps_v),
-        "nps_ci_low": rounded_column(np.maximum(-100.0, nps_v - Z * nps_se)),
-        "nps_ci_high": rounded_column(np.minimum(100.0, nps_v + Z * nps_se)),
+        "nps_ci_low": rounded_column(np.where(has_nps, nps_low, np.nan)),
+        "nps_ci_high": rounded_column(np.where(has_nps, nps_high, np.nan)),
     }
     n_list = t.n.astype(np.int64).tolist()
     na_list = t.n_answers.astype(np.int64).tolist()
@@ -216,8 +226,11 @@ def _rows(
         "satisfaction": "share of answers in the top two points of their scale that lie above "
         "its midpoint: 4-5 of 1-5, 9-10 of 0-10, 3-4 of 1-4, only the top of a 3- or 2-point "
         "scale; the midpoint and the bottom never count",
-        "nps": "over the NPS answers of the cell only: % answers 9-10 minus % answers 0-6, "
-        "normal interval",
+        "nps": "over the NPS answers of the cell only: % answers 9-10 minus % answers 0-6; "
+        "interval: normal interval after adding one promoter, one passive and one detractor "
+        "(p' = (n p + 1) / (n + 3), d' = (n d + 1) / (n + 3), 100 * (p' - d' +/- 1.96 * "
+        "sqrt((p' + d' - (p' - d')^2) / (n + 3))), clipped to -100..100)"
+        + (", n the effective number of NPS answers" if weighted else ""),
         "shrinkage": {
             "method": "hierarchical normal model within each dimension and period: cell score "
             "~ N(true mean, within-group variance / n), true means ~ N(mu, tau^2), flat prior on "

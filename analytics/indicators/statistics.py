@@ -250,3 +250,55 @@ def change_test(
         p[flat] = np.minimum(p_flat, 1.0)
         t[flat] = np.sign(diff[flat]) * np.inf
     return t, df, p
+
+
+def nps_interval(
+    promoters: Any, detractors: Any, n_eff: Any, z: float = Z
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of the NPS (on -100..100) after adding one promoter, one passive and one
+    detractor: ``p~ = (n p + 1) / (n + 3)``, ``d~ = (n d + 1) / (n + 3)``, interval
+    ``100 * (p~ - d~ +/- z * sqrt((p~ + d~ - (p~ - d~)^2) / (n + 3)))`` clipped to
+    [-100, 100]. ``promoters`` and ``detractors`` are shares (0..1, weighted when the cell is
+    weighted) and ``n_eff`` the (effective) number of NPS answers.
+
+    The plain normal interval collapses to a point when every answer is a promoter and
+    covered 56-84% at 5 answers; the three pseudo-answers keep a width at the extremes and
+    hold coverage near 95% from 5 answers on (bench/nps_coverage.py). The point estimate
+    stays the plain NPS; this interval is centred on the adjusted one. NaN where n_eff <= 0.
+    """
+    p = np.asarray(promoters, dtype=float)
+    d = np.asarray(detractors, dtype=float)
+    n = np.asarray(n_eff, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = n + 3.0
+        pa = (n * p + 1.0) / m
+        da = (n * d + 1.0) / m
+        centre = pa - da
+        half = z * np.sqrt(np.maximum(pa + da - centre * centre, 0.0) / m)
+        ok = n > 0
+        low = np.where(ok, np.maximum(-100.0, 100.0 * (centre - half)), np.nan)
+        high = np.where(ok, np.minimum(100.0, 100.0 * (centre + half)), np.nan)
+    return low, high
+
+
+def nps_shares(nps: Any, se: Any, n: Any, n_eff: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Promoter and detractor shares of a cell from its NPS, the NPS's SE (both on -100..100),
+    its ``n`` NPS answers and their effective number ``n_eff``.
+
+    The answers are y in {+1, 0, -1}, so their mean is ``p - d`` and their variance
+    ``p + d - (p - d)^2``. The SE of ``moments`` is ``sqrt(variance / (n - 1))`` without
+    weights, which gives ``p + d`` back exactly; with weights its square is close to
+    ``n / (n - 1) * variance / n_eff`` (Kish's effective size, exact when the weights do not
+    depend on the answer), which is used the same way. ``p + d`` is kept within
+    [|p - d|, 1]; a cell of one answer has no SE and all its answers are non-passive
+    exactly when its NPS is +/-100.
+    """
+    m = np.asarray(nps, dtype=float) / 100.0
+    v = (np.asarray(se, dtype=float) / 100.0) ** 2
+    n_ = np.asarray(n, dtype=float)
+    ne = np.asarray(n_eff, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(n_ > 1, v * ne * (n_ - 1) / n_, 0.0)
+        var = np.where(np.isfinite(var), var, 0.0)
+        s = np.clip(var + m * m, np.abs(m), 1.0)
+    return (s + m) / 2.0, (s - m) / 2.0

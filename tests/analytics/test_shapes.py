@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from analytics import indicators
 from tests.analytics import oracle
+from tests.analytics.test_nps_interval import adjusted
 from tests.synthetic import Synthetic, add_answers, make_campaign
 
 QUESTIONS: dict[str, dict[str, Any]] = {
@@ -137,10 +138,12 @@ def test_by_dimension_matches_raw_answers(
         assert row["satisfaction_ci_low"] == pytest.approx(low, abs=2e-6)
         assert row["satisfaction_ci_high"] == pytest.approx(high, abs=2e-6)
         if any(a["type"] == "nps" for a in items):
-            nps, se, _count = _nps(items)
+            nps, _se, count = _nps(items)
             assert row["nps"] == pytest.approx(nps, abs=2e-6)
-            assert row["nps_ci_low"] == pytest.approx(max(-100.0, nps - 1.959964 * se), abs=1e-3)
-            assert row["nps_ci_high"] == pytest.approx(min(100.0, nps + 1.959964 * se), abs=1e-3)
+            v = np.array([a["v"] for a in items if a["type"] == "nps"])
+            low, high = adjusted(float((v >= 9).mean()), float((v <= 6).mean()), count)
+            assert row["nps_ci_low"] == pytest.approx(low, abs=1e-3)
+            assert row["nps_ci_high"] == pytest.approx(high, abs=1e-3)
             seen_nps += 1
         else:
             assert row["nps"] is None
