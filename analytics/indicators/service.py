@@ -32,7 +32,6 @@ from analytics.indicators.statistics import (
     benjamini_hochberg,
     change_test,
     nps_interval,
-    nps_shares,
     rounded,
     rounded_column,
 )
@@ -154,14 +153,8 @@ def _rows(
         whalf = Z * np.sqrt(tm * (1 - tm) / neff + zz / (4 * neff * neff)) / denom
     has_nps = (nps_cnt >= k) & np.isfinite(nps_val)
     nps_v = np.where(has_nps, nps_val, np.nan)
-    nps_neff = nps_cnt
-    if weighted:
-        # The NPS answers' effective number: their count times the cell's Kish ratio (its
-        # n_eff before the respondent clustering factor, over its answers).
-        with np.errstate(invalid="ignore", divide="ignore"):
-            kish = neff * np.maximum(t.n_answers / np.maximum(t.n, 1.0), 1.0) / t.n_answers
-        nps_neff = np.where(np.isfinite(kish), np.minimum(kish, 1.0) * nps_cnt, nps_cnt)
-    nps_low, nps_high = nps_interval(*nps_shares(nps_v, nps_se, nps_cnt, nps_neff), nps_neff)
+    promoters, detractors, nps_neff = t.nps_parts
+    nps_low, nps_high = nps_interval(promoters, detractors, np.where(has_nps, nps_neff, 0.0))
     cols = {
         "n_eff": rounded_column(neff, 2),
         "mean": rounded_column(mean),

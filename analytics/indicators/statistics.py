@@ -279,26 +279,3 @@ def nps_interval(
         low = np.where(ok, np.maximum(-100.0, 100.0 * (centre - half)), np.nan)
         high = np.where(ok, np.minimum(100.0, 100.0 * (centre + half)), np.nan)
     return low, high
-
-
-def nps_shares(nps: Any, se: Any, n: Any, n_eff: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Promoter and detractor shares of a cell from its NPS, the NPS's SE (both on -100..100),
-    its ``n`` NPS answers and their effective number ``n_eff``.
-
-    The answers are y in {+1, 0, -1}, so their mean is ``p - d`` and their variance
-    ``p + d - (p - d)^2``. The SE of ``moments`` is ``sqrt(variance / (n - 1))`` without
-    weights, which gives ``p + d`` back exactly; with weights its square is close to
-    ``n / (n - 1) * variance / n_eff`` (Kish's effective size, exact when the weights do not
-    depend on the answer), which is used the same way. ``p + d`` is kept within
-    [|p - d|, 1]; a cell of one answer has no SE and all its answers are non-passive
-    exactly when its NPS is +/-100.
-    """
-    m = np.asarray(nps, dtype=float) / 100.0
-    v = (np.asarray(se, dtype=float) / 100.0) ** 2
-    n_ = np.asarray(n, dtype=float)
-    ne = np.asarray(n_eff, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.where(n_ > 1, v * ne * (n_ - 1) / n_, 0.0)
-        var = np.where(np.isfinite(var), var, 0.0)
-        s = np.clip(var + m * m, np.abs(m), 1.0)
-    return (s + m) / 2.0, (s - m) / 2.0

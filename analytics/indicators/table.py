@@ -45,6 +45,10 @@ class Groups:
     mixed_scale: np.ndarray
     est: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # var -> (mean, sd, se)
     nps: tuple[np.ndarray, np.ndarray, np.ndarray]  # (value, se, answers)
+    # (promoters' share, detractors' share, effective number of NPS answers), for the interval.
+    nps_parts: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0), np.zeros(0), np.zeros(0))
+    )
     weighting: dict[str, Any] | None = None
     source: str = ""
     # Keys (without the dimension) of the groups that are whole disclosure blocks.
@@ -227,6 +231,7 @@ def groups_from_counts(
     nps_val = np.full(size, np.nan)
     nps_se = np.full(size, np.nan)
     nps_cnt = np.zeros(size)
+    nps_parts = (np.full(size, np.nan), np.full(size, np.nan), np.zeros(size))
     if by_dim:
         # Over the NPS answers of the group only: a dimension may also hold rating questions,
         # whose answers are neither promoters nor detractors and must not dilute the score.
@@ -239,17 +244,20 @@ def groups_from_counts(
         nps_val = np.where(isn, 100 * m, np.nan)
         nps_se = np.where(isn, 100 * se, np.nan)
         nps_cnt = np.where(isn, pc, 0.0)
+        nps_parts = _nps_parts(gp, size, sn[isnps], swn[isnps], sw2n[isnps], py)
     elif nps_rows.any():
         pg, pkeys = group_keys(cols(nps_rows, False), int(nps_rows.sum()))
         pv = v[nps_rows]
         py = (pv >= 9).astype(float) - (pv <= 6)
         m, _sd, se = moments(pg, len(pkeys), n[nps_rows], wn[nps_rows], w2n[nps_rows], py)
         pc = np.bincount(pg, weights=n[nps_rows], minlength=len(pkeys))
+        pp, pd, pe = _nps_parts(pg, len(pkeys), n[nps_rows], wn[nps_rows], w2n[nps_rows], py)
         lk = {k: i for i, k in enumerate(pkeys)}
         for i, k in enumerate(keys):
             j = lk.get(k)
             if j is not None:
                 nps_val[i], nps_se[i], nps_cnt[i] = 100 * m[j], 100 * se[j], pc[j]
+                nps_parts[0][i], nps_parts[1][i], nps_parts[2][i] = pp[j], pd[j], pe[j]
     # A respondent gives several answers to a pooled row, and to a dimension of several
     # questions; they correlate, and the counts carry no link between them. Count respondents
     # rather than answers for the precision (conservative: as if a respondent's answers in the
@@ -271,9 +279,24 @@ def groups_from_counts(
         mixed_scale=mixed,
         est=est,
         nps=(nps_val, nps_se, nps_cnt),
+        nps_parts=nps_parts,
         weighting=weighting,
         source=counts.source,
     )
+
+
+def _nps_parts(
+    g: np.ndarray, size: int, cnt: np.ndarray, wn: np.ndarray, w2n: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of NPS answers y in {+1, 0, -1}: the (weighted) shares of promoters and of
+    detractors, and the answers' effective number (Kish; their count when unweighted)."""
+    sw = np.bincount(g, weights=wn, minlength=size)
+    sw2 = np.bincount(g, weights=w2n, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        promoters = np.bincount(g, weights=wn * (y > 0), minlength=size) / sw
+        detractors = np.bincount(g, weights=wn * (y < 0), minlength=size) / sw
+        n_eff = np.where(sw2 > 0, sw * sw / sw2, 0.0)
+    return promoters, detractors, n_eff
 
 
 def shrink_families(
