@@ -8,8 +8,8 @@ Usage (from the repository root):
 Unweighted cells are counted exactly, not sampled: for ``n`` answers from a mix of promoters,
 passives and detractors every outcome (P, passives, D) is enumerated with its multinomial
 probability, its NPS and SE are computed as ``moments`` does (mean and SE of y in {+1, 0, -1}),
-and the interval is the old one (NPS +/- 1.96 SE, clipped) or the new one (``nps_shares`` then
-``nps_interval``, what the service uses). Coverage is the probability that the interval holds
+and the interval is the old one (NPS +/- 1.96 SE, clipped) or the new one (``nps_interval`` on
+the promoter and detractor shares, what the service uses). Coverage is the probability that the interval holds
 the true NPS. Weighted cells are simulated: answers drawn from the mix, weights log-normal
 (sigma 0.6) independent of the answers, NPS and Taylor SE from ``moments``, the effective
 number of answers Kish's. Prints the coverage per case, old against new.
@@ -26,7 +26,7 @@ from scipy import stats as sps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.indicators.statistics import Z, moments, nps_interval, nps_shares  # noqa: E402
+from analytics.indicators.statistics import Z, moments, nps_interval  # noqa: E402
 
 SIZES = (5, 10, 20, 50, 200)
 # (promoters, detractors): typical, very good, near-unanimous, split, poor, very poor.
@@ -52,7 +52,7 @@ def exact(n: int, p: float, d: float) -> tuple[float, float]:
     nps, se = 100 * m, 100 * se
     truth = 100 * (p - d)
     out = []
-    for low, high in (old_interval(nps, se), nps_interval(*nps_shares(nps, se, n, n), n)):
+    for low, high in (old_interval(nps, se), nps_interval(big_p / n, big_d / n, n)):
         # A tolerance for rounding: an interval ending exactly at the truth holds it.
         hit = (low <= truth + 1e-9) & (truth - 1e-9 <= high)
         out.append(float(prob[hit].sum()))
@@ -70,10 +70,12 @@ def weighted(
     sw = np.bincount(g, weights=w, minlength=reps)
     sw2 = np.bincount(g, weights=w * w, minlength=reps)
     neff = sw * sw / sw2
+    promoters = np.bincount(g, weights=w * (y > 0), minlength=reps) / sw
+    detractors = np.bincount(g, weights=w * (y < 0), minlength=reps) / sw
     nps, se = 100 * m, 100 * se
     truth = 100 * (p - d)
     out = []
-    for low, high in (old_interval(nps, se), nps_interval(*nps_shares(nps, se, n, neff), neff)):
+    for low, high in (old_interval(nps, se), nps_interval(promoters, detractors, neff)):
         out.append(float(((low <= truth + 1e-9) & (truth - 1e-9 <= high)).mean()))
     return out[0], out[1]
 
