@@ -231,20 +231,28 @@ def add_responses(
                         }
                     )
                 batch.append({**row, "response_id": rid, "answers": answers})
-            conn.execute(insert(SurveyResponse), resp_rows)
-            conn.execute(insert(Answer), ans_rows)
-            record_batch(conn, batch)
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text(
-                        "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
-                        "(SELECT MAX(id) FROM survey_response))"
-                    )
-                )
+            _store(conn, resp_rows, ans_rows, batch)
         done += m
         syn.responses += m
         if progress:
             progress(done)
+
+
+def _store(
+    conn: Any, resp_rows: list[dict[str, Any]], ans_rows: list[dict[str, Any]], batch: list[Any]
+) -> None:
+    """Insert responses and answers in bulk and keep the statistics, as every writer must;
+    explicit ids leave PostgreSQL's sequence behind, so it is moved past them."""
+    conn.execute(insert(SurveyResponse), resp_rows)
+    conn.execute(insert(Answer), ans_rows)
+    record_batch(conn, batch)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
+                "(SELECT MAX(id) FROM survey_response))"
+            )
+        )
 
 
 def add_answers(engine: Engine, syn: Synthetic, people: list[dict[str, Any]]) -> None:
@@ -283,14 +291,5 @@ def add_answers(engine: Engine, syn: Synthetic, people: list[dict[str, Any]]) ->
             )
             batch.append({**row, "response_id": rid, "answers": answers})
         if resp_rows:
-            conn.execute(insert(SurveyResponse), resp_rows)
-            conn.execute(insert(Answer), ans_rows)
-            record_batch(conn, batch)
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text(
-                        "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
-                        "(SELECT MAX(id) FROM survey_response))"
-                    )
-                )
+            _store(conn, resp_rows, ans_rows, batch)
     syn.responses += len(people)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from math import comb
 from typing import Any
 
@@ -12,16 +11,13 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from scipy import stats as sps
-from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from analytics import indicators
 from analytics.indicators.statistics import change_test
-from surveys.forms.models import Answer, SurveyResponse
-from surveys.forms.stats import record_batch
 from tests.analytics import oracle
-from tests.synthetic import DIMENSIONS, Synthetic, make_campaign
+from tests.synthetic import DIMENSIONS, Synthetic, add_answers, make_campaign
 
 
 def _respond(
@@ -29,46 +25,14 @@ def _respond(
 ) -> None:
     """One response per (unit index, hours after 2026-01-01, {question key: value}), written
     and counted as every writer does."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    with engine.begin() as conn:
-        last = conn.execute(select(func.coalesce(func.max(SurveyResponse.id), 0))).scalar_one()
-        first = int(last or 0)
-        resp_rows: list[dict[str, Any]] = []
-        ans_rows: list[dict[str, Any]] = []
-        batch: list[dict[str, Any]] = []
-        for i, (unit, hour, values) in enumerate(people):
-            rid = first + 1 + i
-            row = {
-                "id": rid,
-                "campaign_id": syn.campaign_id,
-                "unit_id": syn.unit_ids[unit],
-                "area_unit_id": syn.area_ids[0],
-                "age_band": "30-44",
-                "sex": "female",
-                "submitted_hour": start + timedelta(hours=hour),
-                "comment": None,
-                "source": "import",
-                "flags": "",
-                "flagged": False,
-                "submission_key": f"trend-{syn.campaign_id}-{rid}",
-            }
-            answers = {key: (float(v), None) for key, v in values.items()}
-            resp_rows.append(row)
-            ans_rows += [
-                {"response_id": rid, "question_key": k, "value_num": v, "value_text": None}
-                for k, (v, _t) in answers.items()
-            ]
-            batch.append({**row, "response_id": rid, "answers": answers})
-        conn.execute(insert(SurveyResponse), resp_rows)
-        conn.execute(insert(Answer), ans_rows)
-        record_batch(conn, batch)
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
-                    "(SELECT MAX(id) FROM survey_response))"
-                )
-            )
+    add_answers(
+        engine,
+        syn,
+        [
+            {"unit": unit, "hour": hour, "answers": dict(values), "age_band": "30-44"}
+            for unit, hour, values in people
+        ],
+    )
 
 
 def test_change_test_is_welch_from_summary_statistics() -> None:
