@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from analytics.indicators import service
+from analytics.indicators import distribution, service
 from analytics.indicators.params import MONTH_PATTERN, parse_weights
-from analytics.indicators.schemas import IndicatorsOut, RankingOut, TrendsOut
+from analytics.indicators.schemas import DistributionOut, IndicatorsOut, RankingOut, TrendsOut
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
@@ -59,6 +59,43 @@ def read_indicators(
         month=month,
     )
     return IndicatorsOut.model_validate({"rows": res.rows, "method": res.method})
+
+
+@router.get(
+    "/{campaign_id}/distribution", response_model=DistributionOut, status_code=status.HTTP_200_OK
+)
+def read_distribution(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    settings: SettingsDep,
+    by: Annotated[str, Query(description="unit (one row per unit and question) or district")] = (
+        "unit"
+    ),
+    weighted: bool = False,
+    include_flagged: bool = False,
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    age_band: str | None = None,
+    sex: str | None = None,
+    month: Month = None,
+) -> DistributionOut:
+    """Distribution of the answers to each rated question per unit: every scale point, the
+    top-two and bottom-two shares and the top-two share's Wilson interval."""
+    res = distribution.distribution(
+        session,
+        campaign_id=stored_id(campaign),
+        by=by,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        unit_code=unit_code,
+        area_code=area_code,
+        age_band=age_band,
+        sex=sex,
+        month=month,
+    )
+    return DistributionOut.model_validate({"rows": res.rows, "method": res.method})
 
 
 @router.get("/{campaign_id}/ranking", response_model=RankingOut, status_code=status.HTTP_200_OK)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,4 +51,35 @@ class RankingOut(BaseModel):
 class TrendsOut(BaseModel):
     rows: list[IndicatorRow]
     changes: list[dict[str, Any]]
+    method: dict[str, Any]
+
+
+
+class DistributionPoint(BaseModel):
+    value: float
+    count: int
+    share: float | None = None
+
+
+class DistributionRow(BaseModel):
+    """One question of one unit (or of the district). A suppressed row has no numbers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    unit_code: str | None = None
+    question: str
+    dimension: str | None = None
+    type: str
+    n: int | None = None
+    n_eff: float | None = None
+    points: list[DistributionPoint] | None = None
+    top_share: float | None = None
+    bottom_share: float | None = None
+    top_ci_low: float | None = None
+    top_ci_high: float | None = None
+    suppressed: Literal["primary", "secondary"] | None = None
+
+
+class DistributionOut(BaseModel):
+    rows: list[DistributionRow]
     method: dict[str, Any]
