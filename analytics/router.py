@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends
 
 from analytics.comments.router import router as text_router
 from analytics.dashboard.router import router as figures_router
+from analytics.indicators.comparison_router import router as comparison_router
 from analytics.indicators.router import router as indicators_router
 from analytics.votes.router import router as votes_router
 from service.auth import flagged_switch_admin_only
@@ -13,6 +14,7 @@ FLAGGED_GUARD = [Depends(flagged_switch_admin_only)]
 
 router = APIRouter()
 router.include_router(indicators_router, dependencies=FLAGGED_GUARD)
+router.include_router(comparison_router)
 router.include_router(text_router, dependencies=FLAGGED_GUARD)
 router.include_router(votes_router)
 router.include_router(figures_router, dependencies=FLAGGED_GUARD)

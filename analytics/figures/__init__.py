@@ -33,6 +33,7 @@ from analytics.figures.common import (
     unit_label,
     value,
 )
+from analytics.figures.distribution import distribution
 from analytics.figures.trends import response_trend, trends
 from analytics.figures.units import heatmap, profile, ranking
 from analytics.figures.votes import threshold_votes, tracker, vote, wrap
@@ -48,6 +49,7 @@ __all__ = [
     "TEMPLATE",
     "Row",
     "breakdown",
+    "distribution",
     "esc",
     "heatmap",
     "label",

@@ -7,8 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from analytics.indicators import distribution, service
+from analytics.indicators.difference import difference
 from analytics.indicators.params import MONTH_PATTERN, parse_weights
-from analytics.indicators.schemas import DistributionOut, IndicatorsOut, RankingOut, TrendsOut
+from analytics.indicators.schemas import (
+    DifferenceOut,
+    DistributionOut,
+    IndicatorsOut,
+    RankingOut,
+    TrendsOut,
+)
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
@@ -126,6 +133,37 @@ def read_ranking(
         unit_kind=unit_kind.value if unit_kind else None,
     )
     return RankingOut.model_validate({"rows": res.rows, "method": res.method})
+
+
+@router.get(
+    "/{campaign_id}/difference", response_model=DifferenceOut, status_code=status.HTTP_200_OK
+)
+def read_difference(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    settings: SettingsDep,
+    a: Annotated[str, Query(description="a unit code")],
+    b: Annotated[str, Query(description="another unit code, or district")] = "district",
+    weighted: bool = False,
+    include_flagged: bool = False,
+    area_code: str | None = None,
+    month: Month = None,
+) -> DifferenceOut:
+    """Difference of two units (or a unit and the district) per dimension, with its interval
+    and a verdict controlled for the number of dimensions tested."""
+    res = difference(
+        session,
+        campaign_id=stored_id(campaign),
+        a=a,
+        b=b,
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        area_code=area_code,
+        month=month,
+    )
+    return DifferenceOut.model_validate({"rows": res.rows, "method": res.method})
 
 
 @router.get("/{campaign_id}/trends", response_model=TrendsOut, status_code=status.HTTP_200_OK)

@@ -112,6 +112,9 @@ class Invitation(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True, ondelete="CASCADE")
     code_hash: str = Field(max_length=64, unique=True)
     used: bool = False
+    # The print run the code came from (e.g. "2026-12-05 09:30" or an admin's label), for the
+    # response rate per batch; the time is the batch's creation, never the code's use.
+    batch: str = Field(default="", max_length=64)
 
 
 class SurveyResponse(SQLModel, table=True):

@@ -154,7 +154,11 @@ def create_invitations(
 ) -> InvitationsCreated:
     """Create one-time invitation codes; they are shown once and stored only as keyed hashes."""
     codes = service.create_invitations(
-        session, campaign=campaign, count=data.count, secret=settings.secret_key or ""
+        session,
+        campaign=campaign,
+        count=data.count,
+        secret=settings.secret_key or "",
+        batch=data.batch,
     )
     audit.record(
         session,

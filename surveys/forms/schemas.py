@@ -236,6 +236,8 @@ class InvitationsCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: int = Field(ge=1, le=10_000)
+    # The print run's label; the local time of creation when omitted.
+    batch: str | None = Field(default=None, max_length=64)
 
 
 class InvitationsCreated(BaseModel):

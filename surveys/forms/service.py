@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Integer, func, insert
@@ -40,6 +41,9 @@ from surveys.forms.schemas import (
     SurveySummary,
 )
 from surveys.units.models import Unit
+
+# Batch labels are read by the district's staff, in the district's time.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 # ---------------------------------------------------------------- questionnaires
 
@@ -320,22 +324,37 @@ def new_code() -> str:
 
 
 def create_invitations(
-    session: Session, *, campaign: Campaign, count: int, secret: str
+    session: Session, *, campaign: Campaign, count: int, secret: str, batch: str | None = None
 ) -> list[str]:
-    """Create one-time codes; only their keyed hashes are stored, so this is the only copy."""
+    """Create one-time codes; only their keyed hashes are stored, so this is the only copy.
+
+    ``batch`` labels the print run (for the response rate per batch); without one the label is
+    the local time of creation, ``YYYY-MM-DD HH:MM``.
+    """
     if campaign.access != Access.invitation:
         raise Conflict("This campaign is open to everyone; it takes no invitation codes")
     if utcnow() >= campaign.closes_at:
         raise Gone("This campaign has closed")
+    label = (batch or "").strip() or default_batch_label()
     codes = [new_code() for _ in range(count)]
     session.connection().execute(
         insert(INVITATION_TABLE),
         [
-            {"campaign_id": campaign.id, "code_hash": abuse.code_hash(secret, c), "used": False}
+            {
+                "campaign_id": campaign.id,
+                "code_hash": abuse.code_hash(secret, c),
+                "used": False,
+                "batch": label,
+            }
             for c in codes
         ],
     )
     return codes
+
+
+def default_batch_label() -> str:
+    """The local time now, to the minute: the label of a batch the admin did not name."""
+    return utcnow().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def invitation_counts(session: Session, *, campaign_id: int) -> tuple[int, int]:

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import plotly.io as pio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from statsmodels.stats.proportion import proportion_confint
 
+from analytics import figures as F
 from tests.analytics import oracle
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, add_answers, make_campaign
@@ -177,3 +179,63 @@ def test_access_and_bad_parameters(
         assert r.status_code == 422, params
         assert r.json()["detail"][0]["loc"][-1] == field
     assert client.get("/api/v1/campaigns/999999/distribution", headers=h).status_code == 404
+
+
+def _row(unit: str | None, question: str, shares: list[float], **kw: Any) -> dict[str, Any]:
+    lo = 0 if question == "q_nps" else 1
+    return {
+        "unit_code": unit,
+        "question": question,
+        "type": "nps" if question == "q_nps" else "rating",
+        "scale_min": lo,
+        "scale_max": lo + len(shares) - 1,
+        "points": [
+            {"value": lo + i, "count": round(40 * s), "share": s} for i, s in enumerate(shares)
+        ],
+        "top_share": sum(shares[-2:]),
+        "suppressed": None,
+        **kw,
+    }
+
+
+def test_figure_on_literal_rows() -> None:
+    secret = 0.87654
+    rows = [
+        _row("u1", "q_five", [0.5, 0.0, 0.0, 0.0, 0.5]),
+        _row("u2", "q_five", [0.1, 0.1, 0.2, 0.3, 0.3]),
+        # A suppressed row carrying planted numbers: none may reach the figure.
+        {
+            "unit_code": "u3",
+            "question": "q_five",
+            "type": "rating",
+            "points": [{"value": 5, "count": 3, "share": secret}],
+            "top_share": secret,
+            "suppressed": "secondary",
+        },
+        _row("u1", "q_three", [0.2, 0.3, 0.5]),
+    ]
+    fig = F.distribution(rows, lang="en", names={"u1": "Unit <1>"}, question="q_five")
+    text = pio.to_json(fig)
+    assert "87.6" not in text and "0.87654" not in text
+    assert "Unit &lt;1&gt;" in text and "Unit <1>" not in text
+    bars = [t for t in fig.data if not (t.meta and t.meta.get("suppressed"))]
+    assert {t.name for t in bars} == {"1", "2", "3", "4", "5"}
+    # u1 (top-two 50%) sorted after u2 (60%); shares in percent per scale point.
+    five = next(t for t in bars if t.name == "5")
+    assert list(five.y) == ["u2", "Unit &lt;1&gt;"] and list(five.x) == [30.0, 50.0]
+    # Diverging colours: the bottom red, the top green.
+    one = next(t for t in bars if t.name == "1")
+    assert one.marker.color[0] == "#c62828" and five.marker.color[0] == "#2e7d32"
+    hidden = [t for t in fig.data if t.meta and t.meta.get("suppressed")]
+    assert list(hidden[0].y) == ["u3"]
+    assert {a.text for a in fig.layout.annotations} == {"60%", "50%"}
+    # Per question for one unit; NPS coloured by promoter group.
+    nps = _row("u1", "q_nps", [0.1] * 7 + [0.1, 0.1, 0.1, 0.0])
+    fig = F.distribution(
+        [*rows, nps], lang="zh-CN", unit_code="u1", question_labels={"q_nps": "推荐"}
+    )
+    assert set(fig.data[0].y) == {"q_five", "q_three", "推荐"}
+    seven = next(t for t in fig.data if t.name == "7")
+    assert seven.marker.color[0] != "#c62828"
+    assert "答案分布" in fig.layout.title.text
+    assert F.distribution([], lang="en").layout.annotations  # says there is no data
