@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from analytics.indicators import distribution, service
+from analytics.indicators import distribution, reliability, sensitivity, service
 from analytics.indicators.difference import difference
 from analytics.indicators.params import MONTH_PATTERN, parse_weights
 from analytics.indicators.schemas import (
@@ -14,6 +14,8 @@ from analytics.indicators.schemas import (
     DistributionOut,
     IndicatorsOut,
     RankingOut,
+    ReliabilityOut,
+    SensitivityOut,
     TrendsOut,
 )
 from service.auth import EvaluatorUser, SettingsDep
@@ -198,3 +200,59 @@ def read_trends(
     return TrendsOut.model_validate(
         {"rows": res.rows, "changes": res.changes or [], "method": res.method}
     )
+
+
+@router.get(
+    "/{campaign_id}/reliability", response_model=ReliabilityOut, status_code=status.HTTP_200_OK
+)
+def read_reliability(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    settings: SettingsDep,
+    include_flagged: bool = False,
+    area_code: str | None = None,
+    month: Month = None,
+    by_unit: bool = False,
+) -> ReliabilityOut:
+    """Cronbach's alpha of multi-question dimensions and correlations of the dimensions."""
+    res = reliability.reliability(
+        session,
+        campaign_id=stored_id(campaign),
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        area_code=area_code,
+        month=month,
+        by_unit=by_unit,
+    )
+    return ReliabilityOut(rows=res.rows, correlations=res.correlations, method=res.method)
+
+
+@router.get(
+    "/{campaign_id}/sensitivity", response_model=SensitivityOut, status_code=status.HTTP_200_OK
+)
+def read_sensitivity(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    settings: SettingsDep,
+    weighted: bool = False,
+    include_flagged: bool = False,
+    weights: Annotated[
+        str | None, Query(description="base dimension weights, e.g. results:2,attitude:1")
+    ] = None,
+    area_code: str | None = None,
+    month: Month = None,
+) -> SensitivityOut:
+    """Each unit's composite rank under alternative weights and normalisations."""
+    res = sensitivity.sensitivity(
+        session,
+        campaign_id=stored_id(campaign),
+        weighted=weighted,
+        include_flagged=include_flagged,
+        min_group_size=settings.min_group_size,
+        dimension_weights=parse_weights(weights),
+        area_code=area_code,
+        month=month,
+    )
+    return SensitivityOut(rows=res.rows, scenarios=res.scenarios, method=res.method)

@@ -107,3 +107,19 @@ class DifferenceRow(BaseModel):
 class DifferenceOut(BaseModel):
     rows: list[DifferenceRow]
     method: dict[str, Any]
+
+
+class ReliabilityOut(BaseModel):
+    """Cronbach's alpha per multi-question dimension and the dimensions' correlations."""
+
+    rows: list[dict[str, Any]]
+    correlations: list[dict[str, Any]]
+    method: dict[str, Any]
+
+
+class SensitivityOut(BaseModel):
+    """Composite ranks per unit under alternative weights and normalisations."""
+
+    rows: list[dict[str, Any]]
+    scenarios: list[dict[str, Any]]
+    method: dict[str, Any]

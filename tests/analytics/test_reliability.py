@@ -1,0 +1,190 @@
+"""Cronbach's alpha, Feldt's interval and the dimensions' correlations against a numpy/scipy
+recomputation from the raw answers, through the API; withheld groups; access and 422s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from scipy import stats
+from sqlmodel import Session
+
+from tests.factories import headers_for
+from tests.synthetic import Synthetic, add_answers, make_campaign
+
+QUESTIONS: dict[str, dict[str, Any]] = {
+    "a1": {"type": "rating", "dimension": "a", "min": 1, "max": 5},
+    "a2": {"type": "rating", "dimension": "a", "min": 1, "max": 5},
+    "a3": {"type": "rating", "dimension": "a", "min": 1, "max": 5},
+    "b1": {"type": "rating", "dimension": "b", "min": 1, "max": 5},
+    "b2": {"type": "rating", "dimension": "b", "min": 1, "max": 5},
+    "c1": {"type": "rating", "dimension": "c", "min": 1, "max": 7},
+    "n1": {"type": "nps", "dimension": None, "min": 0, "max": 10},
+}
+SIZES = [40, 30, 9, 6]  # the last two are published but too small for an alpha
+
+
+def textbook_alpha(x: np.ndarray) -> float:
+    """Alpha written out: k/(k-1) * (1 - sum of item variances / variance of the total)."""
+    k = x.shape[1]
+    item_var = sum(np.var(x[:, j], ddof=1) for j in range(k))
+    return k / (k - 1) * (1 - item_var / np.var(x.sum(axis=1), ddof=1))
+
+
+def feldt(a: float, n: int, k: int) -> tuple[float, float]:
+    return (
+        1 - (1 - a) * stats.f.ppf(0.975, n - 1, (n - 1) * (k - 1)),
+        1 - (1 - a) * stats.f.ppf(0.025, n - 1, (n - 1) * (k - 1)),
+    )
+
+
+def _people(seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    people = []
+    for unit, size in enumerate(SIZES):
+        for _ in range(size):
+            trait = rng.normal(0, 1)
+            answers: dict[str, float] = {}
+            for key, q in QUESTIONS.items():
+                if rng.random() < 0.1:
+                    continue  # a skipped question
+                lo, hi = q["min"], q["max"]
+                mid = (lo + hi) / 2
+                v = np.clip(np.rint(mid + trait * (hi - lo) / 4 + rng.normal(0, 1)), lo, hi)
+                answers[key] = float(v)
+            people.append({"unit": unit, "answers": answers})
+    return people
+
+
+@pytest.fixture
+def data(app: FastAPI) -> tuple[Synthetic, list[dict[str, Any]]]:
+    syn = make_campaign(app.state.engine, units=len(SIZES), areas=1, questions=QUESTIONS)
+    people = _people(7)
+    add_answers(app.state.engine, syn, people)
+    return syn, people
+
+
+def _matrix(people: list[dict[str, Any]], keys: list[str]) -> np.ndarray:
+    return np.array([[p["answers"].get(k, np.nan) for k in keys] for p in people], dtype=float)
+
+
+def _check_group(rows: list[dict[str, Any]], corr: list[dict[str, Any]], people: list[Any]) -> None:
+    """Every published alpha and correlation of one group against the raw answers."""
+    for dim, keys in (("a", ["a1", "a2", "a3"]), ("b", ["b1", "b2"])):
+        row = next(r for r in rows if r["dimension"] == dim)
+        x = _matrix(people, keys)
+        x = x[np.isfinite(x).all(axis=1)]
+        assert row["items"] == len(keys)
+        if len(x) < 10:
+            assert row["too_few"] and row.get("alpha") is None and row["n"] is None
+            continue
+        assert row["n"] == len(x)
+        a = textbook_alpha(x)
+        assert row["alpha"] == pytest.approx(a, abs=1e-4)
+        lo, hi = feldt(a, len(x), len(keys))
+        assert row["alpha_ci_low"] == pytest.approx(lo, abs=1e-4)
+        assert row["alpha_ci_high"] == pytest.approx(hi, abs=1e-4)
+        assert row["alpha_ci_low"] < row["alpha"] < row["alpha_ci_high"]
+    assert not [r for r in rows if r["dimension"] == "c"]  # one question: no alpha
+    dims = {"a": ["a1", "a2", "a3"], "b": ["b1", "b2"], "c": ["c1"]}
+    # The mean of the answered questions (one scale per dimension, so the 0-100 score is an
+    # affine map of it and leaves the correlation unchanged).
+    means = {d: np.nanmean(_matrix(people, keys), axis=1) for d, keys in dims.items()}
+    assert {(c["dimension_a"], c["dimension_b"]) for c in corr} == {
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "c"),
+    }
+    for c in corr:
+        x, y = means[c["dimension_a"]], means[c["dimension_b"]]
+        both = np.isfinite(x) & np.isfinite(y)
+        if both.sum() < 10:
+            assert c["too_few"] and c["r"] is None
+            continue
+        assert c["n"] == int(both.sum())
+        assert c["r"] == pytest.approx(stats.pearsonr(x[both], y[both])[0], abs=1e-4)
+        assert c["r"] == pytest.approx(np.corrcoef(x[both], y[both])[0, 1], abs=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_district_alpha_and_correlations(
+    client: TestClient, session: Session, data: tuple[Synthetic, list[Any]]
+) -> None:
+    syn, people = data
+    h = headers_for(client, session, "evaluator")
+    r = client.get(f"/api/v1/campaigns/{syn.campaign_id}/reliability", headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["method"]["weighted"] is False
+    assert all(not row["suppressed"] for row in body["rows"])
+    _check_group(body["rows"], body["correlations"], people)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_per_unit_only_where_indicators_publish(
+    client: TestClient, session: Session, data: tuple[Synthetic, list[Any]]
+) -> None:
+    syn, people = data
+    h = headers_for(client, session, "evaluator")
+    r = client.get(
+        f"/api/v1/campaigns/{syn.campaign_id}/reliability", params={"by_unit": "true"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ind = client.get(
+        f"/api/v1/campaigns/{syn.campaign_id}/indicators", params={"by": "unit"}, headers=h
+    ).json()["rows"]
+    shown = {row["unit_code"]: not row["suppressed"] for row in ind}
+    for i, code in enumerate(syn.unit_codes):
+        rows = [x for x in body["rows"] if x["unit_code"] == code]
+        corr = [x for x in body["correlations"] if x["unit_code"] == code]
+        assert rows and corr
+        if not shown[code]:
+            # Never a number about a group the indicators view withholds.
+            assert all(x["suppressed"] and x.get("alpha") is None for x in rows)
+            assert all(x["suppressed"] and x["r"] is None for x in corr)
+            continue
+        mine = [p for p in people if p["unit"] == i]
+        _check_group(rows, corr, mine)
+    assert shown[syn.unit_codes[0]] and shown[syn.unit_codes[3]]
+    small = [x for x in body["rows"] if x["unit_code"] == syn.unit_codes[3]]
+    assert small and all(x["too_few"] and not x["suppressed"] for x in small)
+    assert all(x["suppression"] == "too_few" and x.get("alpha") is None for x in small)
+
+
+def test_groups_under_k_are_withheld(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(min_group_size=35)
+    syn = make_campaign(app.state.engine, units=len(SIZES), areas=1, questions=QUESTIONS)
+    add_answers(app.state.engine, syn, _people(7))
+    with TestClient(app) as client, Session(app.state.engine) as session:
+        h = headers_for(client, session, "evaluator")
+        body = client.get(
+            f"/api/v1/campaigns/{syn.campaign_id}/reliability",
+            params={"by_unit": "true"},
+            headers=h,
+        ).json()
+    assert body["method"]["min_respondents"] == 35
+    for x in body["rows"] + body["correlations"]:
+        if x["unit_code"] == syn.unit_codes[0]:
+            assert not x["suppressed"]
+        else:
+            assert x["suppressed"] and x["suppression"] == "primary" and x["n"] is None
+
+
+def test_access_and_bad_parameters(
+    client: TestClient, session: Session, data: tuple[Synthetic, list[Any]]
+) -> None:
+    syn, _people = data
+    url = f"/api/v1/campaigns/{syn.campaign_id}/reliability"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=headers_for(client, session, "deputy")).status_code == 403
+    h = headers_for(client, session, "evaluator")
+    assert client.get(url, params={"month": "2026-13"}, headers=h).status_code == 422
+    assert client.get(url, params={"area_code": "nowhere"}, headers=h).status_code == 422
+    assert client.get("/api/v1/campaigns/999999/reliability", headers=h).status_code == 404
+    r = client.get(url, params={"month": "2026-01"}, headers=h)
+    assert r.status_code == 200 and r.json()["method"]["month"] == "2026-01"
