@@ -123,3 +123,42 @@ class SensitivityOut(BaseModel):
     rows: list[dict[str, Any]]
     scenarios: list[dict[str, Any]]
     method: dict[str, Any]
+
+
+class BatchRateOut(BaseModel):
+    batch: str
+    issued: int
+    used: int
+    rate: float | None = None
+
+
+class ResponseRateOut(BaseModel):
+    """Invitation codes used / issued: a census of the codes, so no interval."""
+
+    issued: int
+    used: int
+    rate: float | None = None
+    batches: list[BatchRateOut]
+
+
+class ComparabilityOut(BaseModel):
+    comparable: bool
+    differences: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    a: dict[str, Any]
+    b: dict[str, Any]
+
+
+class ComparisonRow(BaseModel):
+    """One unit and dimension; a side is null where that campaign publishes no cell."""
+
+    unit_code: str | None = None
+    unit_name: str | None = None
+    dimension: str | None = None
+    a: dict[str, Any] | None = None
+    b: dict[str, Any] | None = None
+
+
+class ComparisonOut(BaseModel):
+    comparability: ComparabilityOut
+    rows: list[ComparisonRow]
