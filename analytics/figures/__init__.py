@@ -33,6 +33,7 @@ from analytics.figures.common import (
     unit_label,
     value,
 )
+from analytics.figures.difference import difference_figure
 from analytics.figures.distribution import distribution
 from analytics.figures.trends import response_trend, trends
 from analytics.figures.units import heatmap, profile, ranking
@@ -49,6 +50,7 @@ __all__ = [
     "TEMPLATE",
     "Row",
     "breakdown",
+    "difference_figure",
     "distribution",
     "esc",
     "heatmap",
