@@ -167,11 +167,13 @@ def register(main: click.Group) -> None:
 
     @responses.command("export")
     @click.argument("campaign_id", type=int)
-    @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv")
+    @click.option(
+        "--format", "fmt", type=click.Choice(["csv", "xlsx", "json", "sav", "dta"]), default="csv"
+    )
     @click.option("--flagged", type=click.Choice(["include", "exclude", "only"]), default="include")
     @click.option("--out", required=True, type=click.Path(dir_okay=False))
     def responses_export(campaign_id: int, fmt: str, flagged: str, out: str) -> None:
-        """Write a campaign's responses (with a codebook in XLSX and JSON)."""
+        """Write a campaign's responses (codebook in XLSX and JSON, labels in SAV and DTA)."""
         from service import audit
         from service.config import get_settings
         from surveys.forms import exports

@@ -29,9 +29,10 @@ from sqlalchemy.orm import aliased
 
 from service.spreadsheet import neutralise
 from surveys.forms.models import ANSWER_TABLE, RESPONSE_TABLE, Campaign, Question, QuestionType
+from surveys.forms.varnames import annotate, choice_codes
 from surveys.units.models import Unit
 
-FORMATS = ("csv", "xlsx", "json")
+FORMATS = ("csv", "xlsx", "json", "sav", "dta")
 FIXED = [
     (
         "response_id",
@@ -72,12 +73,15 @@ def codebook(questions: list[Question]) -> list[dict[str, Any]]:
     ]
     for q in questions:
         t = QuestionType(q.type)
+        codes = ""
         if t in (QuestionType.rating, QuestionType.nps):
             values = f"{q.scale_min}..{q.scale_max}"
         elif q.options:
             values = "; ".join(f"{o['value']}={o.get('label', '')}" for o in q.options)
             if t is QuestionType.multi_choice:
                 values += " (several, separated by spaces)"
+            else:  # the numbers a single choice is stored as in SPSS and Stata
+                codes = "; ".join(f"{c}={v}" for v, c in choice_codes(q.options).items())
         elif t is QuestionType.number:
             lo = "" if q.scale_min is None else q.scale_min
             hi = "" if q.scale_max is None else q.scale_max
@@ -94,6 +98,7 @@ def codebook(questions: list[Question]) -> list[dict[str, Any]]:
                 "dimension": q.dimension or "",
                 "required": q.required,
                 "show_if": json.dumps(q.show_if, ensure_ascii=False) if q.show_if else "",
+                "codes": codes,
             }
         )
     c, zh, en = COMMENT
@@ -107,7 +112,7 @@ def codebook(questions: list[Question]) -> list[dict[str, Any]]:
             "dimension": "",
         }
     )
-    return rows
+    return annotate(rows)
 
 
 def count_rows(engine: Engine, campaign_id: int, flagged: str = "include") -> int:
@@ -243,6 +248,7 @@ def csv_stream(header: list[str], rows: Iterator[list[Any]]) -> Iterator[bytes]:
 def codebook_csv(book: list[dict[str, Any]]) -> bytes:
     """The codebook as a UTF-8 CSV with a byte-order mark."""
     fields = ["column", "label", "label_en", "type", "values", "dimension", "required", "show_if"]
+    fields += ["codes", "name_sav", "name_dta"]
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
@@ -261,6 +267,7 @@ def xlsx_bytes(header: list[str], rows: Iterator[list[Any]], book: list[dict[str
         ws.append([neutralise(v) for v in row])
     cb = wb.create_sheet("codebook")
     fields = ["column", "label", "label_en", "type", "values", "dimension", "required", "show_if"]
+    fields += ["codes", "name_sav", "name_dta"]
     cb.append(fields)
     for entry in book:
         cb.append([neutralise(entry.get(f, "")) for f in fields])
@@ -301,6 +308,8 @@ MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
+    "sav": "application/x-spss-sav",
+    "dta": "application/x-stata-dta",
 }
 
 
@@ -321,6 +330,11 @@ def build(
     book = codebook(questions)
     rows = iter_rows(engine, cid, questions, flagged, secret=secret)
     name = f"campaign-{cid}-responses.{fmt}"
+    if fmt in ("sav", "dta"):
+        from surveys.forms import statfiles  # it builds on this module
+
+        body = statfiles.build(engine, campaign, questions, fmt=fmt, flagged=flagged, secret=secret)
+        return body, MEDIA[fmt], name
     if fmt == "csv":
         return csv_stream(header, rows), MEDIA["csv"], name
     if fmt == "xlsx":

@@ -242,10 +242,13 @@ def export_responses(
     session: SessionDep,
     engine: EngineDep,
     settings: SettingsDep,
-    format: Literal["csv", "xlsx", "json"] = "json",
+    format: Literal["csv", "xlsx", "json", "sav", "dta"] = "json",
     flagged: Literal["include", "exclude", "only"] = "include",
 ) -> Response:
     """All responses of a campaign as CSV (UTF-8 with BOM), XLSX or JSON, with a codebook.
+
+    ``sav`` (SPSS) and ``dta`` (Stata 14+) carry variable and value labels; they are refused
+    (422) above the row limit of ``statfiles.MAX_ROWS``.
 
     Raw data is the admin's alone (evaluators see protected aggregates). Every export is
     written to the audit log. Responses are named by a random-looking public id, never the
