@@ -73,6 +73,7 @@ def simulate(
         source="simulation",
         wn=cnt.astype(float),
         w2n=cnt.astype(float),
+        w4n=cnt.astype(float),
     )
     infos = {f"q{q}": QuestionInfo(f"q{q}", "rating", "dim", 1.0, 5.0) for q in range(m)}
     t = groups_from_counts(counts, infos, ["unit", "dimension"], ["unit", "dimension"], None)

@@ -40,7 +40,8 @@ DISTRIBUTIONS = {
 def period(
     rng: np.random.Generator, probs: list[float], reps: int, n: int, drop: bool, weighted: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(score, SE, n_eff, n) of ``reps`` periods of ``n`` answers each."""
+    """(score, SE, n_eff, df size, n) of ``reps`` periods of ``n`` answers each; the df size is
+    (sum w^2)^2 / sum w^4, the product's ``Groups.n_df`` (n_eff when unweighted)."""
     v = rng.choice(np.arange(1, 6), size=(reps, n), p=probs).astype(float)
     if drop:
         v = np.maximum(1.0, v - (rng.random((reps, n)) < 0.5))
@@ -49,18 +50,19 @@ def period(
     g = np.repeat(np.arange(reps), n)
     mean, _sd, se = moments(g, reps, np.ones(reps * n), w.ravel(), (w * w).ravel(), score.ravel())
     n_eff = w.sum(axis=1) ** 2 / (w * w).sum(axis=1)
-    return mean, se, n_eff, np.full(reps, float(n))
+    n_df = (w * w).sum(axis=1) ** 2 / (w**4).sum(axis=1)
+    return mean, se, n_eff, n_df, np.full(reps, float(n))
 
 
 def alarms(
     rng: np.random.Generator, probs: list[float], reps: int, n: int, drop: bool, weighted: bool
 ) -> tuple[float, float, float]:
     """(share of alarms with change_test, with the old z test, mean change in score)."""
-    ma, sa, ea, ca = period(rng, probs, reps, n, False, weighted)
-    mb, sb, eb, cb = period(rng, probs, reps, n, drop, weighted)
+    ma, sa, ea, da, ca = period(rng, probs, reps, n, False, weighted)
+    mb, sb, eb, db, cb = period(rng, probs, reps, n, drop, weighted)
     diff = mb - ma
     whole_a, whole_b = np.minimum(ca, np.floor(ea)), np.minimum(cb, np.floor(eb))
-    _t, _df, p = change_test(diff, sa, sb, ea, eb, whole_a, whole_b)
+    _t, _df, p = change_test(diff, sa, sb, da, db, whole_a, whole_b)
     se = np.hypot(sa, sb)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, diff / se, 0.0)

@@ -428,7 +428,7 @@ def counts(
     group, size, labels = _grouping(c, tables, fields, period)
     group[~keep] = size  # one extra bin that is dropped
 
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("q", "v", "n", "wn", "w2n", "g")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("q", "v", "n", "wn", "w2n", "w4n", "g")}
 
     def emit(key: str, vcode: np.ndarray | None, values: list[float]) -> None:
         nv = max(len(values), 1)
@@ -442,10 +442,11 @@ def counts(
         present = np.flatnonzero(nb)
         if w is None:
             wn = nb[present].astype(float)
-            w2n = wn
+            w2n = w4n = wn
         else:
             wn = np.bincount(combo, weights=w, minlength=bins)[:-1][present]
             w2n = np.bincount(combo, weights=w * w, minlength=bins)[:-1][present]
+            w4n = np.bincount(combo, weights=w**4, minlength=bins)[:-1][present]
         gi, vi = np.divmod(present, nv)
         out["g"].append(gi)
         out["q"].append(np.full(len(present), key, dtype=object))
@@ -453,6 +454,7 @@ def counts(
         out["n"].append(nb[present])
         out["wn"].append(wn)
         out["w2n"].append(w2n)
+        out["w4n"].append(w4n)
 
     emit(RESPONSE_KEY, None, [0.0])
     for key in cube.keys:
@@ -477,5 +479,6 @@ def counts(
         source="columns",
         wn=cat("wn", float),
         w2n=cat("w2n", float),
+        w4n=cat("w4n", float),
         weights=summary,
     )

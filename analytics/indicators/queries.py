@@ -81,6 +81,8 @@ class Counts:
     # Sums of n * weight and n * weight**2 (equal to n when unweighted).
     wn: np.ndarray = field(default_factory=lambda: np.zeros(0))
     w2n: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Sums of n * weight**4: the degrees of freedom of a weighted SE (``table.groups_from_counts``).
+    w4n: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # With weights: their summary over the respondents as used (after averaging in blocks).
     weights: dict[str, Any] | None = None
 
@@ -235,7 +237,7 @@ def _to_counts(
     rows: Sequence[Any], names: list[str], source: str, weighted: bool = False
 ) -> Counts:
     width = len(names)
-    extra = 2 if weighted else 0
+    extra = 3 if weighted else 0
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(width + 3 + extra)]
     keys = {}
     for i, name in enumerate(names):
@@ -251,6 +253,7 @@ def _to_counts(
         source=source,
         wn=np.asarray(cols[width + 3] if weighted else cols[width + 2], dtype=float),
         w2n=np.asarray(cols[width + 4] if weighted else cols[width + 2], dtype=float),
+        w4n=np.asarray(cols[width + 5] if weighted else cols[width + 2], dtype=float),
     )
 
 
@@ -291,7 +294,8 @@ def _fetch_raw(
     wt = None
     if weights is not None:
         wt = _weights_cte(weights, dialect, session)
-        sums += [func.sum(wt.c.w), func.sum(wt.c.w * wt.c.w)]
+        w2 = wt.c.w * wt.c.w
+        sums += [func.sum(wt.c.w), func.sum(w2), func.sum(w2 * w2)]
     on = None
     if wt is not None:
         on = (

@@ -140,9 +140,8 @@ def _rows(
     tm, _tsd, _tse = t.est["top"]
     nps_val, nps_se, nps_cnt = t.nps
     with np.errstate(invalid="ignore"):
-        t_all = np.where(
-            t.n_eff >= 2, sps.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(t.n_eff - 1, 1)), np.nan
-        )
+        df = np.maximum(t.n_df - 1, 1)
+        t_all = np.where(t.n_eff >= 2, sps.t.ppf(0.5 + CONFIDENCE / 2, df), np.nan)
     mean = np.where(t.mixed_scale, np.nan, vm)
     neff = t.n_eff
     zz = Z * Z
@@ -157,6 +156,7 @@ def _rows(
     nps_low, nps_high = nps_interval(promoters, detractors, np.where(has_nps, nps_neff, 0.0))
     cols = {
         "n_eff": rounded_column(neff, 2),
+        "df": rounded_column(np.where(t.n_eff >= 2, df, np.nan)),
         "mean": rounded_column(mean),
         "sd": rounded_column(np.where(np.isfinite(mean), vsd, np.nan)),
         "ci_low": rounded_column(mean - t_all * vse),
@@ -209,7 +209,8 @@ def _rows(
         "source": t.source,
         "confidence": CONFIDENCE,
         "mean_interval": (
-            "Taylor-linearised (design-based) standard error of the weighted mean, t with n_eff-1 df"
+            "Taylor-linearised (design-based) standard error of the weighted mean, t with "
+            "(sum w^2)^2 / sum w^4 - 1 df (Satterthwaite)"
             if weighted
             else "t interval: mean +/- t(n-1) * sd / sqrt(n)"
         ),
@@ -442,7 +443,7 @@ def trends(
             f: np.array(
                 [[float(r[f]) if r[f] is not None else np.nan for r in pair] for pair in pairs]
             )
-            for f in ("score", "score_se", "n_eff", "n")
+            for f in ("score", "score_se", "n_eff", "df", "n")
         }
         diff = col["score"][:, 1] - col["score"][:, 0]
         # The permutation rule for two constant periods counts exchangeable respondents, and
@@ -452,8 +453,8 @@ def trends(
             diff,
             col["score_se"][:, 0],
             col["score_se"][:, 1],
-            col["n_eff"][:, 0],
-            col["n_eff"][:, 1],
+            col["df"][:, 0] + 1,
+            col["df"][:, 1] + 1,
             whole[:, 0],
             whole[:, 1],
         )
@@ -479,7 +480,8 @@ def trends(
     method = dict(res.method)
     method["test"] = (
         "two-sided Welch t test of the change in score between consecutive periods "
-        "(Welch-Satterthwaite degrees of freedom from each period's n_eff and SE); when "
+        "(Welch-Satterthwaite degrees of freedom from each period's SE and its df: n_eff - 1, "
+        "or (sum w^2)^2 / sum w^4 - 1 when weighted); when "
         "neither period has any spread and the scores differ, the exact permutation test over "
         "respondents (p = 1 / C(n1 + n2, n1), doubled when n1 = n2); Benjamini-Hochberg "
         f"false discovery rate {alpha} across all tested changes"

@@ -182,6 +182,8 @@ def weighted_stats(items: list[dict[str, Any]], weights: dict[int, float]) -> di
     top = np.array([a["v"] >= a["hi"] - 1 for a in items], dtype=float)
     n = len(v)
     neff = w.sum() ** 2 / (w * w).sum()
+    # Satterthwaite degrees of freedom of sum w^2 e^2: (sum w^2)^2 / sum w^4, minus one.
+    df = (w * w).sum() ** 2 / (w**4).sum() - 1
 
     def est(y: np.ndarray) -> tuple[float, float]:
         m = float((w * y).sum() / w.sum())
@@ -189,7 +191,7 @@ def weighted_stats(items: list[dict[str, Any]], weights: dict[int, float]) -> di
         return m, math.sqrt(var)
 
     m, se = est(v)
-    t = sps.t.ppf(0.975, neff - 1)
+    t = sps.t.ppf(0.975, df)
     sm, sse = est(s)
     p, _ = est(top)
     z = sps.norm.ppf(0.975)
@@ -206,4 +208,5 @@ def weighted_stats(items: list[dict[str, Any]], weights: dict[int, float]) -> di
         "satisfaction_ci_low": centre - half,
         "satisfaction_ci_high": centre + half,
         "n_eff": neff,
+        "df": df,
     }

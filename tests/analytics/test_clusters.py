@@ -163,3 +163,36 @@ def test_identical_units_share_rank_and_range(app: FastAPI, session: Session) ->
     # Overlapping ranges: neither is presented as ahead of the other.
     assert a["rank_low"] <= b["rank_high"] and b["rank_low"] <= a["rank_high"]
     assert [r["rank"] for r in res.rows] == sorted(r["rank"] for r in res.rows)
+
+
+def test_several_nps_questions_count_respondents(app: FastAPI, session: Session) -> None:
+    """Two NPS questions of one dimension, answered alike by each respondent: the NPS interval
+    is the one of the respondents (n = 12), not of their 24 answers."""
+    questions = {
+        "rec_friend": {"type": "nps", "dimension": "rec", "min": 0, "max": 10},
+        "rec_family": {"type": "nps", "dimension": "rec", "min": 0, "max": 10},
+        "q_clean": {"type": "rating", "dimension": "place", "min": 1, "max": 5},
+    }
+    rng = np.random.default_rng(8)
+    people = []
+    for unit in range(2):
+        for _ in range(12):
+            v = int(rng.integers(0, 11))
+            people.append(
+                {"unit": unit, "answers": {"rec_friend": v, "rec_family": v, "q_clean": 3}}
+            )
+    syn = make_campaign(app.state.engine, units=2, areas=1, prefix="nps2", questions=questions)
+    add_answers(app.state.engine, syn, people)
+    res = indicators.compute(session, campaign_id=syn.campaign_id, by="unit,dimension")
+    rows = [r for r in res.rows if r["dimension"] == "rec"]
+    assert len(rows) == 2
+    for row in rows:
+        unit = syn.unit_codes.index(row["unit_code"])
+        v = np.array([p["answers"]["rec_friend"] for p in people if p["unit"] == unit])
+        p, d, n = float((v >= 9).mean()), float((v <= 6).mean()), len(v)
+        pa, da = (n * p + 1) / (n + 3), (n * d + 1) / (n + 3)
+        half = 1.959963984540054 * np.sqrt((pa + da - (pa - da) ** 2) / (n + 3))
+        assert row["n"] == 12 and row["n_answers"] == 24
+        assert row["nps"] == pytest.approx(100 * (p - d), abs=1e-6)
+        assert row["nps_ci_low"] == pytest.approx(max(-100, 100 * (pa - da - half)), abs=1e-5)
+        assert row["nps_ci_high"] == pytest.approx(min(100, 100 * (pa - da + half)), abs=1e-5)

@@ -153,7 +153,9 @@ def test_weighted_matches_design_based_numpy(
         wref = oracle.weighted_stats(ref[(row["unit_code"], row["dimension"])], weights)
         _close(row, wref)
         assert row["n_eff"] == pytest.approx(wref["n_eff"], abs=0.01)
+        assert row["df"] == pytest.approx(wref["df"], abs=0.01)
         assert row["n_eff"] < plain["n_eff"]
+        assert row["df"] < row["n_eff"] - 1
     rep = res.method["weighting"]
     assert rep["converged"] and rep["n_eff"] < rep["n"]
     assert rep["n_eff"] <= rep["n"]
