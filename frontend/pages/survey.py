@@ -33,6 +33,7 @@ from service.ratelimit import RateLimit, client_key
 from surveys.forms import receiving, service
 from surveys.forms.dependencies import EngineDep, FormCacheDep, WriterDep
 from surveys.forms.models import Access, Campaign
+from surveys.forms.response_rate import response_rate
 from surveys.forms.schemas import FormPublic, ResponseIn
 
 router = APIRouter(include_in_schema=False)
@@ -346,6 +347,11 @@ def admin_campaign(
             session, campaign_id=campaign_id, secret=settings.secret_key or "", limit=200
         ),
         "invitations": service.invitation_counts(session, campaign_id=campaign_id),
+        "response_rate": (
+            response_rate(session, campaign=campaign)
+            if campaign.access == Access.invitation
+            else None
+        ),
     }
     return render(request, "survey/admin_campaign.html", ctx)
 
@@ -369,6 +375,7 @@ async def admin_invitations(
         count = 0
     if not count:
         return _message(request, _t(request, "survey.err.number"), 422)
+    batch = str(fields.get("batch") or "").strip()[:64] or None
     actor = user.username if user is not None else ""
 
     def create() -> tuple[Campaign | None, list[str]]:
@@ -376,7 +383,7 @@ async def admin_invitations(
         if campaign is None:
             return None, []
         codes = service.create_invitations(
-            session, campaign=campaign, count=count, secret=settings.secret_key or ""
+            session, campaign=campaign, count=count, secret=settings.secret_key or "", batch=batch
         )
         audit.record(
             session,

@@ -149,3 +149,41 @@ def test_batch_migration_round_trip(database_url: str) -> None:
         upgrade(database_url)
         wipe(engine)
         engine.dispose()
+
+
+def _hidden(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert m, name
+    return m.group(1)
+
+
+def test_admin_page_shows_batches(client: TestClient, session: Session, world: World) -> None:
+    cid = create_campaign(client, world.admin, world.survey_id, access="invitation")
+    codes = _issue(client, world, cid, 4, "第一批")
+    _use(client, cid, codes[0])
+    # The page's form names a batch too (a cookie session, with its CSRF token).
+    login = client.get("/login").text
+    r = client.post(
+        "/login",
+        data={
+            "username": "admin1",
+            "password": "correct-horse-battery",
+            "csrf_token": _hidden(login, "csrf_token"),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303), r.text
+    token = _hidden(client.get(f"/admin/campaigns/{cid}").text, "csrf_token")
+    r = client.post(
+        f"/admin/campaigns/{cid}/invitations",
+        data={"count": "2", "batch": "社区张贴", "csrf_token": token},
+    )
+    assert r.status_code == 201, r.text
+    SECRETS.update(re.findall(r'<p class="qr-code">([A-Z0-9-]{14})</p>', r.text))
+    page = client.get(f"/admin/campaigns/{cid}?lang=en").text
+    table = page[page.index('id="response-rate"') :]
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", table
+    )
+    assert rows == [("第一批", "4", "1", "25.0%"), ("社区张贴", "2", "0", "0.0%")]
+    assert "<th>6</th><th>1</th><th>16.7%</th>" in table
