@@ -33,6 +33,7 @@ from analytics.figures.common import (
     unit_label,
     value,
 )
+from analytics.figures.diagnostics import reliability, sensitivity
 from analytics.figures.difference import difference_figure
 from analytics.figures.distribution import distribution
 from analytics.figures.trends import response_trend, trends
@@ -58,7 +59,9 @@ __all__ = [
     "num",
     "profile",
     "ranking",
+    "reliability",
     "response_trend",
+    "sensitivity",
     "sentiment",
     "suppressed",
     "text_width",

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from scipy import stats
 from sqlmodel import Session
 
+from analytics import figures
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, add_answers, make_campaign
 
@@ -188,3 +189,79 @@ def test_access_and_bad_parameters(
     assert client.get("/api/v1/campaigns/999999/reliability", headers=h).status_code == 404
     r = client.get(url, params={"month": "2026-01"}, headers=h)
     assert r.status_code == 200 and r.json()["method"]["month"] == "2026-01"
+
+
+FIGURE_ROWS: list[dict[str, Any]] = [
+    {
+        "kind": "alpha",
+        "dimension": "a",
+        "alpha": 0.82,
+        "alpha_ci_low": 0.7,
+        "alpha_ci_high": 0.9,
+        "n": 40,
+        "items": 3,
+        "suppressed": False,
+    },
+    {
+        "kind": "alpha",
+        "dimension": "b",
+        "alpha": 0.55,
+        "alpha_ci_low": -0.1,
+        "alpha_ci_high": 0.8,
+        "n": 30,
+        "items": 2,
+        "suppressed": False,
+    },
+    {
+        "kind": "alpha",
+        "dimension": "<i>x</i>",
+        "alpha": 0.99,
+        "n": None,
+        "items": 2,
+        "suppressed": True,
+    },
+    {
+        "kind": "correlation",
+        "dimension_a": "a",
+        "dimension_b": "b",
+        "r": 0.61,
+        "n": 40,
+        "suppressed": False,
+    },
+    {
+        "kind": "correlation",
+        "dimension_a": "a",
+        "dimension_b": "c",
+        "r": None,
+        "n": None,
+        "too_few": True,
+        "suppressed": False,
+    },
+    {
+        "kind": "correlation",
+        "dimension_a": "b",
+        "dimension_b": "c",
+        "r": 0.9,
+        "n": None,
+        "suppressed": True,
+    },
+]
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_reliability_figure_on_literal_rows(lang: str) -> None:
+    fig = figures.reliability(FIGURE_ROWS, lang=lang, dimensions={"a": "态度"})
+    bar = next(t for t in fig.data if t.type == "bar")
+    assert list(bar.x) == ["态度", "b"] and list(bar.y) == [0.82, 0.55]
+    assert list(bar.error_y.arrayminus) == [0.12, 0.65]
+    assert list(bar.error_y.array) == [0.08, 0.25]
+    # The withheld alpha is named (escaped), never drawn with its number.
+    note = next(t for t in fig.data if t.type == "scatter")
+    assert list(note.x) == ["&lt;i&gt;x&lt;/i&gt;"] and 0.99 not in list(note.y)
+    assert any(s.y0 == 0.7 for s in fig.layout.shapes)
+    heat = next(t for t in fig.data if t.type == "heatmap")
+    z = [list(row) for row in heat.z]
+    assert z == [[1.0, 0.61, None], [0.61, 1.0, None], [None, None, 1.0]]
+    assert figures.label(lang, "reliability") in fig.layout.title.text
+    empty = figures.reliability([], lang=lang)
+    assert not empty.data

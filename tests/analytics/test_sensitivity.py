@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from scipy import stats
 from sqlmodel import Session
 
+from analytics import figures
 from analytics.indicators.sensitivity import competition_ranks
 from tests.factories import headers_for
 from tests.synthetic import Synthetic
@@ -131,3 +132,61 @@ def test_access_and_bad_parameters(
     ):
         assert client.get(url, params=params, headers=h).status_code == 422, params
     assert client.get("/api/v1/campaigns/999999/sensitivity", headers=h).status_code == 404
+
+
+FIGURE_ROWS: list[dict[str, Any]] = [
+    {
+        "unit_code": "u2",
+        "base_rank": 2,
+        "median_shift": 1,
+        "max_shift": 2,
+        "suppressed": False,
+        "ranks": {
+            "base": 2,
+            "equal_weights": 1,
+            "drop_a": 3,
+            "drop_b": 2,
+            "zscore": 4,
+            "minmax": 2,
+            "borda": 2,
+        },
+    },
+    {
+        "unit_code": "u1",
+        "base_rank": 1,
+        "median_shift": 0,
+        "max_shift": 1,
+        "suppressed": False,
+        "ranks": {
+            "base": 1,
+            "equal_weights": 2,
+            "drop_a": 1,
+            "drop_b": 1,
+            "zscore": 1,
+            "minmax": 1,
+            "borda": 1,
+        },
+    },
+    {"unit_code": "u3", "unit_name": "<b>hidden</b>", "suppressed": True},
+]
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_sensitivity_figure_on_literal_rows(lang: str) -> None:
+    fig = figures.sensitivity(FIGURE_ROWS, lang=lang, names={"u1": "一号", "u2": "二号"})
+    by_name = {t.name: t for t in fig.data if t.name}
+    base = by_name[figures.label(lang, "sens_base")]
+    assert list(base.y) == ["一号", "二号"] and list(base.x) == [1, 2]
+    assert base.marker.size > by_name[figures.label(lang, "sens_equal")].marker.size
+    drop = by_name[figures.label(lang, "sens_drop")]
+    assert sorted(zip(drop.y, drop.x, strict=True)) == [
+        ("一号", 1),
+        ("一号", 1),
+        ("二号", 2),
+        ("二号", 3),
+    ]
+    line = fig.data[0]
+    assert list(line.x) == [1, 2, None, 1, 4, None]  # best to worst rank of each unit
+    hidden = next(t for t in fig.data if t.mode == "text")
+    assert list(hidden.y) == ["&lt;b&gt;hidden&lt;/b&gt;"]
+    assert not figures.sensitivity([], lang=lang).data
