@@ -248,7 +248,7 @@ def export_responses(
     """All responses of a campaign as CSV (UTF-8 with BOM), XLSX or JSON, with a codebook.
 
     ``sav`` (SPSS) and ``dta`` (Stata 14+) carry variable and value labels; they are refused
-    (422) above the row limit of ``statfiles.MAX_ROWS``.
+    (422) above ``statfiles.MAX_ROWS`` (100,000) responses, as they are built in memory.
 
     Raw data is the admin's alone (evaluators see protected aggregates). Every export is
     written to the audit log. Responses are named by a random-looking public id, never the

@@ -33,10 +33,10 @@ from surveys.forms.models import Campaign, Question, QuestionType
 from surveys.forms.varnames import choice_codes, variable_names
 
 FORMATS = ("sav", "dta")
-# pyreadstat holds the frame (and its own copy while writing): measured at about 1.1 KB per
-# response for the demo questionnaire with comments (docs/surveys.md), so 200,000 rows stay
-# within a few hundred MB. Larger campaigns export as CSV.
-MAX_ROWS = 200_000
+# pyreadstat needs the whole frame: for 100,000 responses to the demo questionnaire the process
+# grew by 58 MB with short comments and by 241 MB with comments of 1,000 characters on average
+# (docs/surveys.md). Larger campaigns export as CSV, which streams.
+MAX_ROWS = 100_000
 STATA_VERSION = 14  # pyreadstat's "Stata 14" writes file format 118: UTF-8, strL
 READ_CHUNK = 1 << 16
 # Label limits of the formats (pyreadstat refuses longer ones for Stata and cuts SPSS's

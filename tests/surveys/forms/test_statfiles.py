@@ -212,3 +212,15 @@ def test_cli_writes_both_formats(
         assert r.exit_code == 0, r.output
         df, _meta = READERS[fmt](str(out))
         assert len(df) == 4 and LONG in df["comment"].tolist()
+
+
+def test_admin_page_links_both_formats(client: TestClient, world: World) -> None:
+    words = {
+        "zh-CN": ("SPSS 数据（.sav）", "Stata 数据（.dta）"),
+        "en": ("SPSS data (.sav)", "Stata data (.dta)"),
+    }
+    for lang, (sav, dta) in words.items():
+        r = client.get(f"/admin/campaigns/{world.campaign_id}?lang={lang}", headers=world.admin)
+        assert r.status_code == 200
+        assert f'href="{_url(world.campaign_id, "sav")}">{sav}</a>' in r.text
+        assert f'href="{_url(world.campaign_id, "dta")}">{dta}</a>' in r.text
