@@ -19,6 +19,7 @@ from analytics.dashboard.options import DIMENSION_NAMES, DashFilters
 from analytics.indicators import lookups
 from service.errors import Invalid
 from surveys.forms.models import Campaign
+from surveys.forms.response_rate import response_rate
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -242,6 +243,21 @@ class SurveyRows:
             "overall_text": _fmt(score),
             "interval_text": interval,
             "warnings": self.weighting_warnings(),
+            **self.response_rate_headline(),
+        }
+
+    def response_rate_headline(self) -> dict[str, Any]:
+        """Codes used / issued of an invitation campaign (``surveys.forms.response_rate``, the
+        numbers of ``GET .../response-rate``), campaign-wide whatever the filters: a code has
+        no area, month or unit. Empty texts for an open campaign, which has no codes."""
+        c = self.campaign
+        if c is None or c.access != "invitation":
+            return {"response_rate": None, "response_rate_text": "", "response_rate_counts": ""}
+        rr = response_rate(self.session, campaign=c)
+        return {
+            "response_rate": rr.rate,
+            "response_rate_text": "—" if rr.rate is None else f"{100 * rr.rate:.1f}%",
+            "response_rate_counts": f"{rr.used:,} / {rr.issued:,}",
         }
 
     def weighting_warnings(self) -> list[dict[str, str]]:

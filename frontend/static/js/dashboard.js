@@ -110,6 +110,16 @@
                 "h-overall": h.overall_text, "h-interval": h.interval_text };
     Object.keys(map).forEach(function (id) { var el = $(id); if (el) { el.textContent = map[id] || ""; } });
     showWarnings(h.warnings || []);
+    showResponseRate(h);
+  }
+
+  /* Invitation campaigns only: codes used / issued, campaign-wide (codes have no area or month). */
+  function showResponseRate(h) {
+    var box = $("h-rate-box");
+    if (!box) { return; }
+    box.hidden = !h.response_rate_text;
+    $("h-rate").textContent = h.response_rate_text || "";
+    $("h-rate-counts").textContent = h.response_rate_counts || "";
   }
 
   /* The weighting's warnings (low effective sample, margins not met, weights trimmed), above

@@ -187,3 +187,26 @@ def test_admin_page_shows_batches(client: TestClient, session: Session, world: W
     )
     assert rows == [("第一批", "4", "1", "25.0%"), ("社区张贴", "2", "0", "0.0%")]
     assert "<th>6</th><th>1</th><th>16.7%</th>" in table
+
+
+def test_dashboard_headline_and_report(client: TestClient, session: Session, world: World) -> None:
+    cid = create_campaign(client, world.admin, world.survey_id, access="invitation")
+    codes = _issue(client, world, cid, 6, "A") + _issue(client, world, cid, 2, "B")
+    for code in (codes[0], codes[1], codes[6]):
+        _use(client, cid, code)
+    evaluator = headers_for(client, session, Role.evaluator)
+    head = client.get("/api/v1/dashboard", params={"campaign_id": cid}, headers=evaluator).json()[
+        "headline"
+    ]
+    # 3 of the 8 codes this test issued were used.
+    assert head["response_rate"] == 3 / 8
+    assert head["response_rate_text"] == "37.5%" and head["response_rate_counts"] == "3 / 8"
+    r = client.get(f"/api/v1/reports/{cid}", params={"lang": "en"}, headers=evaluator)
+    assert r.status_code == 200
+    assert 'id="response-rate"' in r.text and "37.5%" in r.text and "3 / 8" in r.text
+    # An open campaign has no codes: no response rate in its headline or report.
+    params = {"campaign_id": world.campaign_id}
+    head = client.get("/api/v1/dashboard", params=params, headers=evaluator).json()["headline"]
+    assert head["response_rate"] is None and head["response_rate_text"] == ""
+    r = client.get(f"/api/v1/reports/{world.campaign_id}", headers=evaluator)
+    assert r.status_code == 200 and 'id="response-rate"' not in r.text
