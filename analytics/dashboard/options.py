@@ -12,6 +12,7 @@ SURVEY_FIGURES = (
     "trends",
     "breakdown_area",
     "breakdown_profile",
+    "distribution",
     "sentiment",
     "themes",
 )

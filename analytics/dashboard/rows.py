@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from analytics import figures, indicators
 from analytics.dashboard.options import DIMENSION_NAMES, DashFilters
 from analytics.indicators import lookups
+from analytics.indicators.distribution import distribution
 from service.errors import Invalid
-from surveys.forms.models import Campaign
+from surveys.forms.models import Campaign, Question
 from surveys.forms.response_rate import response_rate
 
 
@@ -208,6 +209,38 @@ class SurveyRows:
         """Respondents per period."""
         rows = self._compute([], period=self.filters.period)
         return [{"period": r["period"], "n": r["n"], "suppressed": r["suppressed"]} for r in rows]
+
+    @cached_property
+    def distribution_rows(self) -> list[dict[str, Any]]:
+        """The distribution of answers per question (``indicators.distribution``, the rows of
+        ``GET .../distribution`` under the same filters): of the chosen unit, else of the
+        whole district."""
+        f = self.filters
+        unit = f.unit_code or None
+        res = distribution(
+            self.session,
+            campaign_id=self.campaign_id,
+            by="unit" if unit else "district",
+            weighted=f.weighted,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            unit_code=unit,
+            area_code=f.area or None,
+            month=f.month,
+        )
+        self.methods["distribution"] = res.method
+        return res.rows
+
+    @cached_property
+    def question_labels(self) -> dict[str, str]:
+        """The rated questions' wording in the dashboard's language, by key."""
+        if self.campaign is None:
+            return {}
+        rows = self.session.exec(
+            select(Question).where(Question.survey_id == self.campaign.survey_id)
+        ).all()
+        en = self.lang == "en"
+        return {q.key: (q.label_en if en and q.label_en else q.label) for q in rows}
 
     def breakdown_area_rows(self) -> list[dict[str, Any]]:
         """Indicators by the respondents' area."""

@@ -50,6 +50,8 @@ class Dashboard(CommentRows, VoteRows):
             return self.breakdown_area_rows()
         if name == "breakdown_profile":
             return self.breakdown_profile_rows()
+        if name == "distribution":
+            return self.distribution_rows
         if name == "sentiment":
             return self.sentiment_rows()
         if name == "themes":
@@ -111,6 +113,15 @@ class Dashboard(CommentRows, VoteRows):
         if name == "breakdown_profile":
             return figures.breakdown(
                 self.breakdown_profile_rows(), by=("age_band", "sex"), lang=lang, min_group_size=k
+            )
+        if name == "distribution":
+            return figures.distribution(
+                self.distribution_rows,
+                lang=lang,
+                names=names,
+                question_labels=self.question_labels,
+                unit_code=self.filters.unit_code or None,
+                min_group_size=k,
             )
         if name == "sentiment":
             return figures.sentiment(

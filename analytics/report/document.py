@@ -71,6 +71,16 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "distribution",
+        [
+            ("question", "question"),
+            ("top_two", "top_two"),
+            ("top_interval", "interval"),
+            ("bottom_two", "bottom_two"),
+            ("n", "n"),
+        ],
+    ),
+    (
         "sentiment",
         [
             ("unit", "unit"),
@@ -132,6 +142,9 @@ def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[s
         else figures.label(lang, "unknown"),
         "title": str((row.get("title_en") if lang == "en" else None) or row.get("title") or ""),
         "status": figures.label(lang, f"status.{row.get('status')}") if row.get("status") else "",
+        "question": dash.question_labels.get(
+            str(row.get("question")), str(row.get("question") or "")
+        ),
     }
     numeric: dict[str, bool] = {}
     if hidden:
@@ -145,6 +158,9 @@ def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[s
             "negative",
             "neutral",
             "positive",
+            "top_two",
+            "bottom_two",
+            "top_interval",
         ):
             cells[key] = figures.label(lang, "suppressed") if key in ("index", "score") else ""
         return cells, numeric
@@ -172,6 +188,14 @@ def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[s
     for key in ("negative", "neutral", "positive"):
         v = figures.num(row.get(key))
         cells[key] = "" if v is None else f"{100 * v:.1f}%"
+    # The distribution of answers: shares as percentages, the top-two share's interval.
+    for key, field in (("top_two", "top_share"), ("bottom_two", "bottom_share")):
+        v = figures.num(row.get(field))
+        cells[key] = "" if v is None else f"{100 * v:.1f}%"
+    tlo, thi = figures.num(row.get("top_ci_low")), figures.num(row.get("top_ci_high"))
+    cells["top_interval"] = (
+        f"{100 * tlo:.1f}% – {100 * thi:.1f}%" if tlo is not None and thi is not None else ""
+    )
     for key in (
         "index",
         "score",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ import pyreadstat
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from service.audit import AuditEntry
 from service.cli import main
 from service.config import get_settings
 from service.models import Role
@@ -175,8 +177,12 @@ def test_long_keys_truncated_in_the_file(
     assert meta.variable_value_labels[b][5] == "非常满意"
 
 
-def test_roles_and_row_limit(
-    client: TestClient, session: Session, world: World, monkeypatch: pytest.MonkeyPatch
+def test_roles_flagged_audit_and_row_limit(
+    client: TestClient,
+    session: Session,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     _seed(client, world)
     ev = headers_for(client, session, Role.evaluator, "eva")
@@ -184,6 +190,12 @@ def test_roles_and_row_limit(
         assert client.get(_url(world.campaign_id, fmt)).status_code == 401
         refused = client.get(_url(world.campaign_id, fmt), headers=ev)
         assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    # The flagged switch applies as in the other formats, and the export is audited.
+    only = client.get(_url(world.campaign_id, "dta") + "&flagged=only", headers=world.admin)
+    assert only.status_code == 200
+    assert len(_read(only.content, "dta", tmp_path)[0]) == 0
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "responses.export")).one()
+    assert json.loads(entry.detail) == {"flagged": "only", "format": "dta", "rows": 0}
     monkeypatch.setattr(statfiles, "MAX_ROWS", 3)
     r = client.get(_url(world.campaign_id, "dta"), headers=world.admin)
     assert r.status_code == 422
