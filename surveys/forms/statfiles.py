@@ -33,15 +33,15 @@ from surveys.forms.models import Campaign, Question, QuestionType
 from surveys.forms.varnames import choice_codes, variable_names
 
 FORMATS = ("sav", "dta")
-# pyreadstat needs the whole frame: for 100,000 responses to the demo questionnaire the process
+# pyreadstat needs the whole frame: for 100,000 responses to the test questionnaire the process
 # grew by 58 MB with short comments and by 241 MB with comments of 1,000 characters on average
 # (docs/surveys.md). Larger campaigns export as CSV, which streams.
 MAX_ROWS = 100_000
 STATA_VERSION = 14  # pyreadstat's "Stata 14" writes file format 118: UTF-8, strL
 READ_CHUNK = 1 << 16
-# Label limits of the formats (pyreadstat refuses longer ones for Stata and cuts SPSS's
-# mid-character): Stata 80 characters; SPSS 256 bytes per variable label, 120 per value label,
-# 64 for the file label.
+# Label limits of the formats (pyreadstat refuses longer ones for Stata and cuts SPSS's at a
+# byte count; we cut first, at a character boundary): Stata 80 characters; SPSS 256 bytes per
+# variable label, 120 per value label, 64 for the file label.
 _CHARS = {"dta": {"variable": 80, "value": 32000, "file": 80}}
 _BYTES = {"sav": {"variable": 256, "value": 120, "file": 64}}
 # The words the survey form shows beside the scale points (frontend/locales/survey.json).
