@@ -15,6 +15,8 @@ SURVEY_FIGURES = (
     "distribution",
     "sentiment",
     "themes",
+    "reliability",
+    "sensitivity",
 )
 VOTE_FIGURES = ("vote", "tracker")
 FIGURE_NAMES = SURVEY_FIGURES + VOTE_FIGURES

@@ -18,6 +18,8 @@ from analytics import figures, indicators
 from analytics.dashboard.options import DIMENSION_NAMES, DashFilters
 from analytics.indicators import lookups
 from analytics.indicators.distribution import distribution
+from analytics.indicators.reliability import reliability
+from analytics.indicators.sensitivity import sensitivity
 from service.errors import Invalid
 from surveys.forms.models import Campaign, Question
 from surveys.forms.response_rate import response_rate
@@ -241,6 +243,43 @@ class SurveyRows:
         ).all()
         en = self.lang == "en"
         return {q.key: (q.label_en if en and q.label_en else q.label) for q in rows}
+
+    @cached_property
+    def reliability_rows(self) -> list[dict[str, Any]]:
+        """Alpha per multi-question dimension (``kind`` "alpha") and the correlations of the
+        composite's dimensions (``kind`` "correlation"), district-wide under the area, month
+        and flagged filters (``indicators.reliability``, the rows of ``GET .../reliability``)."""
+        f = self.filters
+        res = reliability(
+            self.session,
+            campaign_id=self.campaign_id,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            area_code=f.area or None,
+            month=f.month,
+        )
+        self.methods["reliability"] = res.method
+        return [{"kind": "alpha", **r} for r in res.rows] + [
+            {"kind": "correlation", **r} for r in res.correlations
+        ]
+
+    @cached_property
+    def sensitivity_rows(self) -> list[dict[str, Any]]:
+        """Each unit's composite rank under alternative weights and normalisations
+        (``indicators.sensitivity``, the rows of ``GET .../sensitivity`` under the same
+        filters), unit kind filter applied."""
+        f = self.filters
+        res = sensitivity(
+            self.session,
+            campaign_id=self.campaign_id,
+            weighted=f.weighted,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            area_code=f.area or None,
+            month=f.month,
+        )
+        self.methods["sensitivity"] = res.method
+        return [r for r in res.rows if self._kind_ok(r["unit_code"])]
 
     def breakdown_area_rows(self) -> list[dict[str, Any]]:
         """Indicators by the respondents' area."""

@@ -52,6 +52,10 @@ class Dashboard(CommentRows, VoteRows):
             return self.breakdown_profile_rows()
         if name == "distribution":
             return self.distribution_rows
+        if name == "reliability":
+            return self.reliability_rows
+        if name == "sensitivity":
+            return self.sensitivity_rows
         if name == "sentiment":
             return self.sentiment_rows()
         if name == "themes":
@@ -123,6 +127,10 @@ class Dashboard(CommentRows, VoteRows):
                 unit_code=self.filters.unit_code or None,
                 min_group_size=k,
             )
+        if name == "reliability":
+            return figures.reliability(self.reliability_rows, lang=lang, dimensions=self.dimensions)
+        if name == "sensitivity":
+            return figures.sensitivity(self.sensitivity_rows, lang=lang, names=names)
         if name == "sentiment":
             return figures.sentiment(
                 self.sentiment_rows(), lang=lang, names=names, min_group_size=k

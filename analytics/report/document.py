@@ -20,6 +20,11 @@ from plotly.offline import get_plotlyjs
 from analytics import figures
 from analytics.dashboard.bundle import figure_json
 from analytics.dashboard.service import Dashboard, method_text
+from analytics.report.diagnostics import (
+    RELIABILITY_COLUMNS,
+    SENSITIVITY_COLUMNS,
+    diagnostic_cells,
+)
 from service.i18n import catalog, known, translate
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -80,6 +85,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("n", "n"),
         ],
     ),
+    ("reliability", RELIABILITY_COLUMNS),
+    ("sensitivity", SENSITIVITY_COLUMNS),
     (
         "sentiment",
         [
@@ -146,6 +153,7 @@ def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[s
             str(row.get("question")), str(row.get("question") or "")
         ),
     }
+    cells.update(diagnostic_cells(row, lang, dash.dimensions))
     numeric: dict[str, bool] = {}
     if hidden:
         for key in (
