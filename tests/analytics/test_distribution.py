@@ -239,3 +239,35 @@ def test_figure_on_literal_rows() -> None:
     assert seven.marker.color[0] != "#c62828"
     assert "答案分布" in fig.layout.title.text
     assert F.distribution([], lang="en").layout.annotations  # says there is no data
+
+
+def test_dashboard_and_report_show_the_api_rows(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    syn = _campaign(app, seed=164, spread=False)
+    h = headers_for(client, session, "evaluator", "dash-eval")
+    cid = syn.campaign_id
+    for params, api in (
+        ({}, {"by": "district"}),
+        ({"unit_code": syn.unit_codes[1]}, {"unit_code": syn.unit_codes[1]}),
+    ):
+        table = client.get(
+            "/api/v1/tables/distribution",
+            params={"campaign_id": cid, "format": "json", **params},
+            headers=h,
+        )
+        assert table.status_code == 200
+        rows = client.get(f"/api/v1/campaigns/{cid}/distribution", params=api, headers=h)
+        assert _set(table.json()["rows"]) == _set(rows.json()["rows"])
+        fig = client.get(
+            "/api/v1/figures/distribution", params={"campaign_id": cid, **params}, headers=h
+        )
+        assert fig.status_code == 200
+    report = client.get(f"/api/v1/reports/{cid}", headers=h)
+    assert report.status_code == 200
+    assert "答案分布" in report.text
+
+
+def _set(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without their empty fields (the API's schema lists them as null)."""
+    return [{k: v for k, v in r.items() if v is not None} for r in rows]
