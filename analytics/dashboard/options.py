@@ -15,6 +15,7 @@ SURVEY_FIGURES = (
     "distribution",
     "sentiment",
     "themes",
+    "difference",
     "reliability",
     "sensitivity",
 )

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from analytics import figures, indicators
 from analytics.dashboard.options import DIMENSION_NAMES, DashFilters
 from analytics.indicators import lookups
+from analytics.indicators.difference import DISTRICT, difference
 from analytics.indicators.distribution import distribution
 from analytics.indicators.reliability import reliability
 from analytics.indicators.sensitivity import sensitivity
@@ -184,6 +185,28 @@ class SurveyRows:
             mine = self._compute(["dimension"], unit_code=unit)
             mine = [{**r, "unit_code": unit} for r in mine]
         return mine
+
+    @cached_property
+    def difference_rows(self) -> list[dict[str, Any]]:
+        """The profiled unit against the district (``indicators.difference``, the rows of
+        ``GET .../difference?a=<unit>&b=district`` under the same area, month and weights)."""
+        unit = self.profile_unit
+        if not unit:
+            return []
+        f = self.filters
+        res = difference(
+            self.session,
+            campaign_id=self.campaign_id,
+            a=unit,
+            b=DISTRICT,
+            weighted=f.weighted,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            area_code=f.area or None,
+            month=f.month,
+        )
+        self.methods["difference"] = res.method
+        return res.rows
 
     @cached_property
     def trend_rows(self) -> list[dict[str, Any]]:

@@ -52,6 +52,8 @@ class Dashboard(CommentRows, VoteRows):
             return self.breakdown_profile_rows()
         if name == "distribution":
             return self.distribution_rows
+        if name == "difference":
+            return self.difference_rows
         if name == "reliability":
             return self.reliability_rows
         if name == "sensitivity":
@@ -126,6 +128,12 @@ class Dashboard(CommentRows, VoteRows):
                 question_labels=self.question_labels,
                 unit_code=self.filters.unit_code or None,
                 min_group_size=k,
+            )
+        if name == "difference":
+            unit = self.profile_unit
+            pair = f"{names.get(unit, unit)} – {figures.label(lang, 'district')}" if unit else None
+            return figures.difference_figure(
+                self.difference_rows, lang=lang, dimensions=self.dimensions, subject=pair
             )
         if name == "reliability":
             return figures.reliability(self.reliability_rows, lang=lang, dimensions=self.dimensions)

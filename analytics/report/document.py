@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 from analytics import figures
 from analytics.dashboard.bundle import figure_json
 from analytics.dashboard.service import Dashboard, method_text
+from analytics.figures.difference import VERDICT_KEYS
 from analytics.report.diagnostics import (
     RELIABILITY_COLUMNS,
     SENSITIVITY_COLUMNS,
@@ -85,6 +86,16 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("n", "n"),
         ],
     ),
+    (
+        "difference",
+        [
+            ("dimension", "dimension"),
+            ("difference", "difference"),
+            ("diff_interval", "interval"),
+            ("p_holm", "p_holm"),
+            ("verdict", "verdict"),
+        ],
+    ),
     ("reliability", RELIABILITY_COLUMNS),
     ("sensitivity", SENSITIVITY_COLUMNS),
     (
@@ -131,6 +142,22 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return f"{num:,.{digits}f}" if isinstance(v, float) else f"{num:,.0f}"
 
 
+def difference_cells(row: dict[str, Any], lang: str) -> dict[str, str]:
+    """The difference view's columns: difference, its interval, Holm p-value and verdict."""
+    if row.get("suppressed"):
+        blank = {"difference": figures.label(lang, "suppressed")}
+        return blank | {"diff_interval": "", "p_holm": "", "verdict": ""}
+    lo, hi = figures.num(row.get("ci_low")), figures.num(row.get("ci_high"))
+    p = figures.num(row.get("p_holm"))
+    verdict = str(row.get("verdict") or "")
+    return {
+        "difference": _fmt(row.get("difference")),
+        "diff_interval": f"{_fmt(lo)} – {_fmt(hi)}" if lo is not None and hi is not None else "",
+        "p_holm": "" if p is None else f"{p:.3g}",
+        "verdict": figures.label(lang, VERDICT_KEYS[verdict]) if verdict in VERDICT_KEYS else "",
+    }
+
+
 def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[str, bool]]:
     """Display text of a row's report columns (suppressed rows show no values)."""
     lang, names = dash.lang, dash.names
@@ -153,6 +180,11 @@ def _cells(row: dict[str, Any], dash: Dashboard) -> tuple[dict[str, str], dict[s
             str(row.get("question")), str(row.get("question") or "")
         ),
     }
+    if isinstance(row.get("a"), str) and "b" in row:
+        # A row of the difference view: its composite row is the index, not a dimension.
+        if row.get("dimension") == "index":
+            cells["dimension"] = figures.label(lang, "index")
+        cells.update(difference_cells(row, lang))
     cells.update(diagnostic_cells(row, lang, dash.dimensions))
     numeric: dict[str, bool] = {}
     if hidden:

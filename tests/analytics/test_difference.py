@@ -230,3 +230,35 @@ def test_figure_on_literal_rows() -> None:
     assert "overlap" in text and "integrity" in text
     zh = difference_figure(rows, lang="zh-CN").to_json()
     assert "overlap" not in zh
+
+
+def test_dashboard_table_figure_and_report(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    """The dashboard compares the chosen unit with the district: its table is the API's rows,
+    its figure plots them, and the report carries the section and its table."""
+    syn = _campaign(app, "dfb", [40, 30, 30], {0: 1.5})
+    h = headers_for(client, session, "evaluator")
+    unit = syn.unit_codes[0]
+    api = _get(client, h, syn, a=unit, b="district")["rows"]
+    params: dict[str, Any] = {"campaign_id": syn.campaign_id, "unit_code": unit, "format": "json"}
+    table = client.get("/api/v1/tables/difference", params=params, headers=h)
+    assert table.status_code == 200, table.text
+    body = table.json()
+    rows = body["rows"] if isinstance(body, dict) else body
+    assert [(r["dimension"], r["difference"]) for r in rows] == [
+        (r["dimension"], r["difference"]) for r in api
+    ]
+    fig = client.get(
+        "/api/v1/figures/difference",
+        params={"campaign_id": syn.campaign_id, "unit_code": unit, "lang": "en"},
+        headers=h,
+    )
+    assert fig.status_code == 200
+    shown = [r["difference"] for r in api if not r["suppressed"]]
+    assert fig.json()["data"][0]["x"] == pytest.approx([round(x, 1) for x in shown])
+    report = client.get(
+        f"/api/v1/reports/{syn.campaign_id}", params={"unit_code": unit, "lang": "en"}, headers=h
+    )
+    assert report.status_code == 200
+    assert "Holm-adjusted p" in report.text and "No clear difference" in report.text
