@@ -55,7 +55,13 @@ def test_flagged_switch_is_the_admins_alone(
     assert len(paths) >= 8, paths
     ev = headers_for(client, session, "evaluator")
     admin = headers_for(client, session, "admin", "adm")
-    params = {"campaign_id": syn.campaign_id, "name": "ranking", "format": "json"}
+    # "a": the unit the difference route compares (the other routes ignore it).
+    params = {
+        "campaign_id": syn.campaign_id,
+        "name": "ranking",
+        "format": "json",
+        "a": syn.unit_codes[0],
+    }
     for template in paths:
         url = template.replace("{campaign_id}", str(syn.campaign_id))
         url = url.replace("{name}", "ranking")
