@@ -265,3 +265,32 @@ def test_reliability_figure_on_literal_rows(lang: str) -> None:
     assert figures.label(lang, "reliability") in fig.layout.title.text
     empty = figures.reliability([], lang=lang)
     assert not empty.data
+
+
+def test_dashboard_table_and_report_are_the_api_rows(
+    client: TestClient, session: Session, data: tuple[Synthetic, list[Any]]
+) -> None:
+    syn, _people = data
+    h = headers_for(client, session, "evaluator")
+    api = client.get(f"/api/v1/campaigns/{syn.campaign_id}/reliability", headers=h).json()
+    r = client.get(
+        "/api/v1/tables/reliability",
+        params={"campaign_id": syn.campaign_id, "format": "json"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert [x for x in rows if x["kind"] == "alpha"] == [
+        {"kind": "alpha", **x} for x in api["rows"]
+    ]
+    assert [x for x in rows if x["kind"] == "correlation"] == [
+        {"kind": "correlation", **x} for x in api["correlations"]
+    ]
+    body = client.get(
+        "/api/v1/dashboard",
+        params={"campaign_id": syn.campaign_id, "names": "reliability", "lang": "en"},
+        headers=h,
+    ).json()
+    fig = body["figures"]["reliability"]
+    bar = next(t for t in fig["data"] if t["type"] == "bar")
+    assert bar["y"] == [x["alpha"] for x in api["rows"]]

@@ -190,3 +190,26 @@ def test_sensitivity_figure_on_literal_rows(lang: str) -> None:
     hidden = next(t for t in fig.data if t.mode == "text")
     assert list(hidden.y) == ["&lt;b&gt;hidden&lt;/b&gt;"]
     assert not figures.sensitivity([], lang=lang).data
+
+
+def test_dashboard_table_and_figure_are_the_api_rows(
+    client: TestClient, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    syn = synthetic(n=300, units=4, seed=11)
+    h = headers_for(client, session, "evaluator")
+    api = _get(client, h, syn)
+    r = client.get(
+        "/api/v1/tables/sensitivity",
+        params={"campaign_id": syn.campaign_id, "format": "json"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == api["rows"]
+    body = client.get(
+        "/api/v1/dashboard",
+        params={"campaign_id": syn.campaign_id, "names": "sensitivity"},
+        headers=h,
+    ).json()
+    traces = body["figures"]["sensitivity"]["data"]
+    base = next(t for t in traces if t.get("name") == figures.label("zh-CN", "sens_base"))
+    assert base["x"] == [x["base_rank"] for x in api["rows"] if not x["suppressed"]]
