@@ -56,7 +56,7 @@ def test_flagged_switch_is_the_admins_alone(
     ev = headers_for(client, session, "evaluator")
     admin = headers_for(client, session, "admin", "adm")
     # "a": the unit the difference route compares (the other routes ignore it).
-    params = {
+    params: dict[str, str | int] = {
         "campaign_id": syn.campaign_id,
         "name": "ranking",
         "format": "json",
