@@ -5,8 +5,12 @@ Every published count, sum and sum of squares (n, mean x n, sd) of a row is a li
 of the respondents' values with the row's indicator (or weight) vector as coefficients. So what
 any combination of answers can reveal about a group G is exactly whether G's vector lies in the
 row space of the matrix Q of every published row. Columns are (respondent, channel): one
-channel per rated dimension (a row without ``dimension`` pools all five), one for "left a
-comment" and one per sentiment label. Counts get their own matrix (respondents as columns).
+channel per point of each rated question's scale (1 when the respondent chose it: the
+distribution of answers publishes counts of exactly these), one for "left a comment" and one
+per sentiment label. An answer is the sum of its points times their values, so a mean's
+equation puts v on channel "question=v" (a row without ``dimension`` pools all five
+dimensions), and means and point counts combine in one row space. Counts of respondents get
+their own matrix (respondents as columns).
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from tests.surveys.forms.factories import campaign_body, survey_body
 
 DIMS = [d for d, _zh, _en in DIM_ROWS]
 LABELS = ("positive", "negative", "neutral")
-CHANNELS = [*DIMS, "nps", "commented", *(f"sentiment:{lab}" for lab in LABELS)]
+# The points of each rated question's scale: every answer is one of them.
+POINTS: dict[str, tuple[int, ...]] = {d: tuple(range(1, 6)) for d in DIMS} | {
+    "nps": tuple(range(11))
+}
+CHANNELS = [
+    *(f"{q}={v}" for q, vs in POINTS.items() for v in vs),
+    "commented",
+    *(f"sentiment:{lab}" for lab in LABELS),
+]
 ATTRS = ("unit", "area", "age_band", "sex", "day", "week", "month")
 UNITS = ("atk-u1", "atk-u2", "atk-u3")
 AREAS = ("atk-a1", "atk-a2", "atk-a3")
@@ -264,11 +276,9 @@ class Knowledge:
         self, coef: np.ndarray, channels: dict[str, float], value: float, err: float, why: str
     ) -> None:
         """One equation: sum over respondents i and channels c of coef[i] * w[c] * x[i, c]
-        equals ``value``, known to within ``err`` units of the published rounding."""
-        vec = np.zeros((self.size, len(CHANNELS)))
-        for ch, w in channels.items():
-            vec[:, CHANNELS.index(ch)] = coef * w
-        flat = vec.ravel()
+        equals ``value``, known to within ``err`` units of the published rounding. A rated
+        question as channel stands for its answer: sum over its points v of v * [answer = v]."""
+        flat = channel_vector(self.size, coef, channels)
         key = np.round(flat, 9).tobytes()
         old = self.rows.get(key)
         if old is None:
@@ -276,15 +286,37 @@ class Knowledge:
         elif abs(old[1] - value) > (old[2] + err) * self.half_unit + 1e-9:
             self.conflicts.append(f"{why}: {value} vs {old[1]} ({old[3]})")
 
+    def answered(self) -> None:
+        """What the attacker knows of every respondent: one point of each question's scale
+        chosen (the questionnaire requires an answer; the published n_answers = n agrees)."""
+        for i in range(self.size):
+            one = np.zeros(self.size)
+            one[i] = 1.0
+            for q, vs in POINTS.items():
+                chans = {f"{q}={v}": 1.0 for v in vs}
+                self.add_value(one, chans, 1.0, 0.0, f"respondent #{i} answered {q} once")
+
     def truth(self) -> np.ndarray:
         x = np.zeros((self.size, len(CHANNELS)))
         for i, q in enumerate(self.campaign.people):
             for d in [*DIMS, "nps"]:
-                x[i, CHANNELS.index(d)] = q.answers[d]
+                x[i, CHANNELS.index(f"{d}={q.answers[d]}")] = 1.0
             x[i, CHANNELS.index("commented")] = 1.0 if q.comment else 0.0
             if q.label:
                 x[i, CHANNELS.index(f"sentiment:{q.label}")] = 1.0
         return x.ravel()
+
+
+def channel_vector(size: int, coef: np.ndarray, channels: dict[str, float]) -> np.ndarray:
+    """The flat (respondent, channel) coefficients of sum_i coef[i] * sum_c w[c] * x[i, c]."""
+    vec = np.zeros((size, len(CHANNELS)))
+    for ch, w in channels.items():
+        if ch in POINTS:
+            for v in POINTS[ch]:
+                vec[:, CHANNELS.index(f"{ch}={v}")] += coef * w * v
+        else:
+            vec[:, CHANNELS.index(ch)] += coef * w
+    return vec.ravel()
 
 
 @dataclass
@@ -359,7 +391,11 @@ def _explain(rows: list[np.ndarray], whys: list[str], target: np.ndarray, c: np.
 def solve(kn: Knowledge, k: int) -> tuple[list[Finding], dict[str, int], list[str]]:
     """Test every target against the row spaces; a finding needs the vector in the row space
     AND the value from the published numbers to round to the truth within a rounding bound
-    under 0.5 (sums of whole-number answers are whole), so rounding noise never counts."""
+    under 0.5 (sums of whole-number answers are whole), so rounding noise never counts.
+
+    Per group: its count; the sum of each question's answers (and of all five dimensions);
+    how many left a comment; and how many chose each point of each question's scale (what
+    the distribution of answers publishes for groups of k or more)."""
     people = kn.campaign.people
     width_v = kn.size * len(CHANNELS)
     v_rows = [r[0] for r in kn.rows.values()]
@@ -369,40 +405,42 @@ def solve(kn: Knowledge, k: int) -> tuple[list[Finding], dict[str, int], list[st
     c_rows = [r[0] for r in kn.counts.values()]
     c_b = np.array([r[1] for r in kn.counts.values()])
     c_why = [r[2] for r in kn.counts.values()]
-    v_basis, c_basis = _basis(v_rows, width_v), _basis(c_rows, kn.size)
     truth = kn.truth()
-    findings: list[Finding] = []
-    tested = 0
-    unconfirmed: list[str] = []
+    # (matrix, group, its description, kind, vector); each matrix's checks are tested at once.
+    checks: list[tuple[str, np.ndarray, str, str, np.ndarray]] = []
     for m, desc in targets(people, k).values():
-        checks: list[
-            tuple[
-                str,
-                np.ndarray,
-                np.ndarray,
-                list[np.ndarray],
-                np.ndarray,
-                np.ndarray,
-                list[str],
-                np.ndarray | None,
-            ]
-        ] = []
-        checks.append(
-            ("count", m.astype(float), c_basis, c_rows, c_b, np.zeros(len(c_b)), c_why, None)
-        )
+        coef = m.astype(float)
+        checks.append(("counts", m, desc, "count", coef))
         for ch in [*DIMS, "nps", "all dimensions", "commented"]:
-            t = np.zeros((kn.size, len(CHANNELS)))
-            for c in DIMS if ch == "all dimensions" else [ch]:
-                t[:, CHANNELS.index(c)] = m
-            checks.append((f"sum of {ch}", t.ravel(), v_basis, v_rows, v_b, v_err, v_why, truth))
-        for kind, t, basis, rows, b, err, why, x in checks:
-            tested += 1
-            if not len(basis):
-                continue
-            resid = np.linalg.norm(t - basis.T @ (basis @ t)) / np.linalg.norm(t)
-            if resid > RESIDUAL_TOL:
-                continue
-            c = np.linalg.lstsq(np.vstack(rows).T, t, rcond=None)[0]
+            chans = dict.fromkeys(DIMS if ch == "all dimensions" else [ch], 1.0)
+            checks.append(("values", m, desc, f"sum of {ch}", channel_vector(kn.size, coef, chans)))
+        for q, vs in POINTS.items():
+            for v in vs:
+                vec = channel_vector(kn.size, coef, {f"{q}={v}": 1.0})
+                checks.append(("values", m, desc, f"count of {q}={v}", vec))
+    findings: list[Finding] = []
+    unconfirmed: list[str] = []
+    ranks = {}
+    for name, rows, b, err, why, width, x in (
+        ("values", v_rows, v_b, v_err, v_why, width_v, truth),
+        ("counts", c_rows, c_b, np.zeros(len(c_b)), c_why, kn.size, None),
+    ):
+        basis = _basis(rows, width)
+        ranks[name] = len(basis)
+        mine = [c for c in checks if c[0] == name]
+        if not len(basis) or not mine:
+            continue
+        t_all = np.vstack([c[4] for c in mine])
+        resid = np.linalg.norm(t_all - (t_all @ basis.T) @ basis, axis=1)
+        resid /= np.linalg.norm(t_all, axis=1)
+        hits = np.flatnonzero(resid <= RESIDUAL_TOL)
+        if not len(hits):
+            continue
+        # Minimum-norm combinations of the published rows, as lstsq gives them.
+        pinv = np.linalg.pinv(np.vstack(rows).T)
+        for j in hits.tolist():
+            _name, m, desc, kind, t = mine[j]
+            c = pinv @ t
             got = float(c @ b)
             true = float(t @ x) if x is not None else float(m.sum())
             bound = float(np.abs(c) @ err) * kn.half_unit
@@ -422,9 +460,9 @@ def solve(kn: Knowledge, k: int) -> tuple[list[Finding], dict[str, int], list[st
                 unconfirmed.append(f"{desc} {kind}: {got:.4f} vs {true:g} (bound {bound:.3g})")
     stats = {
         "published rows (distinct equations)": len(v_rows) + len(c_rows),
-        "rank of Q (values)": len(v_basis),
-        "rank of Q (counts)": len(c_basis),
-        "targets x kinds tested": tested,
+        "rank of Q (values)": ranks.get("values", 0),
+        "rank of Q (counts)": ranks.get("counts", 0),
+        "targets x kinds tested": len(checks),
         "in the row space but not confirmed by the values": len(unconfirmed),
     }
     return findings, stats, unconfirmed

@@ -177,6 +177,46 @@ class Attacker:
                 hits.append(w)
         return hits[0] if len(hits) == 1 else None
 
+    # -- distribution of answers -------------------------------------------------------------
+    def distribution(self, params: dict[str, Any]) -> None:
+        """Each published count of a scale point is the number of the row's respondents who
+        chose it: one equation on the channel "question=point". Weighted shares times the
+        row's weight total are equations on weight x indicator, when the weights are known."""
+        body = self.get(f"campaigns/{self.kn.campaign.id}/distribution", params)
+        if body is None:
+            return
+        weighted = bool(params.get("weighted"))
+        if weighted and self.weights is None:
+            self.learn_weights(body["method"].get("weighting") or {})
+        base = self.base(
+            bool(params.get("include_flagged")),
+            unit=params.get("unit_code"),
+            area=params.get("area_code"),
+            age_band=params.get("age_band"),
+            sex=params.get("sex"),
+        )
+        if params.get("month"):
+            base &= self.kn.mask(month=params["month"])
+        why = "distribution?" + "&".join(f"{k}={v}" for k, v in params.items() if v)
+        for row in body["rows"]:
+            if row.get("suppressed") or row.get("n") is None:
+                continue
+            m = base & self.kn.mask(unit=row["unit_code"]) if row.get("unit_code") else base
+            q = "nps" if row["type"] == "nps" else row["dimension"]
+            label = f"{why} [unit={row.get('unit_code')}, {q}]"
+            self.kn.published += 1
+            # Every respondent answers every question here, so the answers are respondents.
+            self.kn.add_count(m, row["n"], label + " n")
+            coef = m.astype(float)
+            total = self.weight_total(row) if weighted and self.weights is not None else None
+            for p in row["points"]:
+                ch = {f"{q}={int(p['value'])}": 1.0}
+                self.kn.add_value(coef, ch, p["count"], 0.0, f"{label} count {p['value']:g}")
+                if total is not None and self.weights is not None and p["share"] is not None:
+                    self.kn.add_value(
+                        coef * self.weights, ch, p["share"] * total, total, f"{label} share"
+                    )
+
     # -- ranking -----------------------------------------------------------------------------
     def ranking(self, params: dict[str, Any], dim_weights: dict[str, float] | None) -> None:
         weights = ",".join(f"{d}:{w:g}" for d, w in dim_weights.items()) if dim_weights else None
@@ -321,6 +361,11 @@ def attack(a: Attacker, k: int) -> None:
     for by, period, f in itertools.product(bys[:6], ("day", "week", "month"), tfilters):
         a.table(f"campaigns/{cid}/trends", {"by": by, "period": period, **f})
     weighted_opts = (False, True) if c.margins else (False,)
+    a.kn.answered()
+    for by, f, month, weighted in itertools.product(
+        ("unit", "district"), filters, (None, *months(c)), weighted_opts
+    ):
+        a.distribution({"by": by, "month": month, "weighted": weighted, **f})
     dim_options: list[dict[str, float] | None] = [None]
     dim_options += [{d: 1.0 if d == e else 0.0 for d in DIMS} for e in DIMS]
     for weighted, area, month, dw in itertools.product(
@@ -341,7 +386,7 @@ def attack(a: Attacker, k: int) -> None:
             a.table(path, {"by": by, "include_flagged": True, **f})
     for fmt in ("csv", "json", "xlsx"):
         a.should_refuse(f"campaigns/{cid}/responses", {"format": fmt}, f"responses export {fmt}")
-    for route in ("ranking", "trends", "comments"):
+    for route in ("ranking", "trends", "comments", "distribution"):
         a.should_refuse(
             f"campaigns/{cid}/{route}", {"include_flagged": True}, f"{route} include_flagged"
         )
@@ -373,6 +418,8 @@ def test_an_evaluator_who_subtracts_recovers_no_group_under_k(
         lines.append(
             f"{c.name}: {a.requests} requests, {a.kn.published} published rows, "
             + ", ".join(f"{v} {n}" for n, v in stats.items())
+            + f", {sum(w.startswith('distribution') for *_r, w in a.kn.rows.values())} "
+            "distinct equations from the distribution of answers"
         )
         lines += [f"  conflicting answers: {x}" for x in a.kn.conflicts[:5]]
         lines += [f"  not confirmed: {x}" for x in unconfirmed[:5]]
