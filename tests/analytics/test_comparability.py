@@ -167,7 +167,7 @@ def test_comparison_side_by_side(client: TestClient, session: Session, app: Fast
                 ans = {k: int(rng.integers(1, 6)) for k in QUESTIONS}
                 people.append({"unit": unit, "answers": ans})
                 for k, v in ans.items():
-                    dim = QUESTIONS[k]["dimension"]
+                    dim = str(QUESTIONS[k]["dimension"])
                     raw.setdefault((target.campaign_id, syn.unit_codes[unit], dim), []).append(v)
         add_answers(app.state.engine, target, people)
 
