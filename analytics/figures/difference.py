@@ -20,6 +20,7 @@ from analytics.figures.common import (
     label,
     value,
 )
+from analytics.figures.votes import wrap
 
 VERDICT_COLOURS = {"higher": BLUE, "lower": RED, "no clear difference": GREY}
 VERDICT_KEYS = {"higher": "diff_higher", "lower": "diff_lower", "no clear difference": "diff_none"}
@@ -94,18 +95,15 @@ def difference_figure(
                 showlegend=False,
             )
         )
-    fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_xaxes(title={"text": label(lang, "difference_axis")}, zeroline=False)
-    fig.add_annotation(
-        text=label(lang, "difference_note"),
-        showarrow=False,
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=-0.22,
-        xanchor="left",
-        yanchor="top",
-        align="left",
-        font={"color": GREY, "size": 12},
+    # Rows in the order given (the dimensions, then the index), withheld ones in their place.
+    order = [name(r) for r in rows]
+    fig.update_yaxes(
+        autorange="reversed", automargin=True, categoryorder="array", categoryarray=order
     )
-    return _finish(fig, title=title, height=_height(len(rows), per=34, base=190), margin_left=10)
+    fig.update_xaxes(title={"text": label(lang, "difference_axis")}, zeroline=False)
+    # The warning about overlapping intervals goes under the title, where it has room.
+    lines = wrap(label(lang, "difference_note"), 96)
+    title += "".join(f"<br><sup>{esc(line)}</sup>" for line in lines)
+    fig = _finish(fig, title=title, height=_height(len(rows), per=34, base=190 + 16 * len(lines)))
+    fig.update_layout(margin={"t": 64 + 17 * len(lines)})
+    return fig
