@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -13,8 +14,10 @@ from analytics.figures.common import (
     GREEN,
     GREY,
     LIGHT,
+    PLOT_WIDTH,
     RED,
     Row,
+    _category_labels,
     _empty,
     _finish,
     _height,
@@ -28,6 +31,8 @@ from analytics.figures.common import (
 
 # Cronbach's alpha from which a scale is usually read as consistent.
 ALPHA_REFERENCE = 0.7
+# Gap between the alpha panel and the correlation heatmap (share of the plot width).
+SPACING = 0.16
 # Marker colour and legend label key of each kind of scenario.
 SCENARIO_STYLE = {
     "equal_weights": (GREEN, "sens_equal"),
@@ -63,13 +68,18 @@ def reliability(
         fig = go.Figure()
         _empty(fig, lang)
         return _finish(fig, title=title)
+    dims = list(dict.fromkeys(str(r.get(k)) for r in corr for k in ("dimension_a", "dimension_b")))
+    # One panel per part that has rows: a campaign of one question per dimension has no alpha.
+    parts = [p for p, rows_ in (("alpha", alphas), ("correlation", dims)) if rows_]
+    two = len(parts) == 2
     fig = make_subplots(
         rows=1,
-        cols=2,
-        column_widths=[0.45, 0.55],
-        horizontal_spacing=0.16,
-        subplot_titles=(label(lang, "alpha"), label(lang, "correlation")),
+        cols=len(parts),
+        column_widths=[0.45, 0.55] if two else None,
+        horizontal_spacing=SPACING,
+        subplot_titles=[label(lang, p) for p in parts],
     )
+    heat_col = len(parts)
     shown = [r for r in alphas if value(r, "alpha") is not None]
     withheld = [r for r in alphas if value(r, "alpha") is None]
     if shown:
@@ -108,10 +118,13 @@ def reliability(
             row=1,
             col=1,
         )
-    fig.add_hline(y=ALPHA_REFERENCE, line={"color": RED, "width": 1, "dash": "dash"}, row=1, col=1)
-    # Alpha can be negative (items that disagree); the axis reaches down to the lowest bound.
-    bottom = min([0.0] + [value(r, "alpha_ci_low") or 0.0 for r in shown])
-    fig.update_yaxes(range=[bottom, 1.0], row=1, col=1)
+    if alphas:
+        fig.add_hline(
+            y=ALPHA_REFERENCE, line={"color": RED, "width": 1, "dash": "dash"}, row=1, col=1
+        )
+        # Alpha can be negative (questions that disagree): the axis reaches the lowest bound.
+        bottom = min([0.0] + [value(r, "alpha_ci_low") or 0.0 for r in shown])
+        fig.update_yaxes(range=[bottom, 1.0], row=1, col=1)
     dims = list(
         dict.fromkeys([str(r.get(k)) for r in corr for k in ("dimension_a", "dimension_b")])
     )
@@ -140,10 +153,22 @@ def reliability(
                 hovertemplate="%{y} × %{x}: %{text}<extra></extra>",
             ),
             row=1,
-            col=2,
+            col=heat_col,
         )
-        fig.update_yaxes(autorange="reversed", row=1, col=2)
-    return _finish(fig, title=title, height=380)
+        fig.update_yaxes(autorange="reversed", row=1, col=heat_col)
+    fig = _finish(fig, title=title, height=380)
+    if not two:
+        # The estimate of the heatmap's names on the left can fall a pixel short; a little
+        # slack spares plotly.js a second drawing.
+        fig.layout.margin.l = (fig.layout.margin.l or 0) + 6
+    if two and dims:
+        # The margins are estimated from the first panel's axes only: make room below for the
+        # heatmap's dimension names as plotly.js lays them out in the narrower right panel.
+        m = fig.layout.margin
+        width = (PLOT_WIDTH - (m.l or 0) - (m.r or 0)) * (1 - SPACING) * 0.55
+        ticks, _reach = _category_labels([name(d) for d in dims], plot_width=width)
+        m.b = max(m.b or 0, math.ceil(ticks + 16))
+    return fig
 
 
 def _kind(scenario: str) -> str:

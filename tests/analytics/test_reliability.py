@@ -265,6 +265,9 @@ def test_reliability_figure_on_literal_rows(lang: str) -> None:
     assert figures.label(lang, "reliability") in fig.layout.title.text
     empty = figures.reliability([], lang=lang)
     assert not empty.data
+    # One question per dimension: no alpha panel, the heatmap alone.
+    only = figures.reliability([r for r in FIGURE_ROWS if r["kind"] == "correlation"], lang=lang)
+    assert [t.type for t in only.data] == ["heatmap"]
 
 
 def test_dashboard_table_and_report_are_the_api_rows(
