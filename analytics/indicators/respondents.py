@@ -55,22 +55,26 @@ def answers(
     keep = cube._kept(c, tables, include_flagged, filters)
     group, _size, labels = cube._grouping(c, tables, fields, period)
     group = group[keep]
+    # Sorted once by group, so each group's answers are one slice of every column.
+    order = np.argsort(group, kind="stable")
+    present, starts, sizes = np.unique(group[order], return_index=True, return_counts=True)
+    columns: dict[str, np.ndarray] = {}
     out: list[Answers] = []
-    for g in np.unique(group).tolist():
+    for g, start, n in zip(present.tolist(), starts.tolist(), sizes.tolist(), strict=True):
         rest, key = g, []
         for j in range(len(fields) - 1, -1, -1):
             rest, code = divmod(rest, max(len(labels[j]), 1))
             value = labels[j][code]
             key.append(int(value) if fields[j] in ("unit", "area") else value)
         tkey = tuple(reversed(key))
-        rows = group == g
-        n = int(rows.sum())
         ok = tkey in shown and n >= k
         values: dict[str, np.ndarray] = {}
         if ok:
             for qkey, codes in raw.items():
-                # Code -1 (no answer) picks the NaN appended after the scale's values.
-                lut = np.asarray([*tables[qkey][0], np.nan], dtype=float)
-                values[qkey] = lut[codes[keep][rows]]
-        out.append(Answers(key=tkey, n=n, published=ok, values=values))
+                if qkey not in columns:
+                    # Code -1 (no answer) picks the NaN appended after the scale's values.
+                    lut = np.asarray([*tables[qkey][0], np.nan], dtype=float)
+                    columns[qkey] = lut[codes[keep][order]]
+                values[qkey] = columns[qkey][start : start + n]
+        out.append(Answers(key=tkey, n=int(n), published=ok, values=values))
     return out
