@@ -54,7 +54,6 @@ class TrendsOut(BaseModel):
     method: dict[str, Any]
 
 
-
 class DistributionPoint(BaseModel):
     value: float
     count: int
@@ -82,30 +81,6 @@ class DistributionRow(BaseModel):
 
 class DistributionOut(BaseModel):
     rows: list[DistributionRow]
-    method: dict[str, Any]
-
-
-class DifferenceRow(BaseModel):
-    """One dimension (or the composite ``index``) of a against b; suppressed rows have no
-    numbers."""
-
-    model_config = ConfigDict(extra="allow")
-
-    dimension: str
-    a: str
-    b: str
-    difference: float | None = None
-    se: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    p_holm: float | None = None
-    verdict: Literal["higher", "lower", "no clear difference"] | None = None
-    suppressed: bool
-
-
-class DifferenceOut(BaseModel):
-    rows: list[DifferenceRow]
     method: dict[str, Any]
 
 
@@ -162,3 +137,27 @@ class ComparisonRow(BaseModel):
 class ComparisonOut(BaseModel):
     comparability: ComparabilityOut
     rows: list[ComparisonRow]
+
+
+class DifferenceRow(BaseModel):
+    """One dimension (or the composite ``index``) of a against b; suppressed rows have no
+    numbers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dimension: str
+    a: str
+    b: str
+    difference: float | None = None
+    se: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    verdict: Literal["higher", "lower", "no clear difference"] | None = None
+    suppressed: bool
+
+
+class DifferenceOut(BaseModel):
+    rows: list[DifferenceRow]
+    method: dict[str, Any]
