@@ -1,7 +1,13 @@
-"""Online, consistent backups: SQLite's backup API, pg_dump for PostgreSQL."""
+"""Online, consistent backups: SQLite's backup API, pg_dump for PostgreSQL.
+
+A dump holds every response, so it is created readable by its owner only (0600), and the
+database password never appears on a command line (``ps`` shows argv to every local user):
+pg_dump and pg_restore get it through ``PGPASSWORD`` in their environment.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -9,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from service.errors import AppError
 
@@ -26,8 +32,40 @@ def _sqlite_path(url: str) -> Path:
 
 
 def _libpq_url(url: str) -> str:
-    """The SQLAlchemy URL as libpq understands it (no +driver)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The SQLAlchemy URL as libpq understands it (no +driver, no password)."""
+    u = make_url(url)
+    bare = URL.create("postgresql", u.username, None, u.host, u.port, u.database, u.query)
+    return bare.render_as_string(hide_password=False)
+
+
+def _pg_env(url: str) -> dict[str, str]:
+    """The environment for a PostgreSQL tool: the caller's, plus the password if the URL has one."""
+    env = dict(os.environ)
+    password = make_url(url).password
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return env
+
+
+def _private_file(target: Path) -> None:
+    """Create (or truncate) target readable and writable by its owner only."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(target, 0o600)  # an existing file keeps its old mode through os.open
+
+
+def pg_dump_command(url: str, target: Path) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of the pg_dump run (argv carries no password)."""
+    argv = [
+        _pg_tool("pg_dump"),
+        "--format=custom",
+        "--no-owner",
+        "--no-privileges",
+        "--file",
+        str(target),
+        _libpq_url(url),
+    ]
+    return argv, _pg_env(url)
 
 
 def _pg_tool(name: str) -> str:
@@ -40,6 +78,7 @@ def _pg_tool(name: str) -> str:
 def backup(url: str, target: Path, progress: Callable[[int, int], object] | None = None) -> None:
     """Write a consistent copy of the database to target while it keeps serving."""
     target = Path(target)
+    _private_file(target)
     if url.startswith("sqlite"):
         src = sqlite3.connect(str(_sqlite_path(url)))
         dst = sqlite3.connect(str(target))
@@ -56,18 +95,8 @@ def backup(url: str, target: Path, progress: Callable[[int, int], object] | None
             src.close()
         return
     # pg_dump runs in one repeatable-read snapshot: consistent without stopping the service.
-    subprocess.run(
-        [
-            _pg_tool("pg_dump"),
-            "--format=custom",
-            "--no-owner",
-            "--no-privileges",
-            "--file",
-            str(target),
-            _libpq_url(url),
-        ],
-        check=True,
-    )
+    argv, env = pg_dump_command(url, target)
+    subprocess.run(argv, env=env, check=True)
 
 
 def database_is_empty(url: str) -> bool:
@@ -122,5 +151,6 @@ def restore(url: str, source: Path, *, force: bool = False) -> None:
             _libpq_url(url),
             str(source),
         ],
+        env=_pg_env(url),
         check=True,
     )
