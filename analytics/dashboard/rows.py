@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from analytics import figures, indicators
 from analytics.dashboard.options import DIMENSION_NAMES, DashFilters
@@ -22,7 +22,7 @@ from analytics.indicators.distribution import distribution
 from analytics.indicators.reliability import reliability
 from analytics.indicators.sensitivity import sensitivity
 from service.errors import Invalid
-from surveys.forms.models import Campaign, Question
+from surveys.forms.models import Campaign
 from surveys.forms.response_rate import response_rate
 
 
@@ -261,11 +261,11 @@ class SurveyRows:
         """The rated questions' wording in the dashboard's language, by key."""
         if self.campaign is None:
             return {}
-        rows = self.session.exec(
-            select(Question).where(Question.survey_id == self.campaign.survey_id)
-        ).all()
         en = self.lang == "en"
-        return {q.key: (q.label_en if en and q.label_en else q.label) for q in rows}
+        return {
+            q.key: (q.label_en if en and q.label_en else q.label)
+            for q in lookups.rated_questions(self.session, campaign=self.campaign)
+        }
 
     @cached_property
     def reliability_rows(self) -> list[dict[str, Any]]:
