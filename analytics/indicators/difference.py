@@ -37,7 +37,8 @@ ALPHA = 1 - CONFIDENCE
 
 METHOD = {
     "test": "two-sided Welch t test of the raw scores (score_a - score_b); se = sqrt(se_a^2 + "
-    "se_b^2), Welch-Satterthwaite degrees of freedom from each row's n_eff; interval = "
+    "se_b^2), Welch-Satterthwaite degrees of freedom from each row's df (n_eff - 1, or "
+    "(sum w^2)^2 / sum w^4 - 1 when weighted); interval = "
     "difference +/- t(df, 0.975) * se. When neither side has any spread the exact "
     "permutation test over respondents is used, as for trends",
     "district": "a unit against the district is tested against the rest of the district (the "
@@ -144,6 +145,11 @@ def _shown(row: dict[str, Any] | None) -> bool:
     return row is not None and not row["suppressed"] and row.get("score") is not None
 
 
+def _df_size(row: dict[str, Any]) -> float:
+    """The size whose n - 1 is the row's degrees of freedom (``Groups.n_df``)."""
+    return float(row["df"]) + 1 if row.get("df") is not None else float("nan")
+
+
 def _test(
     diff: float, se_a: float, se_b: float, n_a: float, n_b: float, m_a: float, m_b: float
 ) -> tuple[float, float, float]:
@@ -193,7 +199,7 @@ def _between_units(
             continue
         diff = float(ra["score"]) - float(rb["score"])
         se_a, se_b = float(ra["score_se"]), float(rb["score_se"])
-        t, df, p = _test(diff, se_a, se_b, ra["n_eff"], rb["n_eff"], ra["n"], rb["n"])
+        t, df, p = _test(diff, se_a, se_b, _df_size(ra), _df_size(rb), ra["n"], rb["n"])
         row = _row(d, a, b, diff, float(np.hypot(se_a, se_b)), t, df, p)
         row.update(score_a=ra["score"], score_b=rb["score"], n_a=ra["n"], n_b=rb["n"])
         rows.append(row)
@@ -224,7 +230,7 @@ def _against_district(
             continue
         gap = float(ra["score"]) - rr["score"]
         se_a = float(ra["score_se"])
-        t, df, p = _test(gap, se_a, rr["se"], ra["n_eff"], rr["n_eff"], ra["n"], rr["n"])
+        t, df, p = _test(gap, se_a, rr["se"], _df_size(ra), rr["n_df"], ra["n"], rr["n"])
         share = 1.0 - rr["share"]
         row = _row(d, a, DISTRICT, share * gap, share * float(np.hypot(se_a, rr["se"])), t, df, p)
         row.update(
@@ -295,6 +301,7 @@ def _rest(
             "score": float(score[i]),
             "se": float(se[i]),
             "n_eff": float(t.n_eff[i]),
+            "n_df": float(t.n_df[i]),
             "n": float(t.n[i]),
             "share": share,
         }
