@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -49,8 +50,25 @@ def with_security_headers(send: Send) -> Send:
     return _send
 
 
+# A route sets this scope key once its caller is known to be an admin; only then may the body
+# of a bulk import (a path ending in /import) grow past the ordinary limit.
+LARGE_BODY_KEY = "minyi.large_body"
+BULK_FACTOR = 50
+
+
+def allow_large_body(scope: Scope) -> None:
+    """Grant the bulk-import allowance to this request (call after the admin check)."""
+    scope[LARGE_BODY_KEY] = True
+
+
 class BodyLimit:
-    """Answers 413 for bodies over the configured size, declared or streamed."""
+    """Answers 413 for bodies over the configured size, declared or streamed.
+
+    Paths ending in ``/import`` may carry up to ``BULK_FACTOR`` times more, but only once the
+    route has authenticated an admin and called ``allow_large_body``: until then the ordinary
+    limit applies to what is read, so an anonymous caller's large body is never read whole
+    (the route answers 401 without reading it).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -60,29 +78,32 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
-        if scope.get("path", "").endswith("/import"):
-            limit *= 50  # bulk imports are admin-only and legitimately larger
+        base = self.max_bytes
+        bulk = base * BULK_FACTOR if scope.get("path", "").endswith("/import") else base
+
+        def limit() -> int:
+            return bulk if scope.get(LARGE_BODY_KEY) else base
+
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
-                    too_big = int(value) > limit
+                    too_big = int(value) > bulk
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _reject(send, limit)
+                    await _reject(send, bulk)
                     return
         seen = 0
-        sent_413 = False
 
         async def _receive() -> Message:
-            nonlocal seen, sent_413
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    sent_413 = True
-                    raise _TooLarge()
+                if seen > limit():
+                    # An HTTPException passes through the framework's body parsing (any other
+                    # error there becomes a 400) and is rendered as this 413.
+                    raise _TooLarge(limit())
             return message
 
         started = False
@@ -95,13 +116,15 @@ class BodyLimit:
 
         try:
             await self.app(scope, _receive, _send)
-        except _TooLarge:
+        except _TooLarge as exc:
             if not started:
-                await _reject(send, limit)
+                await _reject(send, exc.limit)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body larger than {limit} bytes")
+        self.limit = limit
 
 
 async def _reject(send: Send, limit: int) -> None:

@@ -5,6 +5,8 @@ was given). Every row is checked exactly as a web response is (without an invita
 one bad row rejects the whole import with a 422 naming every bad row, field and reason.
 Otherwise all rows are stored in one transaction, marked ``source = "import"``, through the
 same ``store_batch`` as the web (so the statistics are updated in the same transaction).
+At most ``MAX_ROWS`` rows per import (422 naming the limit; the request body limit bounds bytes).
+Parsing and checking are CPU work: the route runs them in the thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from surveys.forms.store import Pending, Stored, store_batch
 
 SOURCE = "import"
 CHUNK = 2000
+MAX_ROWS = 200_000
 FIXED_COLUMNS = (
     "unit_code",
     "area_code",
@@ -62,6 +65,7 @@ def parse_json(data: bytes | str) -> list[dict[str, Any]]:
         raise Invalid.field(("body",), f"not valid JSON: {exc}") from None
     if not isinstance(rows, list):
         raise Invalid.field(("body",), "expected a JSON array of responses")
+    _check_count(len(rows))
     bad = [
         _err(i, [], "expected an object")
         for i, r in enumerate(rows, start=1)
@@ -70,6 +74,11 @@ def parse_json(data: bytes | str) -> list[dict[str, Any]]:
     if bad:
         raise Invalid(bad)
     return rows
+
+
+def _check_count(n: int) -> None:
+    if n > MAX_ROWS:
+        raise Invalid.field(("body",), f"more than {MAX_ROWS} rows (the limit); split the file")
 
 
 def parse_csv(text: str, question_types: dict[str, QuestionType]) -> list[dict[str, Any]]:
@@ -90,6 +99,7 @@ def parse_csv(text: str, question_types: dict[str, QuestionType]) -> list[dict[s
         raise Invalid([_err(1, ["unit_code"], "missing column")])
     rows: list[dict[str, Any] | None] = []
     for values in reader:
+        _check_count(len(rows) + 1)
         if not any(v.strip() for v in values):
             rows.append(None)
             continue
@@ -220,13 +230,13 @@ def rows_from_upload(
     return parse_csv(payload, question_types(session, campaign)), 2
 
 
-async def read_request(request: Any) -> tuple[bytes, str, str]:
+async def read_request(request: Any, what: str = "the CSV or JSON file") -> tuple[bytes, str, str]:
     """The uploaded file (multipart field ``file``) or the raw body, with name and type."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise Invalid.field(("body", "file"), "attach the CSV or JSON file as 'file'")
+            raise Invalid.field(("body", "file"), f"attach {what} as 'file'")
         return await upload.read(), upload.filename or "", upload.content_type or ""
     return await request.body(), "", content_type

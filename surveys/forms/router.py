@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from service import audit
 from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
+from service.middleware import allow_large_body
 from service.ratelimit import RateLimit, RateLimiter, client_key
-from surveys.forms import exports, imports, receiving, service, xlsform
+from surveys.forms import exports, imports, isolated, receiving, service, xlsform
 from surveys.forms.compiled import FormCache
 from surveys.forms.dependencies import (
     CampaignById,
@@ -41,6 +42,20 @@ from surveys.forms.schemas import (
 from surveys.forms.writer import ResponseWriter
 
 router = APIRouter(prefix="/api/v1", tags=["surveys"])
+# The upload routes read their body themselves, after the admin check; this documents it.
+UPLOAD_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        }
+    }
+}
 # The public routes: mounted first, the response post first of all, because route matching
 # walks the routes in order and this is the one path that has to be fast.
 public = APIRouter(prefix="/api/v1/campaigns", tags=["surveys"])
@@ -170,19 +185,28 @@ def create_invitations(
     return InvitationsCreated(codes=codes)
 
 
-@router.post("/surveys/import", response_model=SurveyCreated, status_code=status.HTTP_201_CREATED)
-async def import_survey(
-    admin: AdminUser, file: Annotated[UploadFile, File()], session: SessionDep
-) -> SurveyCreated:
-    """Create a questionnaire from an XLSForm workbook; 422 lists every bad row (admin)."""
-    data = xlsform.import_xlsform(await file.read())
+@router.post(
+    "/surveys/import",
+    response_model=SurveyCreated,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=UPLOAD_BODY,
+)
+async def import_survey(admin: AdminUser, request: Request, session: SessionDep) -> SurveyCreated:
+    """Create a questionnaire from an XLSForm workbook; 422 lists every bad row (admin).
+
+    The body is read only after the admin check (a declared ``File()`` parameter would be read
+    before it), and parsed in a child process so the server keeps serving meanwhile.
+    """
+    allow_large_body(request.scope)
+    body, filename, _type = await imports.read_request(request, "the .xlsx workbook")
+    data = await run_in_threadpool(isolated.import_xlsform, body)
     survey = await run_in_threadpool(service.create_survey, session, data=data)
     audit.record(
         session,
         actor=admin.username,
         action="survey.import",
         target=str(survey.id),
-        file=file.filename,
+        file=filename,
     )
     return SurveyCreated(id=survey.id or 0)
 
@@ -214,6 +238,7 @@ async def import_responses(
 
     One bad row rejects the batch: 422 lists every bad row (row number, field, reason).
     """
+    allow_large_body(request.scope)
     data, filename, content_type = await imports.read_request(request)
 
     def run() -> int:

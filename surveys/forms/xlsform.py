@@ -16,18 +16,25 @@ Labels come from ``label::zh`` (also ``label::zh-CN``, ``label::Chinese (zh)`` o
 ``relevant`` holds the condition (``${q} = 'a'``, ``${q} >= 3``, ``selected(${q}, 'a')``,
 alternatives joined by ``or``); the extra column ``dimension`` names what a rating measures.
 Every row that cannot be read is reported with its sheet and row number; nothing is dropped.
+
+Limits (a questionnaire is small; these stop a hostile or mistaken upload early): the file at
+most ``MAX_WORKBOOK_BYTES`` and ``MAX_UNPACKED_BYTES`` once unzipped (413), each sheet at most
+``MAX_ROWS`` rows (422). Written cells go through the one formula rule
+(``service.spreadsheet.neutralise``) and are read back through its inverse.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import zipfile
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
 from pydantic import ValidationError
 
-from service.errors import Invalid, error_item
+from service.errors import AppError, Invalid, error_item
+from service.spreadsheet import neutralise, restore
 from surveys.forms.models import Question, QuestionType, Survey
 from surveys.forms.schemas import SurveyCreate
 
@@ -54,6 +61,9 @@ _COMPARE = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9_]*)\}\s*(!=|<=|>=|=|<|>)\s*(.+)
 _SELECTED = re.compile(r"^selected\(\s*\$\{([A-Za-z][A-Za-z0-9_]*)\}\s*,\s*'([^']*)'\s*\)$")
 _PARAM = re.compile(r"(start|end|step)\s*=\s*(-?\d+(?:\.\d+)?)")
 _BOUND = re.compile(r"\.\s*(>=|<=)\s*(-?\d+(?:\.\d+)?)")
+MAX_WORKBOOK_BYTES = 5_000_000
+MAX_UNPACKED_BYTES = 50_000_000
+MAX_ROWS = 10_000
 
 
 def _err(sheet: str, row: int, column: str, msg: str) -> dict[str, Any]:
@@ -85,14 +95,25 @@ def _relevant(cond: dict[str, Any] | None, types: dict[str, str]) -> str:
     return f"${{{key}}} {_OPS_NUM[op]} {_literal(value)}"
 
 
+class _Sheet:
+    """A worksheet whose appended rows pass through the formula rule (labels are user text)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    def append(self, row: list[Any]) -> None:
+        self.ws.append([neutralise(v) for v in row])
+
+
 def export_xlsform(survey: Survey, questions: list[Question]) -> bytes:
     """The questionnaire as an XLSForm workbook (bytes of an .xlsx file)."""
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "survey"
+    first = wb.active
+    assert first is not None
+    first.title = "survey"
+    ws = _Sheet(first)
     ws.append(SURVEY_COLUMNS)
-    choices = wb.create_sheet("choices")
+    choices = _Sheet(wb.create_sheet("choices"))
     choices.append(CHOICE_COLUMNS)
     types = {q.key: str(getattr(q.type, "value", q.type)) for q in questions}
     for q in questions:
@@ -132,7 +153,7 @@ def export_xlsform(survey: Survey, questions: list[Question]) -> bytes:
                 q.dimension or "",
             ]
         )
-    settings = wb.create_sheet("settings")
+    settings = _Sheet(wb.create_sheet("settings"))
     settings.append(
         ["form_title", "form_title::en", "form_id", "version", "default_language", "description"]
     )
@@ -154,8 +175,12 @@ def export_xlsform(survey: Survey, questions: list[Question]) -> bytes:
 # ---------------------------------------------------------------- import
 
 
-def _rows(ws: Any) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
-    """Header (lower-cased name -> column index) and the non-empty rows with their numbers."""
+def _rows(ws: Any, sheet: str) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
+    """Header (lower-cased name -> column index) and the non-empty rows with their numbers.
+
+    Stops reading past ``MAX_ROWS`` non-empty rows (422), so a long sheet costs no more than the
+    limit. Empty rows (formatting) do not count; the unpacked-size limit bounds them.
+    """
     it = ws.iter_rows(values_only=True)
     try:
         header = next(it)
@@ -169,6 +194,8 @@ def _rows(ws: Any) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
         values = list(row)
         if any(v is not None and str(v).strip() for v in values):
             rows.append((n, values))
+            if len(rows) > MAX_ROWS:
+                raise Invalid([_err(sheet, n, "sheet", f"more than {MAX_ROWS} rows (the limit)")])
     return cols, rows
 
 
@@ -179,7 +206,7 @@ def _cell(cols: dict[str, int], row: list[Any], *names: str) -> str:
             value = row[i]
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            text = str(value).strip()
+            text = str(restore(value)).strip()
             if text:
                 return text
     return ""
@@ -251,7 +278,11 @@ def _type(xtype: str, appearance: str) -> tuple[QuestionType, str | None]:
 
 
 def import_xlsform(data: bytes) -> SurveyCreate:
-    """Read an XLSForm workbook; 422 listing every bad row with its sheet and row number."""
+    """Read an XLSForm workbook; 422 listing every bad row with its sheet and row number.
+
+    CPU-bound for large files: call it off the event loop (the route uses the thread pool).
+    """
+    check_size(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
@@ -263,7 +294,7 @@ def import_xlsform(data: bytes) -> SurveyCreate:
     # choices
     lists: dict[str, list[dict[str, str]]] = {}
     if "choices" in names:
-        cols, rows = _rows(wb[names["choices"]])
+        cols, rows = _rows(wb[names["choices"]], "choices")
         for col in ("list_name", "name"):
             if col not in cols and rows:
                 errors.append(_err("choices", 1, col, f"missing column '{col}'"))
@@ -294,7 +325,7 @@ def import_xlsform(data: bytes) -> SurveyCreate:
                 {"value": value, "label": label, "label_en": _cell(cols, row, *_EN)}
             )
     # survey
-    cols, rows = _rows(wb[names["survey"]])
+    cols, rows = _rows(wb[names["survey"]], "survey")
     for col in ("type", "name"):
         if col not in cols:
             errors.append(_err("survey", 1, col, f"missing column '{col}'"))
@@ -362,7 +393,7 @@ def import_xlsform(data: bytes) -> SurveyCreate:
     # settings
     title = title_en = description = ""
     if "settings" in names:
-        cols, rows = _rows(wb[names["settings"]])
+        cols, rows = _rows(wb[names["settings"]], "settings")
         if rows:
             _n, row = rows[0]
             title = _cell(cols, row, "form_title", "title")
@@ -380,6 +411,25 @@ def import_xlsform(data: bytes) -> SurveyCreate:
         )
     except ValidationError as exc:
         raise Invalid([_err("settings", 2, "form_title", e["msg"]) for e in exc.errors()]) from None
+
+
+def check_size(data: bytes) -> None:
+    """413 for a workbook over the size limits, packed or unpacked (a zip bomb), before parsing."""
+    if len(data) > MAX_WORKBOOK_BYTES:
+        raise AppError(
+            f"the workbook is larger than {MAX_WORKBOOK_BYTES} bytes (the limit)", status_code=413
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            # Reading a member never yields more than its declared size (zipfile stops there).
+            unpacked = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile:
+        raise Invalid.field(("file",), "not an .xlsx workbook") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise AppError(
+            f"the workbook unpacks to more than {MAX_UNPACKED_BYTES} bytes (the limit)",
+            status_code=413,
+        )
 
 
 def _check_question(
