@@ -6,14 +6,16 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, case, delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from service.config import Settings
@@ -58,32 +60,71 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def authenticate(*, engine: Engine, settings: Settings, username: str, password: str) -> User:
-    """Check a login; throttled per account name, committed on its own so failures count."""
+def _lock_seconds(settings: Settings, attempts: int) -> int:
+    """How long the account locks once this many attempts have failed in a row."""
+    over = attempts - settings.login_max_failures
+    # Exponential back-off, capped: the owner is slowed down, never locked out forever.
+    return min(settings.login_lock_max_seconds, 30 * 2 ** min(over, 16))
+
+
+def _count_attempt(s: Session, name: str, now: datetime) -> tuple[int, datetime | None]:
+    """Count one login attempt atomically: (attempts since the last success, lock in force).
+
+    One upsert, so concurrent attempts (threads or worker processes) never race on the row's
+    insert and each sees its own count; an attempt during a lock is not counted. The upsert
+    also locks the row until the caller's transaction ends (both databases)."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    locked = table.c.locked_until > now
+    stmt = (
+        insert(table)
+        .values(username=name, failures=1, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[table.c.username],
+            set_={"failures": case((locked, table.c.failures), else_=table.c.failures + 1)},
+        )
+        .returning(table.c.failures, table.c.locked_until)
+    )
+    attempts, locked_until = s.execute(stmt).one()
+    return int(attempts), locked_until
+
+
+def authenticate(
+    *,
+    engine: Engine,
+    settings: Settings,
+    username: str,
+    password: str,
+    throttle_key: str | None = None,
+) -> User:
+    """Check a login, throttled per account name (or per ``throttle_key`` when given).
+
+    The attempt is counted, and the lock decided, in one short transaction before the password
+    is verified: a locked account is refused without verifying, so N concurrent guesses get at
+    most ``login_max_failures`` verifications. The attempt that reaches the limit sets the lock
+    itself; a success clears the row."""
     now = utcnow()
     name = username.strip()[:64]
+    key = (throttle_key or name)[:64]
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
     with Session(engine, expire_on_commit=False) as s:
-        throttle = s.get(LoginThrottle, name)
-        if throttle and throttle.locked_until and throttle.locked_until > now:
-            wait = int((throttle.locked_until - now).total_seconds()) + 1
+        attempts, locked_until = _count_attempt(s, key, now)
+        if locked_until is not None and locked_until > now:
+            s.commit()
+            wait = int((locked_until - now).total_seconds()) + 1
             raise TooManyRequests("Too many failed logins; try again later", wait)
+        if attempts >= settings.login_max_failures:
+            until = now + timedelta(seconds=_lock_seconds(settings, attempts))
+            s.execute(update(table).where(table.c.username == key).values(locked_until=until))
+        s.commit()
         user = s.exec(select(User).where(User.username == name)).first()
         ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
         if ok and user is not None and user.is_active:
-            if throttle:
-                s.delete(throttle)
-                s.commit()
+            s.execute(delete(table).where(table.c.username == key))
+            s.commit()
             s.expunge(user)
             return user
-        throttle = throttle or LoginThrottle(username=name)
-        throttle.failures += 1
-        over = throttle.failures - settings.login_max_failures
-        if over >= 0:
-            # Exponential back-off, capped: the owner is slowed down, never locked out forever.
-            lock = min(settings.login_lock_max_seconds, 30 * 2 ** min(over, 16))
-            throttle.locked_until = now + timedelta(seconds=lock)
-        s.add(throttle)
-        s.commit()
+        s.rollback()
     raise Unauthorized("Incorrect username or password")
 
 
@@ -110,6 +151,17 @@ def revoke_token(session: Session, *, token: str) -> None:
         .where(col(AuthToken.token_hash) == _digest(token), col(AuthToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def revoke_user_tokens(session: Session, *, user_id: int) -> int:
+    """Revoke every live bearer token and page session of a user (a password change or
+    reset); returns how many were live."""
+    result = session.execute(
+        update(AuthToken)
+        .where(col(AuthToken.user_id) == user_id, col(AuthToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def user_for_token(session: Session, token: str) -> User | None:
