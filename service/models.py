@@ -9,6 +9,7 @@ from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
+from service.passwords import MAX_LENGTH, NewPassword, OptionalNewPassword
 
 
 class Role(str, enum.Enum):
@@ -34,14 +35,21 @@ class User(UserBase, table=True):
 
 
 class UserCreate(UserBase):
-    password: str = Field(min_length=8, max_length=256)
+    password: NewPassword = Field(max_length=MAX_LENGTH)
 
 
 class UserUpdate(SQLModel):
     display_name: str | None = Field(default=None, max_length=128)
     role: Role | None = None
     is_active: bool | None = None
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: OptionalNewPassword = Field(default=None, max_length=MAX_LENGTH)
+
+
+class PasswordChange(SQLModel):
+    """A user changing their own password: the current one proves it is them."""
+
+    current_password: str = Field(max_length=MAX_LENGTH)
+    new_password: NewPassword = Field(max_length=MAX_LENGTH)
 
 
 class UserPublic(SQLModel):
@@ -68,7 +76,8 @@ class AuthToken(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins per account name, existing or not, so a lock reveals nothing."""
+    """Login attempts per account name since its last success, existing or not, so a lock
+    reveals nothing. Counted by one atomic upsert (``service.auth.authenticate``)."""
 
     __tablename__ = "login_throttle"
 

@@ -18,10 +18,11 @@ from service.auth import (
     issue_token,
     oauth2_scheme,
     revoke_token,
+    revoke_user_tokens,
 )
-from service.db import SessionDep, get_or_404
+from service.db import SessionDep, get_or_404, stored_id
 from service.errors import Conflict
-from service.models import TokenPublic, User, UserCreate, UserPublic, UserUpdate
+from service.models import PasswordChange, TokenPublic, User, UserCreate, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -40,6 +41,15 @@ def create_user(session: Session, *, data: UserCreate) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def set_password(session: Session, *, user: User, password: str) -> int:
+    """Give the user a new password and revoke all their tokens and page sessions, so whoever
+    held the old password or a token is out; returns how many were revoked."""
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.flush()
+    return revoke_user_tokens(session, user_id=stored_id(user))
 
 
 def valid_user_id(user_id: int, session: SessionDep) -> User:
@@ -84,6 +94,28 @@ def read_me(user: CurrentUser) -> User:
     return user
 
 
+@router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_own_password(
+    request: Request, data: PasswordChange, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Change the caller's password; every token and session of theirs, this one included,
+    stops working. Wrong current passwords are throttled like logins, on a key of their own
+    (no username holds a colon), so a stolen token can neither guess freely nor lock the owner
+    out of logging in."""
+    authenticate(
+        engine=request.app.state.engine,
+        settings=request.app.state.settings,
+        username=user.username,
+        password=data.current_password,
+        throttle_key=f"password-change:{user.id}",
+    )
+    revoked = set_password(session, user=user, password=data.new_password)
+    audit.record(
+        session, actor=user.username, action="user.password", target=user.username, revoked=revoked
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/users", response_model=list[UserPublic])
 def read_users(admin: AdminUser, session: SessionDep, role: str | None = None) -> list[User]:
     """All accounts (admin)."""
@@ -115,10 +147,12 @@ def read_user(admin: AdminUser, user: UserById) -> User:
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
 def update_user(data: UserUpdate, admin: AdminUser, user: UserById, session: SessionDep) -> User:
-    """Change an account's name, role, active flag or password (admin)."""
+    """Change an account's name, role, active flag or password (admin); a new password
+    revokes the account's tokens and sessions."""
     changes = data.model_dump(exclude_unset=True)
-    if "password" in changes:
-        user.password_hash = hash_password(changes.pop("password"))
+    if changes.get("password") is not None:
+        set_password(session, user=user, password=changes["password"])
+    changes.pop("password", None)
     for key, value in changes.items():
         setattr(user, key, value)
     session.add(user)
