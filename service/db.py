@@ -57,11 +57,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# The longest a statement waits for a lock held elsewhere (SQLite's busy timeout, PostgreSQL's
+# lock_timeout); past it the request answers 503 with Retry-After (service.errors) rather than
+# hang. The response writer's slow path waits the same bound once, so no request waits on a
+# lock for much more than this.
+LOCK_WAIT_MS = 5000
+# How long opening a PostgreSQL connection may take before the database counts as down.
+CONNECT_TIMEOUT_S = 3
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and full fsync."""
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and full fsync.
+
+    Both databases wait at most LOCK_WAIT_MS for a lock. PostgreSQL connections are checked
+    before use (pool_pre_ping), so after an outage the pool reconnects by itself.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000},
+            **kwargs,
         )
 
         @event.listens_for(engine, "connect")
@@ -69,7 +84,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
             # FULL: an acknowledged commit survives power loss, not only a process crash.
             cur.execute("PRAGMA synchronous=FULL")
             # Deleted rows are overwritten, so a reshuffled ballot leaves no old copy behind.
@@ -79,7 +94,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A request never queues long for a pooled connection either (503 past it).
+    kwargs.setdefault("pool_timeout", LOCK_WAIT_MS / 1000)
+    connect_args = {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "options": f"-c lock_timeout={LOCK_WAIT_MS}",
+    } | kwargs.pop("connect_args", {})
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def get_or_404(session: Session, model: type[M], ident: int, what: str) -> M:

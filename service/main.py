@@ -12,14 +12,19 @@ from pathlib import Path
 import plotly
 import swagger_ui_bundle
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from service import __version__
 from service.config import Settings, get_settings
-from service.db import SessionDep, make_engine, upgrade
-from service.errors import install_error_handlers
+from service.db import make_engine, upgrade
+from service.errors import (
+    RETRY_AFTER_DOWN,
+    database_fault,
+    install_error_handlers,
+    set_html_renderer,
+)
 from service.logs import install_log_filters
 from service.middleware import BodyLimit, SecurityHeaders
 from service.ratelimit import RateLimiter
@@ -66,10 +71,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _include_routers(app)
 
     @app.get("/healthz", tags=["service"])
-    def healthz(session: SessionDep) -> dict[str, str]:
-        """Liveness and database check."""
-        session.execute(text("SELECT 1"))
-        return {"status": "ok", "database": engine.dialect.name}
+    def healthz() -> JSONResponse:
+        """Liveness and database check: 503 naming what is down when the database is."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            reason = database_fault(exc)
+            if not reason:
+                raise
+            return JSONResponse(
+                {"status": "unavailable", "down": ["database"], "database": reason},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_DOWN)},
+            )
+        return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
     @app.get("/api/v1/version", tags=["service"])
     def version() -> dict[str, str]:
@@ -136,6 +152,7 @@ def _plotly_asset(request: Request, path: Path) -> Response:
 
 def _include_routers(app: FastAPI) -> None:
     # The one place where shared plumbing reaches into the domains: mounting their routers.
+    from frontend.pages.errors import render_error
     from frontend.router import router as pages
     from service.users import router as users
     from surveys.app import install as install_surveys
@@ -146,3 +163,4 @@ def _include_routers(app: FastAPI) -> None:
 
     install_analytics(app)
     app.include_router(pages)
+    set_html_renderer(app, render_error)

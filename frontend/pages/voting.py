@@ -11,8 +11,9 @@ import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from analytics import figures
@@ -219,6 +220,19 @@ def projects_page(
     request: Request, user: OptionalUser, session: SessionDep, msg: str = ""
 ) -> Response:
     """Residents' proposals (propose, support), the sessions, and the selected projects' progress."""
+    ctx = _projects_context(request, session, msg if msg in MESSAGES else "")
+    response = render(request, "projects.html", ctx)
+    ensure_client_cookie(request, response)
+    return response
+
+
+def _projects_context(
+    request: Request,
+    session: Session,
+    msg: str,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
     lang = request_language(request)
     tracked = projects.list_projects(
         session, statuses=list(projects.IMPLEMENTATION), with_updates=True
@@ -242,20 +256,20 @@ def projects_page(
         )
     areas = [u for u in list_units(session) if u.kind in AREA_KINDS]
     tracker = figures.tracker(projects.progress_rows(tracked), lang=lang) if tracked else None
-    ctx = {
+    return {
         "tracked": tracked,
         "sessions": listed,
         "proposals": proposals.list_proposals(session, status=ProposalStatus.open),
         "shortlisted": proposals.list_proposals(session, status=ProposalStatus.shortlisted),
         "categories": CATEGORIES,
         "areas": areas,
-        "msg": msg if msg in MESSAGES else "",
+        "msg": msg,
         "en": lang == "en",
         "tracker_json": _json_block(tracker.to_plotly_json()) if tracker else "",
+        # The proposal form's input and its errors by field, when it was sent back.
+        "form": form or {},
+        "form_errors": errors or {},
     }
-    response = render(request, "projects.html", ctx)
-    ensure_client_cookie(request, response)
-    return response
 
 
 MESSAGES = {"proposed", "supported", "already", "closed", "limited", "no_cookie", "invalid"}
@@ -265,32 +279,56 @@ def _back(msg: str, anchor: str = "proposals") -> RedirectResponse:
     return RedirectResponse(f"/projects?msg={msg}#{anchor}", 303)
 
 
+PROPOSAL_FIELDS = ("title", "category", "description", "area_code", "rough_cost")
+
+
 @router.post("/projects/proposals")
-def propose(
-    request: Request,
-    session: SessionDep,
-    title: Annotated[str, Form(max_length=200)],
-    category: Annotated[str, Form(max_length=16)],
-    description: Annotated[str, Form(max_length=5000)] = "",
-    area_code: Annotated[str, Form(max_length=64)] = "",
-    rough_cost: Annotated[str, Form(max_length=20)] = "",
-) -> Response:
-    """A resident's proposal from the page form (rate-limited like the API)."""
+def propose(request: Request, session: SessionDep, form: FormFields) -> Response:
+    """A resident's proposal from the page form (rate-limited like the API).
+
+    A form that does not pass is shown again with each error beside its field and the input
+    kept (422), never the API's JSON.
+    """
     try:
         enforce_rate_limit(request, bucket="voting")
-        cost = int(rough_cost) if rough_cost.strip() else None
+    except AppError:
+        return _back("limited")
+    lang = request_language(request)
+    kept = {k: form.get(k, "") for k in PROPOSAL_FIELDS}
+    errors: dict[str, str] = {}
+    cost: int | None = None
+    if kept["rough_cost"].strip():
+        try:
+            cost = int(kept["rough_cost"])
+        except ValueError:
+            errors["rough_cost"] = translate(lang, "projects.error.rough_cost")
+    data: ProposalCreate | None = None
+    try:
         data = ProposalCreate(
-            title=title,
-            description=description,
-            category=category,
-            area_code=area_code or None,
+            title=kept["title"],
+            description=kept["description"],
+            category=kept["category"],
+            area_code=kept["area_code"] or None,
             rough_cost=cost,
         )
-        proposals.create_proposal(session, data=data)
-    except AppError as exc:
-        return _back("limited" if exc.status_code == 429 else "invalid")
-    except ValueError:  # pydantic's ValidationError is a ValueError
-        return _back("invalid")
+    except ValidationError as exc:
+        for e in exc.errors():
+            field = str(e["loc"][0]) if e["loc"] else "title"
+            errors.setdefault(field, translate(lang, f"projects.error.{field}"))
+    if kept["category"] not in CATEGORIES:  # also checked by the service; shown with the rest
+        errors.setdefault("category", translate(lang, "projects.error.category"))
+    if data is not None and not errors:
+        try:
+            proposals.create_proposal(session, data=data)
+        except Invalid as invalid:
+            for item in invalid.errors:
+                field = str(item["loc"][-1])
+                errors.setdefault(field, translate(lang, f"projects.error.{field}"))
+    if errors:
+        ctx = _projects_context(request, session, "", kept, errors)
+        response = render(request, "projects.html", ctx, status_code=422)
+        ensure_client_cookie(request, response)
+        return response
     return _back("proposed")
 
 

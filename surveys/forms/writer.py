@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from service.errors import AppError
+from service.db import LOCK_WAIT_MS
+from service.errors import RETRY_AFTER_BUSY, RETRY_AFTER_DOWN, AppError, database_fault
 from surveys.forms.store import Outcome, Pending, Stored, Unavailable, store_now
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 class Busy(Exception):
     """The database lock was not granted within the short wait allowed on the event loop."""
+
+
+class Down(Exception):
+    """The database refused a new connection: storing cannot succeed until it is back."""
 
 
 class _Link:
@@ -55,8 +60,16 @@ class _Link:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        conn = self._conn if self._conn is not None else self._open()
-        self._conn = conn
+        if self._conn is None:
+            try:
+                self._conn = self._open()
+            except DBAPIError as exc:
+                # A reused connection that broke gets retried on a new one (store_now does);
+                # a new one refused means the database is down: no point retrying now.
+                if database_fault(exc) == "unavailable":
+                    raise Down() from exc
+                raise
+        conn = self._conn
         sqlite = conn.dialect.name == "sqlite"
         try:
             with conn.begin():
@@ -107,7 +120,11 @@ class ResponseWriter:
     1,450 responses/s; 2,000/s on the loop; an async connection on the loop, 1,700/s). But when
     a lock is held elsewhere (a large import, another process) for longer than
     ``lock_wait_ms``, that batch, and every batch after it until the lock is free, goes to the
-    worker thread, so the server keeps serving pages while it waits.
+    worker thread, so the server keeps serving pages while it waits. The thread waits at most
+    ``slow_wait_ms`` (the service's lock bound); past it that batch, and every response that
+    queued behind it, answers 503 with Retry-After (nothing was stored, so the client's retry
+    with the same submission key is safe). No response waits on a lock for much longer than
+    ``lock_wait_ms + slow_wait_ms`` (measured in the fault tests).
     """
 
     def __init__(
@@ -117,6 +134,7 @@ class ResponseWriter:
         max_batch: int = 512,
         max_pending: int = 20_000,
         lock_wait_ms: int = 100,
+        slow_wait_ms: int = LOCK_WAIT_MS,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
@@ -128,9 +146,9 @@ class ResponseWriter:
         self._seen = -1
         self._offloop: asyncio.Future[list[Outcome]] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        # The loop's link gives up on held locks quickly; the worker thread's waits.
+        # The loop's link gives up on held locks quickly; the worker thread's waits, boundedly.
         self._fast = _Link(engine, lock_wait_ms)
-        self._slow = _Link(engine, None)
+        self._slow = _Link(engine, slow_wait_ms)
 
     async def submit(self, item: Pending) -> Stored:
         """Queue one response and wait until its batch is committed (or it failed)."""
@@ -171,6 +189,8 @@ class ResponseWriter:
             except Busy:
                 self._go_off_loop()
                 return
+            except Down:
+                outcomes = [_down()] * len(work)
             except Exception:
                 log.exception("response batch failed")
                 outcomes = [_failed()] * len(work)
@@ -190,13 +210,23 @@ class ResponseWriter:
     def _store_blocking(self, work: list[Waiting]) -> list[Outcome]:
         try:
             return store_now(self._slow.transaction, [w[0] for w in work])
+        except Busy:
+            log.warning("lock held past the bound: %d responses answered 503", len(work))
+            return [_busy()] * len(work)
+        except Down:
+            return [_down()] * len(work)
         except Exception:
             log.exception("response batch failed")
             return [_failed()] * len(work)
 
     def _off_loop_done(self, fut: asyncio.Future[list[Outcome]], work: list[Waiting]) -> None:
         self._offloop = None
-        self._deliver(work, fut.result())
+        outcomes = fut.result()
+        self._deliver(work, outcomes)
+        if outcomes and isinstance(outcomes[0], _LockBusy):
+            # The lock is still held: those queued meanwhile would wait a whole bound more.
+            queued, self._pending = self._pending, []
+            self._deliver(queued, [_busy()] * len(queued))
         if self._pending and not self._scheduled:
             self._scheduled = True
             self._flush()
@@ -232,6 +262,24 @@ def _resolve(fut: asyncio.Future[Outcome], outcome: Outcome) -> None:
 
 def _failed() -> Unavailable:
     return Unavailable("The response could not be stored; please send it again")
+
+
+class _LockBusy(Unavailable):
+    """A lock held elsewhere past the bound: nothing of this batch was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("The database is busy; please send your response again shortly")
+        self.headers = {"Retry-After": str(RETRY_AFTER_BUSY)}
+
+
+def _busy() -> Unavailable:
+    return _LockBusy()
+
+
+def _down() -> Unavailable:
+    error = Unavailable("The database is unavailable; please send your response again shortly")
+    error.headers = {"Retry-After": str(RETRY_AFTER_DOWN)}
+    return error
 
 
 _frozen = False

@@ -210,9 +210,12 @@ class ProposalCreate(SQLModel):
     area_code: str | None = Field(default=None, max_length=64)
     rough_cost: int | None = Field(default=None, ge=0, le=10**13)
 
-    @field_validator("title", "description")
+    # Before the length checks, so a title of spaces is refused as too short (422 naming it).
+    @field_validator("title", "description", mode="before")
     @classmethod
-    def _strip(cls, v: str) -> str:
+    def _strip(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v  # the type check names it
         if "\x00" in v:
             raise ValueError("NUL characters are not allowed")
         return v.strip()

@@ -214,7 +214,10 @@ def test_projects_page_propose_and_support(app: FastAPI, client: TestClient) -> 
     bad = client.post(
         "/projects/proposals", data={"title": "x", "category": "星际"}, follow_redirects=False
     )
-    assert "msg=invalid" in bad.headers["location"]
+    # Shown again with the errors beside the fields and the input kept (no JSON, no redirect).
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+    assert 'id="err-title"' in bad.text and 'id="err-category"' in bad.text
+    assert 'value="x"' in bad.text
     with TestClient(app) as fresh:  # no cookie yet: refused, not counted
         r = fresh.post(f"/projects/proposals/{pid}/support", follow_redirects=False)
         assert "msg=no_cookie" in r.headers["location"]
