@@ -10,6 +10,7 @@ are raised again here, unchanged.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -33,7 +34,10 @@ def import_xlsform(data: bytes) -> SurveyCreate:
     xlsform.check_size(data)  # the cheap 413s without starting a process
     # spawn, not fork: the server has threads, and a forked child may inherit a held lock.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    # Niced: on a busy machine the parse takes the CPU the server's requests leave over.
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=os.nice, initargs=(10,)
+    ) as pool:
         kind, value = pool.submit(_parse, data).result()
     if kind == "ok":
         return SurveyCreate.model_validate(value)
