@@ -105,7 +105,10 @@ def authenticate(
     itself; a success clears the row."""
     now = utcnow()
     name = username.strip()[:64]
-    key = (throttle_key or name)[:64]
+    # Other throttles use keys with a colon (``password-change:<id>``), which no username holds;
+    # a login typed with one is counted apart, so it cannot lock those.
+    login_key = f"login:{name}" if ":" in name else name
+    key = (throttle_key or login_key)[:64]
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
     with Session(engine, expire_on_commit=False) as s:
         attempts, locked_until = _count_attempt(s, key, now)

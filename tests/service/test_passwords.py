@@ -152,3 +152,19 @@ def test_wrong_current_passwords_lock_the_change_but_not_the_login(
         # The owner still logs in, and the token in hand still works.
         assert client.get("/api/v1/users/me", headers=login(client, "eva")).is_success
         assert client.get("/api/v1/users/me", headers=h).is_success
+
+
+def test_logins_typed_with_a_colon_cannot_lock_a_password_change(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app(login_max_failures=2)
+    with TestClient(app) as client, Session(app.state.engine) as s:
+        user = make_user(s, Role.evaluator, "eva")
+        h = login(client, "eva")
+        for _ in range(4):
+            client.post(
+                "/api/v1/auth/token",
+                data={"username": f"password-change:{user.id}", "password": "x"},
+            )
+        body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        assert client.post("/api/v1/users/me/password", json=body, headers=h).is_success
