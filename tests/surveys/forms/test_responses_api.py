@@ -209,8 +209,9 @@ def test_a_response_cannot_be_linked_to_its_code(
         t: {c["name"] for c in inspect(engine).get_columns(t)}
         for t in ("survey_response", "invitation", "abuse_mark")
     }
-    # Nothing points from a code (or from abuse data) to a response, nor back.
-    assert cols["invitation"] == {"id", "campaign_id", "code_hash", "used"}
+    # Nothing points from a code (or from abuse data) to a response, nor back. A code's batch
+    # is its print run, set when it is issued, and says nothing of when or how it was used.
+    assert cols["invitation"] == {"id", "campaign_id", "code_hash", "used", "batch"}
     assert cols["abuse_mark"] == {
         "campaign_id",
         "kind",
