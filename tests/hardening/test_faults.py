@@ -252,8 +252,10 @@ def test_unknown_pages_answer_a_page_in_their_language(
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("text/html"), path
         assert words in r.text and '"detail"' not in r.text, path
-    # The API keeps JSON, whatever the client accepts.
+    # The API keeps JSON, whatever the client accepts; a client asking for JSON only gets it.
     r = client.get("/api/v1/no-such-thing", headers=HTML)
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    r = client.get("/admin", headers={"Accept": "application/json"})
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
 
 
