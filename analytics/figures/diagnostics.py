@@ -257,6 +257,7 @@ def sensitivity(
     if hidden:
         fig.add_trace(
             go.Scatter(
+                # A fixed placeholder at the axis start for the reason, no rank of the unit.
                 x=[1] * len(hidden),
                 y=[unit_label(r.get("unit_code"), names, r) for r in hidden],
                 mode="text",
@@ -265,6 +266,7 @@ def sensitivity(
                 textposition="middle right",
                 hoverinfo="skip",
                 showlegend=False,
+                meta={"suppressed": True},
             )
         )
     fig.update_yaxes(autorange="reversed")
