@@ -16,17 +16,15 @@ import numpy as np
 from scipy import stats as sps
 from sqlmodel import Session
 
-from analytics.indicators import cube, lookups
+from analytics.indicators import lookups
 from analytics.indicators.params import check_month, get_campaign, resolve_filters
 from analytics.indicators.queries import (
     Filters,
     campaign_questions,
-    choose_source,
-    fetch_counts,
 )
 from analytics.indicators.service import INTERVAL_NOTE, IndicatorResult, compute, ranking
 from analytics.indicators.statistics import CONFIDENCE, change_test, rounded
-from analytics.indicators.table import groups_from_counts
+from analytics.indicators.table import groups_from_counts, read_counts
 from analytics.indicators.weighting import cell_weights
 from service.errors import Invalid
 from surveys.forms.models import Campaign
@@ -263,19 +261,16 @@ def _rest(
     weights, weighting = None, None
     if opts["weighted"]:
         weights, weighting = cell_weights(session, campaign, opts["include_flagged"], k)
-    cid = int(campaign.id or 0)
-    common: dict[str, Any] = {
-        "campaign_id": cid,
-        "fields": fields,
-        "period": period,
-        "include_flagged": opts["include_flagged"],
-        "filters": filters,
-        "weights": weights,
-    }
-    if choose_source(fields, filters, weighted=opts["weighted"]) == "columns":
-        counts = cube.counts(session, k=k, **common)
-    else:
-        counts = fetch_counts(session, **common)
+    counts = read_counts(
+        session,
+        campaign_id=int(campaign.id or 0),
+        fields=fields,
+        period=period,
+        include_flagged=opts["include_flagged"],
+        filters=filters,
+        weights=weights,
+        k=k,
+    )
     mine = np.asarray(counts.keys["unit"]).astype(np.int64) == unit_id
     sides = dataclasses.replace(counts, keys={**counts.keys, "unit": mine.astype(np.int64)})
     questions = campaign_questions(session, campaign=campaign)

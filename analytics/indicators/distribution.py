@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from analytics.indicators import cube
 from analytics.indicators.disclosure import PRIMARY
 from analytics.indicators.params import check_month, get_campaign, resolve_filters
 from analytics.indicators.queries import (
@@ -23,12 +22,10 @@ from analytics.indicators.queries import (
     Filters,
     QuestionInfo,
     campaign_questions,
-    choose_source,
-    fetch_counts,
 )
 from analytics.indicators.service import INTERVAL_NOTE, IndicatorResult
 from analytics.indicators.statistics import CONFIDENCE, rounded, wilson
-from analytics.indicators.table import build_table, suppression, unit_names
+from analytics.indicators.table import build_table, read_counts, suppression, unit_names
 from analytics.indicators.weighting import cell_weights
 from service.db import stored_id
 from service.errors import Invalid
@@ -165,26 +162,15 @@ def _counts(
 ) -> Counts:
     """Counts per (group, question, scale point) from the source ``build_table`` reads."""
     weights = cell_weights(session, campaign, include_flagged, k)[0] if weighted else None
-    cid = stored_id(campaign)
-    sql_fields = fields + (["period"] if period else [])
-    if choose_source(sql_fields, filters, weighted=weighted) == "columns":
-        return cube.counts(
-            session,
-            campaign_id=cid,
-            fields=sql_fields,
-            period=period,
-            include_flagged=include_flagged,
-            filters=filters,
-            weights=weights,
-            k=k,
-        )
-    return fetch_counts(
+    return read_counts(
         session,
-        campaign_id=cid,
-        fields=sql_fields,
+        campaign_id=stored_id(campaign),
+        fields=fields + (["period"] if period else []),
         period=period,
         include_flagged=include_flagged,
         filters=filters,
+        weights=weights,
+        k=k,
     )
 
 

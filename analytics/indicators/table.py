@@ -80,28 +80,16 @@ def build_table(
     if weighted:
         weights, weighting = cell_weights(session, campaign, include_flagged, k)
     cid = stored_id(campaign)
-    source = choose_source(sql_fields, filters, weighted=weighted)
-    if source == "columns":
-        counts = cube.counts(
-            session,
-            campaign_id=cid,
-            fields=sql_fields,
-            period=period,
-            include_flagged=include_flagged,
-            filters=filters,
-            weights=weights,
-            k=k,
-        )
-    else:
-        counts = fetch_counts(
-            session,
-            campaign_id=cid,
-            fields=sql_fields,
-            period=period,
-            include_flagged=include_flagged,
-            filters=filters,
-            weights=weights,
-        )
+    counts = read_counts(
+        session,
+        campaign_id=cid,
+        fields=sql_fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        weights=weights,
+        k=k,
+    )
     if weighting is not None and counts.weights is not None:
         # The published summary is of the weights as used, averaged within blocks.
         weighting = with_usage(weighting, counts.weights)
@@ -116,6 +104,33 @@ def build_table(
         k=k,
     )
     return t
+
+
+def read_counts(
+    session: Session,
+    *,
+    campaign_id: int,
+    fields: list[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    weights: dict[tuple[int, str, str], float] | None,
+    k: int,
+) -> Counts:
+    """Counts per (group of ``fields``, question, scale point) from the source that holds the
+    grouping (``queries.choose_source``): the statistics table, or the columnar copy, whose
+    weights are averaged within disclosure blocks of size ``k``."""
+    common: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "fields": fields,
+        "period": period,
+        "include_flagged": include_flagged,
+        "filters": filters,
+        "weights": weights,
+    }
+    if choose_source(fields, filters, weighted=weights is not None) == "columns":
+        return cube.counts(session, k=k, **common)
+    return fetch_counts(session, **common)
 
 
 def suppression(t: Groups, k: int) -> dict[tuple[Any, ...], str]:
