@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from analytics.indicators import lookups
-from analytics.indicators.queries import PERIODS, Filters
+from analytics.indicators.queries import PERIODS, Filters, QuestionInfo
 from service.db import get_or_404
 from service.errors import Invalid
 from surveys.forms.models import Campaign
@@ -102,3 +102,19 @@ def resolve_filters(
             else:
                 f.area_id = int(uid)
     return f
+
+
+def composite_weights(
+    campaign: Campaign, questions: dict[str, QuestionInfo], given: dict[str, float] | None
+) -> dict[str, float]:
+    """The composite's weight of every rating dimension, in dimension order: ``given``, else
+    the campaign's, 1 where unset; 422 for an unknown dimension, a negative weight or all 0."""
+    dims = sorted({q.dimension for q in questions.values() if q.type == "rating"})
+    weights_in = given if given is not None else (campaign.dimension_weights or {})
+    bad = [d for d in weights_in if d not in dims]
+    if bad:
+        raise Invalid.field(("query", "weights"), f"unknown dimension(s): {', '.join(bad)}")
+    wts = {d: float(weights_in.get(d, 1.0)) for d in dims}
+    if any(x < 0 for x in wts.values()) or (dims and sum(wts.values()) <= 0):
+        raise Invalid.field(("query", "weights"), "weights must be >= 0 and not all zero")
+    return wts

@@ -16,11 +16,10 @@ import numpy as np
 from scipy import stats as sps
 from sqlmodel import Session
 
-from analytics.indicators.params import check_month, get_campaign
+from analytics.indicators.params import check_month, composite_weights, get_campaign
 from analytics.indicators.queries import campaign_questions
 from analytics.indicators.service import compute
 from analytics.indicators.statistics import rounded
-from service.errors import Invalid
 
 BASE = "base"
 
@@ -95,17 +94,8 @@ def sensitivity(
     check_month(month)
     campaign = get_campaign(session, campaign_id)
     questions = campaign_questions(session, campaign=campaign)
-    all_dims = sorted({q.dimension for q in questions.values() if q.type == "rating"})
-    given = (
-        dimension_weights if dimension_weights is not None else (campaign.dimension_weights or {})
-    )
-    bad = [d for d in given if d not in all_dims]
-    if bad:
-        raise Invalid.field(("query", "weights"), f"unknown dimension(s): {', '.join(bad)}")
-    wts = {d: float(given.get(d, 1.0)) for d in all_dims}
-    if any(x < 0 for x in wts.values()) or (all_dims and sum(wts.values()) <= 0):
-        raise Invalid.field(("query", "weights"), "weights must be >= 0 and not all zero")
-    dims = [d for d in all_dims if wts[d] > 0]
+    wts = composite_weights(campaign, questions, dimension_weights)
+    dims = [d for d in wts if wts[d] > 0]
     base = {d: wts[d] for d in dims}
     res = compute(
         session,

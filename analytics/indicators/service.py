@@ -20,6 +20,7 @@ from analytics.indicators import lookups
 from analytics.indicators.params import (
     check_month,
     check_period,
+    composite_weights,
     get_campaign,
     in_month,
     parse_by,
@@ -42,7 +43,6 @@ from analytics.indicators.table import (
     suppression,
     unit_names,
 )
-from service.errors import Invalid
 
 RANK_DRAWS = 1000
 
@@ -266,16 +266,8 @@ def ranking(
     check_month(month)
     campaign = get_campaign(session, campaign_id)
     questions = campaign_questions(session, campaign=campaign)
-    dims = sorted({q.dimension for q in questions.values() if q.type == "rating"})
-    weights_in = (
-        dimension_weights if dimension_weights is not None else (campaign.dimension_weights or {})
-    )
-    bad = [d for d in weights_in if d not in dims]
-    if bad:
-        raise Invalid.field(("query", "weights"), f"unknown dimension(s): {', '.join(bad)}")
-    wts = {d: float(weights_in.get(d, 1.0)) for d in dims}
-    if any(x < 0 for x in wts.values()) or (dims and sum(wts.values()) <= 0):
-        raise Invalid.field(("query", "weights"), "weights must be >= 0 and not all zero")
+    wts = composite_weights(campaign, questions, dimension_weights)
+    dims = list(wts)
     filters = resolve_filters(session, unit_code=None, area_code=area_code, age_band=None, sex=None)
     t = build_table(
         session,
