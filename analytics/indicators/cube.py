@@ -346,14 +346,18 @@ def groups(
     members = np.bincount(group[keep], minlength=size)[:size]
     out: dict[tuple[Any, ...], tuple[int, bool]] = {}
     for g in np.flatnonzero(members > 0).tolist():
-        n_g, whole = int(members[g]), bool(ok[g])
-        key = []
-        for j in range(len(fields) - 1, -1, -1):
-            g, code = divmod(g, max(len(labels[j]), 1))
-            value = labels[j][code]
-            key.append(int(value) if fields[j] in ("unit", "area") else value)
-        out[tuple(reversed(key))] = (n_g, whole)
+        out[group_key(g, fields, labels)] = (int(members[g]), bool(ok[g]))
     return out
+
+
+def group_key(g: int, fields: Sequence[str], labels: list[np.ndarray]) -> tuple[Any, ...]:
+    """The values of ``fields`` of the group numbered ``g`` by ``_grouping``."""
+    key = []
+    for j in range(len(fields) - 1, -1, -1):
+        g, code = divmod(g, max(len(labels[j]), 1))
+        value = labels[j][code]
+        key.append(int(value) if fields[j] in ("unit", "area") else value)
+    return tuple(reversed(key))
 
 
 def published(

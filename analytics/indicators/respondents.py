@@ -61,12 +61,7 @@ def answers(
     columns: dict[str, np.ndarray] = {}
     out: list[Answers] = []
     for g, start, n in zip(present.tolist(), starts.tolist(), sizes.tolist(), strict=True):
-        rest, key = g, []
-        for j in range(len(fields) - 1, -1, -1):
-            rest, code = divmod(rest, max(len(labels[j]), 1))
-            value = labels[j][code]
-            key.append(int(value) if fields[j] in ("unit", "area") else value)
-        tkey = tuple(reversed(key))
+        tkey = cube.group_key(g, fields, labels)
         ok = tkey in shown and n >= k
         values: dict[str, np.ndarray] = {}
         if ok:
