@@ -22,6 +22,7 @@ from service.auth import (
 )
 from service.db import SessionDep
 from service.errors import TooManyRequests, Unauthorized
+from service.models import Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,7 +96,11 @@ def login_submit(
         ctx = {"next": safe_next(next), "username": username, "error": translate(lang, key)}
         return _login_form(request, ctx, status_code=exc.status_code)
     raw, _ = issue_token(session, user=user, settings=settings, kind="cookie")
-    response = RedirectResponse(safe_next(next), status_code=303)
+    target = safe_next(next)
+    if target == "/" and user.role == Role.admin:
+        # The office's work starts in the console; others keep the home page.
+        target = "/admin"
+    response = RedirectResponse(target, status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(
         SESSION_COOKIE,
