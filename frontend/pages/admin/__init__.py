@@ -2,7 +2,10 @@
 
 from fastapi import APIRouter
 
-from frontend.pages.admin import overview
+from frontend.pages.admin import overview, users
+from frontend.pages.admin import proposals as proposals_page
 
 router = APIRouter(include_in_schema=False)
 router.include_router(overview.router)
+router.include_router(users.router)
+router.include_router(proposals_page.router)

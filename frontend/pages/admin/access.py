@@ -53,10 +53,10 @@ def console_admin(request: Request, user: OptionalUser) -> User:
         # After a refused write the form's own page is the place to come back to.
         target = request.url.path if request.method == "GET" else "/admin"
         raise LoginRequired("/login?" + urlencode({"next": target, "lang": lang}))
+    # An error page (403 here, or a 404 or 409 raised later) is drawn after the request's
+    # session has rolled back, which expires the account: the header reads a detached copy.
+    request.state.user = User(**user.model_dump(warnings=False))
     if user.role != Role.admin:
-        # The 403 page is drawn after the request's session has rolled back, which expires
-        # the account; a detached copy keeps the header's name readable.
-        request.state.user = User(**user.model_dump(warnings=False))
         raise Forbidden("This page needs the role: admin")
     return user
 
