@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import plotly
-import swagger_ui_bundle
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -94,18 +93,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI served from the installed package (works with no internet)."""
+        """Swagger UI 5 (reads OpenAPI 3.1), served from the product's files: no internet."""
         return HTMLResponse(_DOCS_HTML)
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        """ReDoc, served from the product's files as well."""
+        return HTMLResponse(_REDOC_HTML)
 
     _mount_static(app)
     return app
 
 
-_DOCS_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Minyi API</title>
-<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+# The viewers are vendored under frontend/static/vendor (see the licence files there) and
+# started from files, not inline scripts, which the CSP forbids.
+_DOCS_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Minyi API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/static/js/swagger-init.js"></script></body></html>"""
+
+_REDOC_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Minyi API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+</head><body><div id="redoc"></div>
+<script src="/static/vendor/redoc/redoc.standalone.js"></script>
+<script src="/static/js/redoc-init.js"></script></body></html>"""
 
 
 def _mount_static(app: FastAPI) -> None:
@@ -121,9 +134,6 @@ def _mount_static(app: FastAPI) -> None:
     app.state.startup_hooks.append(lambda _app: _compressed(plotly_js / "plotly.min.js"))
 
     app.mount("/static/plotly", StaticFiles(directory=plotly_js), name="plotly")
-    app.mount(
-        "/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger"
-    )
     app.mount("/static", StaticFiles(directory=FRONTEND_STATIC), name="static")
 
 

@@ -166,7 +166,10 @@ def test_healthz_version_docs_offline(client: TestClient) -> None:
     assert client.get("/api/v1/version").json()["version"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "http" not in docs.text.replace("http-equiv", "")
-    assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    redoc = client.get("/redoc")
+    assert redoc.status_code == 200 and "http" not in redoc.text.replace("http-equiv", "")
+    assert client.get("/static/vendor/redoc/redoc.standalone.js").status_code == 200
     assert client.get("/static/plotly/plotly.min.js").status_code == 200
     csp = docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
