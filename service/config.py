@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Set when served behind HTTPS so that cookies carry the Secure flag.
     secure_cookies: bool = False
     migrate_on_start: bool = True
+    # Residents' proposals are public only once the office approves them; False publishes
+    # them at once (and shows any still waiting).
+    proposals_need_approval: bool = True
 
     @field_validator("min_group_size")
     @classmethod

@@ -256,10 +256,18 @@ def _projects_context(
         )
     areas = [u for u in list_units(session) if u.kind in AREA_KINDS]
     tracker = figures.tracker(projects.progress_rows(tracked), lang=lang) if tracked else None
+    need_approval: bool = request.app.state.settings.proposals_need_approval
+    collecting = proposals.list_proposals(
+        session, status=ProposalStatus.open, need_approval=need_approval
+    )
+    if not need_approval:  # published without review: those still waiting are shown too
+        collecting += proposals.list_proposals(
+            session, status=ProposalStatus.pending, need_approval=need_approval
+        )
     return {
         "tracked": tracked,
         "sessions": listed,
-        "proposals": proposals.list_proposals(session, status=ProposalStatus.open),
+        "proposals": collecting,
         "shortlisted": proposals.list_proposals(session, status=ProposalStatus.shortlisted),
         "categories": CATEGORIES,
         "areas": areas,
@@ -272,7 +280,16 @@ def _projects_context(
     }
 
 
-MESSAGES = {"proposed", "supported", "already", "closed", "limited", "no_cookie", "invalid"}
+MESSAGES = {
+    "proposed",
+    "proposed_pending",
+    "supported",
+    "already",
+    "closed",
+    "limited",
+    "no_cookie",
+    "invalid",
+}
 
 
 def _back(msg: str, anchor: str = "proposals") -> RedirectResponse:
@@ -317,9 +334,10 @@ def propose(request: Request, session: SessionDep, form: FormFields) -> Response
             errors.setdefault(field, translate(lang, f"projects.error.{field}"))
     if kept["category"] not in CATEGORIES:  # also checked by the service; shown with the rest
         errors.setdefault("category", translate(lang, "projects.error.category"))
+    need_approval: bool = request.app.state.settings.proposals_need_approval
     if data is not None and not errors:
         try:
-            proposals.create_proposal(session, data=data)
+            proposals.create_proposal(session, data=data, need_approval=need_approval)
         except Invalid as invalid:
             for item in invalid.errors:
                 field = str(item["loc"][-1])
@@ -329,7 +347,8 @@ def propose(request: Request, session: SessionDep, form: FormFields) -> Response
         response = render(request, "projects.html", ctx, status_code=422)
         ensure_client_cookie(request, response)
         return response
-    return _back("proposed")
+    # The confirmation says whether the proposal is public now or waits for the review.
+    return _back("proposed_pending" if need_approval else "proposed")
 
 
 @router.post("/projects/proposals/{proposal_id}/support")

@@ -32,9 +32,10 @@ class ProjectStatus(str, enum.Enum):
 
 
 class ProposalStatus(str, enum.Enum):
-    open = "open"  # public, collecting support
+    pending = "pending"  # waiting for the office's review; not public while approval is needed
+    open = "open"  # approved: public, collecting support
     shortlisted = "shortlisted"  # became a project
-    merged = "merged"  # a duplicate, merged into another proposal
+    merged = "merged"  # a duplicate, merged into another proposal or an existing project
     rejected = "rejected"
 
 
@@ -74,6 +75,7 @@ class Proposal(SQLModel, table=True):
     support_count: int = 0
     review_note: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the last decision
 
 
 class ProposalSupport(SQLModel, table=True):
@@ -239,9 +241,11 @@ class ProposalPublic(SQLModel):
 class ProposalReview(SQLModel):
     """An admin's decision on a proposal."""
 
-    action: Literal["reject", "reopen", "merge", "shortlist"]
-    note: str = Field(default="", max_length=500)
-    merge_into: int | None = None  # for "merge"
+    action: Literal["approve", "reject", "reopen", "merge", "shortlist"]
+    note: str = Field(default="", max_length=500)  # for "reject": the reason
+    # For "merge": another proposal, or an existing project (one of the two).
+    merge_into: int | None = None
+    merge_into_project: int | None = None
     # For "shortlist": the project's fields (title and category default to the proposal's).
     budget: int | None = Field(default=None, ge=1, le=10**13)
     sponsor_unit_code: str | None = Field(default=None, max_length=64)

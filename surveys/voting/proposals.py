@@ -1,4 +1,7 @@
-"""Residents' proposals: propose, support once each (best effort), review by admins."""
+"""Residents' proposals: propose, support once each (best effort), review by admins.
+
+A new proposal waits ("pending") until the office approves it, unless the office publishes
+proposals at once (``Settings.proposals_need_approval``); callers pass that setting in."""
 
 from __future__ import annotations
 
@@ -6,15 +9,17 @@ import hashlib
 import hmac
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from service import audit
+from service.db import utcnow
 from service.errors import Conflict, Invalid
 from surveys.units.models import Unit
 from surveys.voting.exceptions import AlreadySupported
 from surveys.voting.models import (
+    Project,
     ProjectCreate,
     Proposal,
     ProposalCreate,
@@ -37,10 +42,14 @@ def keyed_hash(secret: str, purpose: str, *parts: object) -> str:
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def create_proposal(session: Session, *, data: ProposalCreate) -> Proposal:
-    """Record a resident's proposal (anonymous; public at once, reviewed by admins)."""
+def create_proposal(
+    session: Session, *, data: ProposalCreate, need_approval: bool = False
+) -> Proposal:
+    """Record a resident's proposal (anonymous): waiting for review when approval is needed,
+    else public at once. The default suits seeded data; request handlers pass the setting."""
     check_category(data.category)
     proposal = Proposal(
+        status=ProposalStatus.pending if need_approval else ProposalStatus.open,
         title=data.title,
         description=data.description,
         category=data.category,
@@ -76,18 +85,56 @@ def proposal_public(proposal: Proposal, units: dict[int, Unit]) -> ProposalPubli
     )
 
 
+def public_statuses(*, need_approval: bool) -> set[ProposalStatus]:
+    """The states the public may see: never rejected ones, and waiting ones only when the
+    office publishes proposals without review."""
+    shown = {ProposalStatus.open, ProposalStatus.shortlisted, ProposalStatus.merged}
+    if not need_approval:
+        shown.add(ProposalStatus.pending)
+    return shown
+
+
+def is_public(proposal: Proposal, *, need_approval: bool) -> bool:
+    """Whether the public may see (and support) this proposal."""
+    return ProposalStatus(proposal.status) in public_statuses(need_approval=need_approval)
+
+
 def list_proposals(
-    session: Session, *, status: ProposalStatus | None = None
+    session: Session,
+    *,
+    status: ProposalStatus | None = None,
+    need_approval: bool = True,
+    everything: bool = False,
 ) -> list[ProposalPublic]:
-    """Proposals, most supported first (rejected ones only when asked for)."""
+    """Proposals, most supported first: those the public may see (of the given state), or
+    with ``everything`` (an admin) all of them, rejected and waiting ones included."""
     q = select(Proposal).order_by(col(Proposal.support_count).desc(), col(Proposal.id))
+    shown = None if everything else public_statuses(need_approval=need_approval)
     if status is not None:
+        if shown is not None and status not in shown:
+            return []
         q = q.where(Proposal.status == status)
-    else:
-        q = q.where(Proposal.status != ProposalStatus.rejected)
+    elif shown is not None:
+        q = q.where(col(Proposal.status).in_([s.value for s in shown]))
     rows = list(session.exec(q))
     units = units_by_id(session, {p.area_unit_id for p in rows})
     return [proposal_public(p, units) for p in rows]
+
+
+def moderation_queue(session: Session, *, status: ProposalStatus | None = None) -> list[Proposal]:
+    """Proposals for the office's review: waiting ones first, then newest first."""
+    waiting_first = case((col(Proposal.status) == ProposalStatus.pending.value, 0), else_=1)
+    q = select(Proposal).order_by(waiting_first, col(Proposal.id).desc())
+    if status is not None:
+        q = q.where(Proposal.status == status)
+    return list(session.exec(q))
+
+
+def waiting_count(session: Session) -> int:
+    """How many proposals wait for review."""
+    return session.exec(
+        select(func.count()).select_from(Proposal).where(Proposal.status == ProposalStatus.pending)
+    ).one()
 
 
 def check_support(
@@ -95,6 +142,8 @@ def check_support(
 ) -> None:
     """Whether this support may be counted: the proposal open, room left for the network,
     and no support from this client yet (a concurrent duplicate still fails on the key)."""
+    if proposal.status == ProposalStatus.pending:
+        raise Conflict("This proposal is waiting for review")
     if proposal.status != ProposalStatus.open:
         raise Conflict("This proposal no longer collects support")
     from_network = session.exec(
@@ -138,46 +187,30 @@ def support_proposal(
 def review_proposal(
     session: Session, *, proposal: Proposal, data: ProposalReview, actor: str
 ) -> ProposalPublic:
-    """Reject, reopen, merge into another proposal, or shortlist into a project (admin)."""
+    """Approve, reject (the note is the reason), reopen, merge into another proposal or a
+    project, or shortlist into a new project (admin). Every decision is audited; a decision
+    that would not change the state is refused (409)."""
     if proposal.status == ProposalStatus.shortlisted:
         raise Conflict("This proposal is already a project")
-    detail: dict[str, Any] = {"note": data.note}
-    if data.action == "reject":
+    detail: dict[str, Any] = {"note": data.note, "from": ProposalStatus(proposal.status).value}
+    if data.action == "approve":
+        if proposal.status not in (ProposalStatus.pending, ProposalStatus.rejected):
+            raise Conflict("Only a waiting or rejected proposal can be approved")
+        proposal.status = ProposalStatus.open
+    elif data.action == "reject":
+        if proposal.status == ProposalStatus.rejected:
+            raise Conflict("This proposal is already rejected")
         proposal.status = ProposalStatus.rejected
     elif data.action == "reopen":
+        if proposal.status not in (ProposalStatus.rejected, ProposalStatus.merged):
+            raise Conflict("Only a rejected or merged proposal can be reopened")
         proposal.status = ProposalStatus.open
         proposal.merged_into_id = None
+        proposal.project_id = None
     elif data.action == "merge":
-        target = session.get(Proposal, data.merge_into) if data.merge_into else None
-        if target is None or target.id == proposal.id:
-            raise Invalid.field(("body", "merge_into"), "another existing proposal is required")
-        if target.status not in (ProposalStatus.open, ProposalStatus.shortlisted):
-            raise Invalid.field(("body", "merge_into"), "the target proposal is not open")
-        proposal.status = ProposalStatus.merged
-        proposal.merged_into_id = target.id
-        # The duplicate's supporters count for the target, once each.
-        moved = session.exec(
-            select(ProposalSupport).where(ProposalSupport.proposal_id == proposal.id)
-        ).all()
-        known = set(
-            session.exec(
-                select(ProposalSupport.supporter_key).where(
-                    ProposalSupport.proposal_id == target.id
-                )
-            )
-        )
-        fresh = [m for m in moved if m.supporter_key not in known]
-        for m in fresh:
-            session.add(
-                ProposalSupport(
-                    proposal_id=target.id or 0,
-                    supporter_key=m.supporter_key,
-                    network_key=m.network_key,
-                )
-            )
-        target.support_count += len(fresh)
-        session.add(target)
-        detail["merge_into"] = target.id
+        if proposal.status == ProposalStatus.merged:
+            raise Conflict("This proposal is already merged")
+        detail |= _merge(session, proposal, data)
     else:  # shortlist
         if data.budget is None or not data.sponsor_unit_code:
             raise Invalid.field(("body", "budget"), "budget and sponsor_unit_code are required")
@@ -198,6 +231,7 @@ def review_proposal(
         proposal.project_id = project.id
         detail["project_id"] = project.id
     proposal.review_note = data.note
+    proposal.reviewed_at = utcnow()
     session.add(proposal)
     session.flush()
     audit.record(
@@ -205,3 +239,48 @@ def review_proposal(
     )
     units = units_by_id(session, {proposal.area_unit_id})
     return proposal_public(proposal, units)
+
+
+def _merge(session: Session, proposal: Proposal, data: ProposalReview) -> dict[str, Any]:
+    """Merge a duplicate into another proposal (its supports move, once each) or into an
+    existing project; returns what the audit entry records."""
+    if (data.merge_into is None) == (data.merge_into_project is None):
+        raise Invalid.field(
+            ("body", "merge_into"), "one of merge_into or merge_into_project is required"
+        )
+    if data.merge_into_project is not None:
+        project = session.get(Project, data.merge_into_project)
+        if project is None:
+            raise Invalid.field(("body", "merge_into_project"), "no such project")
+        proposal.status = ProposalStatus.merged
+        proposal.merged_into_id = None
+        proposal.project_id = project.id
+        return {"merge_into_project": project.id}
+    target = session.get(Proposal, data.merge_into)
+    if target is None or target.id == proposal.id:
+        raise Invalid.field(("body", "merge_into"), "another existing proposal is required")
+    if target.status not in (ProposalStatus.open, ProposalStatus.shortlisted):
+        raise Invalid.field(("body", "merge_into"), "the target proposal is not open")
+    proposal.status = ProposalStatus.merged
+    proposal.merged_into_id = target.id
+    # The duplicate's supporters count for the target, once each.
+    moved = session.exec(
+        select(ProposalSupport).where(ProposalSupport.proposal_id == proposal.id)
+    ).all()
+    known = set(
+        session.exec(
+            select(ProposalSupport.supporter_key).where(ProposalSupport.proposal_id == target.id)
+        )
+    )
+    fresh = [m for m in moved if m.supporter_key not in known]
+    for m in fresh:
+        session.add(
+            ProposalSupport(
+                proposal_id=target.id or 0,
+                supporter_key=m.supporter_key,
+                network_key=m.network_key,
+            )
+        )
+    target.support_count += len(fresh)
+    session.add(target)
+    return {"merge_into": target.id}

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from service.auth import AdminUser, DeputyUser, OptionalUser
+from service.auth import AdminUser, DeputyUser, OptionalUser, SettingsDep
 from service.db import SessionDep
+from service.models import Role
 from surveys.voting import ballots, pabulib, projects, proposals, results, sessions
 from surveys.voting.dependencies import (
     ProjectById,
@@ -55,24 +56,40 @@ router = APIRouter(prefix="/api/v1", tags=["voting"])
     dependencies=[VotingRateLimited],
 )
 def create_proposal(
-    data: ProposalCreate, session: SessionDep, request: Request, response: Response
+    data: ProposalCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> ProposalPublic:
-    """Propose a candidate livelihood project (anyone, anonymous, rate-limited)."""
+    """Propose a candidate livelihood project (anyone, anonymous, rate-limited); its status
+    is "pending" until the office approves it, unless proposals are published at once."""
     ensure_client_cookie(request, response)
-    proposal = proposals.create_proposal(session, data=data)
+    need = settings.proposals_need_approval
+    proposal = proposals.create_proposal(session, data=data, need_approval=need)
     return proposals.proposal_view(session, proposal=proposal)
 
 
 @router.get("/proposals", response_model=list[ProposalPublic])
 def read_proposals(
+    user: OptionalUser,
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
     response: Response,
     status: ProposalStatus | None = None,
 ) -> list[ProposalPublic]:
-    """Residents' proposals, most supported first (sets the client cookie used to support)."""
+    """Residents' proposals, most supported first (sets the client cookie used to support).
+
+    The public sees approved ones (and waiting ones only when proposals need no approval),
+    never rejected ones; an admin sees every state, e.g. ``?status=pending`` for the queue."""
     ensure_client_cookie(request, response)
-    return proposals.list_proposals(session, status=status)
+    return proposals.list_proposals(
+        session,
+        status=status,
+        need_approval=settings.proposals_need_approval,
+        everything=user is not None and user.role == Role.admin,
+    )
 
 
 @router.post(
@@ -92,7 +109,8 @@ def support_proposal(proposal: ProposalById, keys: Supporter, session: SessionDe
 def review_proposal(
     admin: AdminUser, proposal: ProposalById, data: ProposalReview, session: SessionDep
 ) -> ProposalPublic:
-    """Reject, reopen, merge a duplicate, or shortlist a proposal into a project (admin)."""
+    """Approve, reject (the note is the reason), reopen, merge a duplicate into a proposal or
+    a project, or shortlist a proposal into a new project (admin; audited)."""
     return proposals.review_proposal(session, proposal=proposal, data=data, actor=admin.username)
 
 

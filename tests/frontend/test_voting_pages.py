@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.auth import SESSION_COOKIE, csrf_token_for, issue_token
 from service.models import Role, User
@@ -24,10 +24,14 @@ from surveys.voting.models import (
     Project,
     ProjectCreate,
     ProjectUpdateCreate,
+    Proposal,
+    ProposalReview,
+    ProposalStatus,
     SessionCreate,
     VotingSession,
 )
 from surveys.voting.projects import IMPLEMENTATION, add_progress, create_project
+from surveys.voting.proposals import review_proposal
 from surveys.voting.sessions import close_session, create_session, open_session, publish_session
 from tests.conftest import SECRETS
 from tests.factories import make_user
@@ -93,6 +97,14 @@ def cookie_for(app: FastAPI, user: User) -> str:
         s.commit()
     SECRETS.add(raw)
     return raw
+
+
+def approve_waiting(app: FastAPI) -> None:
+    """Approve every proposal waiting for review, as the office would."""
+    with Session(app.state.engine) as s:
+        for p in s.exec(select(Proposal).where(Proposal.status == ProposalStatus.pending)):
+            review_proposal(s, proposal=p, data=ProposalReview(action="approve"), actor="admin")
+        s.commit()
 
 
 def finish(app: FastAPI, world: VoteWorld, plan: list[dict[int, str]], skip: int = 0) -> None:
@@ -202,7 +214,11 @@ def test_projects_page_propose_and_support(app: FastAPI, client: TestClient) -> 
         },
         follow_redirects=False,
     )
-    assert r.status_code == 303 and "msg=proposed" in r.headers["location"]
+    # Waiting for the office's approval: the confirmation says so, the page does not show it.
+    assert r.status_code == 303 and "msg=proposed_pending" in r.headers["location"]
+    assert "审核通过后" in client.get(r.headers["location"]).text
+    assert "增设公共充电桩" not in client.get("/projects").text
+    approve_waiting(app)
     page = client.get("/projects")
     assert "增设公共充电桩" in page.text and "0 人支持" in page.text
     pid = int(re.search(r'id="proposal-(\d+)"', page.text).group(1))  # type: ignore[union-attr]
@@ -340,6 +356,8 @@ def test_projects_page_on_a_phone(
     page.locator("#propose button[type=submit]").click()
     page.wait_for_selector("#flash")
     assert "谢谢" in page.locator("#flash").inner_text()
+    approve_waiting(app)  # what the office does in /admin/proposals
+    page.goto(f"{live_server}/projects?lang=zh-CN")
     page.locator(".support-form button").first.click()
     page.wait_for_selector("#flash")
     assert "支持" in page.locator("#flash").inner_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -23,6 +24,14 @@ from tests.surveys.voting.factories import (
     session_payload,
     vote,
 )
+
+
+@pytest.fixture
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    """Proposals published at once: these tests are about support and review; moderation
+    (waiting for approval, the default) is tested in test_moderation."""
+    return make_app(proposals_need_approval=False)
+
 
 PROPOSAL = {
     "title": "小区加装电梯",
