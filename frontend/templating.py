@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from frontend.i18n import LANGUAGES, request_language, translate
 from service.auth import SESSION_COOKIE, csrf_token_for
+from service.localtime import MINUTE, local_time
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -27,6 +28,10 @@ def render(
         "t": lambda key, **kw: translate(lang, key, **kw),
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token_for(request.app.state.settings, cookie) if cookie else "",
+        # Every time a page shows is in the office's zone, through this one helper.
+        "local_time": lambda value, fmt=MINUTE: local_time(
+            value, request.app.state.settings.time_zone, fmt
+        ),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Set when served behind HTTPS so that cookies carry the Secure flag.
     secure_cookies: bool = False
     migrate_on_start: bool = True
+    # The office's time zone: every time a person reads is shown in it (stored times are UTC).
+    time_zone: str = "Asia/Shanghai"
     # Residents' proposals are public only once the office approves them; False publishes
     # them at once (and shows any still waiting).
     proposals_need_approval: bool = True
@@ -51,6 +53,17 @@ class Settings(BaseSettings):
     def _k_positive(cls, v: int) -> int:
         if v < 1:
             raise ValueError("MIN_GROUP_SIZE must be at least 1")
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, v: str) -> str:
+        from service.localtime import zone
+
+        try:
+            zone(v)
+        except (ValueError, LookupError) as exc:
+            raise ValueError(f"MINYI_TIME_ZONE {v!r} is not a known time zone") from exc
         return v
 
     @field_validator("rate_limit")

@@ -23,7 +23,7 @@ from analytics.dashboard.dependencies import (
 from analytics.dashboard.options import FIGURE_NAMES
 from analytics.dashboard.service import Dashboard
 from service import audit
-from service.auth import EvaluatorUser
+from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from service.errors import Invalid
 
@@ -123,11 +123,14 @@ def read_table(
     responses={200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
 )
 def read_report(
-    user: EvaluatorUser, dash: Annotated[Dashboard, Depends(report_dep)], session: SessionDep
+    user: EvaluatorUser,
+    dash: Annotated[Dashboard, Depends(report_dep)],
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
     """A self-contained HTML report of the campaign: every chart (interactive, with plotly.js
     inside the file), the tables and the method; it opens offline and prints cleanly."""
-    html = html_report.build(dash, generated_at=datetime.now(UTC))
+    html = html_report.build(dash, generated_at=datetime.now(UTC), time_zone=settings.time_zone)
     campaign_id = dash.campaign_id
     audit.record(session, actor=user.username, action="report.export", target=str(campaign_id))
     return Response(

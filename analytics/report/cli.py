@@ -55,7 +55,9 @@ def report(
             voting_session_id=voting_session_id,
         )
         with progress("report", 1) as p:
-            html = html_report.build(dash, generated_at=datetime.now(UTC))
+            html = html_report.build(
+                dash, generated_at=datetime.now(UTC), time_zone=get_settings().time_zone
+            )
             p.advance()
     out.write_text(html, encoding="utf-8")
     click.echo(f"Wrote {out} ({len(html.encode('utf-8')) / 1e6:.1f} MB).")

@@ -27,6 +27,7 @@ from analytics.report.diagnostics import (
     diagnostic_cells,
 )
 from service.i18n import catalog, known, translate
+from service.localtime import DEFAULT_TIME_ZONE, local_time
 
 TEMPLATE = Path(__file__).with_name("template.html")
 # The report's words live in analytics/locales/report.json under this prefix; a column's
@@ -268,7 +269,7 @@ def _column_label(lang: str, key: str, label_key: str) -> str:
     return translate(lang, own) if known(own) else figures.label(lang, label_key)
 
 
-def build(dash: Dashboard, *, generated_at: datetime) -> str:
+def build(dash: Dashboard, *, generated_at: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> str:
     """The report of the dashboard's campaign (and voting session) as one HTML document."""
     lang = dash.lang
     s = _strings(lang)
@@ -298,7 +299,7 @@ def build(dash: Dashboard, *, generated_at: datetime) -> str:
     comments = dash.comment_rows()[0][:50] if "sentiment" in wanted else []
     f = dash.filters
     parts = [
-        f"{s['period']} {f.period}",
+        f"{s['period']} {s.get('period.' + f.period, f.period)}",
         f"{s['month']} {f.month or s['all']}",
         f"{s['area']} {dash.names.get(f.area, f.area) if f.area else s['all']}",
         f"{s['unit_kind']} {f.unit_kind or s['all']}",
@@ -313,7 +314,7 @@ def build(dash: Dashboard, *, generated_at: datetime) -> str:
         lang=lang,
         s=s,
         title=title,
-        generated=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        generated=local_time(generated_at, time_zone),
         filters_text=" · ".join(parts),
         headline=dash.headline() if campaign is not None else None,
         sections=sections,

@@ -3,11 +3,14 @@ JSON data blocks (no inline script); dashboard.js draws them and refetches on fi
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from analytics import figures
 from analytics.dashboard import service as dashboard
@@ -17,11 +20,26 @@ from analytics.indicators import lookups
 from frontend.i18n import request_language, translate
 from frontend.templating import render
 from service.auth import OptionalUser, SettingsDep
-from service.db import SessionDep
+from service.db import SessionDep, utcnow
 from service.models import Role
-from surveys.forms.models import Campaign
+from surveys.forms.models import Campaign, SurveyResponse
 
 router = APIRouter(include_in_schema=False)
+
+
+def _main_campaign(session: Session) -> int | None:
+    """The campaign the dashboard opens on: the open one with the most responses (a new,
+    nearly empty campaign would otherwise hide the main one); None when none is open."""
+    now = utcnow()
+    rows = session.execute(
+        select(col(SurveyResponse.campaign_id), func.count())
+        .join(Campaign, col(Campaign.id) == col(SurveyResponse.campaign_id))
+        .where(col(Campaign.opens_at) <= now, col(Campaign.closes_at) > now)
+        .group_by(col(SurveyResponse.campaign_id))
+        .order_by(func.count().desc(), col(SurveyResponse.campaign_id).desc())
+        .limit(1)
+    ).first()
+    return int(rows[0]) if rows else None
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -48,8 +66,13 @@ def dashboard_page(
     options.lang = lang  # the page language decides (cookie, ?lang=, Accept-Language)
     campaigns = lookups.campaign_choices(session, lang=lang)
     if campaign_id is None and campaigns:
-        campaign_id = campaigns[0]["id"]
+        campaign_id = _main_campaign(session) or campaigns[0]["id"]
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
+    can_weight = campaign is not None and bool(campaign.margins)
+    if not can_weight:
+        # Weighting needs the campaign's population margins: without them the checkbox is
+        # disabled (the API still answers 422 to a weighted request).
+        options.filters = dataclasses.replace(options.filters, weighted=False)
     dash = options.dashboard(session, campaign)
     strings = {
         "loading": translate(lang, "dash.loading"),
@@ -57,6 +80,7 @@ def dashboard_page(
         "comments_empty": translate(lang, "dash.comments.empty"),
         "comments_more": translate(lang, "dash.comments.more", n=COMMENT_LIMIT),
         "computed_at": translate(lang, "dash.computed_at", time="{time}"),
+        "time_zone": settings.time_zone,
     }
     ctx = dashboard.page_context(dash, campaigns=campaigns, strings=strings)
     f = dash.filters
@@ -81,5 +105,6 @@ def dashboard_page(
         figure_label=lambda key: figures.label(lang, key),
         min_group_size=settings.min_group_size,
         can_include_flagged=user.role == Role.admin,
+        can_weight=can_weight,
     )
     return render(request, "dashboard.html", ctx)

@@ -13,32 +13,32 @@ from __future__ import annotations
 import uuid
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from frontend.i18n import request_language, translate
 from frontend.templating import render
 from service import audit
 from service.auth import OptionalUser, SettingsDep
+from service.config import Settings
 from service.db import SessionDep
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound, TooManyRequests
+from service.localtime import local_time
 from service.models import Role
-from service.ratelimit import RateLimit, client_key
-from surveys.forms import receiving, service
+from service.ratelimit import RateLimit, RateLimiter, client_key
+from surveys.forms import abuse, receiving, service
 from surveys.forms.dependencies import EngineDep, FormCacheDep, WriterDep
-from surveys.forms.models import Access, Campaign
+from surveys.forms.models import Access, Campaign, Invitation
 from surveys.forms.response_rate import response_rate
 from surveys.forms.schemas import FormPublic, ResponseIn
 
 router = APIRouter(include_in_schema=False)
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 KIND_ORDER = ("department", "service_window", "street", "leadership_team", "community", "project")
 
 
@@ -61,7 +61,7 @@ def _closed_or_scheduled(request: Request, campaign: Campaign) -> HTMLResponse |
     except Gone:
         return _message(request, _t(request, "survey.closed"), 410)
     except Conflict:
-        at = campaign.opens_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        at = local_time(campaign.opens_at, request.app.state.settings.time_zone)
         return _message(request, _t(request, "survey.scheduled", at=at), 409)
     return None
 
@@ -121,6 +121,7 @@ def survey_page(
     campaign_id: int,
     settings: SettingsDep,
     session: SessionDep,
+    limiter: RateLimit,
     unit: str = "",
     code: str = "",
 ) -> HTMLResponse:
@@ -135,9 +136,18 @@ def survey_page(
     code = code.strip()[:64]
     lang = request_language(request)
     title = form.title_en if lang == "en" and form.title_en else form.title
-    if form.access == Access.invitation and not code:
-        ctx = {"title": title, "unit_code": unit, "error": "", "campaign_id": campaign_id}
-        return render(request, "survey/code.html", ctx)
+    if form.access == Access.invitation:
+        refused = _code_refused(request, session, limiter, settings, campaign_id, code)
+        if refused is not None:
+            error, status_code = refused
+            ctx = {
+                "title": title,
+                "unit_code": unit,
+                "error": error,
+                "code": code,
+                "campaign_id": campaign_id,
+            }
+            return render(request, "survey/code.html", ctx, status_code=status_code)
     codes = {u.code for u in form.units}
     if unit not in codes:
         if len(form.units) == 1:
@@ -151,6 +161,40 @@ def survey_page(
             }
             return render(request, "survey/units.html", ctx)
     return _form_page(request, form, unit_code=unit, code=code)
+
+
+def _code_usable(session: Session, *, campaign_id: int, secret: str, code: str) -> bool:
+    """Whether the code is one of the campaign's and still unused. Only yes or no is told:
+    an unknown code and a used one read the same, so the check reveals nothing more."""
+    found = session.exec(
+        select(col(Invitation.id))
+        .where(col(Invitation.campaign_id) == campaign_id)
+        .where(col(Invitation.code_hash) == abuse.code_hash(secret, code))
+        .where(col(Invitation.used).is_(False))
+    ).first()
+    return found is not None
+
+
+def _code_refused(
+    request: Request,
+    session: Session,
+    limiter: RateLimiter,
+    settings: Settings,
+    campaign_id: int,
+    code: str,
+) -> tuple[str, int] | None:
+    """Why the code step stops the resident (message, status), or None to go on. Every
+    check counts against the public rate limit, so codes cannot be guessed at speed."""
+    if not code:
+        return "", 200
+    try:
+        limiter.enforce(f"public:{client_key(request)}")
+    except TooManyRequests:
+        return _t(request, "survey.busy"), 429
+    usable = _code_usable(
+        session, campaign_id=campaign_id, secret=settings.secret_key or "", code=code
+    )
+    return None if usable else (_t(request, "survey.err.code"), 422)
 
 
 def _as_response(form: FormPublic, fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -412,7 +456,7 @@ async def admin_invitations(
     ]
     lang = request_language(request)
     title = campaign.title_en if lang == "en" and campaign.title_en else campaign.title
-    ctx = {"cards": cards, "title": title, "closes": campaign.closes_at.astimezone(LOCAL_TZ)}
+    ctx = {"cards": cards, "title": title, "closes": campaign.closes_at}
     response = render(request, "survey/invitations.html", ctx, status_code=201)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -141,7 +141,9 @@
     var el = $("dash-computed");
     if (!el || !iso || !S.computed_at) { return; }
     var when = new Date(iso);
-    var text = isNaN(when.getTime()) ? iso : when.toLocaleString(state.lang);
+    // In the office's time zone, as every time on the server's pages, not the browser's.
+    var text = isNaN(when.getTime()) ? iso
+      : when.toLocaleString(state.lang, S.time_zone ? { timeZone: S.time_zone } : undefined);
     el.textContent = S.computed_at.replace("{time}", text);
   }
 

@@ -152,7 +152,8 @@
   function restore(data) {
     Array.prototype.forEach.call(form.elements, function (f) {
       var v = data[f.name];
-      if (!v || f.type === "hidden") { return; }
+      // The invitation code comes from the page (the link or the code step), never a draft.
+      if (!v || f.type === "hidden" || f.name === "invitation_code") { return; }
       if (f.type === "radio" || f.type === "checkbox") { f.checked = v.indexOf(f.value) >= 0; }
       else { f.value = v[0]; }
     });
