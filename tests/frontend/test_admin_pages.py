@@ -6,6 +6,7 @@ accounts page's writes (CSRF-checked, audited, with field errors beside the fiel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -316,3 +317,14 @@ def test_initial_passwords_pass_the_rule_and_differ() -> None:
     assert len(seen) == 50
     assert all(password_problem(p) is None for p in seen)
     assert all(not set(p) & set("01OIL") for p in seen)
+
+
+def test_times_follow_the_office_time_zone_setting(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(time_zone="America/New_York")
+    with TestClient(app) as client, Session(app.state.engine) as session:
+        admin = make_user(session, Role.admin, "boss")
+        at = admin.created_at if admin.created_at.tzinfo else admin.created_at.replace(tzinfo=UTC)
+        as_user(app, client, admin)
+        page = client.get("/admin/users").text
+    local = at.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
+    assert f'data-label="创建时间">{local}</td>' in page

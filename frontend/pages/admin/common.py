@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from frontend.templating import render
-
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
+from service.localtime import local_time
 
 
 def office_time(request: Request, value: datetime | None) -> str:
     """A stored (UTC) time as the office reads it, to the minute; "" for none."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    name = getattr(request.app.state.settings, "time_zone", DEFAULT_TIME_ZONE)
-    return value.astimezone(ZoneInfo(name)).strftime("%Y-%m-%d %H:%M")
+    return local_time(value, request.app.state.settings.time_zone)
 
 
 def console_render(
