@@ -247,7 +247,7 @@ def test_held_lock_answers_503_within_the_bound(
 def test_unknown_pages_answer_a_page_in_their_language(
     client: TestClient, lang: str, words: str
 ) -> None:
-    for path in ("/admin", "/admin/users", "/no/such/page"):
+    for path in ("/admin/no-such-page", "/projects/no/such", "/no/such/page"):
         r = client.get(path, headers=HTML | {"Accept-Language": "en" if lang == "en" else "zh"})
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("text/html"), path
@@ -255,7 +255,7 @@ def test_unknown_pages_answer_a_page_in_their_language(
     # The API keeps JSON, whatever the client accepts; a client asking for JSON only gets it.
     r = client.get("/api/v1/no-such-thing", headers=HTML)
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
-    r = client.get("/admin", headers={"Accept": "application/json"})
+    r = client.get("/no/such/page", headers={"Accept": "application/json"})
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
 
 
