@@ -427,7 +427,12 @@ async def admin_invitations(
         if campaign is None:
             return None, []
         codes = service.create_invitations(
-            session, campaign=campaign, count=count, secret=settings.secret_key or "", batch=batch
+            session,
+            campaign=campaign,
+            count=count,
+            secret=settings.secret_key or "",
+            batch=batch,
+            time_zone=settings.time_zone,
         )
         audit.record(
             session,

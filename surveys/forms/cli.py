@@ -117,6 +117,7 @@ def register(main: click.Group) -> None:
                     campaign=_campaign(s, campaign_id),
                     count=count,
                     secret=get_settings().secret_key or "",
+                    time_zone=get_settings().time_zone,
                 )
             except AppError as exc:
                 fail(exc.message)

@@ -174,6 +174,7 @@ def create_invitations(
         count=data.count,
         secret=settings.secret_key or "",
         batch=data.batch,
+        time_zone=settings.time_zone,
     )
     audit.record(
         session,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Integer, func, insert
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 from service import audit
 from service.db import stored_id, utcnow
 from service.errors import Conflict, Gone, Invalid, error_item
+from service.localtime import DEFAULT_TIME_ZONE, local_time
 from surveys.forms import abuse
 from surveys.forms.exports import public_id
 from surveys.forms.models import (
@@ -43,7 +43,6 @@ from surveys.forms.schemas import (
 from surveys.units.models import Unit
 
 # Batch labels are read by the district's staff, in the district's time.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 # ---------------------------------------------------------------- questionnaires
 
@@ -324,18 +323,24 @@ def new_code() -> str:
 
 
 def create_invitations(
-    session: Session, *, campaign: Campaign, count: int, secret: str, batch: str | None = None
+    session: Session,
+    *,
+    campaign: Campaign,
+    count: int,
+    secret: str,
+    batch: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> list[str]:
     """Create one-time codes; only their keyed hashes are stored, so this is the only copy.
 
     ``batch`` labels the print run (for the response rate per batch); without one the label is
-    the local time of creation, ``YYYY-MM-DD HH:MM``.
+    the time of creation in the office's zone ``time_zone``, ``YYYY-MM-DD HH:MM``.
     """
     if campaign.access != Access.invitation:
         raise Conflict("This campaign is open to everyone; it takes no invitation codes")
     if utcnow() >= campaign.closes_at:
         raise Gone("This campaign has closed")
-    label = (batch or "").strip() or default_batch_label()
+    label = (batch or "").strip() or local_time(utcnow(), time_zone)
     codes = [new_code() for _ in range(count)]
     session.connection().execute(
         insert(INVITATION_TABLE),
@@ -350,11 +355,6 @@ def create_invitations(
         ],
     )
     return codes
-
-
-def default_batch_label() -> str:
-    """The local time now, to the minute: the label of a batch the admin did not name."""
-    return utcnow().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def invitation_counts(session: Session, *, campaign_id: int) -> tuple[int, int]:

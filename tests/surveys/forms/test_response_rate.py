@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from fastapi.testclient import TestClient
@@ -13,11 +14,13 @@ from sqlmodel import Session, select
 from service.db import alembic_config, upgrade, utcnow
 from service.models import Role
 from surveys.forms.models import Invitation
-from surveys.forms.service import LOCAL_TZ
 from tests.conftest import SECRETS, wipe
 from tests.factories import headers_for
 from tests.surveys.forms.factories import create_campaign, response_body
 from tests.surveys.forms.fixtures import World
+
+# The office's zone by default (service.localtime), in which unnamed batches are labelled.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _issue(client: TestClient, world: World, cid: int, n: int, batch: str | None) -> list[str]:
