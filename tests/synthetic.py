@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from service.db import utcnow
 from surveys.forms.models import Answer, Campaign, CampaignUnit, Question, Survey, SurveyResponse
@@ -145,6 +146,33 @@ def make_campaign(
             insert(CampaignUnit), [{"campaign_id": campaign_id, "unit_id": u} for u in unit_ids]
         )
     return Synthetic(campaign_id, unit_ids, unit_codes, area_ids, area_codes, questions)
+
+
+def another_campaign(engine: Engine, syn: Synthetic, survey_id: int | None = None) -> Synthetic:
+    """A second open campaign about the same units, on ``survey_id`` (default: the same
+    questionnaire as ``syn``'s campaign), with no responses yet."""
+    now = utcnow()
+    with engine.begin() as conn:
+        if survey_id is None:
+            survey_id = conn.execute(
+                select(col(Campaign.survey_id)).where(col(Campaign.id) == syn.campaign_id)
+            ).scalar_one()
+        cid = _pk(
+            conn.execute(
+                insert(Campaign).values(
+                    survey_id=survey_id,
+                    title="复评",
+                    opens_at=now - timedelta(days=1),
+                    closes_at=now + timedelta(days=30),
+                    access="open",
+                    created_at=now,
+                )
+            )
+        )
+        conn.execute(
+            insert(CampaignUnit), [{"campaign_id": cid, "unit_id": u} for u in syn.unit_ids]
+        )
+    return Synthetic(cid, syn.unit_ids, syn.unit_codes, syn.area_ids, syn.area_codes, syn.questions)
 
 
 def add_responses(

@@ -5,22 +5,19 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
 from sqlmodel import Session
 
-from service.db import utcnow
 from service.models import Role
-from surveys.forms.models import Campaign, CampaignUnit
+from surveys.forms.models import Campaign
 from tests.factories import headers_for
 from tests.surveys.forms.factories import create_campaign, create_survey, response_body, survey_body
 from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401
-from tests.synthetic import Synthetic, add_answers, make_campaign
+from tests.synthetic import add_answers, another_campaign, make_campaign
 
 
 def _new_version(client: TestClient, world: World, body: dict[str, Any]) -> int:
@@ -124,27 +121,6 @@ def test_comparability_errors(client: TestClient, session: Session, world: World
     assert r.status_code == 422
 
 
-def _second_campaign(app: FastAPI, syn: Synthetic, survey_id: int) -> Synthetic:
-    """Another campaign on the given survey about the same units."""
-    now = utcnow()
-    with app.state.engine.begin() as conn:
-        res = conn.execute(
-            insert(Campaign).values(
-                survey_id=survey_id,
-                title="复评",
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=30),
-                access="open",
-                created_at=now,
-            )
-        )
-        cid = int(res.inserted_primary_key[0])
-        conn.execute(
-            insert(CampaignUnit), [{"campaign_id": cid, "unit_id": u} for u in syn.unit_ids]
-        )
-    return Synthetic(cid, syn.unit_ids, syn.unit_codes, syn.area_ids, syn.area_codes, syn.questions)
-
-
 QUESTIONS = {
     "q_a": {"type": "rating", "dimension": "attitude", "min": 1, "max": 5},
     "q_b": {"type": "rating", "dimension": "results", "min": 1, "max": 5},
@@ -154,7 +130,7 @@ QUESTIONS = {
 def test_comparison_side_by_side(client: TestClient, session: Session, app: FastAPI) -> None:
     syn = make_campaign(app.state.engine, units=3, areas=1, prefix="cmp", questions=QUESTIONS)
     survey_id = session.get(Campaign, syn.campaign_id).survey_id  # type: ignore[union-attr]
-    later = _second_campaign(app, syn, survey_id)
+    later = another_campaign(app.state.engine, syn, survey_id)
     rng = np.random.default_rng(7)
     # Unit 0: 12 answers in both; unit 1: 9 in the first, 2 in the second (suppressed there);
     # unit 2: none in the first.

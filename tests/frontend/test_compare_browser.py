@@ -4,56 +4,23 @@ side-by-side scores, as a warning listing the differences when the questionnaire
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import insert
 
-from service.db import utcnow
 from service.models import Role
-from surveys.forms.models import Campaign, CampaignUnit
-from tests.frontend.dashboard_factory import DashWorld, build_world
-from tests.synthetic import make_campaign
+from tests.frontend.dashboard_factory import build_world
+from tests.synthetic import another_campaign, make_campaign
 
 pytestmark = pytest.mark.browser
-
-
-def _same_survey_campaign(app: FastAPI, world: DashWorld) -> int:
-    """A second campaign on the first one's questionnaire, about the same units."""
-    engine = app.state.engine
-    now = utcnow()
-    with engine.begin() as conn:
-        survey_id = (
-            conn.execute(
-                Campaign.__table__.select().where(Campaign.__table__.c.id == world.syn.campaign_id)  # type: ignore[attr-defined]
-            )
-            .one()
-            ._mapping["survey_id"]
-        )
-        res = conn.execute(
-            insert(Campaign).values(
-                survey_id=survey_id,
-                title="复评",
-                opens_at=now - timedelta(days=1),
-                closes_at=now + timedelta(days=30),
-                access="open",
-                created_at=now,
-            )
-        )
-        cid = int(res.inserted_primary_key[0])
-        conn.execute(
-            insert(CampaignUnit), [{"campaign_id": cid, "unit_id": u} for u in world.syn.unit_ids]
-        )
-    return cid
 
 
 def test_comparison_panel_warns_when_questionnaires_differ(
     app: FastAPI, new_page: Callable[..., Any], live_server: str, page_errors: list[str]
 ) -> None:
     world = build_world(app.state.engine, app.state.settings, responses=400)
-    same = _same_survey_campaign(app, world)
+    same = another_campaign(app.state.engine, world.syn).campaign_id
     other = make_campaign(
         app.state.engine,
         units=2,
