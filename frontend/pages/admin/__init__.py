@@ -2,10 +2,20 @@
 
 from fastapi import APIRouter
 
-from frontend.pages.admin import overview, users
+from frontend.pages.admin import (
+    audit,
+    campaigns,
+    overview,
+    projects,
+    surveys,
+    units,
+    users,
+    voting_sessions,
+)
 from frontend.pages.admin import proposals as proposals_page
 
 router = APIRouter(include_in_schema=False)
-router.include_router(overview.router)
+for page in (overview, units, surveys, campaigns, projects, proposals_page, voting_sessions):
+    router.include_router(page.router)
 router.include_router(users.router)
-router.include_router(proposals_page.router)
+router.include_router(audit.router)

@@ -1,0 +1,7 @@
+"""The console's surveys page (being built)."""
+
+from fastapi import APIRouter
+
+from frontend.pages.admin.access import ConsoleRoute
+
+router = APIRouter(route_class=ConsoleRoute)
