@@ -14,7 +14,7 @@ from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from service.middleware import allow_large_body
 from service.ratelimit import RateLimit, RateLimiter, client_key
-from surveys.forms import exports, imports, isolated, receiving, service, xlsform
+from surveys.forms import authoring, exports, imports, isolated, receiving, service, xlsform
 from surveys.forms.compiled import FormCache
 from surveys.forms.dependencies import (
     CampaignById,
@@ -64,8 +64,7 @@ public = APIRouter(prefix="/api/v1/campaigns", tags=["surveys"])
 @router.post("/surveys", response_model=SurveyCreated, status_code=status.HTTP_201_CREATED)
 def create_survey(admin: AdminUser, data: SurveyCreate, session: SessionDep) -> SurveyCreated:
     """Create a questionnaire (admin)."""
-    survey = service.create_survey(session, data=data)
-    audit.record(session, actor=admin.username, action="survey.create", target=str(survey.id))
+    survey = authoring.create_survey_as(session, actor=admin.username, data=data)
     return SurveyCreated(id=survey.id or 0)
 
 
@@ -91,16 +90,11 @@ def update_survey(
     response: Response,
 ) -> SurveyCreated:
     """Edit a questionnaire; once it has responses the edit becomes a new version (201)."""
-    edited, new_version = service.update_survey(session, survey=survey, data=data)
+    edited, new_version = authoring.update_survey_as(
+        session, actor=admin.username, survey=survey, data=data
+    )
     if new_version:
         response.status_code = status.HTTP_201_CREATED
-    audit.record(
-        session,
-        actor=admin.username,
-        action="survey.version" if new_version else "survey.update",
-        target=str(edited.id),
-        previous=survey.id,
-    )
     cache.invalidate()
     return SurveyCreated(id=edited.id or 0, version=edited.version, previous_id=edited.previous_id)
 
@@ -201,13 +195,10 @@ async def import_survey(admin: AdminUser, request: Request, session: SessionDep)
     allow_large_body(request.scope)
     body, filename, _type = await imports.read_request(request, "the .xlsx workbook")
     data = await run_in_threadpool(isolated.import_xlsform, body)
-    survey = await run_in_threadpool(service.create_survey, session, data=data)
-    audit.record(
-        session,
-        actor=admin.username,
-        action="survey.import",
-        target=str(survey.id),
-        file=filename,
+    survey = await run_in_threadpool(
+        lambda: authoring.import_survey_as(
+            session, actor=admin.username, data=data, filename=filename
+        )
     )
     return SurveyCreated(id=survey.id or 0)
 
