@@ -137,7 +137,7 @@ def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _answer(
+def error_response(
     request: Request,
     status: int,
     detail: Any,
@@ -160,7 +160,7 @@ def unavailable_response(request: Request, reason: str) -> Response:
         retry, message = RETRY_AFTER_BUSY, "The database is busy; please try again shortly"
     else:
         retry, message = RETRY_AFTER_DOWN, "The database is unavailable; please try again shortly"
-    return _answer(request, 503, message, {"Retry-After": str(retry)}, reason)
+    return error_response(request, 503, message, {"Retry-After": str(retry)}, reason)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -170,15 +170,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
         if isinstance(exc, Invalid):
-            return _answer(request, 422, exc.errors)
+            return error_response(request, 422, exc.errors)
         body: Any = exc.message if not exc.extra else {"message": exc.message, **exc.extra}
-        return _answer(request, exc.status_code, body, exc.headers)
+        return error_response(request, exc.status_code, body, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (204, 304):
             return Response(status_code=exc.status_code, headers=exc.headers)
-        return _answer(request, exc.status_code, exc.detail, dict(exc.headers or {}))
+        return error_response(request, exc.status_code, exc.detail, dict(exc.headers or {}))
 
     async def _database(request: Request, exc: Exception) -> Response:
         reason = database_fault(exc)
@@ -193,15 +193,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _server_error(request: Request, _exc: Exception) -> Response:
         # Reached through Starlette's outermost middleware, which logs the error afterwards.
-        return _answer(request, 500, "Internal Server Error")
+        return error_response(request, 500, "Internal Server Error")
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, _exc: IntegrityError) -> Response:
-        return _answer(request, 409, "Conflicts with an existing record")
+        return error_response(request, 409, "Conflicts with an existing record")
 
     @app.exception_handler(DataError)
     async def _data(request: Request, _exc: DataError) -> Response:
-        return _answer(
+        return error_response(
             request,
             422,
             [
@@ -216,7 +216,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, _exc: OverflowError) -> Response:
         # SQLite's driver refuses integers beyond 64 bits (PostgreSQL raises DataError).
-        return _answer(
+        return error_response(
             request,
             422,
             [{"loc": ["request"], "msg": "A number is too large", "type": "data_error"}],
@@ -229,4 +229,4 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             e = {k: v for k, v in err.items() if k in ("loc", "msg", "type")}
             errors.append(e)
-        return _answer(request, 422, errors)
+        return error_response(request, 422, errors)

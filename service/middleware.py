@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_response
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -91,7 +91,7 @@ class BodyLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _reject(send, bulk)
+                    await _reject(scope, receive, send, bulk)
                     return
         seen = 0
 
@@ -118,7 +118,7 @@ class BodyLimit:
             await self.app(scope, _receive, _send)
         except _TooLarge as exc:
             if not started:
-                await _reject(send, exc.limit)
+                await _reject(scope, receive, send, exc.limit)
 
 
 class _TooLarge(HTTPException):
@@ -127,16 +127,8 @@ class _TooLarge(HTTPException):
         self.limit = limit
 
 
-async def _reject(send: Send, limit: int) -> None:
-    body: Any = json.dumps({"detail": f"Request body larger than {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """The 413 as every other error is answered: JSON on the API, the error page on a page
+    route (a form posted with too large a file gets a page in its language, not JSON)."""
+    response = error_response(Request(scope), 413, f"Request body larger than {limit} bytes")
+    await response(scope, receive, send)

@@ -68,6 +68,20 @@ def test_chunked_body_over_the_limit_answers_413(small: TestClient, world: World
     assert str(SMALL) in declared.json()["detail"]
 
 
+def test_a_page_form_over_the_limit_answers_the_error_page(small: TestClient) -> None:
+    """A form posted to a page route with too large a body gets the 413 page in its
+    language, declared or streamed, never JSON."""
+    page = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
+    declared = small.post("/login?lang=en", content=b"x" * 3 * SMALL, headers=page)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"].startswith("text/html")
+    assert "What you sent is too large." in declared.text
+    streamed = small.post("/login?lang=zh-CN", content=_chunks(3 * SMALL, b"a"), headers=page)
+    assert streamed.status_code == 413
+    assert "提交的内容太大" in streamed.text
+    assert "content-security-policy" in streamed.headers
+
+
 def test_import_allowance_only_after_the_admin_check(small: TestClient, world: World) -> None:
     url = _responses_import(world)
     json_type = {"content-type": "application/json"}
