@@ -144,6 +144,16 @@ def issue_token(
     )
     session.add(row)
     session.flush()
+    # A password change or reset that committed after this login checked the password must
+    # not leave a token made from the old one. The row is written first and the account read
+    # after it, locked (PostgreSQL; SQLite has one writer at a time): a reset that got there
+    # first shows its new hash here, and one that comes later waits for this commit and then
+    # revokes this token with the others.
+    current = session.exec(
+        select(User.password_hash).where(User.id == row.user_id).with_for_update()
+    ).first()
+    if current != user.password_hash:
+        raise Unauthorized("The password has just been changed; please log in again")
     return raw, row
 
 

@@ -10,11 +10,14 @@ import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from service.auth import authenticate, issue_token, user_for_token
 from service.cli import main as cli
-from service.models import Role
+from service.errors import Unauthorized
+from service.models import Role, User
 from service.passwords import MIN_LENGTH, common_passwords, password_problem
+from service.users import set_password
 from tests.conftest import SECRETS
 from tests.factories import PASSWORD, headers_for, login, make_user
 
@@ -168,3 +171,32 @@ def test_logins_typed_with_a_colon_cannot_lock_a_password_change(
             )
         body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
         assert client.post("/api/v1/users/me/password", json=body, headers=h).is_success
+
+
+def test_a_login_checked_before_a_reset_gets_no_token_after_it(
+    app: FastAPI, session: Session
+) -> None:
+    """The race a reset can lose: the login has checked the old password, the reset commits,
+    then the login issues its token. It is refused, and a token issued before the reset
+    committed is revoked by it."""
+    make_user(session, Role.evaluator, "eva")
+    engine, settings = app.state.engine, app.state.settings
+    checked = authenticate(engine=engine, settings=settings, username="eva", password=PASSWORD)
+    with Session(engine) as other:
+        stored = other.exec(select(User).where(User.username == "eva")).one()
+        SECRETS.add(NEW_PASSWORD)
+        set_password(other, user=stored, password=NEW_PASSWORD)
+        other.commit()
+    with Session(engine) as late, pytest.raises(Unauthorized):
+        issue_token(late, user=checked, settings=settings)
+
+    again = authenticate(engine=engine, settings=settings, username="eva", password=NEW_PASSWORD)
+    with Session(engine) as first:
+        raw, _ = issue_token(first, user=again, settings=settings)
+        first.commit()
+    with Session(engine) as other:
+        stored = other.exec(select(User).where(User.username == "eva")).one()
+        set_password(other, user=stored, password=NEW_PASSWORD + "x")
+        other.commit()
+    with Session(engine) as check:
+        assert user_for_token(check, raw) is None
