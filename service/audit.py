@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from service.db import UTCDateTime, utcnow
@@ -76,6 +76,10 @@ class VerifyResult:
     # The newest entry's hash: written down somewhere the database's owner cannot change, it
     # shows later whether the newest entries were removed or the whole chain rewritten.
     head: str = GENESIS
+    # The first bad entry and why ("chain": one before it was deleted or edited; "edited"), so
+    # a page can say it in the reader's language.
+    broken_id: int | None = None
+    reason: str = ""
 
 
 def verify(session: Session) -> VerifyResult:
@@ -86,9 +90,64 @@ def verify(session: Session) -> VerifyResult:
         n += 1
         if e.prev_hash != prev:
             return VerifyResult(
-                False, n, f"entry {e.id}: chain broken (an entry before it was deleted or edited)"
+                False,
+                n,
+                f"entry {e.id}: chain broken (an entry before it was deleted or edited)",
+                broken_id=e.id,
+                reason="chain",
             )
         if _entry_hash(prev, e) != e.hash:
-            return VerifyResult(False, n, f"entry {e.id}: content does not match its hash (edited)")
+            return VerifyResult(
+                False,
+                n,
+                f"entry {e.id}: content does not match its hash (edited)",
+                broken_id=e.id,
+                reason="edited",
+            )
         prev = e.hash
     return VerifyResult(True, n, head=prev)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries a reader asks for: exact actor and action, and a half-open UTC time range."""
+
+    actor: str = ""
+    action: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(query: Any, f: AuditFilter) -> Any:
+    if f.actor:
+        query = query.where(AuditEntry.actor == f.actor)
+    if f.action:
+        query = query.where(AuditEntry.action == f.action)
+    if f.since is not None:
+        query = query.where(col(AuditEntry.at) >= f.since)
+    if f.until is not None:
+        query = query.where(col(AuditEntry.at) < f.until)
+    return query
+
+
+def count_entries(session: Session, *, where: AuditFilter) -> int:
+    """How many entries match the filter."""
+    query = _filtered(select(func.count()).select_from(AuditEntry), where)
+    return int(session.exec(query).one())
+
+
+def list_entries(
+    session: Session, *, where: AuditFilter, offset: int = 0, limit: int | None = None
+) -> list[AuditEntry]:
+    """The entries matching the filter, newest first."""
+    query = _filtered(select(AuditEntry), where).order_by(col(AuditEntry.id).desc())
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query))
+
+
+def known_actions(session: Session) -> list[str]:
+    """Every action the log holds, for a filter's choices."""
+    query = select(AuditEntry.action).distinct().order_by(col(AuditEntry.action))
+    return list(session.exec(query))

@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,6 +98,34 @@ def backup(url: str, target: Path, progress: Callable[[int, int], object] | None
     # pg_dump runs in one repeatable-read snapshot: consistent without stopping the service.
     argv, env = pg_dump_command(url, target)
     subprocess.run(argv, env=env, check=True)
+
+
+def backup_file_name(url: str, stamp: str) -> str:
+    """The download's file name: SQLite's copy is a database file, pg_dump's a custom archive."""
+    suffix = "sqlite3" if url.startswith("sqlite") else "dump"
+    return f"minyi-backup-{stamp}.{suffix}"
+
+
+def private_backup(url: str) -> Path:
+    """A backup in a fresh directory only the service's user can enter (0700, the file 0600),
+    for a download; the caller removes it with ``discard`` once it is sent."""
+    folder = Path(tempfile.mkdtemp(prefix="minyi-backup-"))
+    target = folder / "backup"
+    try:
+        backup(url, target)
+    except BaseException:
+        discard(target)
+        raise
+    return target
+
+
+def discard(path: Path) -> None:
+    """Remove a private backup and its directory (nothing of the dump stays on disk)."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # not the directory private_backup made, or not empty: leave it
 
 
 def database_is_empty(url: str) -> bool:
