@@ -310,7 +310,8 @@ class SessionCreate(SQLModel):
     title_en: str = Field(default="", max_length=200)
     year: int = Field(ge=2000, le=2200)
     project_ids: list[int] = Field(min_length=1, max_length=500)
-    deputy_usernames: list[str] = Field(min_length=1, max_length=5000)
+    # May be chosen later (the console sets the slate first); opening refuses an empty one.
+    deputy_usernames: list[str] = Field(default_factory=list, max_length=5000)
     budget_cap: int = Field(default=0, ge=0, le=10**14)
     max_selected: int | None = Field(default=None, ge=0, le=500)
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)

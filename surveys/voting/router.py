@@ -34,6 +34,7 @@ from surveys.voting.models import (
     PublicBallot,
     Receipt,
     SessionCreate,
+    SessionKind,
     SessionPublic,
     SessionState,
     SessionSummary,
@@ -41,7 +42,7 @@ from surveys.voting.models import (
     SupportResult,
     Turnout,
 )
-from surveys.voting.schemas import VoteResult
+from surveys.voting.schemas import RulePreview, RulePreviewIn, VoteResult
 
 router = APIRouter(prefix="/api/v1", tags=["voting"])
 
@@ -207,6 +208,22 @@ def publish_voting_session(admin: AdminUser, vs: SessionById, session: SessionDe
     """Publish the results and the ballots (admin)."""
     vs = sessions.publish_session(session, vs=vs, actor=admin.username)
     return sessions.session_public(session, vs=vs)
+
+
+@router.post("/voting-rules/preview", response_model=RulePreview)
+def create_rule_preview(admin: AdminUser, data: RulePreviewIn) -> RulePreview:
+    """The rule of a configuration in plain words, zh-CN and en (admin; nothing is saved;
+    422 naming a bad threshold). The console's session form shows it as it is filled in."""
+    text, text_en = sessions.rule_preview(
+        kind=SessionKind(data.kind),
+        budget_cap=data.budget_cap,
+        threshold=data.threshold,
+        on_no_fit=data.on_no_fit,
+        max_selected=data.max_selected,
+        max_for_per_ballot=data.max_for_per_ballot,
+        electorate=data.electorate,
+    )
+    return RulePreview(text=text, text_en=text_en)
 
 
 @router.post(

@@ -346,3 +346,98 @@ def grade(*, satisfied: int, basically_satisfied: int, electorate: int) -> Grade
     if 2 * (satisfied + basically_satisfied) > electorate:
         return "basically_satisfied"
     return "dissatisfied"
+
+
+# --- the rule in plain words, before any vote ----------------------------------------------
+
+
+def _wan(yuan: int) -> str:
+    """Yuan as 万元 (ten thousands), without trailing zeros: 3000000 -> "300"."""
+    return f"{yuan / 10_000:,.2f}".rstrip("0").rstrip(".")
+
+
+def _threshold_preview(t: Threshold, electorate: int, lang: str) -> str:
+    """Which projects pass, in words; the number of votes once the electorate is known."""
+    need = t.required(electorate=electorate, cast=0) if electorate else None
+    if lang == "en":
+        at_least = f" (at least {need})" if need is not None else ""
+        if t.kind == ThresholdKind.majority_of_all:
+            of = f"all {electorate} deputies" if electorate else "all deputies"
+            return f'a project passes with "for" votes from more than half of {of}{at_least}'
+        if t.kind == ThresholdKind.majority_of_cast:
+            return 'a project passes with "for" votes from more than half of the ballots cast'
+        if t.kind == ThresholdKind.fraction:
+            of = f"all {electorate} deputies" if electorate else "all deputies"
+            return f'a project passes with "for" votes from at least {t.fraction} of {of}{at_least}'
+        if t.kind == ThresholdKind.min_votes:
+            return f'a project passes with at least {t.min_votes} "for" votes'
+        return "every project passes (no threshold)"
+    at_least = f"（至少 {need} 票）" if need is not None else ""
+    if t.kind == ThresholdKind.majority_of_all:
+        of = f"全体代表（{electorate} 名）" if electorate else "全体代表"
+        return f"获得{of}过半数赞成{at_least}的项目通过"
+    if t.kind == ThresholdKind.majority_of_cast:
+        return "获得所投票数过半数赞成的项目通过"
+    if t.kind == ThresholdKind.fraction:
+        of = f"全体代表（{electorate} 名）" if electorate else "全体代表"
+        return f"赞成票达到{of}的 {t.fraction}{at_least}的项目通过"
+    if t.kind == ThresholdKind.min_votes:
+        return f"获得至少 {t.min_votes} 票赞成的项目通过"
+    return "不设票数门槛，所有项目均参与排序"
+
+
+def rule_preview(
+    config: RuleConfig,
+    *,
+    electorate: int = 0,
+    satisfaction: bool = False,
+    max_for_per_ballot: int | None = None,
+    lang: str = "zh-CN",
+) -> str:
+    """What a deputy is asked and how the count decides, in plain words, before any vote.
+
+    ``rule_text`` explains a counted result (it needs the ballots cast); this is for the
+    office setting a session up, so it speaks only of the configuration and the electorate.
+    """
+    en = lang == "en"
+    if satisfaction:
+        if en:
+            return (
+                "Each deputy rates each project satisfied, basically satisfied or dissatisfied; "
+                "a project is rated satisfied when more than half of all deputies say so, "
+                "basically satisfied when satisfied and basically satisfied together do, "
+                "otherwise dissatisfied."
+            )
+        return (
+            "每位代表对每个项目评价满意、基本满意或不满意；满意票超过全体代表半数为满意，"
+            "满意与基本满意合计超过半数为基本满意，否则为不满意。"
+        )
+    th = _threshold_preview(config.threshold, electorate, lang)
+    if en:
+        ballot = "Each deputy may vote for, against or abstain on each project"
+        if max_for_per_ballot is not None:
+            ballot += f' (at most {max_for_per_ballot} "for" votes per ballot)'
+        pick = (
+            f'; {th}; passing projects are ranked by "for" votes and selected in that order '
+            f"within the budget of {config.budget:,} yuan"
+        )
+        if config.max_selected is not None:
+            pick += f", at most {config.max_selected} projects"
+        fit = (
+            "; the selection stops at the first project that does not fit."
+            if config.on_no_fit == OnNoFit.stop
+            else "; a project that does not fit is skipped."
+        )
+        return ballot + pick + fit
+    ballot = "每位代表可对每个项目投赞成、反对或弃权"
+    if max_for_per_ballot is not None:
+        ballot += f"（每张选票至多投 {max_for_per_ballot} 个赞成）"
+    pick = f"；{th}，按赞成票由多到少排序，在预算 {_wan(config.budget)} 万元内依次入选"
+    if config.max_selected is not None:
+        pick += f"，最多选出前 {config.max_selected} 项"
+    fit = (
+        "；遇到放不下的项目即停止选择。"
+        if config.on_no_fit == OnNoFit.stop
+        else "；放不下的项目跳过，继续考虑下一个。"
+    )
+    return ballot + pick + fit

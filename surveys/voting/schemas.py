@@ -137,3 +137,25 @@ def parse_result(data: dict[str, Any]) -> SelectionResult | SatisfactionResult:
 def as_stored(result: SelectionResult | SatisfactionResult) -> dict[str, Any]:
     """The JSON form kept in ``voting_session.result`` (without the view-only fields)."""
     return result.model_dump(mode="json", exclude=_VIEW_ONLY)
+
+
+# --- the rule in words, before a session is saved (the console's live preview) -------------
+
+
+class RulePreviewIn(_Schema):
+    """A session's rule as it is being configured (the fields of ``SessionCreate``)."""
+
+    kind: Literal["selection", "satisfaction"] = "selection"
+    budget_cap: int = Field(default=0, ge=0, le=10**14)
+    max_selected: int | None = Field(default=None, ge=0, le=500)
+    max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
+    threshold: Any = "majority_of_all"
+    on_no_fit: Literal["skip", "stop"] = "skip"
+    electorate: int = Field(default=0, ge=0, le=5000)
+
+
+class RulePreview(_Schema):
+    """The rule in plain language: what a deputy is asked and how the count decides."""
+
+    text: str
+    text_en: str

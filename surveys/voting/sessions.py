@@ -387,3 +387,65 @@ def _project_unit(session: Session, p: Project) -> Unit:
             code=code, name=p.title[:200], name_en=p.title_en[:200], kind=UnitKind.project
         ),
     )
+
+
+# --- for the console: the rule in words, the electorate to choose from ---------------------
+
+
+def rule_preview(
+    *,
+    kind: SessionKind,
+    budget_cap: int,
+    threshold: Any,
+    on_no_fit: str,
+    max_selected: int | None,
+    max_for_per_ballot: int | None,
+    electorate: int,
+) -> tuple[str, str]:
+    """The rule of a configuration in plain words (zh-CN, en); 422 naming a bad threshold."""
+    config = rules.RuleConfig(
+        budget=budget_cap,
+        threshold=_parse_threshold(threshold),
+        on_no_fit=rules.OnNoFit(on_no_fit),
+        max_selected=max_selected,
+    )
+    satisfaction = kind == SessionKind.satisfaction
+    return tuple(  # type: ignore[return-value]
+        rules.rule_preview(
+            config,
+            electorate=electorate,
+            satisfaction=satisfaction,
+            max_for_per_ballot=max_for_per_ballot,
+            lang=lang,
+        )
+        for lang in ("zh-CN", "en")
+    )
+
+
+def session_rule_preview(session: Session, *, vs: VotingSession) -> tuple[str, str]:
+    """A session's rule in plain words (zh-CN, en), with its present electorate."""
+    return rule_preview(
+        kind=SessionKind(vs.kind),
+        budget_cap=vs.budget_cap,
+        threshold=vs.threshold,
+        on_no_fit=vs.on_no_fit,
+        max_selected=vs.max_selected,
+        max_for_per_ballot=vs.max_for_per_ballot,
+        electorate=electorate_size(session, vs),
+    )
+
+
+def electorate_usernames(session: Session, *, vs: VotingSession) -> list[str]:
+    """The usernames of a session's electorate, in order (frozen once it is open)."""
+    if vs.frozen_config is not None:
+        return list(vs.frozen_config.get("deputies", []))
+    return _deputy_names(session, vs)
+
+
+def active_deputies(session: Session, *, q: str = "") -> list[User]:
+    """Active deputy accounts whose username or name contains q, by username."""
+    query = select(User).where(User.role == Role.deputy, col(User.is_active).is_(True))
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(col(User.username).ilike(like) | col(User.display_name).ilike(like))
+    return list(session.exec(query.order_by(col(User.username))))
