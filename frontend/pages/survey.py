@@ -1,4 +1,5 @@
-"""The resident's survey (/s/{campaign_id}) and the admin's campaign and invitation pages.
+"""The resident's survey (/s/{campaign_id}); the admin's campaign pages are in the console
+(``frontend.pages.admin.campaigns``).
 
 The survey works without JavaScript: a plain form post, answered with the thank-you page or
 the same form with friendly errors and everything the resident typed. survey.js adds keeping
@@ -14,7 +15,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -23,18 +23,15 @@ from starlette.concurrency import run_in_threadpool
 
 from frontend.i18n import request_language, translate
 from frontend.templating import render
-from service import audit
-from service.auth import OptionalUser, SettingsDep
+from service.auth import SettingsDep
 from service.config import Settings
 from service.db import SessionDep
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound, TooManyRequests
 from service.localtime import local_time
-from service.models import Role
 from service.ratelimit import RateLimit, RateLimiter, client_key
-from surveys.forms import abuse, receiving, service
+from surveys.forms import abuse, receiving
 from surveys.forms.dependencies import EngineDep, FormCacheDep, WriterDep
 from surveys.forms.models import Access, Campaign, Invitation
-from surveys.forms.response_rate import response_rate
 from surveys.forms.schemas import FormPublic, ResponseIn
 
 router = APIRouter(include_in_schema=False)
@@ -343,125 +340,3 @@ def survey_thanks(
     others = [u for u in form.units if u.code != unit] if form.access == Access.open else []
     ctx = {"form": form, "others": others, "campaign_id": campaign_id}
     return render(request, "survey/thanks.html", ctx)
-
-
-# ------------------------------------------------------------------ admin pages
-
-
-def _admin_or_login(request: Request, user: Any) -> Response | None:
-    lang = request_language(request)
-    if user is None:
-        return RedirectResponse(
-            "/login?" + urlencode({"next": request.url.path, "lang": lang}), status_code=303
-        )
-    if user.role != Role.admin:
-        return _message(request, _t(request, "admin.only_admins"), 403)
-    return None
-
-
-@router.get("/admin/campaigns", response_class=HTMLResponse)
-def admin_campaigns(request: Request, user: OptionalUser, session: SessionDep) -> Response:
-    """Campaigns with their response and flag counts (admin)."""
-    denied = _admin_or_login(request, user)
-    if denied is not None:
-        return denied
-    return render(
-        request, "survey/admin_campaigns.html", {"campaigns": service.list_campaigns(session)}
-    )
-
-
-@router.get("/admin/campaigns/{campaign_id}", response_class=HTMLResponse)
-def admin_campaign(
-    request: Request,
-    campaign_id: int,
-    user: OptionalUser,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    """One campaign: counts, flagged responses, exports, invitation codes (admin)."""
-    denied = _admin_or_login(request, user)
-    if denied is not None:
-        return denied
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        return _message(request, _t(request, "survey.not_found"), 404)
-    ctx = {
-        "c": service.campaign_public(session, campaign=campaign),
-        "flagged": service.flagged_responses(
-            session, campaign_id=campaign_id, secret=settings.secret_key or "", limit=200
-        ),
-        "invitations": service.invitation_counts(session, campaign_id=campaign_id),
-        "response_rate": (
-            response_rate(session, campaign=campaign)
-            if campaign.access == Access.invitation
-            else None
-        ),
-    }
-    return render(request, "survey/admin_campaign.html", ctx)
-
-
-@router.post("/admin/campaigns/{campaign_id}/invitations", response_class=HTMLResponse)
-async def admin_invitations(
-    request: Request,
-    campaign_id: int,
-    user: OptionalUser,
-    settings: SettingsDep,
-    session: SessionDep,
-) -> Response:
-    """Create invitation codes and show them once, as a printable sheet of QR codes (admin)."""
-    denied = _admin_or_login(request, user)
-    if denied is not None:
-        return denied
-    fields = await request.form()
-    try:
-        count = max(1, min(500, int(str(fields.get("count") or "0"))))
-    except ValueError:
-        count = 0
-    if not count:
-        return _message(request, _t(request, "survey.err.number"), 422)
-    batch = str(fields.get("batch") or "").strip()[:64] or None
-    actor = user.username if user is not None else ""
-
-    def create() -> tuple[Campaign | None, list[str]]:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            return None, []
-        codes = service.create_invitations(
-            session,
-            campaign=campaign,
-            count=count,
-            secret=settings.secret_key or "",
-            batch=batch,
-            time_zone=settings.time_zone,
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action="invitation.create",
-            target=str(campaign_id),
-            count=len(codes),
-        )
-        return campaign, codes
-
-    try:
-        campaign, codes = await run_in_threadpool(create)
-    except (Conflict, Gone) as exc:
-        return _message(request, exc.message, exc.status_code)
-    if campaign is None:
-        return _message(request, _t(request, "survey.not_found"), 404)
-    base = str(request.base_url).rstrip("/")
-    cards = [
-        {
-            "code": code,
-            "svg": segno.make(f"{base}{_url(campaign_id, code=code)}", error="m").svg_inline(
-                scale=3, border=2
-            ),
-        }
-        for code in codes
-    ]
-    lang = request_language(request)
-    title = campaign.title_en if lang == "en" and campaign.title_en else campaign.title
-    ctx = {"cards": cards, "title": title, "closes": campaign.closes_at}
-    response = render(request, "survey/invitations.html", ctx, status_code=201)
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -136,8 +136,11 @@ def import_responses(
     secret: str,
     first_row: int = 1,
     progress: Callable[[int], None] | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """Check every row, then store all of them in the caller's transaction (or none: 422)."""
+    """Check every row, then store all of them in the caller's transaction (or none: 422).
+
+    ``dry_run`` checks exactly the same way and stores nothing: the console's preview step."""
     form = compile_campaign(session, campaign)
     now = utcnow()
     errors: list[dict[str, Any]] = []
@@ -183,6 +186,8 @@ def import_responses(
     if errors:
         errors.sort(key=lambda e: e["row"])
         raise Invalid(errors)
+    if dry_run:
+        return len(pending)
     conn = session.connection()
     done = 0
     for start in range(0, len(pending), CHUNK):
