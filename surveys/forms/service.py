@@ -197,6 +197,17 @@ def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
         for i, c in enumerate(data.unit_codes)
         if c not in units
     ]
+    # A deactivated unit keeps its past results but is not asked about again.
+    inactive = set(
+        session.exec(
+            select(Unit.code).where(col(Unit.code).in_(data.unit_codes), ~col(Unit.is_active))
+        )
+    )
+    missing += [
+        error_item(["body", "unit_codes", i], f"unit '{c}' is deactivated")
+        for i, c in enumerate(data.unit_codes)
+        if c in inactive
+    ]
     if missing:
         raise Invalid(missing)
     _check_weights(session, data.survey_id, data.dimension_weights)

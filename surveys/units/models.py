@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
@@ -39,6 +40,8 @@ class Unit(UnitBase, table=True):
     code: str = Field(max_length=64, unique=True, index=True)
     kind: UnitKind = Field(sa_type=String(32), index=True)
     parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    # A deactivated unit is not offered for new campaigns; its past results stay as they are.
+    is_active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -46,6 +49,17 @@ class UnitCreate(UnitBase):
     parent_code: str | None = Field(default=None, max_length=64)
 
 
+class UnitUpdate(SQLModel):
+    """A change to a unit: any of its names, kind, parent (by code, "" for none) or state."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    kind: UnitKind | None = None
+    parent_code: str | None = Field(default=None, max_length=64)
+    is_active: bool | None = None
+
+
 class UnitPublic(UnitBase):
     id: int
     parent_code: str | None = None
+    is_active: bool = True

@@ -1,17 +1,22 @@
-"""Creating, listing and importing units."""
+"""Creating, listing, editing and (de)activating units; the tree in display order.
+
+Spreadsheet imports live in ``surveys.units.imports``. Functions here flush and never commit;
+those that take an ``actor`` are the admin's writes and append the audit entry themselves, so the
+API and the console's pages leave the same trail.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from service import audit
 from service.db import stored_id
-from service.errors import Conflict, Invalid, error_item
-from surveys.units.models import Unit, UnitCreate, UnitKind, UnitPublic
+from service.errors import Conflict, Invalid
+from surveys.units.imports import commit_import, read_csv_text
+from surveys.units.models import Unit, UnitCreate, UnitKind, UnitPublic, UnitUpdate
 
 
 def unit_by_code(session: Session, code: str) -> Unit | None:
@@ -37,22 +42,115 @@ def create_unit(session: Session, *, data: UnitCreate) -> Unit:
     return unit
 
 
-def list_units(session: Session, *, kind: UnitKind | None = None) -> list[UnitPublic]:
-    """All units (optionally of one kind) with their parent's code, in tree-friendly order."""
+def add_unit(session: Session, *, data: UnitCreate, actor: str) -> Unit:
+    """Create a unit as an admin's action, audited."""
+    unit = create_unit(session, data=data)
+    audit.record(session, actor=actor, action="unit.create", target=unit.code)
+    return unit
+
+
+def ancestors(session: Session, *, unit_id: int | None) -> list[int]:
+    """The ids from this unit up to its root (the unit first), stopping at a repeat."""
+    chain: list[int] = []
+    while unit_id is not None and unit_id not in chain:
+        chain.append(unit_id)
+        unit_id = session.exec(select(Unit.parent_id).where(Unit.id == unit_id)).first()
+    return chain
+
+
+def update_unit(session: Session, *, unit: Unit, data: UnitUpdate, actor: str) -> Unit:
+    """Change a unit's names, kind, parent or state, audited; 422 for a parent that makes a cycle."""
+    changes = data.model_dump(exclude_unset=True)
+    for field in ("name", "kind", "is_active"):
+        if field in changes and changes[field] is None:
+            raise Invalid.field(("body", field), "may not be null")
+    if "parent_code" in changes:
+        code = changes.pop("parent_code") or ""
+        parent = unit_by_code(session, code) if code else None
+        if code and parent is None:
+            raise Invalid.field(("body", "parent_code"), f"unknown unit code '{code}'")
+        if parent is not None and stored_id(unit) in ancestors(session, unit_id=parent.id):
+            raise Invalid.field(
+                ("body", "parent_code"), f"'{code}' is this unit or below it: that makes a cycle"
+            )
+        changes["parent_id"] = parent.id if parent else None
+    before = {k: getattr(unit, k) for k in changes}
+    for key, value in changes.items():
+        setattr(unit, key, value)
+    session.add(unit)
+    session.flush()
+    changed = {k: v for k, v in changes.items() if before[k] != v}
+    if changed:
+        action = "unit.update"
+        if set(changed) == {"is_active"}:
+            action = "unit.reactivate" if changed["is_active"] else "unit.deactivate"
+        audit.record(session, actor=actor, action=action, target=unit.code, **changed)
+    return unit
+
+
+def to_public(unit: Unit, codes: dict[int | None, str]) -> UnitPublic:
+    """A unit as the API shows it, its parent by code (``codes``: id -> code)."""
+    return UnitPublic(
+        id=stored_id(unit),
+        code=unit.code,
+        name=unit.name,
+        name_en=unit.name_en,
+        kind=unit.kind,
+        parent_code=codes.get(unit.parent_id),
+        is_active=unit.is_active,
+    )
+
+
+def unit_public(session: Session, *, unit: Unit) -> UnitPublic:
+    """One unit as the API shows it."""
+    parent = session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
+    return to_public(unit, {parent.id: parent.code} if parent else {})
+
+
+def list_units(
+    session: Session, *, kind: UnitKind | None = None, active: bool | None = None
+) -> list[UnitPublic]:
+    """All units (optionally of one kind, or only (in)active ones) with their parent's code."""
     units = list(session.exec(select(Unit).order_by(col(Unit.id))))
-    codes = {u.id: u.code for u in units}
+    codes: dict[int | None, str] = {u.id: u.code for u in units}
     return [
-        UnitPublic(
-            id=stored_id(u),
-            code=u.code,
-            name=u.name,
-            name_en=u.name_en,
-            kind=u.kind,
-            parent_code=codes.get(u.parent_id),
-        )
+        to_public(u, codes)
         for u in units
-        if kind is None or u.kind == kind
+        if (kind is None or u.kind == kind) and (active is None or u.is_active == active)
     ]
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A unit in the tree's display order: its depth and how many units sit directly below it."""
+
+    unit: Unit
+    depth: int
+    children: int
+    parent_code: str | None
+
+
+def unit_tree(session: Session) -> list[TreeNode]:
+    """Every unit, depth first from the roots (each level by code), with its depth."""
+    units = list(session.exec(select(Unit).order_by(col(Unit.code))))
+    by_id = {u.id: u for u in units}
+    below: dict[int | None, list[Unit]] = {}
+    for u in units:
+        # A unit whose parent is missing is shown as a root rather than lost.
+        below.setdefault(u.parent_id if u.parent_id in by_id else None, []).append(u)
+    out: list[TreeNode] = []
+    seen: set[int | None] = set()
+    stack = [(u, 0) for u in reversed(below.get(None, []))]
+    while stack:
+        unit, depth = stack.pop()
+        if unit.id in seen:
+            continue
+        seen.add(unit.id)
+        kids = below.get(unit.id, [])
+        parent = by_id.get(unit.parent_id)
+        out.append(TreeNode(unit, depth, len(kids), parent.code if parent else None))
+        stack.extend((k, depth + 1) for k in reversed(kids))
+    return out
 
 
 def import_units(
@@ -61,62 +159,10 @@ def import_units(
     rows: Iterable[dict[str, str]],
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Import units from CSV-like rows, all or nothing; every bad row is reported (row, field, reason)."""
-    errors: list[dict[str, object]] = []
-    parsed: list[tuple[int, UnitCreate]] = []
-    seen: set[str] = set()
-    for rowno, row in enumerate(rows, start=2):  # row 1 is the header
-        clean: dict[str, str | None] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        clean["parent_code"] = clean.get("parent_code") or None
-        try:
-            data = UnitCreate.model_validate(clean)
-        except ValidationError as exc:
-            for e in exc.errors():
-                errors.append(
-                    {"loc": ["row", rowno, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                )
-            continue
-        if data.code in seen or unit_by_code(session, data.code):
-            errors.append(
-                {
-                    "loc": ["row", rowno, "code"],
-                    "msg": f"duplicate code '{data.code}'",
-                    "type": "duplicate",
-                }
-            )
-            continue
-        seen.add(data.code)
-        parsed.append((rowno, data))
-    for rowno, data in parsed:
-        if (
-            data.parent_code
-            and data.parent_code not in seen
-            and not unit_by_code(session, data.parent_code)
-        ):
-            errors.append(
-                error_item(["row", rowno, "parent_code"], f"unknown unit code '{data.parent_code}'")
-            )
-    if errors:
-        raise Invalid(errors)
-    # Parents first: repeat passes until every row whose parent exists is placed.
-    pending = [d for _, d in parsed]
-    done = 0
-    while pending:
-        later = []
-        for data in pending:
-            if data.parent_code and unit_by_code(session, data.parent_code) is None:
-                later.append(data)
-                continue
-            create_unit(session, data=data)
-            done += 1
-            if progress:
-                progress(done)
-        if len(later) == len(pending):
-            raise Invalid.field(["row", "parent_code"], "parent cycle among imported rows")
-        pending = later
-    return done
+    """Import units from CSV-like rows, all or nothing; every bad row is reported (row, field)."""
+    return commit_import(session, rows=list(rows), progress=progress)
 
 
 def read_units_csv(text: str) -> list[dict[str, str]]:
     """Rows of a units CSV (columns: code, name, name_en, kind, parent_code)."""
-    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    return read_csv_text(text)

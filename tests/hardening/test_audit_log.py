@@ -71,6 +71,22 @@ def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]
             "/api/v1/units",
             {"json": {"code": "dept-audit", "name": "审计局", "kind": "department"}},
         ),
+        (
+            "PATCH",
+            "/api/v1/units/{unit_id}",
+            "/api/v1/units/1",
+            {"json": {"name_en": "Renamed unit"}},
+        ),
+        (
+            "POST",
+            "/api/v1/units/import",
+            "/api/v1/units/import?dry_run=false",
+            {
+                "files": {
+                    "file": ("u.csv", b"code,name,kind\nimp-1,\xe7\x94\xb2,department\n", "text/csv")
+                }
+            },
+        ),
         ("POST", "/api/v1/surveys", "/api/v1/surveys", {"json": survey_body(title="第二版")}),
         (
             "PUT",
