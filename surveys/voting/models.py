@@ -268,6 +268,22 @@ class ProjectCreate(SQLModel):
     area_code: str | None = Field(default=None, max_length=64)
 
 
+class ProjectEdit(SQLModel):
+    """Changes to a project (only the fields sent); an empty ``area_code`` clears the area."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    title: str | None = Field(default=None, min_length=2, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=10000)
+    description_en: str | None = Field(default=None, max_length=10000)
+    category: str | None = Field(default=None, min_length=1, max_length=16)
+    budget: int | None = Field(default=None, ge=1, le=10**13)
+    sponsor_unit_code: str | None = Field(default=None, min_length=1, max_length=64)
+    area_code: str | None = Field(default=None, max_length=64)
+    status: ProjectStatus | None = None
+
+
 class Created(SQLModel):
     id: int
 

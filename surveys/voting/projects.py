@@ -1,4 +1,5 @@
-"""Candidate projects: creation, the public view with sponsor and area, progress reports."""
+"""Candidate projects: creation and editing, the public view with sponsor and area, the
+sessions a project is in, progress reports."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from surveys.voting.models import (
     CATEGORIES,
     Project,
     ProjectCreate,
+    ProjectEdit,
     ProjectPublic,
     ProjectStatus,
     ProjectUpdate,
     ProjectUpdateCreate,
     ProjectUpdatePublic,
+    SessionProject,
+    SessionState,
+    VotingSession,
 )
 
 # A project in implementation: selected, then in progress, then completed.
@@ -70,6 +75,78 @@ def create_project(session: Session, *, data: ProjectCreate, actor: str | None =
     if actor is not None:
         audit.record(session, actor=actor, action="project.create", target=str(project.id))
     return project
+
+
+# What the deputies voted on: kept as it was once a session holding the project has opened.
+VOTED_FIELDS = ("title", "description", "category", "budget", "sponsor_unit_id", "area_unit_id")
+
+
+def update_project(session: Session, *, project: Project, data: ProjectEdit, actor: str) -> Project:
+    """Change the fields sent (audited with their names). Once the project is on the slate of
+    an opened session, what the deputies voted on stays as it was (409); status may change."""
+    changes: dict[str, Any] = {}
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None and name != "area_code":
+            continue  # a required field sent as null keeps its value
+        if name == "category":
+            check_category(value)
+        if name == "sponsor_unit_code":
+            name, value = "sponsor_unit_id", unit_id_for_code(session, value, ("body", name))
+        elif name == "area_code":
+            name, value = "area_unit_id", unit_id_for_code(session, value, ("body", name))
+        elif isinstance(value, str):
+            value = value.strip()
+        if getattr(project, name) != value:
+            changes[name] = value
+    if any(f in changes for f in VOTED_FIELDS) and any(
+        vs.state != SessionState.draft for vs in sessions_of(session, project)
+    ):
+        raise Conflict("This project is on the slate of an opened vote: only its status may change")
+    if changes:
+        for name, value in changes.items():
+            setattr(project, name, value)
+        session.add(project)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="project.update",
+            target=str(project.id),
+            fields=sorted(changes),
+        )
+    return project
+
+
+def sessions_of(session: Session, project: Project) -> list[VotingSession]:
+    """The voting sessions whose slate holds this project, newest first."""
+    return sessions_by_project(session, [project.id or 0]).get(project.id or 0, [])
+
+
+def sessions_by_project(session: Session, ids: list[int]) -> dict[int, list[VotingSession]]:
+    """For each of these projects, the voting sessions whose slate holds it, newest first."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(SessionProject.project_id, VotingSession)
+        .join(VotingSession, col(VotingSession.id) == col(SessionProject.session_id))
+        .where(col(SessionProject.project_id).in_(ids))
+        .order_by(col(VotingSession.id).desc())
+    )
+    found: dict[int, list[VotingSession]] = defaultdict(list)
+    for project_id, vs in rows:
+        found[project_id].append(vs)
+    return dict(found)
+
+
+def project_updates(session: Session, *, project: Project) -> list[ProjectUpdate]:
+    """A project's progress reports, newest first."""
+    return list(
+        session.exec(
+            select(ProjectUpdate)
+            .where(ProjectUpdate.project_id == project.id)
+            .order_by(col(ProjectUpdate.on_date).desc(), col(ProjectUpdate.id).desc())
+        )
+    )
 
 
 def described(p: Project, units: dict[int, Unit]) -> dict[str, Any]:
@@ -140,14 +217,7 @@ def list_projects(
 def project_public(session: Session, *, project: Project) -> ProjectPublic:
     """One project with its progress updates, newest first."""
     units = units_by_id(session, {project.sponsor_unit_id, project.area_unit_id, project.unit_id})
-    updates = list(
-        session.exec(
-            select(ProjectUpdate)
-            .where(ProjectUpdate.project_id == project.id)
-            .order_by(col(ProjectUpdate.on_date).desc(), col(ProjectUpdate.id).desc())
-        )
-    )
-    return _project_public(project, units, updates)
+    return _project_public(project, units, project_updates(session, project=project))
 
 
 def add_progress(

@@ -211,25 +211,19 @@ def review_proposal(
         if proposal.status == ProposalStatus.merged:
             raise Conflict("This proposal is already merged")
         detail |= _merge(session, proposal, data)
-    else:  # shortlist
+    else:  # shortlist, with the project's fields taken from the proposal
         if data.budget is None or not data.sponsor_unit_code:
             raise Invalid.field(("body", "budget"), "budget and sponsor_unit_code are required")
-        area = session.get(Unit, proposal.area_unit_id) if proposal.area_unit_id else None
-        project = create_project(
+        draft = project_draft(session, proposal=proposal)
+        draft |= {"budget": data.budget, "sponsor_unit_code": data.sponsor_unit_code}
+        shortlist_proposal(
             session,
-            data=ProjectCreate(
-                title=proposal.title,
-                title_en=data.title_en,
-                description=proposal.description,
-                category=proposal.category,
-                budget=data.budget,
-                sponsor_unit_code=data.sponsor_unit_code,
-                area_code=area.code if area else None,
-            ),
+            proposal=proposal,
+            data=ProjectCreate(**draft, title_en=data.title_en),
+            actor=actor,
+            note=data.note,
         )
-        proposal.status = ProposalStatus.shortlisted
-        proposal.project_id = project.id
-        detail["project_id"] = project.id
+        return proposal_view(session, proposal=proposal)
     proposal.review_note = data.note
     proposal.reviewed_at = utcnow()
     session.add(proposal)
@@ -284,3 +278,44 @@ def _merge(session: Session, proposal: Proposal, data: ProposalReview) -> dict[s
     target.support_count += len(fresh)
     session.add(target)
     return {"merge_into": target.id}
+
+
+def project_draft(session: Session, *, proposal: Proposal) -> dict[str, Any]:
+    """The project form's fields pre-filled from a proposal: title, description, category,
+    area, and its rough cost as the budget (the office completes the sponsor)."""
+    area = session.get(Unit, proposal.area_unit_id) if proposal.area_unit_id else None
+    return {
+        "title": proposal.title,
+        "description": proposal.description,
+        "category": proposal.category,
+        "area_code": area.code if area else None,
+        "budget": proposal.rough_cost,
+    }
+
+
+def shortlist_proposal(
+    session: Session, *, proposal: Proposal, data: ProjectCreate, actor: str, note: str = ""
+) -> Project:
+    """Turn a proposal into a candidate project with the office's project fields (audited as
+    ``proposal.shortlist``); 409 when it is already a project."""
+    if proposal.status == ProposalStatus.shortlisted:
+        raise Conflict("This proposal is already a project")
+    before = ProposalStatus(proposal.status).value
+    project = create_project(session, data=data)
+    proposal.status = ProposalStatus.shortlisted
+    proposal.project_id = project.id
+    proposal.merged_into_id = None
+    proposal.review_note = note
+    proposal.reviewed_at = utcnow()
+    session.add(proposal)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="proposal.shortlist",
+        target=str(proposal.id),
+        note=note,
+        project_id=project.id,
+        **{"from": before},
+    )
+    return project

@@ -23,6 +23,7 @@ from surveys.voting.models import (
     BallotIn,
     Created,
     ProjectCreate,
+    ProjectEdit,
     ProjectPublic,
     ProjectStatus,
     ProjectUpdateCreate,
@@ -115,6 +116,23 @@ def review_proposal(
     return proposals.review_proposal(session, proposal=proposal, data=data, actor=admin.username)
 
 
+@router.post(
+    "/proposals/{proposal_id}/shortlist",
+    response_model=Created,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_proposal_project(
+    admin: AdminUser, proposal: ProposalById, data: ProjectCreate, session: SessionDep
+) -> Created:
+    """Shortlist a proposal into a new candidate project with the full project fields (admin;
+    audited; 409 when it is already a project). ``GET /api/v1/proposals`` gives the
+    proposal's title, description, category, area and rough cost to pre-fill them."""
+    project = proposals.shortlist_proposal(
+        session, proposal=proposal, data=data, actor=admin.username
+    )
+    return Created(id=project.id or 0)
+
+
 # --- projects -------------------------------------------------------------------------------
 
 
@@ -136,6 +154,16 @@ def read_projects(
 @router.get("/projects/{project_id}", response_model=ProjectPublic)
 def read_project(project: ProjectById, session: SessionDep) -> ProjectPublic:
     """One project with its progress updates (public)."""
+    return projects.project_public(session, project=project)
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectPublic)
+def update_project(
+    admin: AdminUser, project: ProjectById, data: ProjectEdit, session: SessionDep
+) -> ProjectPublic:
+    """Change a project's fields or status (admin; audited). Once it is on the slate of an
+    opened session, only its status and English texts may change (409 otherwise)."""
+    project = projects.update_project(session, project=project, data=data, actor=admin.username)
     return projects.project_public(session, project=project)
 
 
