@@ -1,9 +1,10 @@
 """The moderation queue of residents' proposals: /admin/proposals.
 
-Waiting proposals come first. Each decision (approve, reject with a reason, merge, shortlist)
-goes through a confirmation page that holds its form; the write calls the same service as the
-API (``proposals.review_proposal``), which audits it. A refused form comes back with each
-error beside its field and the input kept (422)."""
+Waiting proposals come first. Each decision (approve, reject with a reason, merge) goes through
+a confirmation page that holds its form; the write calls the same service as the API
+(``proposals.review_proposal``), which audits it. Shortlisting opens the project form of
+/admin/projects pre-filled from the proposal (a post here with budget and sponsor still
+works). A refused form comes back with each error beside its field and the input kept (422)."""
 
 from __future__ import annotations
 
@@ -129,6 +130,8 @@ def confirm_page(
     """The confirmation step of one decision, with the fields it needs."""
     if action not in ACTIONS:
         return RedirectResponse("/admin/proposals", 303)
+    if action == "shortlist":  # the project form, pre-filled from the proposal, confirms it
+        return RedirectResponse(f"/admin/projects/new?proposal={proposal.id}", 303)
     return _confirm(request, session, proposal, action)
 
 
