@@ -236,7 +236,7 @@ def review_proposal(
 
 
 def _merge(session: Session, proposal: Proposal, data: ProposalReview) -> dict[str, Any]:
-    """Merge a duplicate into another proposal (its supports move, once each) or into an
+    """Merge a duplicate into another proposal (its supports move over) or into an
     existing project; returns what the audit entry records."""
     if (data.merge_into is None) == (data.merge_into_project is None):
         raise Invalid.field(
@@ -257,7 +257,9 @@ def _merge(session: Session, proposal: Proposal, data: ProposalReview) -> dict[s
         raise Invalid.field(("body", "merge_into"), "the target proposal is not open")
     proposal.status = ProposalStatus.merged
     proposal.merged_into_id = target.id
-    # The duplicate's supporters count for the target, once each.
+    # The duplicate's supports count for the target. Keys are per proposal (no supporter is
+    # followed across proposals), so one who supported both is not recognised; the check
+    # below only keeps the primary key (target, key) from being written twice.
     moved = session.exec(
         select(ProposalSupport).where(ProposalSupport.proposal_id == proposal.id)
     ).all()
