@@ -9,6 +9,7 @@ from frontend.pages.admin import (
     projects,
     surveys,
     units,
+    user_import,
     users,
     voting_sessions,
 )
@@ -18,4 +19,5 @@ router = APIRouter(include_in_schema=False)
 for page in (overview, units, surveys, campaigns, projects, proposals_page, voting_sessions):
     router.include_router(page.router)
 router.include_router(users.router)
+router.include_router(user_import.router)
 router.include_router(audit.router)
