@@ -30,7 +30,15 @@
     };
     const preview = document.getElementById("rule-preview");
     let pending = 0;
+    // A threshold that still lacks its number is not asked about: the server would only say 422.
+    const complete = () => {
+      const kind = value("threshold_kind");
+      if (kind === "fraction") return /^\d+(\.\d+)?(\/\d+)?$/.test(value("threshold_value"));
+      if (kind === "min_votes") return number("threshold_value") !== null;
+      return true;
+    };
     const refresh = async () => {
+      if (!complete()) return;
       const ticket = ++pending;
       const body = {
         kind: value("kind") || "selection",
