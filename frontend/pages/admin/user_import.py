@@ -71,15 +71,17 @@ def import_page(request: Request, admin: ConsoleAdmin) -> HTMLResponse:
 
 
 @router.post("/admin/users/import", response_class=HTMLResponse)
-async def preview_import(
+def preview_import(
     request: Request,
     admin: ConsoleAdmin,
     session: SessionDep,
     file: Annotated[UploadFile | None, File()] = None,
 ) -> HTMLResponse:
-    """Read the file and show every row with its problems; nothing is written yet."""
+    """Read the file and show every row with its problems; nothing is written yet.
+
+    A plain ``def``: parsing a workbook and the lookups are blocking work for the thread pool."""
     lang = request_language(request)
-    data = await file.read(MAX_FILE_BYTES + 1) if file is not None else b""
+    data = file.file.read(MAX_FILE_BYTES + 1) if file is not None else b""
     name = (file.filename or "") if file is not None else ""
     if len(data) > MAX_FILE_BYTES:
         message = translate(lang, "admin.import.file.too_big")
