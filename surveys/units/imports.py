@@ -34,6 +34,13 @@ XLSX_MAGIC = b"PK\x03\x04"
 KINDS = ", ".join(k.value for k in UnitKind)
 
 
+class ImportReason(BaseModel):
+    """Why a cell is refused, for a translated message: the reason and the one value it names."""
+
+    type: str
+    value: str = ""
+
+
 class ImportRowPublic(BaseModel):
     """One data row of the file as read, with its problems by column (none: the row is good)."""
 
@@ -44,6 +51,7 @@ class ImportRowPublic(BaseModel):
     kind: str
     parent_code: str
     errors: dict[str, str]
+    reasons: dict[str, ImportReason]
 
 
 class ImportProblem(BaseModel):
@@ -72,13 +80,16 @@ class Checked:
     row: int
     cells: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, ImportReason] = field(default_factory=dict)
 
     def cell(self, name: str) -> str:
         return self.cells.get(name, "")
 
-    def refuse(self, column: str, msg: str) -> None:
+    def refuse(self, column: str, msg: str, reason: str, value: str = "") -> None:
         # The first problem of a cell is the one to fix first; later ones follow from it.
-        self.errors.setdefault(column, msg)
+        if column not in self.errors:
+            self.errors[column] = msg
+            self.reasons[column] = ImportReason(type=reason, value=value)
 
 
 def _text(value: Any) -> str:
@@ -139,19 +150,19 @@ def read_units_file(data: bytes) -> list[dict[str, str]]:
 def _check_cells(item: Checked) -> None:
     code, name, kind = item.cell("code"), item.cell("name"), item.cell("kind")
     if not code:
-        item.refuse("code", "missing code")
+        item.refuse("code", "missing code", "missing")
     elif len(code) > 64 or not CODE.match(code):
-        item.refuse("code", "a code has at most 64 letters, digits and _.:-")
+        item.refuse("code", "a code has at most 64 letters, digits and _.:-", "code_form")
     if not name:
-        item.refuse("name", "missing name")
+        item.refuse("name", "missing name", "missing")
     elif len(name) > 200:
-        item.refuse("name", "at most 200 characters")
+        item.refuse("name", "at most 200 characters", "too_long", "200")
     if len(item.cell("name_en")) > 200:
-        item.refuse("name_en", "at most 200 characters")
+        item.refuse("name_en", "at most 200 characters", "too_long", "200")
     if not kind:
-        item.refuse("kind", f"missing kind (one of {KINDS})")
+        item.refuse("kind", f"missing kind (one of {KINDS})", "missing")
     elif kind not in UnitKind.__members__:
-        item.refuse("kind", f"unknown kind '{kind}' (one of {KINDS})")
+        item.refuse("kind", f"unknown kind '{kind}' (one of {KINDS})", "kind", kind)
 
 
 def _check_loops(checked: list[Checked], first: dict[str, Checked]) -> None:
@@ -164,7 +175,7 @@ def _check_loops(checked: list[Checked], first: dict[str, Checked]) -> None:
             parent = first[parent].cell("parent_code")
         if parent == item.cell("code"):
             loop = " -> ".join([*chain, parent])
-            item.refuse("parent_code", f"the parent chain loops: {loop}")
+            item.refuse("parent_code", f"the parent chain loops: {loop}", "loop", loop)
 
 
 def check_rows(session: Session, *, rows: list[dict[str, str]]) -> list[Checked]:
@@ -182,16 +193,24 @@ def check_rows(session: Session, *, rows: list[dict[str, str]]) -> list[Checked]
         if not code or "code" in item.errors:
             continue
         if code in stored:
-            item.refuse("code", f"code '{code}' already exists")
+            item.refuse("code", f"code '{code}' already exists", "exists", code)
         elif code in first:
-            item.refuse("code", f"code '{code}' is also in row {first[code].row}")
+            item.refuse(
+                "code",
+                f"code '{code}' is also in row {first[code].row}",
+                "twice",
+                str(first[code].row),
+            )
         else:
             first[code] = item
     for item in checked:
         parent = item.cell("parent_code")
         if parent and parent not in first and parent not in stored:
             item.refuse(
-                "parent_code", f"unknown parent code '{parent}' (not in the file or stored)"
+                "parent_code",
+                f"unknown parent code '{parent}' (not in the file or stored)",
+                "parent",
+                parent,
             )
     _check_loops(checked, first)
     return checked
@@ -209,7 +228,10 @@ def _public(checked: list[Checked], *, dry_run: bool, imported: int) -> UnitImpo
         valid=not errors,
         count=len(checked),
         imported=imported,
-        rows=[ImportRowPublic(row=i.row, **i.cells, errors=i.errors) for i in checked],
+        rows=[
+            ImportRowPublic(row=i.row, **i.cells, errors=i.errors, reasons=i.reasons)
+            for i in checked
+        ],
         errors=errors,
     )
 

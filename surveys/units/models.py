@@ -27,7 +27,8 @@ AREA_KINDS = {UnitKind.district, UnitKind.street, UnitKind.community}
 
 
 class UnitBase(SQLModel):
-    code: str = Field(min_length=1, max_length=64, regex=r"^[A-Za-z0-9_.:-]+$")
+    # SQLModel drops `regex` under pydantic 2; `pattern` through schema_extra is enforced.
+    code: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^[A-Za-z0-9_.:-]+$"})
     name: str = Field(min_length=1, max_length=200)
     name_en: str = Field(default="", max_length=200)
     kind: UnitKind
