@@ -209,13 +209,17 @@ def update_campaign_page(
         when = parse_input_time(request, form[name])
         if when is None:
             errors[name] = t(request, "admin.campaigns.err.when")
-        changes[name] = when
+        else:
+            changes[name] = when
+    try:
+        data = CampaignUpdate(**changes)
+    except ValidationError as exc:
+        found = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        for name, message in field_errors(request, found, names).items():
+            errors.setdefault(name, message)
     if not errors:
         try:
-            _update(admin, campaign, session, cache, **changes)
-        except ValidationError as exc:
-            found = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-            errors = field_errors(request, found, names)
+            api.update_campaign(admin, campaign, data, session, cache)
         except Invalid as exc:
             errors = field_errors(request, exc.errors, names)
     if errors:
