@@ -175,33 +175,11 @@ def definition_json(questions: list[Any]) -> str:
 QUESTION_TYPES = [t.value for t in QuestionType]
 # The builder script's words (it draws the editing form): locale keys admin.surveys.b.<name>.
 SCRIPT_WORDS = (
-    "question",
-    "type",
-    "key",
-    "label",
-    "label_en",
-    "required",
-    "dimension",
-    "scale_min",
-    "scale_max",
-    "min",
-    "max",
-    "options",
-    "value",
-    "add_option",
-    "remove_option",
-    "show_if",
-    "when",
-    "op",
-    "cond_value",
-    "cond_hint",
-    "up",
-    "down",
-    "delete",
-    "add",
-    "add_type",
+    "question", "type", "key", "label", "label_en", "required", "dimension", "scale_min",
+    "scale_max", "min", "max", "options", "value", "add_option", "remove_option", "condition",
+    "show_if", "when", "op", "cond_value", "cond_hint", "up", "down", "delete", "add", "add_type",
     "no_earlier",
-)
+)  # fmt: skip
 
 
 def script_words(lang: str) -> dict[str, dict[str, str]]:

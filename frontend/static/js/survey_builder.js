@@ -142,20 +142,19 @@
 
   function conditionBlock(q, i) {
     var earlier = questions.slice(0, i);
-    var box = el("fieldset", { className: "condition" }, [el("legend", { text: words.show_if })]);
+    var box = el("fieldset", { className: "condition" }, [el("legend", { text: words.condition })]);
+    if (!earlier.length && !q.show_if) {
+      box.appendChild(el("p", { className: "muted", text: words.no_earlier }));
+      return box;
+    }
     var toggle = el("input", { type: "checkbox", className: "cond-toggle" });
     toggle.checked = !!q.show_if;
-    toggle.disabled = !earlier.length && !q.show_if;
     toggle.addEventListener("change", function () {
       if (toggle.checked && earlier.length) q.show_if = { key: earlier[earlier.length - 1].key, op: "eq", value: "" };
       else delete q.show_if;
       changed(true);
     });
     box.appendChild(labelled(words.show_if, toggle, "check"));
-    if (!earlier.length && !q.show_if) {
-      box.appendChild(el("p", { className: "muted", text: words.no_earlier }));
-      return box;
-    }
     if (!q.show_if) return box;
     var keySel = el("select", { className: "cond-key" });
     earlier.forEach(function (o) {
@@ -238,8 +237,8 @@
     var fields = [
       labelled(words.type, typeSel),
       labelled(words.key, textInput(q, "key", { maxlength: "64", spellcheck: "false", autocomplete: "off" })),
-      labelled(words.label, textInput(q, "label", { maxlength: "500" }), "wide"),
-      labelled(words.label_en, textInput(q, "label_en", { maxlength: "500", lang: "en" }), "wide"),
+      labelled(words.label, textInput(q, "label", { maxlength: "500" }), "bq-wide"),
+      labelled(words.label_en, textInput(q, "label_en", { maxlength: "500", lang: "en" }), "bq-wide"),
     ];
     if (q.type === "rating" || q.type === "nps") {
       fields.push(labelled(words.dimension, textInput(q, "dimension", { maxlength: "64", spellcheck: "false" })));
