@@ -23,6 +23,8 @@ from service import audit
 from service.audit import AuditEntry
 from service.backup import backup_file_name, discard, private_backup
 from service.models import Role
+from surveys.voting.models import Proposal, ProposalStatus
+from surveys.voting.proposals import waiting_count
 from tests.factories import make_user
 from tests.frontend.test_admin_pages import as_user, field_errors
 
@@ -230,3 +232,25 @@ def test_private_backup_is_owner_only_and_discarded(database_url: str, app: Fast
         discard(path)
     assert not path.exists() and not path.parent.exists()
     assert backup_file_name("sqlite:///x.db", "s").endswith(".sqlite3")
+
+
+def test_overview_links_to_the_filtered_log_and_the_waiting_queue(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    admin = make_user(session, Role.admin, "boss")
+    audit.record(session, actor="clerk", action="unit.create", target="东区")
+    for i, status in enumerate(
+        [ProposalStatus.pending, ProposalStatus.pending, ProposalStatus.open]
+    ):
+        session.add(Proposal(title=f"建议{i}", category="环境", status=status))
+    session.commit()
+    as_user(app, client, admin)
+    html = client.get("/admin").text
+    # The overview's waiting number is the moderation queue's own count.
+    assert f'<strong class="big-number">{waiting_count(session)}</strong>' in html
+    assert waiting_count(session) == 2
+    assert 'href="/admin/proposals?state=pending"' in html
+    assert 'href="/admin/audit?actor=clerk"' in html
+    assert 'href="/admin/audit?action=unit.create"' in html
+    queue = client.get("/admin/proposals?state=pending")
+    assert queue.status_code == 200 and "建议0" in queue.text and "建议2" not in queue.text

@@ -19,14 +19,14 @@ from surveys.forms.response_rate import response_rate
 from surveys.forms.service import list_campaigns
 from surveys.voting.ballots import turnout
 from surveys.voting.models import Proposal, ProposalStatus, SessionState
+from surveys.voting.proposals import waiting_count
 from surveys.voting.sessions import list_sessions
 
 router = APIRouter(route_class=ConsoleRoute)
 
 RECENT_AUDIT = 10
-# The state of a proposal that waits for the office: "pending" where proposals are moderated,
-# else every open one is the office's to look at.
-WAITING = "pending" if "pending" in {s.value for s in ProposalStatus} else "open"
+# The state of a proposal that waits for the office's review.
+WAITING = ProposalStatus.pending.value
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,9 @@ def overview_page(request: Request, admin: ConsoleAdmin, session: SessionDep) ->
         "section": "overview",
         "campaigns": open_campaigns(session),
         "votes": open_votes(session),
-        "proposals_waiting": by_status.get(WAITING, 0),
+        # The moderation queue's own count, so the overview and /admin/proposals agree.
+        "proposals_waiting": waiting_count(session),
+        "waiting_state": WAITING,
         "proposals_total": sum(by_status.values()),
         "audit": recent_audit(session),
     }
