@@ -125,7 +125,19 @@ def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]
             "/api/v1/proposals/1/review",
             {"json": {"action": "reject", "note": "重复"}},
         ),
+        (
+            "POST",
+            "/api/v1/proposals/{proposal_id}/shortlist",
+            "/api/v1/proposals/1/shortlist",
+            {"json": project},
+        ),
         ("POST", "/api/v1/projects", "/api/v1/projects", {"json": project}),
+        (
+            "PATCH",
+            "/api/v1/projects/{project_id}",
+            f"/api/v1/projects/{world.project_ids[0]}",
+            {"json": {"title_en": "Audited project"}},
+        ),
         ("POST", "/api/v1/voting-sessions", "/api/v1/voting-sessions", {"json": None}),
         (
             "PATCH",
