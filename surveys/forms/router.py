@@ -225,10 +225,13 @@ async def import_responses(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    response: Response,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import responses from a JSON array or a CSV upload, all or nothing (admin).
 
     One bad row rejects the batch: 422 lists every bad row (row number, field, reason).
+    ``dry_run=true`` checks the same way and stores nothing: 200 with the count it would import.
     """
     allow_large_body(request.scope)
     data, filename, content_type = await imports.read_request(request)
@@ -238,10 +241,18 @@ async def import_responses(
             session, campaign, data, filename=filename, content_type=content_type
         )
         return imports.import_responses(
-            session, campaign=campaign, rows=rows, secret=settings.secret_key or "", first_row=first
+            session,
+            campaign=campaign,
+            rows=rows,
+            secret=settings.secret_key or "",
+            first_row=first,
+            dry_run=dry_run,
         )
 
     n = await run_in_threadpool(run)
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return ImportResult(imported=n)
     audit.record(
         session, actor=admin.username, action="responses.import", target=str(campaign.id), rows=n
     )

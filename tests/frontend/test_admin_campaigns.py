@@ -340,3 +340,17 @@ def test_exports_and_the_printed_sheet_are_linked(
     assert r.status_code == 201 and r.text.count("<svg") == 2
     SECRETS.update(re.findall(r'<p class="qr-code">([A-Z0-9-]{14})</p>', r.text))
     assert 'class="console-nav"' in r.text  # inside the console (hidden when printed)
+
+
+def test_the_import_api_has_the_same_dry_run(
+    client: TestClient, session: Session, world: World
+) -> None:
+    url = f"/api/v1/campaigns/{world.campaign_id}/responses/import"
+    csv_body = {"content": PAPER.encode(), "headers": world.admin | {"content-type": "text/csv"}}
+    r = client.post(url, params={"dry_run": "true"}, **csv_body)  # type: ignore[arg-type]
+    assert r.status_code == 200 and r.json() == {"imported": 2}
+    session.expire_all()
+    assert session.exec(select(SurveyResponse)).all() == []
+    assert all(a[1] != "responses.import" for a in audit_actions(session))
+    r = client.post(url, **csv_body)  # type: ignore[arg-type]
+    assert r.status_code == 201 and r.json() == {"imported": 2}
