@@ -259,3 +259,44 @@ def test_open_close_publish_with_confirmation(app: FastAPI, client: TestClient) 
     assert {"voting_session.open", "voting_session.close", "voting_session.publish"} <= actions
     listing = client.get(BASE)
     assert "已公布" in listing.text and "1 / 5" in listing.text
+
+
+def test_edit_a_draft(app: FastAPI, client: TestClient) -> None:
+    admin, ids, _ = seed(app, client)
+    csrf = sign_in(app, client, admin)
+    sid = create(client, csrf, ids[:2])
+    page = client.get(f"{BASE}/{sid}/edit")
+    assert page.status_code == 200
+    assert 'value="2027年民生实事项目票决"' in page.text
+    assert f'value="{ids[0]}" id="project-{ids[0]}" data-cost="1200000" checked' in page.text
+    assert "在预算 300 万元内依次入选" in page.text  # the preview without JavaScript
+    changed = form(
+        ids[1:], title="2027年票决（修订）", threshold_kind="min_votes", threshold_value="2"
+    )
+    r = client.post(
+        f"{BASE}/{sid}/edit", data={"csrf_token": csrf, **changed}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("done=saved")
+    vs = the_session(app)
+    assert vs.title == "2027年票决（修订）" and vs.threshold == {"min_votes": 2}
+    shown = client.get(f"{BASE}/{sid}")
+    assert "获得至少 2 票赞成的项目通过" in shown.text and "2,300,000" in shown.text
+    bad = client.post(f"{BASE}/{sid}/edit", data={"csrf_token": csrf, **form([], year="")})
+    assert bad.status_code == 422 and 'id="err-year"' in bad.text
+    assert 'id="err-project_ids"' in bad.text  # every refused field at once
+    assert the_session(app).title == "2027年票决（修订）"
+
+
+def test_the_api_creates_without_an_electorate_and_refuses_to_open(
+    app: FastAPI, client: TestClient
+) -> None:
+    _, ids, _ = seed(app, client)
+    with Session(app.state.engine, expire_on_commit=False) as s:
+        headers = bearer(app, s, s.exec(select(User).where(User.username == "admin")).one())
+    body = {"title": "无代表的票决", "year": 2027, "project_ids": ids, "budget_cap": 1_000_000}
+    r = client.post("/api/v1/voting-sessions", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert client.get(f"/api/v1/voting-sessions/{sid}").json()["electorate"] == 0
+    r = client.post(f"/api/v1/voting-sessions/{sid}/open", headers=headers)
+    assert r.status_code == 409 and "no electorate" in r.text

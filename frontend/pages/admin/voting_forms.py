@@ -94,6 +94,8 @@ def session_body(form: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[
         "threshold": threshold_of(form),
         "on_no_fit": form["on_no_fit"] or "skip",
     }
+    if numbers["year"] is None:
+        errors.setdefault("year", translate(lang, "admin.voting.error.year"))
     if form["threshold_kind"] not in THRESHOLD_KINDS:
         errors["threshold_kind"] = translate(lang, "admin.voting.error.threshold_kind")
     return body, errors

@@ -176,13 +176,17 @@ def create_session_page(
     lang = request_language(request)
     form = kept_fields(posted)
     body, errors = session_body(form, lang)
-    if not errors:
-        try:
-            data = SessionCreate.model_validate(body)
-            vs = sessions.create_session(session, data=data, actor=admin.username)
-            return RedirectResponse(f"{BASE}/{vs.id}?done=created", 303)
-        except (ValidationError, Invalid) as exc:
-            errors = validation_errors(exc, lang)
+    try:
+        data = SessionCreate.model_validate(body)
+    except ValidationError as exc:  # every refused field at once, with those read above
+        errors = {**validation_errors(exc, lang), **errors}
+    else:
+        if not errors:
+            try:
+                vs = sessions.create_session(session, data=data, actor=admin.username)
+                return RedirectResponse(f"{BASE}/{vs.id}?done=created", 303)
+            except Invalid as exc:
+                errors = validation_errors(exc, lang)
     session.rollback()  # nothing of a refused form is kept
     return _form_page(request, session, form=form, errors=errors, status_code=422)
 
@@ -243,16 +247,20 @@ def update_session_page(
     form = kept_fields(posted)
     body, errors = session_body(form, lang)
     body.pop("kind")  # a session's kind is chosen once, at creation
-    if not errors:
-        try:
-            data = SessionUpdate.model_validate(body)
-            sessions.update_session(session, vs=vs, data=data, actor=admin.username)
-            return RedirectResponse(f"{BASE}/{vs.id}?done=saved", 303)
-        except (ValidationError, Invalid) as exc:
-            errors = validation_errors(exc, lang)
-        except Conflict as exc:
-            session.rollback()
-            return _refused(request, session, vs, "edit", exc)
+    try:
+        data = SessionUpdate.model_validate(body)
+    except ValidationError as exc:
+        errors = {**validation_errors(exc, lang), **errors}
+    else:
+        if not errors:
+            try:
+                sessions.update_session(session, vs=vs, data=data, actor=admin.username)
+                return RedirectResponse(f"{BASE}/{vs.id}?done=saved", 303)
+            except Invalid as exc:
+                errors = validation_errors(exc, lang)
+            except Conflict as exc:
+                session.rollback()
+                return _refused(request, session, vs, "edit", exc)
     session.rollback()
     return _form_page(request, session, form=form, vs=vs, errors=errors, status_code=422)
 
