@@ -219,6 +219,10 @@ def test_saving_edits_in_place_then_versions_once_responses_exist(
     # The campaign stays on the version its residents answered.
     v1_row = versions.split(f'id="version-{sid}"')[1].split("</tr>")[0]
     assert f'href="/admin/campaigns/{world.campaign_id}"' in v1_row
+    # The earlier version points to the newest one.
+    old_page = client.get(f"/admin/surveys/{sid}").text
+    assert "这不是最新版本：已有 v2。" in old_page
+    assert f'<a href="/admin/surveys/{new_id}">打开 v2</a>' in old_page
 
 
 def test_preview_draws_the_resident_form_and_marks_incomplete_questions(
