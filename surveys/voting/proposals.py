@@ -130,6 +130,15 @@ def moderation_queue(session: Session, *, status: ProposalStatus | None = None) 
     return list(session.exec(q))
 
 
+def proposals_of_project(session: Session, *, project_id: int) -> list[Proposal]:
+    """The proposals that became this project or were merged into it, oldest first."""
+    return list(
+        session.exec(
+            select(Proposal).where(Proposal.project_id == project_id).order_by(col(Proposal.id))
+        )
+    )
+
+
 def waiting_count(session: Session) -> int:
     """How many proposals wait for review."""
     return session.exec(

@@ -101,7 +101,7 @@ def test_who_gets_the_page_and_the_list(app: FastAPI, client: TestClient) -> Non
     row = re.search(rf'<tr id="project-{pid}".*?</tr>', r.text, re.S)
     assert row is not None
     assert "路灯改造" in row[0] and "300,000" in row[0] and "教育局" in row[0]
-    assert "2027年票决" in row[0] and "候选" in row[0]
+    assert "2027年票决" in row[0] and "(草稿)" in row[0] and "候选" in row[0]
     assert 'id="project-' not in client.get("/admin/projects?status=selected").text
     assert "Livelihood projects" in client.get("/admin/projects?lang=en").text
     assert client.get("/admin/projects/999").status_code == 404
@@ -204,6 +204,9 @@ def test_shortlist_a_proposal_through_the_prefilled_form(app: FastAPI, client: T
         project = s.get(Project, proposal.project_id)
         assert project is not None and project.budget == 650_000
     assert actions(app) == ["proposal.shortlist"]
+    page = client.get(r.headers["location"])
+    assert f'href="/admin/proposals#proposal-{prop}"' in page.text and "来自居民建议" in page.text
+    assert "(已转为项目, 支持数 0)" in page.text
     # Twice: the form is gone, and a replayed post is a conflict.
     assert (
         client.get(f"/admin/projects/new?proposal={prop}", follow_redirects=False).status_code
@@ -232,6 +235,7 @@ def test_progress_reports_reach_the_public_page(app: FastAPI, client: TestClient
     r = client.post(url, data=report, follow_redirects=False)
     assert r.status_code == 303
     page = client.get(f"/admin/projects/{pid}")
+    assert "所在票决：2027年票决 (草稿)" in page.text
     assert "2027-03-01" in page.text and "完成选址" in page.text and "实施中" in page.text
     public = client.get("/projects")
     assert "路灯改造" in public.text and "完成选址" in public.text

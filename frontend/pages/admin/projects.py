@@ -34,6 +34,8 @@ from surveys.voting.models import (
     ProjectUpdateCreate,
     Proposal,
     ProposalStatus,
+    SessionState,
+    VotingSession,
 )
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -63,6 +65,11 @@ async def _form_fields(request: Request) -> dict[str, str]:
 FormFields = Annotated[dict[str, str], Depends(_form_fields)]
 
 
+def _in_sessions(found: list[VotingSession]) -> list[dict[str, str]]:
+    """The sessions a project is in, as the page shows them: title and state."""
+    return [{"title": vs.title, "state": SessionState(vs.state).value} for vs in found]
+
+
 def _flash(request: Request) -> str:
     done = request.query_params.get("done", "")
     lang = request_language(request)
@@ -79,7 +86,7 @@ def projects_page(
     in_sessions = projects.sessions_by_project(session, [p.id for p in listed])
     ctx = {
         "section": "projects",
-        "rows": [{"p": p, "sessions": in_sessions.get(p.id, [])} for p in listed],
+        "rows": [{"p": p, "sessions": _in_sessions(in_sessions.get(p.id, []))} for p in listed],
         "status": wanted.value if wanted else "",
         "statuses": [s.value for s in ProjectStatus],
         "flash": _flash(request),
@@ -115,7 +122,11 @@ def _form_page(
         return console_render(request, "admin/project_form.html", ctx, status_code=status_code)
     ctx |= {
         "public": projects.project_public(session, project=project),
-        "sessions": projects.sessions_of(session, project),
+        "sessions": _in_sessions(projects.sessions_of(session, project)),
+        "sources": [
+            {"p": p, "state": ProposalStatus(p.status).value}
+            for p in proposals.proposals_of_project(session, project_id=project.id or 0)
+        ],
         "progress": progress or {},
         "progress_errors": progress_errors or {},
         "can_report": project.status in projects.IMPLEMENTATION,
