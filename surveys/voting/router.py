@@ -238,14 +238,15 @@ def publish_voting_session(admin: AdminUser, vs: SessionById, session: SessionDe
     return sessions.session_public(session, vs=vs)
 
 
-@router.post("/voting-rules/preview", response_model=RulePreview)
-def create_rule_preview(admin: AdminUser, data: RulePreviewIn) -> RulePreview:
-    """The rule of a configuration in plain words, zh-CN and en (admin; nothing is saved;
-    422 naming a bad threshold). The console's session form shows it as it is filled in."""
+@router.get("/voting-rules/preview", response_model=RulePreview)
+def read_rule_preview(admin: AdminUser, data: Annotated[RulePreviewIn, Query()]) -> RulePreview:
+    """The rule of a configuration in plain words, zh-CN and en (admin; 422 naming a bad
+    ``threshold_value``). The console's session form shows it as it is filled in."""
     text, text_en = sessions.rule_preview(
         kind=SessionKind(data.kind),
         budget_cap=data.budget_cap,
-        threshold=data.threshold,
+        threshold=data.threshold_api(),
+        threshold_loc=("query", "threshold_value"),
         on_no_fit=data.on_no_fit,
         max_selected=data.max_selected,
         max_for_per_ballot=data.max_for_per_ballot,

@@ -143,15 +143,28 @@ def as_stored(result: SelectionResult | SatisfactionResult) -> dict[str, Any]:
 
 
 class RulePreviewIn(_Schema):
-    """A session's rule as it is being configured (the fields of ``SessionCreate``)."""
+    """A session's rule as it is being configured (query parameters): the fields of
+    ``SessionCreate``, the threshold as its kind plus, for two kinds, a number."""
 
     kind: Literal["selection", "satisfaction"] = "selection"
     budget_cap: int = Field(default=0, ge=0, le=10**14)
     max_selected: int | None = Field(default=None, ge=0, le=500)
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
-    threshold: Any = "majority_of_all"
+    threshold: Literal["majority_of_all", "majority_of_cast", "none", "fraction", "min_votes"] = (
+        "majority_of_all"
+    )
+    threshold_value: str = Field(default="", max_length=32)  # "3/5" or "0.6"; a vote count
     on_no_fit: Literal["skip", "stop"] = "skip"
     electorate: int = Field(default=0, ge=0, le=5000)
+
+    def threshold_api(self) -> str | dict[str, Any]:
+        """The threshold in the API's form (``SessionCreate.threshold``)."""
+        value = self.threshold_value.strip()
+        if self.threshold == "fraction":
+            return {"fraction": value}
+        if self.threshold == "min_votes":
+            return {"min_votes": int(value) if value.isdigit() else value}
+        return self.threshold
 
 
 class RulePreview(_Schema):

@@ -34,11 +34,11 @@ from surveys.voting.results import count
 from surveys.voting.schemas import SelectionResult, as_stored, parse_result
 
 
-def _parse_threshold(value: Any) -> rules.Threshold:
+def _parse_threshold(value: Any, loc: tuple[str, ...] = ("body", "threshold")) -> rules.Threshold:
     try:
         return rules.Threshold.parse(value)
     except ValueError as exc:
-        raise Invalid.field(("body", "threshold"), str(exc)) from exc
+        raise Invalid.field(loc, str(exc)) from exc
 
 
 def _resolve_projects(session: Session, ids: list[int], kind: SessionKind) -> list[Project]:
@@ -401,11 +401,12 @@ def rule_preview(
     max_selected: int | None,
     max_for_per_ballot: int | None,
     electorate: int,
+    threshold_loc: tuple[str, ...] = ("body", "threshold"),
 ) -> tuple[str, str]:
     """The rule of a configuration in plain words (zh-CN, en); 422 naming a bad threshold."""
     config = rules.RuleConfig(
         budget=budget_cap,
-        threshold=_parse_threshold(threshold),
+        threshold=_parse_threshold(threshold, threshold_loc),
         on_no_fit=rules.OnNoFit(on_no_fit),
         max_selected=max_selected,
     )

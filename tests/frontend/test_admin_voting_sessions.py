@@ -15,7 +15,6 @@ from openpyxl import Workbook
 from sqlmodel import Session, select
 
 from service.audit import AuditEntry
-from service.auth import CSRF_HEADER
 from service.models import Role, User
 from surveys.voting.models import SessionState, VotingSession
 from tests.factories import make_user
@@ -135,21 +134,30 @@ def test_a_refused_form_names_each_field_and_keeps_the_input(
 def test_preview_api(app: FastAPI, client: TestClient) -> None:
     admin, _, deputies = seed(app, client)
     url = "/api/v1/voting-rules/preview"
-    body = {"budget_cap": 1_500_000, "threshold": {"fraction": "3/5"}, "electorate": 40}
-    assert client.post(url, json=body).status_code == 401
-    csrf = sign_in(app, client, deputies[0])
-    assert client.post(url, json=body, headers={CSRF_HEADER: csrf}).status_code == 403
-    csrf = sign_in(app, client, admin)
-    assert client.post(url, json=body).status_code == 403  # a cookie write needs its token
-    r = client.post(url, json=body, headers={CSRF_HEADER: csrf})
+    query = {
+        "budget_cap": 1_500_000,
+        "threshold": "fraction",
+        "threshold_value": "3/5",
+        "electorate": 40,
+    }
+    assert client.get(url, params=query).status_code == 401
+    sign_in(app, client, deputies[0])
+    assert client.get(url, params=query).status_code == 403
+    sign_in(app, client, admin)
+    r = client.get(url, params=query)
     assert r.status_code == 200, r.text
     assert "全体代表（40 名）的 3/5（至少 24 票）" in r.json()["text"]
     assert "150 万元" in r.json()["text"]
     assert "at least 3/5 of all 40 deputies (at least 24)" in r.json()["text_en"]
-    r = client.post(url, json={"threshold": {"fraction": "2"}}, headers={CSRF_HEADER: csrf})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "threshold"]
-    r = client.post(url, json={"on_no_fit": "maybe"}, headers={CSRF_HEADER: csrf})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "on_no_fit"]
+    r = client.get(url, params={"threshold": "min_votes", "threshold_value": "7", "kind": "x"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "kind"]
+    r = client.get(url, params={"threshold": "min_votes", "threshold_value": "7"})
+    assert "获得至少 7 票赞成的项目通过" in r.json()["text"]
+    r = client.get(url, params={"threshold": "fraction", "threshold_value": "2"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "threshold_value"]
+    r = client.get(url, params={"on_no_fit": "maybe"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "on_no_fit"]
 
 
 def test_electorate_chosen_and_imported(app: FastAPI, client: TestClient) -> None:

@@ -22,12 +22,6 @@
       document.getElementById("total-budget").textContent = budget.toLocaleString("en-US");
       document.getElementById("total-over").hidden = !(budget > 0 && sum > budget);
     };
-    const threshold = () => {
-      const kind = value("threshold_kind");
-      if (kind === "fraction") return { fraction: value("threshold_value") };
-      if (kind === "min_votes") return { min_votes: number("threshold_value") };
-      return kind;
-    };
     const preview = document.getElementById("rule-preview");
     let pending = 0;
     // A threshold that still lacks its number is not asked about: the server would only say 422.
@@ -40,20 +34,19 @@
     const refresh = async () => {
       if (!complete()) return;
       const ticket = ++pending;
-      const body = {
+      const query = new URLSearchParams({
         kind: value("kind") || "selection",
-        budget_cap: number("budget_cap") || 0,
-        max_selected: number("max_selected"),
-        max_for_per_ballot: number("max_for_per_ballot"),
-        threshold: threshold(),
+        budget_cap: String(number("budget_cap") || 0),
+        threshold: value("threshold_kind") || "majority_of_all",
+        threshold_value: value("threshold_value"),
         on_no_fit: value("on_no_fit") || "skip",
-        electorate: Number(form.dataset.electorate || 0),
-      };
+        electorate: form.dataset.electorate || "0",
+      });
+      for (const name of ["max_selected", "max_for_per_ballot"]) {
+        if (number(name) !== null) query.set(name, String(number(name)));
+      }
       try {
-        const response = await fetch(form.dataset.previewUrl, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", "X-CSRF-Token": form.dataset.csrf },
-          body: JSON.stringify(body),
+        const response = await fetch(`${form.dataset.previewUrl}?${query}`, {
           credentials: "same-origin",
         });
         if (ticket !== pending || !response.ok) return; // a later request answers, or the form says why
