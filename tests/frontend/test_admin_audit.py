@@ -9,6 +9,7 @@ import io
 import re
 import sqlite3
 import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -192,8 +193,12 @@ def test_backup_download_of_the_test_database(
     make_user(session, Role.deputy, "dep.backup")
     csrf = as_user(app, client, admin)
     assert client.post("/admin/audit/backup").status_code == 403  # no CSRF token
+    before = set(Path(tempfile.gettempdir()).glob("minyi-backup-*"))
     r = client.post("/admin/audit/backup", data={"csrf_token": csrf})
     assert r.status_code == 200
+    # The copy is off the disk once it is sent (removed before streaming, read through a handle).
+    assert set(Path(tempfile.gettempdir()).glob("minyi-backup-*")) <= before
+    assert int(r.headers["content-length"]) == len(r.content)
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["content-type"] == "application/octet-stream"
     name = re.search(r'filename="([^"]+)"', r.headers["content-disposition"])

@@ -3,7 +3,7 @@ export the filtered entries as CSV, and download a backup of the database.
 
 The chain is checked by ``service.audit.verify``, the function behind ``minyi audit verify``;
 a backup is made by ``service.backup`` (SQLite's backup API or pg_dump), exactly as
-``minyi backup`` makes it, in a private temporary folder removed once the download is sent.
+``minyi backup`` makes it, in a private temporary folder removed before the download starts.
 The CSV export and every backup download are written to the audit log.
 """
 
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlmodel import Session
-from starlette.background import BackgroundTask
 
 from frontend.i18n import request_language, translate
 from frontend.pages.admin.access import ConsoleAdmin, ConsoleRoute
@@ -185,21 +186,36 @@ def audit_csv(request: Request, admin: ConsoleAdmin, session: SessionDep) -> Res
     )
 
 
+def _chunks(handle: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """The open backup file in pieces; closed at the end (or when the download is dropped)."""
+    with handle:
+        while piece := handle.read(size):
+            yield piece
+
+
 @router.post("/admin/audit/backup", response_class=Response)
 def backup_download(request: Request, admin: ConsoleAdmin, session: SessionDep) -> Response:
     """A consistent backup of the whole database, streamed as a download (audited, no-store).
 
-    The file is made in a private folder (0700, file 0600) and removed once it is sent."""
+    The file is made in a private folder (0700, file 0600), opened, and removed from the disk
+    before a byte is sent: the open handle keeps it readable for this response only, so a
+    dropped download or a killed process leaves no copy behind."""
     url = request.app.state.settings.database_url
     path = private_backup(url)
-    size = path.stat().st_size
+    try:
+        handle = path.open("rb")
+    finally:
+        discard(path)
+    size = os.fstat(handle.fileno()).st_size
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     name = backup_file_name(url, stamp)
     audit.record(session, actor=admin.username, action="backup.download", target=name, size=size)
-    return FileResponse(
-        path,
+    return StreamingResponse(
+        _chunks(handle),
         media_type="application/octet-stream",
-        filename=name,
-        headers={"Cache-Control": "no-store"},
-        background=BackgroundTask(discard, path),
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(size),
+            "Cache-Control": "no-store",
+        },
     )
