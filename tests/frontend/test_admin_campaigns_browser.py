@@ -1,6 +1,6 @@
 """The console's campaign pages in Chromium: an admin creates a campaign through the form,
-fixes a refused field, closes it early after the confirmation step; no campaign page scrolls
-sideways at 360 px."""
+fixes a refused field, closes it early after the confirmation step; no campaign page (the
+import preview and the printed codes included) scrolls sideways at 360 px."""
 
 # ruff: noqa: F811  (pytest fixtures imported from tests/surveys/forms/fixtures.py)
 
@@ -87,6 +87,30 @@ def test_admin_creates_and_closes_a_campaign(
     ):
         phone.goto(f"{live_server}{path}")
         assert phone.evaluate(OVERFLOW) <= 0, path
+    # The paper import's preview (a wide table of the file) and the printed sheet of codes.
+    phone.goto(f"{live_server}/admin/campaigns/{world.campaign_id}?lang=zh-CN")
+    paper = "unit_code,attitude,efficiency,transparency,integrity,results,comment\n" + (
+        "dept-civil,5,4,4,5,4,一条相当长的意见用来检查预览表格只在自己的框里横向滚动而不撑宽页面\n"
+        * 3
+    )
+    phone.set_input_files(
+        'form[action$="/import"] input[name="file"]',
+        files=[{"name": "paper.csv", "mimeType": "text/csv", "buffer": paper.encode()}],
+    )
+    phone.click('form[action$="/import"] button[type=submit]')
+    phone.wait_for_selector("#import-summary")
+    assert "3" in phone.locator("#import-summary").inner_text()
+    assert phone.evaluate(OVERFLOW) <= 0, "import preview"
+    assert phone.locator("#import-errors").count() == 0
+    phone.click("button:has-text('确认导入')")
+    phone.wait_for_selector("text=已导入 3 份答卷")
+    phone.goto(f"{live_server}/admin/campaigns/{invited}")
+    phone.fill('input[name="count"]', "3")
+    phone.click('form[action$="/invitations"] button[type=submit]')
+    phone.wait_for_selector(".qr-code")
+    SECRETS.update(phone.locator(".qr-code").all_inner_texts())
+    assert phone.locator(".qr-card svg").count() == 3
+    assert phone.evaluate(OVERFLOW) <= 0, "QR sheet"
     # Expected: the refused form's 422, and the site's missing favicon.
     unexpected = [e for e in page_errors if "422" not in e and "404" not in e]
     assert unexpected == [], unexpected
