@@ -250,6 +250,9 @@ def test_margins_are_checked_per_row_before_anything_is_saved(
     off = MARGINS_GOOD.replace("0.49", "0.3")
     r = upload(client, url, csrf, "m.csv", off.encode())
     assert r.status_code == 422 and "sex 的占比合计为 0.8100" in r.text
+    # A department is a unit but not a place residents live in.
+    r = upload(client, url, csrf, "m.csv", b"variable,category,share\narea,dept-civil,1\n")
+    assert r.status_code == 422 and "未知类别" in r.text
     r = upload(client, url, csrf, "m.csv", b"a,b\n1,2\n")
     assert r.status_code == 422 and "variable,category,share" in r.text
 

@@ -39,7 +39,7 @@ from surveys.forms import router as api
 from surveys.forms.dependencies import CampaignById, FormCacheDep
 from surveys.forms.models import Campaign
 from surveys.forms.schemas import AgeBand, CampaignUpdate, Sex
-from surveys.units.models import Unit
+from surveys.units.models import AREA_KINDS, Unit
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -109,9 +109,11 @@ def check_margins(
     if not body:
         return {}, [_error(request, 2, "", "admin.campaigns.margins.err.empty")]
     wanted = [r[1] for _, r in body if r[:1] == ["area"] and len(r) > 1]
-    codes = (
-        set(session.exec(select(Unit.code).where(col(Unit.code).in_(wanted)))) if wanted else set()
+    # An area is a place residents live in (as on the survey's area question), not any unit.
+    places = (
+        select(Unit.code).where(col(Unit.code).in_(wanted)).where(col(Unit.kind).in_(AREA_KINDS))
     )
+    codes = set(session.exec(places)) if wanted else set()
     margins: dict[str, dict[str, float]] = {}
     last_row: dict[str, int] = {}
     errors: list[dict[str, Any]] = []
