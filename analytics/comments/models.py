@@ -4,7 +4,9 @@ and how far the comment views have looked for comments still to score."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
@@ -20,6 +22,9 @@ class CommentSentiment(SQLModel, table=True):
     # Probability-like score that the comment is positive (0..1).
     score: float
     model: str = Field(max_length=64)
+    # The dimensions the comment speaks of (attitude, efficiency, ...), a list of keys; None
+    # when it was scored by a model that did not tag aspects.
+    aspects: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
