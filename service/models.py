@@ -19,7 +19,10 @@ class Role(str, enum.Enum):
 
 
 class UserBase(SQLModel):
-    username: str = Field(min_length=2, max_length=64, regex=r"^[A-Za-z0-9_.@-]+$")
+    # SQLModel drops `regex` under pydantic 2; `pattern` through schema_extra is enforced.
+    username: str = Field(
+        min_length=2, max_length=64, schema_extra={"pattern": r"^[A-Za-z0-9_.@-]+$"}
+    )
     display_name: str = Field(default="", max_length=128)
     role: Role = Field(default=Role.evaluator, sa_type=String(16))
     is_active: bool = True

@@ -1,0 +1,81 @@
+"""Loose ends of the console: patterns the models declare are enforced (API 422 naming the
+field, the console's error beside it), and a campaign naming a deactivated unit is refused
+beside the units field in both languages."""
+
+# ruff: noqa: F811  (pytest fixtures imported from tests/surveys/forms/fixtures.py)
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from service.models import Role, User
+from surveys.units.models import Unit
+from tests.factories import headers_for, make_user
+from tests.frontend.test_admin_campaigns import local
+from tests.frontend.test_admin_pages import as_user, field_errors
+from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401 (fixtures used here)
+
+
+def test_username_pattern_is_enforced_by_the_api_and_the_console(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    h = headers_for(client, session, Role.admin, "chief")
+    body = {"username": "wang wei!", "role": "deputy", "password": "lantern-river-42"}
+    r = client.post("/api/v1/users", headers=h, json=body)
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "username"]]
+
+    client.headers.clear()
+    csrf = as_user(app, client, make_user(session, Role.admin, "boss"))
+    form = body | {"csrf_token": csrf, "display_name": "王伟"}
+    page = client.post("/admin/users", data=form)
+    assert page.status_code == 422
+    assert "用户名须为" in field_errors(page.text)["username"]
+    assert 'aria-describedby="err-username"' in page.text
+    assert 'value="wang wei!"' in page.text
+    en = client.post("/admin/users?lang=en", data=form)
+    assert "letters, digits" in field_errors(en.text)["username"]
+    session.expire_all()
+    assert session.exec(select(User).where(User.username == "wang wei!")).first() is None
+
+
+def test_unit_code_pattern_is_enforced_by_the_api(
+    client: TestClient, session: Session, admin: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/v1/units", headers=admin, json={"code": "bad code", "name": "坏", "kind": "street"}
+    )
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "code"]]
+
+
+def test_new_campaign_naming_a_deactivated_unit_is_refused_beside_the_units(
+    app: FastAPI, client: TestClient, session: Session, world: World
+) -> None:
+    csrf = as_user(app, client, make_user(session, Role.admin, "boss"))
+    # The unit is deactivated after the form was opened: the post still names it.
+    unit = session.exec(select(Unit).where(Unit.code == "win-social")).one()
+    unit.is_active = False
+    session.add(unit)
+    session.commit()
+    form = {
+        "csrf_token": csrf,
+        "survey_id": str(world.survey_id),
+        "title": "新活动",
+        "opens_at": local(timedelta(days=1)),
+        "closes_at": local(timedelta(days=30)),
+        "access": "open",
+        "unit_codes": ["dept-civil", "win-social"],
+    }
+    r = client.post("/admin/campaigns", data=form)
+    assert r.status_code == 422
+    assert field_errors(r.text) == {
+        "unit_codes": "所选单位中有已停用的单位（已不在列表中），请检查后再保存"
+    }
+    assert 'aria-invalid="true" aria-describedby="err-unit_codes"' in r.text
+    en = client.post("/admin/campaigns?lang=en", data=form)
+    assert field_errors(en.text)["unit_codes"].startswith("A chosen unit has been deactivated")
