@@ -79,6 +79,8 @@ def field_errors(
         key = "admin.campaigns.err.window" if "after opens_at" in msg else ""
         if name == "unit_codes" and "unknown unit" in msg:
             key = "admin.campaigns.err.unit_unknown"
+        if name == "unit_codes" and "is deactivated" in msg:
+            key = "admin.campaigns.err.unit_inactive"
         out.setdefault(name, t(request, key or f"admin.campaigns.err.{name}"))
     return out
 
