@@ -142,8 +142,14 @@ def units_import(file: str) -> None:
     from service.progress import progress
     from surveys.units.service import import_units, read_units_csv
 
-    with open(file, encoding="utf-8") as fh:
-        rows = read_units_csv(fh.read())
+    try:
+        with open(file, encoding="utf-8") as fh:
+            rows = read_units_csv(fh.read())
+    except UnicodeDecodeError:
+        fail("file: not UTF-8 text")
+    except Invalid as exc:
+        # A missing column is the file's fault, not a row's: named as `file`, not `body.file`.
+        fail_fields({**e, "loc": [p for p in e["loc"] if p != "body"]} for e in exc.errors)
     engine = open_engine()
     with Session(engine) as s, progress("units", len(rows)) as p:
         try:
