@@ -6,6 +6,7 @@ beside the units field in both languages."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -17,7 +18,18 @@ from surveys.units.models import Unit
 from tests.factories import headers_for, make_user
 from tests.frontend.test_admin_campaigns import local
 from tests.frontend.test_admin_pages import as_user, field_errors
+from tests.frontend.test_voting_pages import build
 from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401 (fixtures used here)
+from tests.surveys.voting.factories import (
+    act,
+    bearer,
+    create_projects,
+    create_session,
+    make_deputies,
+    make_units,
+    session_payload,
+    vote,
+)
 
 
 def test_username_pattern_is_enforced_by_the_api_and_the_console(
@@ -79,3 +91,55 @@ def test_new_campaign_naming_a_deactivated_unit_is_refused_beside_the_units(
     assert 'aria-invalid="true" aria-describedby="err-unit_codes"' in r.text
     en = client.post("/admin/campaigns?lang=en", data=form)
     assert field_errors(en.text)["unit_codes"].startswith("A chosen unit has been deactivated")
+
+
+def test_overview_links_open_votes_and_campaigns_to_their_console_pages(
+    app: FastAPI, client: TestClient, session: Session, world: World
+) -> None:
+    vote = build(app)
+    as_user(app, client, vote.admin)
+    html = client.get("/admin").text
+    turnout_cell = rf'<a href="/admin/voting-sessions/{vote.sid}">[^<]+</a></td>\s*<td class="num"'
+    assert re.search(turnout_cell, html)
+    assert f'<a href="/admin/campaigns/{world.campaign_id}">' in html
+
+
+def test_a_closed_satisfaction_grading_is_shown_on_the_console_before_publishing(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    make_units(session)
+    boss = make_user(session, Role.admin, "boss")
+    admin_h = bearer(app, session, boss)
+    users = make_deputies(session, 3)
+    headers = [bearer(app, session, u) for u in users]
+    names = [u.username for u in users]
+    ids = create_projects(client, admin_h, [100, 200])
+    sel = create_session(client, admin_h, session_payload(ids, names, budget_cap=1_000))
+    act(client, admin_h, sel, "open")
+    for h in headers:
+        vote(client, h, sel, {i: "for" for i in ids})
+    for step in ("close", "publish"):
+        act(client, admin_h, sel, step)
+    sat = create_session(
+        client, admin_h, session_payload(ids, names, kind="satisfaction", budget_cap=0)
+    )
+    act(client, admin_h, sat, "open")
+    for h in headers:
+        vote(client, h, sat, {ids[0]: "satisfied", ids[1]: "dissatisfied"})
+    act(client, admin_h, sat, "close")
+
+    client.headers.clear()
+    as_user(app, client, boss)
+    page = client.get(f"/admin/voting-sessions/{sat}")
+    assert page.status_code == 200
+    assert 'href="#result-title"' in page.text and f'href="/results/{sat}' not in page.text
+    assert "/api/v1/voting-sessions/" not in page.text.replace(
+        f'data-url="/api/v1/voting-sessions/{sat}/turnout"', ""
+    )
+    grades = re.findall(r'<td data-label="测评结果">([^<]+)</td>', page.text)
+    assert grades == ["满意", "不满意"]
+    en = client.get(f"/admin/voting-sessions/{sat}?lang=en")
+    assert re.findall(r'<td data-label="Grade">([^<]+)</td>', en.text) == [
+        "Satisfied",
+        "Dissatisfied",
+    ]

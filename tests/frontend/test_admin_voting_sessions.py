@@ -255,12 +255,16 @@ def test_open_close_publish_with_confirmation(app: FastAPI, client: TestClient) 
     r = client.post(f"{BASE}/{sid}/close", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     closed = client.get(f"{BASE}/{sid}")
-    assert f'href="/api/v1/voting-sessions/{sid}/results"' in closed.text
-    assert "计票结果" in closed.text
+    # Before publishing, the count is on the console page itself: no JSON link, no public page.
+    assert "/api/v1/" not in re.sub(r'data-url="[^"]*"', "", closed.text)
+    assert 'href="#result-title"' in closed.text and f'href="/results/{sid}' not in closed.text
+    assert "计票结果尚未公布" in closed.text
+    rows = re.findall(r'<td class="num" data-label="赞成">(\d+)</td>', closed.text)
+    assert sorted(rows) == ["0", "0", "1"]
     r = client.post(f"{BASE}/{sid}/publish", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     published = client.get(f"{BASE}/{sid}")
-    assert f'href="/results/{sid}' in published.text
+    assert f'href="/results/{sid}' in published.text and "计票结果尚未公布" not in published.text
     assert the_session(app).state == SessionState.published
     with Session(app.state.engine) as s:
         actions = {e.action for e in s.exec(select(AuditEntry))}

@@ -194,12 +194,14 @@ def create_session_page(
 # --- one session ----------------------------------------------------------------------------
 
 
-def _result_rows(vs: VotingSession) -> list[Any]:
-    """The counted rows of a closed selection session (to show beside the results link)."""
+def _result_rows(vs: VotingSession) -> tuple[str, list[Any]]:
+    """The kind and counted rows of a closed session: the console shows the count itself
+    before it is published (the public /results page exists only after)."""
     if vs.result is None:
-        return []
+        return "", []
     result = parse_result(vs.result)
-    return list(result.projects) if isinstance(result, SelectionResult) else []
+    kind = "selection" if isinstance(result, SelectionResult) else "satisfaction"
+    return kind, list(result.projects)
 
 
 @router.get(BASE + "/{session_id}", response_class=HTMLResponse)
@@ -209,6 +211,7 @@ def session_page(
     """A session: its slate and rule in words, electorate, live turnout and next step."""
     public = sessions.session_public(session, vs=vs)
     done = request.query_params.get("done", "")
+    result_kind, result_rows = _result_rows(vs)
     ctx = {
         "section": "voting-sessions",
         "vs": public,
@@ -217,7 +220,8 @@ def session_page(
         "preview": _lang_text(request, sessions.session_rule_preview(session, vs=vs)),
         "turnout": ballots.turnout(session, vs=vs),
         "deputies": sessions.electorate_usernames(session, vs=vs),
-        "result_rows": _result_rows(vs),
+        "result_kind": result_kind,
+        "result_rows": result_rows,
         "flash": translate(request_language(request), f"admin.voting.done.{done}")
         if done in DONE
         else "",
