@@ -1,4 +1,11 @@
-"""Comment routes: sentiment, searchable comment lists and themes (evaluators and admins).
+"""Comment routes: sentiment, searchable comment lists, themes and complaints per dimension
+(evaluators and admins).
+
+``GET /api/v1/campaigns/{id}/comments/aspects?unit_code=&area_code=&include_flagged=&by=&top=``:
+per dimension (and unit with ``by=unit``) the comments speaking of it, the negative ones and
+the negative share with its 95% Wilson interval (``rows``), the same per month (``months``),
+each month-to-month change tested with the trends' alert rule (``changes``), the top complaint
+themes per dimension (``themes``); 422 naming the field for an unknown unit or area code.
 
 The GET routes only read: comments are scored by the app's background job (``job.py``).
 """
@@ -9,8 +16,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from analytics.comments import search, sentiment, themes
-from analytics.comments.schemas import CommentsOut, SentimentIn, SentimentOut, ThemesOut
+from analytics.comments import aspect_shares, search, sentiment, themes
+from analytics.comments.schemas import (
+    AspectsOut,
+    CommentsOut,
+    SentimentIn,
+    SentimentOut,
+    ThemesOut,
+)
 from service.auth import EvaluatorUser, SettingsDep
 from service.db import SessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
@@ -88,6 +101,37 @@ def read_comment_themes(
             area_code=area_code,
             include_flagged=include_flagged,
             min_group_size=settings.min_group_size,
+            top=top,
+        )
+    )
+
+
+@router.get(
+    "/api/v1/campaigns/{campaign_id}/comments/aspects",
+    response_model=AspectsOut,
+    status_code=status.HTTP_200_OK,
+)
+def read_comment_aspects(
+    user: EvaluatorUser,
+    campaign: CampaignById,
+    session: SessionDep,
+    settings: SettingsDep,
+    by: Literal["dimension", "unit"] = "dimension",
+    unit_code: str | None = None,
+    area_code: str | None = None,
+    include_flagged: bool = False,
+    top: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> AspectsOut:
+    """Negative share per dimension (and unit), by month with alerts, and complaint themes."""
+    return AspectsOut.model_validate(
+        aspect_shares.aspect_shares(
+            session,
+            campaign_id=stored_id(campaign),
+            unit_code=unit_code,
+            area_code=area_code,
+            include_flagged=include_flagged,
+            min_group_size=settings.min_group_size,
+            by_unit=by == "unit",
             top=top,
         )
     )

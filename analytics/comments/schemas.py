@@ -44,3 +44,13 @@ class ThemesOut(BaseModel):
     groups: list[dict[str, Any]]
     pending: int
     method: dict[str, Any]
+
+
+class AspectsOut(BaseModel):
+    rows: list[dict[str, Any]]
+    months: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    themes: dict[str, list[dict[str, Any]]]
+    untagged: int
+    pending: int
+    method: dict[str, Any]

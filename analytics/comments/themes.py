@@ -179,30 +179,7 @@ def themes(
                 "ci_low": _r(lo),
                 "ci_high": _r(hi),
             }
-        kw = keywords("\n".join(t for t, _ in comments), top=top * 3)
-        token_sets = [(_tokens(t), lab) for t, lab in comments]
-        rows = []
-        for word, weight in kw:
-            w = word.lower()
-            hits = [lab for toks, lab in token_sets if w in toks]
-            if len(hits) < 2:
-                continue
-            neg = sum(1 for lab in hits if lab == "negative")
-            lo, hi = wilson(neg / len(hits), len(hits))
-            rows.append(
-                {
-                    "keyword": word,
-                    "weight": _r(weight),
-                    "comments": len(hits),
-                    "negative": neg,
-                    "negative_share": _r(neg / len(hits)),
-                    "negative_ci_low": _r(lo),
-                    "negative_ci_high": _r(hi),
-                }
-            )
-        # Most negative first: ranked by the lower bound of the negative share, so a theme
-        # needs both many mentions and mostly negative ones to lead.
-        rows.sort(key=_theme_order)
+        rows = theme_rows(comments, top=top)
         groups.append(
             {
                 f"{by}_code": code,
@@ -211,7 +188,7 @@ def themes(
                 "respondents": sizes.get(gid, 0),
                 "comments": len(comments),
                 "sentiment": shares,
-                "themes": rows[:top],
+                "themes": rows,
             }
         )
     return {
@@ -228,6 +205,40 @@ def themes(
             "max_comments_per_group": max_comments,
         },
     }
+
+
+def theme_rows(
+    comments: list[tuple[str, str | None]], *, top: int = 10, source: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Themes of (text, label) comments, the most negative first: keywords of ``source``
+    texts (all the comments' when None) found in at least two comments, with the share of
+    negative comments among those mentioning each (Wilson interval)."""
+    texts = source if source is not None else [t for t, _ in comments]
+    kw = keywords("\n".join(texts), top=top * 3)
+    token_sets = [(_tokens(t), lab) for t, lab in comments]
+    rows = []
+    for word, weight in kw:
+        w = word.lower()
+        hits = [lab for toks, lab in token_sets if w in toks]
+        if len(hits) < 2:
+            continue
+        neg = sum(1 for lab in hits if lab == "negative")
+        lo, hi = wilson(neg / len(hits), len(hits))
+        rows.append(
+            {
+                "keyword": word,
+                "weight": _r(weight),
+                "comments": len(hits),
+                "negative": neg,
+                "negative_share": _r(neg / len(hits)),
+                "negative_ci_low": _r(lo),
+                "negative_ci_high": _r(hi),
+            }
+        )
+    # Most negative first: ranked by the lower bound of the negative share, so a theme
+    # needs both many mentions and mostly negative ones to lead.
+    rows.sort(key=_theme_order)
+    return rows[:top]
 
 
 def _r(x: float | None, nd: int = 6) -> float | None:
