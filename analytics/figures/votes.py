@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from analytics.figures.common import (
     esc,
     label,
     num,
+    text_width,
 )
 from surveys.voting.schemas import SelectionResult
 
@@ -241,6 +243,8 @@ def tracker(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:
             marker={"color": [status_color.get(str(r.get("status")), GREY) for r in shown]},
             text=[f"{p:.0f}%" for p in pct],
             textposition="outside",
+            # "100%" sits past the end of the axis; clipped there, a phone showed only "1".
+            cliponaxis=False,
             customdata=[
                 [
                     label(lang, f"status.{r.get('status')}"),
@@ -256,4 +260,9 @@ def tracker(rows: Sequence[Row], *, lang: str = "zh-CN") -> go.Figure:
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(range=[0, 110], title=label(lang, "percent_done"))
     fig.update_layout(showlegend=False)
-    return _finish(fig, title=label(lang, "tracker"), height=_height(len(rows), per=30))
+    fig = _finish(fig, title=label(lang, "tracker"), height=_height(len(rows), per=30))
+    # Room on the right for the longest label, "100%", outside a full bar.
+    fig.update_layout(
+        margin={"r": max(fig.layout.margin.r or 0, math.ceil(text_width("100%")) + 8)}
+    )
+    return fig

@@ -168,10 +168,12 @@ def test_vote_by_form_review_then_cast_then_receipt(app: FastAPI, client: TestCl
     assert back.status_code == 200 and back.text.count("checked") == 4
     r = client.post(f"/vote/{world.sid}", data={"csrf_token": csrf} | marks)
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
-    receipt = re.search(r'id="receipt-code">([A-Z0-9-]+)<', r.text)
-    assert receipt is not None
-    SECRETS.add(receipt.group(1))
-    digest = hashlib.sha256(receipt.group(1).replace("-", "").encode()).hexdigest()
+    shown = re.search(r'id="receipt-code">(.*?)</p>', r.text)
+    assert shown is not None
+    receipt = re.sub(r"<[^>]*>", "", shown.group(1))  # the code's groups are spans
+    assert re.fullmatch(r"[A-Z0-9]{4}(-[A-Z0-9]{4}){4}", receipt)
+    SECRETS.add(receipt)
+    digest = hashlib.sha256(receipt.replace("-", "").encode()).hexdigest()
     assert digest in r.text
     again = client.post(f"/vote/{world.sid}", data={"csrf_token": csrf} | marks)
     assert again.status_code == 409 and "已经投过票" in again.text

@@ -52,11 +52,29 @@
 
   function plotDiv(name) { return document.querySelector('.plot[data-figure="' + name + '"]'); }
 
+  // Below this width a chart is on a phone: plotly wraps its toolbar into rows that cover
+  // the title, so a phone gets no toolbar (the tables download below each chart), and a
+  // heatmap drops its colour bar (the cells print their numbers), whose margin left the
+  // cells no room.
+  var NARROW = 480;
+
+  function fitToPhone(fig) {
+    var layout = Object.assign({}, fig.layout);
+    layout.margin = Object.assign({}, layout.margin);
+    var data = (fig.data || []).map(function (t) {
+      if (t.type !== "heatmap") { return t; }
+      layout.margin.r = 16;
+      return Object.assign({}, t, { showscale: false });
+    });
+    return { data: data, layout: layout, config: Object.assign({}, CONFIG, { displayModeBar: false }) };
+  }
+
   function draw(name, fig) {
     var div = plotDiv(name);
     if (!div || !fig) { return Promise.resolve(); }
     var first = !div.classList.contains("js-plotly-plot");
-    var p = (first ? Plotly.newPlot : Plotly.react)(div, fig.data, fig.layout, CONFIG);
+    var shown = div.clientWidth < NARROW ? fitToPhone(fig) : { data: fig.data, layout: fig.layout, config: CONFIG };
+    var p = (first ? Plotly.newPlot : Plotly.react)(div, shown.data, shown.layout, shown.config);
     return Promise.resolve(p).then(function () {
       if (first && name === "ranking") { div.on("plotly_click", onRankingClick); }
     });

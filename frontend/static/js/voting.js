@@ -40,14 +40,50 @@
   }
 
   // --- figures ----------------------------------------------------------------------------
+  // Below this width a chart is on a phone: plotly wraps its toolbar into rows that cover
+  // the title, so a phone gets no toolbar, and the vote keeps its first panel only.
+  var NARROW = 480;
+
+  function shorten(text, max) {
+    var plain = String(text).replace(/<[^>]*>/g, "");
+    return plain.length > max ? plain.slice(0, max - 1) + "…" : plain;
+  }
+
+  function fitVoteToPhone(data, layout) {
+    // The budget and outcome panels (x2, x3) repeat what each result card says in words.
+    data.forEach(function (t) { if (t.xaxis && t.xaxis !== "x") { t.visible = false; } });
+    layout.xaxis = Object.assign({}, layout.xaxis, { domain: [0, 1] });
+    ["xaxis2", "xaxis3"].forEach(function (k) { layout[k] = Object.assign({}, layout[k], { visible: false }); });
+    (layout.shapes || []).forEach(function (s) { if (s.xref && s.xref.indexOf("x2") === 0) { s.visible = false; } });
+    (layout.annotations || []).forEach(function (a, i) {
+      if (i === 0) { a.x = 0; a.xanchor = "left"; } else { a.visible = false; }
+    });
+    // Project names cut to fit beside the bars; the full name shows on tap and in the cards.
+    var ys = (data[0] && data[0].y) || [];
+    layout.yaxis = Object.assign({}, layout.yaxis, {
+      tickmode: "array", tickvals: ys, ticktext: ys.map(function (y) { return shorten(y, 10); }), automargin: true
+    });
+    layout.margin = Object.assign({}, layout.margin, { l: 10, r: 16 });
+    if (layout.title && typeof layout.title.text === "string") {
+      layout.title.text = layout.title.text.split("<br>")[0];  // the rule is in words above
+      layout.margin.t = 80;
+    }
+  }
+
   function plot(divId, dataId) {
     var div = byId(divId);
     var fig = readJson(dataId);
     if (!div || !fig || typeof Plotly === "undefined") { return; }
+    var data = fig.data || [];
     var layout = fig.layout || {};
     layout.autosize = true;
     delete layout.width;
-    Plotly.newPlot(div, fig.data || [], layout, { responsive: true, displaylogo: false });
+    var config = { responsive: true, displaylogo: false };
+    if (div.clientWidth < NARROW) {
+      if (divId === "plot-vote") { fitVoteToPhone(data, layout); }
+      config.displayModeBar = false;
+    }
+    Plotly.newPlot(div, data, layout, config);
   }
   plot("plot-vote", "figure-vote");
   plot("plot-tracker", "figure-tracker");
