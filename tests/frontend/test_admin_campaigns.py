@@ -65,7 +65,7 @@ def test_only_admins_open_the_campaign_pages(
     console(app, client, session)
     r = client.get("/admin/campaigns")
     assert r.status_code == 200 and "2026年度评议" in r.text
-    assert 'aria-current="page" class="current">调查活动' in r.text
+    assert 'aria-current="page" class="current">评议活动' in r.text
     assert client.get("/admin/campaigns/999999").status_code == 404
 
 
@@ -106,7 +106,7 @@ def test_create_shows_each_error_beside_its_field_then_creates(
     assert made.opens_at.astimezone(zone(TZ)).strftime("%Y-%m-%dT%H:%M") == bad["opens_at"]
     assert ("boss", "campaign.create", str(cid)) in audit_actions(session)
     page = client.get(r.headers["location"])
-    assert "已创建调查活动" in page.text and "未开始" in page.text
+    assert "已创建评议活动" in page.text and "未开始" in page.text
 
 
 def test_edit_open_now_and_close_early(

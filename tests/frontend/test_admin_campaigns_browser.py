@@ -50,7 +50,7 @@ def test_admin_creates_and_closes_a_campaign(
     assert page.is_checked('input[name="unit_codes"][value="dept-civil"]')
     page.fill('input[name="closes_at"]', "2099-12-31T18:00")
     page.click('form[action="/admin/campaigns"] button[type=submit]')
-    page.wait_for_selector("text=已创建调查活动")
+    page.wait_for_selector("text=已创建评议活动")
     assert page.locator("h1").inner_text() == "浏览器里新建的活动"
     created = session.exec(select(Campaign).where(Campaign.title == "浏览器里新建的活动")).one()
 

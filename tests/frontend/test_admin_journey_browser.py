@@ -138,7 +138,7 @@ def test_an_office_runs_a_survey_and_a_vote_from_the_console(
     page.select_option('select[name="access"]', "invitation")
     page.check('input[name="unit_codes"][value="window-e2e"]')
     page.click('form[action="/admin/campaigns"] button[type=submit]')
-    page.wait_for_selector("text=已创建调查活动")
+    page.wait_for_selector("text=已创建评议活动")
     campaign_url = page.url.split("?")[0]
     cid = int(re.findall(r"/admin/campaigns/(\d+)", campaign_url)[0])
     page.fill('input[name="count"]', "2")

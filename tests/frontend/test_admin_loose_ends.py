@@ -6,8 +6,10 @@ beside the units field in both languages."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -143,3 +145,19 @@ def test_a_closed_satisfaction_grading_is_shown_on_the_console_before_publishing
         "Satisfied",
         "Dissatisfied",
     ]
+
+
+def test_a_campaign_has_one_name_in_every_catalog() -> None:
+    # The console, the survey and the dashboard call a campaign 评议活动 / "campaign".
+    root = Path(__file__).resolve().parents[2]
+    catalogs = [*root.glob("frontend/locales/*.json"), *root.glob("analytics/locales/*.json")]
+    assert catalogs
+    for path in catalogs:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key, text in data.get("zh-CN", {}).items():
+            assert "调查活动" not in text and "测评活动" not in text, (path.name, key)
+        for key, text in data.get("en", {}).items():
+            assert not re.search(r"\b(survey round|appraisal round)\b", text, re.I), (
+                path.name,
+                key,
+            )

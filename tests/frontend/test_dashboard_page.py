@@ -115,7 +115,7 @@ def test_no_campaign_yet_says_so(client: TestClient, app: FastAPI) -> None:
     client.cookies.update(session_cookie(app.state.engine, app.state.settings, user))
     r = client.get("/dashboard")
     assert r.status_code == 200
-    assert "还没有测评活动" in r.text
+    assert "还没有评议活动" in r.text
     assert _boot(r.text)["figures"] == [] and _boot(r.text)["bundle_url"] is None
     assert 'rel="preload"' not in r.text
 
