@@ -15,8 +15,6 @@ SURVEY_FIGURES = (
     "distribution",
     "sentiment",
     "themes",
-    "aspects",
-    "aspect_trends",
     "difference",
     "reliability",
     "sensitivity",

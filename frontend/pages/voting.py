@@ -269,6 +269,9 @@ def _projects_context(
         "sessions": listed,
         "proposals": collecting,
         "shortlisted": proposals.list_proposals(session, status=ProposalStatus.shortlisted),
+        # Merged proposals stay listed with where they went; a link only to what is on the page.
+        "merged": proposals.merged_proposals(session, need_approval=need_approval),
+        "tracked_ids": {p.id for p in tracked},
         "categories": CATEGORIES,
         "areas": areas,
         "msg": msg,

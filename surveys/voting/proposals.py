@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, func, update
@@ -119,6 +120,55 @@ def list_proposals(
     rows = list(session.exec(q))
     units = units_by_id(session, {p.area_unit_id for p in rows})
     return [proposal_public(p, units) for p in rows]
+
+
+@dataclass(frozen=True)
+class MergedInto:
+    """A merged proposal and what it now lives in: a kept proposal the public may see, or a
+    project; ``into`` is "" when the kept proposal is no longer public."""
+
+    id: int
+    title: str
+    into: str  # "proposal", "project" or ""
+    into_id: int | None
+    into_title: str
+    into_title_en: str
+
+
+def merged_proposals(session: Session, *, need_approval: bool = True) -> list[MergedInto]:
+    """The public's merged proposals, newest first, each with where it went, so a merged
+    proposal does not vanish from the public page without a trace."""
+    rows = list(
+        session.exec(
+            select(Proposal)
+            .where(Proposal.status == ProposalStatus.merged)
+            .order_by(col(Proposal.id).desc())
+        )
+    )
+    kept = {
+        p.id: p
+        for p in session.exec(
+            select(Proposal).where(
+                col(Proposal.id).in_({r.merged_into_id for r in rows if r.merged_into_id})
+            )
+        )
+        if is_public(p, need_approval=need_approval)
+    }
+    project_ids = {r.project_id for r in rows if r.project_id and not r.merged_into_id}
+    found = session.exec(select(Project).where(col(Project.id).in_(project_ids)))
+    projects = {p.id: p for p in found}
+    out = []
+    for r in rows:
+        target = kept.get(r.merged_into_id) if r.merged_into_id else None
+        project = None if r.merged_into_id else projects.get(r.project_id)
+        if target is not None:
+            into = ("proposal", target.id, target.title, "")
+        elif project is not None:
+            into = ("project", project.id, project.title, project.title_en)
+        else:
+            into = ("", None, "", "")
+        out.append(MergedInto(r.id or 0, r.title, *into))
+    return out
 
 
 def moderation_queue(session: Session, *, status: ProposalStatus | None = None) -> list[Proposal]:

@@ -17,6 +17,9 @@ from sqlmodel import Session, select
 
 from service.models import Role, User
 from surveys.units.models import Unit
+from surveys.voting.models import ProjectCreate, ProposalCreate, ProposalReview
+from surveys.voting.projects import create_project
+from surveys.voting.proposals import create_proposal, review_proposal
 from tests.factories import headers_for, make_user
 from tests.frontend.test_admin_campaigns import local
 from tests.frontend.test_admin_pages import as_user, field_errors
@@ -161,3 +164,40 @@ def test_a_campaign_has_one_name_in_every_catalog() -> None:
                 path.name,
                 key,
             )
+
+
+def test_a_merged_proposal_stays_on_the_public_page_with_where_it_went(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    make_units(session)
+    kept, dup, other = (
+        create_proposal(session, data=ProposalCreate(title=t, category="养老", area_code="jianshe"))
+        for t in ("社区老年食堂", "老年人吃饭难", "小区加装电梯")
+    )
+    project = create_project(
+        session,
+        data=ProjectCreate(
+            title="加装电梯工程",
+            title_en="Lifts for old blocks",
+            description="为老旧小区加装电梯，方便老年居民出行。",
+            category="养老",
+            budget=800_000,
+            sponsor_unit_code="civil",
+            area_code="jianshe",
+        ),
+    )
+    review_proposal(
+        session, proposal=dup, data=ProposalReview(action="merge", merge_into=kept.id), actor="a"
+    )
+    merge = ProposalReview(action="merge", merge_into_project=project.id)
+    review_proposal(session, proposal=other, data=merge, actor="a")
+    session.commit()
+
+    html = client.get("/projects").text
+    assert f'<li class="card proposal" id="proposal-{kept.id}">' in html
+    assert f'已合并到<a href="#proposal-{kept.id}">社区老年食堂</a>' in html
+    assert f'<li id="proposal-{dup.id}">老年人吃饭难' in html
+    # The project is not in implementation, so not on the page: named without a link.
+    assert "小区加装电梯 · 已合并到项目加装电梯工程</li>" in html
+    en = client.get("/projects?lang=en").text
+    assert "merged into the project Lifts for old blocks" in en and "Merged proposals" in en
