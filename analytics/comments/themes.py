@@ -109,8 +109,10 @@ def themes(
     min_group_size: int = 5,
     top: int = 10,
     max_comments: int = 5000,
+    pooled: bool = False,
 ) -> dict[str, Any]:
-    """Sentiment shares and themes per unit or area, the most negative themes first."""
+    """Sentiment shares and themes per unit or area, the most negative themes first;
+    ``pooled``: one group of all the shown units' (areas') comments, the district's themes."""
     get_campaign(session, campaign_id)
     if by not in ("unit", "area"):
         raise Invalid.field(("query", "by"), "use unit or area")
@@ -155,6 +157,12 @@ def themes(
         if len(per_group[int(gid)]) >= max_comments:
             continue
         per_group[int(gid)].append((text, lab))
+    if pooled:
+        # A union of whole groups is whole blocks too: their comments as one group (code None).
+        per_group = defaultdict(list, {0: [c for g in per_group.values() for c in g]})
+        sizes = {0: sum(sizes.values())}
+        if not per_group[0]:
+            per_group.clear()
     labels = {
         int(i): (c, nm, ne)
         for i, c, nm, ne in session.execute(

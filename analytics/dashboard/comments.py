@@ -10,8 +10,9 @@ from functools import cached_property
 from typing import Any
 
 from analytics import figures
-from analytics.comments import search, themes
-from analytics.dashboard.options import COMMENT_LIMIT, THEME_COMMENTS
+from analytics.comments import aspect_shares, search, themes
+from analytics.comments.scoring import pending_count
+from analytics.dashboard.options import COMMENT_LIMIT, DIMENSION_NAMES, THEME_COMMENTS
 from analytics.dashboard.rows import SurveyRows
 from analytics.indicators import lookups
 from analytics.indicators.sentiment import sentiment_by_unit
@@ -44,21 +45,59 @@ class CommentRows(SurveyRows):
             min_group_size=self.k,
         )
 
+    @cached_property
+    def aspect_result(self) -> dict[str, Any]:
+        """Complaints per dimension under the filters (``analytics.comments.aspect_shares``)."""
+        f = self.filters
+        res = aspect_shares.aspect_shares(
+            self.session,
+            campaign_id=self.campaign_id,
+            unit_code=f.unit_code or None,
+            area_code=f.area or None,
+            include_flagged=f.include_flagged,
+            min_group_size=self.k,
+            max_comments=THEME_COMMENTS,
+        )
+        self.methods["aspects"] = res["method"]
+        return res
+
+    @property
+    def aspect_names(self) -> dict[str, str]:
+        """Display names of aspect keys: the campaign's dimensions, then the common ones."""
+        i = 1 if self.lang == "en" else 0
+        return {**{k: v[i] for k, v in DIMENSION_NAMES.items()}, **self.dimensions}
+
+    def comments_empty_reason(self, *, aspects: bool = False) -> str:
+        """Why a comment chart has nothing to draw, in words: still being scored, groups too
+        small to show, no comments, or (aspects) not tagged yet."""
+        pending = pending_count(self.session, campaign_id=self.campaign_id)
+        if pending:
+            return figures.label(self.lang, "comments_pending", n=pending)
+        if aspects and self.aspect_result["untagged"]:
+            return figures.label(self.lang, "aspects_untagged")
+        if self.response_rows and not self.commentable_units:
+            return figures.label(self.lang, "comments_too_small", k=self.k)
+        if aspects and self.aspect_result["rows"]:
+            return figures.label(self.lang, "comments_too_small", k=self.k)
+        return figures.label(self.lang, "comments_none")
+
     def theme_rows(self) -> list[dict[str, Any]]:
-        """The most negative themes of the profiled unit's comments (``analytics.comments``)."""
-        unit = self.profile_unit
-        if unit is None:
-            return []
+        """The most negative themes of the chosen unit's comments, or of all the shown units'
+        comments when no unit is chosen (``analytics.comments``).
+
+        Not the profiled unit's by default: that is the top of the ranking, the unit with the
+        fewest complaints, so its themes were often empty (issue 19)."""
         f = self.filters
         res = themes.themes(
             self.session,
             campaign_id=self.campaign_id,
             by="unit",
-            unit_code=unit,
+            unit_code=f.unit_code or None,
             area_code=f.area or None,
             include_flagged=f.include_flagged,
             min_group_size=self.k,
             max_comments=THEME_COMMENTS,
+            pooled=not f.unit_code,
         )
         self.methods["themes"] = res.get("method")
         return [

@@ -15,6 +15,8 @@ SURVEY_FIGURES = (
     "distribution",
     "sentiment",
     "themes",
+    "aspects",
+    "aspect_trends",
     "difference",
     "reliability",
     "sensitivity",

@@ -22,6 +22,7 @@ from analytics.dashboard.bundle import json_for_html
 from analytics.dashboard.comments import CommentRows
 from analytics.dashboard.options import SURVEY_FIGURES, VOTE_FIGURES
 from analytics.dashboard.votes import VoteRows
+from analytics.figures.aspects import aspect_shares, aspect_trends
 from analytics.indicators import lookups
 from service.errors import NotFound
 
@@ -62,6 +63,10 @@ class Dashboard(CommentRows, VoteRows):
             return self.sentiment_rows()
         if name == "themes":
             return self.theme_rows()
+        if name == "aspects":
+            return self.aspect_result["rows"]
+        if name == "aspect_trends":
+            return self.aspect_result["months"]
         if name == "comments":
             return self.comment_rows()[0]
         if name == "vote":
@@ -140,12 +145,36 @@ class Dashboard(CommentRows, VoteRows):
         if name == "sensitivity":
             return figures.sensitivity(self.sensitivity_rows, lang=lang, names=names)
         if name == "sentiment":
+            rows = self.sentiment_rows()
             return figures.sentiment(
-                self.sentiment_rows(), lang=lang, names=names, min_group_size=k
+                rows,
+                lang=lang,
+                names=names,
+                min_group_size=k,
+                empty=None if rows else self.comments_empty_reason(),
             )
         if name == "themes":
+            rows = self.theme_rows()
             return figures.themes(
-                self.theme_rows(), lang=lang, names=names, unit_code=self.profile_unit
+                rows,
+                lang=lang,
+                names=names,
+                unit_code=self.filters.unit_code,
+                empty=None if rows else self.comments_empty_reason(),
+            )
+        if name in ("aspects", "aspect_trends"):
+            res = self.aspect_result
+            why = self.comments_empty_reason(aspects=True)
+            if name == "aspects":
+                return aspect_shares(
+                    res["rows"],
+                    lang=lang,
+                    dimensions=self.aspect_names,
+                    min_group_size=k,
+                    empty=why,
+                )
+            return aspect_trends(
+                res["months"], res["changes"], lang=lang, dimensions=self.aspect_names, empty=why
             )
         if name == "vote":
             return figures.vote(self.vote_results(), lang=lang)

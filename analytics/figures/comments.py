@@ -34,16 +34,18 @@ def sentiment(
     lang: str = "zh-CN",
     names: Mapping[str, str] | None = None,
     min_group_size: int = 5,
+    empty: str | None = None,
 ) -> go.Figure:
     """Share of positive, neutral and negative comments per unit (stacked to 100%), with the
-    negative share's interval in the hover; suppressed units are listed greyed.
+    negative share's interval in the hover; suppressed units are listed greyed. ``empty``:
+    why there is nothing to draw, said instead of "no data".
 
     Rows: ``{"unit_code", "n", "positive", "neutral", "negative", "negative_ci_low"?,
     "negative_ci_high"?, "suppressed"}``; the three shares are fractions of ``n``.
     """
     fig = go.Figure()
     if not rows:
-        _empty(fig, lang)
+        _empty(fig, lang, empty)
         return _finish(fig, title=label(lang, "sentiment"))
     shown = [r for r in rows if not suppressed(r)]
     hidden = [r for r in rows if suppressed(r)]
@@ -118,6 +120,7 @@ def themes(
     names: Mapping[str, str] | None = None,
     unit_code: str | None = None,
     top: int = 10,
+    empty: str | None = None,
 ) -> go.Figure:
     """The most negative themes (keywords) of the comments, most mentioned first; for one unit
     when ``unit_code`` is given. Rows: ``{"unit_code"?, "theme", "negative", "count",
@@ -140,7 +143,7 @@ def themes(
     )
     use = use[:top]
     if not use:
-        _empty(fig, lang)
+        _empty(fig, lang, empty)
         return _finish(fig, title=title, height=260)
     fig.add_trace(
         go.Bar(
