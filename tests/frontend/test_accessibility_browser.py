@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from service.auth import SESSION_COOKIE
 from service.models import Role
+from tests.conftest import SECRETS
 from tests.factories import make_user
 from tests.frontend.axe import describe, violations
 from tests.frontend.dashboard_factory import build_world
@@ -64,6 +65,10 @@ def test_resident_pages_pass_axe(
         page.locator("a.unit-link").first.click()
         page.wait_for_selector("#survey")
         _check(page, f"form {lang}", failures)
+        # A mistyped invitation code: the error is named beside its field.
+        page.goto(f"{live_server}/s/{inv}?code=WXYZ-WXYZ-WXYZ&lang={lang}")
+        page.wait_for_selector("#err-code")
+        _check(page, f"code error {lang}", failures)
         page.goto(f"{live_server}/s/{world.campaign_id}?lang=zh-CN")
         page.locator("a.unit-link", has_text="民政局").click()
         page.wait_for_selector("#survey")
@@ -80,13 +85,22 @@ def test_deputy_and_public_voting_pages_pass_axe(
 ) -> None:
     vw = build(app)
     failures: dict[str, str] = {}
-    for lang in LANGS:
+    for deputy, lang in zip(vw.deputies, LANGS, strict=False):
         page = new_page(width=360, height=800)
-        _log_in_as(page, live_server, app, vw.deputies[0])
+        _log_in_as(page, live_server, app, deputy)
         page.goto(f"{live_server}/vote/{vw.sid}?lang={lang}")
         _check(page, f"vote {lang}", failures)
+        for card in page.locator(".ballot-card").all():
+            card.locator(".choice").first.click()
+        page.locator("#review").click()
+        page.wait_for_selector(".review")
+        _check(page, f"vote review {lang}", failures)
+        page.locator("#cast").click()
+        page.wait_for_selector("#receipt-code")
+        SECRETS.add(page.locator("#receipt-code").inner_text().strip())
+        _check(page, f"vote receipt {lang}", failures)
     p = vw.project_ids
-    finish(app, vw, [{i: "for" for i in p}] * 4)
+    finish(app, vw, [{i: "for" for i in p}] * 4, skip=len(LANGS))
     for lang in LANGS:
         page = new_page(width=1280, height=800)
         page.goto(f"{live_server}/results/{vw.sid}?lang={lang}")
