@@ -46,18 +46,21 @@ def _log_in_as(page: Any, base: str, app: FastAPI, user: Any) -> None:
     )
 
 
-@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize(("width", "size"), [(360, "standard"), (1280, "standard"), (360, "large")])
 def test_resident_pages_pass_axe(
     new_page: Callable[..., Any],
     live_server: str,
     client: TestClient,
     world: World,
     width: int,
+    size: str,
 ) -> None:
+    """In the standard and the larger-text mode (its darker colours are checked for contrast)."""
     inv, _code = _invitation_campaign(client, world)
     failures: dict[str, str] = {}
     for lang in LANGS:
         page = new_page(width=width, height=800)
+        page.context.add_cookies([{"name": "text_size", "value": size, "url": live_server}])
         for path in ("/", "/login", f"/s/{world.campaign_id}", f"/s/{inv}"):
             page.goto(f"{live_server}{path}?lang={lang}")
             _check(page, f"{path} {lang}", failures)
@@ -101,8 +104,9 @@ def test_deputy_and_public_voting_pages_pass_axe(
         _check(page, f"vote receipt {lang}", failures)
     p = vw.project_ids
     finish(app, vw, [{i: "for" for i in p}] * 4, skip=len(LANGS))
-    for lang in LANGS:
+    for lang, size in zip(LANGS, ("standard", "large"), strict=True):
         page = new_page(width=1280, height=800)
+        page.context.add_cookies([{"name": "text_size", "value": size, "url": live_server}])
         page.goto(f"{live_server}/results/{vw.sid}?lang={lang}")
         page.wait_for_selector("#plot-vote .main-svg", timeout=20_000)
         _check(page, f"results {lang}", failures)
