@@ -25,6 +25,7 @@ from service.errors import (
     set_html_renderer,
 )
 from service.logs import install_log_filters
+from service.memory import Trimmer, limit_arenas
 from service.middleware import BodyLimit, SecurityHeaders
 from service.ratelimit import RateLimiter
 
@@ -41,11 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_arenas()  # before the thread pool starts its threads (see service.memory)
+        trimmer = Trimmer().start()
         for hook in app.state.startup_hooks:
             hook(app)
         yield
         for hook in app.state.shutdown_hooks:
             hook(app)
+        trimmer.stop()
         engine.dispose()
 
     app = FastAPI(
