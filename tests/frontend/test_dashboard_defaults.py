@@ -43,7 +43,7 @@ def test_weighting_is_disabled_without_margins(client: TestClient, app: FastAPI)
     page = client.get("/dashboard?weighted=true").text
     tag = box.search(page)
     assert tag and "disabled" in tag.group(0) and "checked" not in tag.group(0)
-    assert "本次测评尚未上传人口结构数据，暂不能加权" in page
+    assert "本次评议活动尚未上传人口结构数据，暂不能加权" in page
     boot = _boot(page)
     assert boot["filters"]["weighted"] is False and "weighted" not in boot["bundle_url"]
     assert client.get(boot["bundle_url"]).status_code == 200
