@@ -6,6 +6,7 @@ never loads it)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from service.models import Role
 from tests.conftest import SECRETS
 from tests.factories import make_user
 from tests.frontend.axe import describe, violations
-from tests.frontend.dashboard_factory import build_world
+from tests.frontend.dashboard_factory import build_vote, build_world
 from tests.frontend.test_invitation_code import _invitation_campaign
 from tests.frontend.test_survey_browser import _fill
 from tests.frontend.test_voting_pages import build, cookie_for, finish
@@ -28,6 +29,7 @@ from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401 (fixt
 pytestmark = pytest.mark.browser
 
 LANGS = ("zh-CN", "en")
+DOWNLOAD = re.compile(r"\.[a-z]+$")  # /admin/audit.csv and the like are files, not pages
 
 
 def _check(page: Any, where: str, failures: dict[str, str]) -> None:
@@ -134,9 +136,13 @@ def test_dashboard_passes_axe(app: FastAPI, new_page: Callable[..., Any], live_s
 def test_console_pages_pass_axe(
     app: FastAPI, new_page: Callable[..., Any], live_server: str, session: Session
 ) -> None:
-    """Every page the console's navigation links to, so pages added later are checked too."""
+    """Every page the console's navigation links to, and the first page each of them links
+    to further in (a detail page), so pages added later are checked too."""
+    build_world(app.state.engine, app.state.settings, responses=60)
+    build_vote(app)
     boss = make_user(session, Role.admin, "boss")
     failures: dict[str, str] = {}
+    checked: list[str] = []
     for lang in LANGS:
         page = new_page(width=1280, height=900)
         _log_in_as(page, live_server, app, boss)
@@ -145,9 +151,22 @@ def test_console_pages_pass_axe(
             ".console-nav a[href^='/admin']", "els => els.map(e => e.getAttribute('href'))"
         )
         assert "/admin/users" in links and "/admin/proposals" in links, links
-        for href in ["/admin", *links]:
-            response = page.goto(f"{live_server}{href.split('?')[0]}")
+        deeper: list[str] = []
+        for href in dict.fromkeys(["/admin", *links]):
+            response = page.goto(f"{live_server}{href}")
             if response is None or response.status != 200:
                 continue  # a page someone is still building
             _check(page, f"{href} {lang}", failures)
+            checked.append(href)
+            further = page.eval_on_selector_all(
+                ".console-body a[href^='/admin/']", "els => els.map(e => e.getAttribute('href'))"
+            )
+            pages = [f for f in further if f not in links and f.split("?")[0] != href]
+            deeper += [f for f in pages if not DOWNLOAD.search(f.split("?")[0])][:1]
+        for href in dict.fromkeys(deeper):
+            response = page.goto(f"{live_server}{href}")
+            if response is not None and response.status == 200:
+                _check(page, f"{href} {lang}", failures)
+                checked.append(href)
     assert not failures, _report(failures)
+    assert len(checked) >= 2 * 4, checked  # overview, users, proposals, one page further in
