@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.frontend.axe import describe, violations
+from tests.frontend.test_voting_pages import build, finish
 from tests.surveys.forms.fixtures import World, admin, world  # noqa: F401 (fixtures used here)
 
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -89,4 +91,21 @@ def test_larger_text_is_remembered_at_360_px(
         page.wait_for_load_state()
     assert not page.evaluate(LARGE)
     assert page.evaluate(ROOT_PX) == 16
+    assert [e for e in page_errors if "404" not in e] == []  # the site has no favicon
+
+
+@pytest.mark.browser
+def test_larger_text_public_pages_fit_360_px(
+    app: FastAPI, new_page: Callable[..., Any], live_server: str, page_errors: list[str]
+) -> None:
+    vw = build(app)
+    finish(app, vw, [{i: "for" for i in vw.project_ids}] * 4)
+    page = new_page(width=360, height=740)
+    page.context.add_cookies([{"name": "text_size", "value": "large", "url": live_server}])
+    for lang in ("zh-CN", "en"):
+        for path in ("/", "/login", "/projects", f"/results/{vw.sid}"):
+            page.goto(f"{live_server}{path}?lang={lang}")
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate(LARGE), path
+            assert page.evaluate(OVERFLOW) <= 0, f"{path} {lang} scrolls sideways"
     assert [e for e in page_errors if "404" not in e] == []  # the site has no favicon
