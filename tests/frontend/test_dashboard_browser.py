@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from analytics.dashboard.options import FIGURE_NAMES
 from service.models import Role
+from tests.frontend.aspect_tags import tag_aspects
 from tests.frontend.dashboard_factory import DashWorld, build_vote, build_world
 
 pytestmark = pytest.mark.browser
@@ -27,6 +28,7 @@ DRAWN = """() => Array.from(document.querySelectorAll('.plot[data-figure]')).map
 @pytest.fixture
 def world(app: FastAPI) -> DashWorld:
     world = build_world(app.state.engine, app.state.settings, responses=1500, comment_share=0.2)
+    tag_aspects(app.state.engine)  # as the aspect model will: the aspect panels draw
     build_vote(app)
     return world
 
@@ -70,6 +72,10 @@ def test_every_chart_draws_its_data_without_console_errors(
     assert page.locator("#comments-table tbody tr").count() > 0
     assert page.locator("#plot-vote .bars .point").count() >= 15  # for, against, abstain
     assert page.locator("#plot-tracker .bars .point").count() >= 1
+    # Complaints per dimension: bars with interval whiskers, one line per dimension.
+    assert page.locator("#plot-aspects .bars .point").count() >= 3
+    assert page.locator("#plot-aspects .errorbar").count() >= 3
+    assert page.locator("#plot-aspect_trends .scatterlayer .trace").count() >= 3
     assert page.locator("#h-responses").inner_text().replace(",", "").isdigit()
     # Chinese page, Chinese chart toolbar.
     assert page.locator('#plot-ranking .modebar-btn[data-title="下载图片（PNG）"]').count() == 1
