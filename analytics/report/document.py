@@ -110,6 +110,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     ("themes", []),
+    ("aspects", []),
+    ("aspect_trends", []),
     (
         "vote",
         [
