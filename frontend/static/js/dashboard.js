@@ -42,7 +42,7 @@
     format: { decimal: ".", thousands: "," }
   });
   if (boot.lang === "zh-CN") { CONFIG.locale = "zh-CN"; }
-  var UNIT_FIGURES = ["profile", "trends", "themes"];
+  var UNIT_FIGURES = ["profile", "trends", "themes", "aspects", "aspect_trends"];
   var VOTE_FIGURES = ["vote", "tracker"];
   var statusEl = document.getElementById("dash-status");
 
