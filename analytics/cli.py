@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
@@ -83,3 +85,49 @@ def rebuild_cmd(campaign_id: int | None, sentiment: bool, rescore: bool) -> None
                 if n == 0:
                     break
     click.echo("Statistics rebuilt and comments scored.")
+
+
+@analytics.command("train-sentiment")
+@click.option(
+    "--check", is_flag=True, help="Only verify that the shipped weights match a fresh training."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the weights (default: the package's sentiment_head.npz).",
+)
+def train_sentiment_cmd(check: bool, out: Path | None) -> None:
+    """Train the sentiment and aspect heads on the comment corpus; print dev and test figures."""
+    from analytics.comments import corpus, training
+    from analytics.comments.sentiment import HEAD, MODEL_NAME
+    from service.progress import progress
+
+    examples = corpus.load()
+    parts = corpus.split(examples)
+    click.echo(
+        f"corpus: {len(examples)} comments ("
+        + ", ".join(f"{k} {len(v)}" for k, v in parts.items())
+        + f"), fingerprint {corpus.fingerprint(examples)}"
+    )
+    n_embed = len(parts["train"]) + len(parts["dev"]) + len(training.anchor_seeds())
+    with progress("embedding", n_embed) as p:
+        weights = training.train(examples, step=p.advance)
+    target = out or HEAD
+    if check:
+        if not target.exists():
+            raise click.ClickException(f"{target} does not exist")
+        diff = training.differences(training.read(target), weights)
+        if diff:
+            raise click.ClickException(
+                f"{target} differs from a fresh training in: {', '.join(diff)}"
+            )
+        click.echo(f"{target.name} matches a fresh training ({MODEL_NAME}).")
+    else:
+        training.save(weights, target)
+        click.echo(f"wrote {target} ({MODEL_NAME})")
+    with progress("evaluating", 1) as p:
+        figures = {k: training.evaluate(weights, parts[k]) for k in ("dev", "test")}
+        p.advance()
+    for name, r in figures.items():
+        click.echo(training.summary(name, r))

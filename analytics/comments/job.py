@@ -2,7 +2,8 @@
 
 Scoring writes (``comment_sentiment``, ``comment_scan_mark``), so no GET request does it. The
 job walks the campaigns in turn, scores what is past each one's mark in small batches, each
-batch in a transaction of its own, and rests ``interval`` seconds once nothing is left. A pass
+batch in a transaction of its own, then scores again the rows an older model stored (so a new
+``MODEL_NAME`` reaches every stored comment), and rests ``interval`` seconds once nothing is left. A pass
 over campaigns with nothing new reads a few rows per campaign and writes nothing, so the
 dashboard's cached bundles stay valid; a pass that scored moves the marks, which refreshes them.
 """
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from analytics.comments.scoring import score_pending
+from analytics.comments.scoring import rescore_stale, score_pending
 from surveys.forms.models import Campaign
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ def score_step(engine: Engine, *, limit: int = BATCH) -> int:
             done += n
             if n < want:
                 break
+    if done < limit:
+        # Rows of an older model, once nothing new waits: new comments come first.
+        with Session(engine) as s:
+            done += rescore_stale(s, limit=limit - done)
+            s.commit()
     return done
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -139,7 +139,7 @@ def score_pending(
         if not rows:
             break
         # The model is loaded only once there is something to score.
-        results = sentiment_model().classify([r[1] for r in rows])
+        results = sentiment_model().predict([r[1] for r in rows])
         # Another scorer (the job of another process, the CLI) may have stored the same
         # comments meanwhile: its scores stand.
         now = utcnow()
@@ -151,9 +151,10 @@ def score_pending(
                     "label": lab,
                     "score": s,
                     "model": MODEL_NAME,
+                    "aspects": tags,
                     "created_at": now,
                 }
-                for r, (lab, s) in zip(rows, results, strict=True)
+                for r, (lab, s, tags) in zip(rows, results, strict=True)
             ],
         )
         done += len(rows)
@@ -163,6 +164,40 @@ def score_pending(
     if campaign_id is not None:
         _advance(session, campaign_id=campaign_id, mark=mark, n=n)
     return done
+
+
+def rescore_stale(session: Session, *, limit: int = 64) -> int:
+    """Score again up to ``limit`` comments stored by another model than ``MODEL_NAME`` (a
+    model update reaches the stored rows this way); returns how many were rescored.
+
+    The rows exist, so the campaigns' marks stay true; their ``updated_at`` moves so the
+    dashboard's cached bundles (keyed on it) show the new labels.
+    """
+    cs = CommentSentiment
+    rows = session.execute(
+        select(col(cs.response_id), col(SurveyResponse.comment), col(SurveyResponse.campaign_id))
+        .join(SurveyResponse, col(SurveyResponse.id) == col(cs.response_id))
+        .where(col(cs.model) != MODEL_NAME)
+        .order_by(col(cs.response_id))
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    results = sentiment_model().predict([r[1] or "" for r in rows])
+    now = utcnow()
+    for r, (lab, s, tags) in zip(rows, results, strict=True):
+        session.execute(
+            update(cs)
+            .where(col(cs.response_id) == r[0], col(cs.model) != MODEL_NAME)
+            .values(label=lab, score=s, model=MODEL_NAME, aspects=tags, created_at=now)
+        )
+    m = CommentScanMark
+    session.execute(
+        update(m)
+        .where(col(m.campaign_id).in_(sorted({int(r[2]) for r in rows})))
+        .values(updated_at=now)
+    )
+    return len(rows)
 
 
 def pending_count(session: Session, *, campaign_id: int) -> int:

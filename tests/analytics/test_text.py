@@ -308,18 +308,18 @@ def test_two_scorers_scoring_the_same_comments_at_once_both_succeed(
     # find the same comments unscored; the other stores its scores while this one classifies.
     syn = synthetic(n=60, units=1, areas=1, seed=8, comment_share=1.0, flagged_share=0.0)
     model = sentiment.sentiment_model()
-    classify = model.classify
+    predict = model.predict
     raced = {"done": False}
 
-    def classify_while_another_view_scores(texts: list[str]) -> list[tuple[str, float]]:
+    def predict_while_another_view_scores(texts: list[str]) -> list[tuple[str, float, list[str]]]:
         if not raced["done"]:
             raced["done"] = True
             with Session(app.state.engine) as other:
                 assert scoring.score_pending(other, campaign_id=syn.campaign_id) == 60
                 other.commit()
-        return classify(texts)
+        return predict(texts)
 
-    monkeypatch.setattr(model, "classify", classify_while_another_view_scores)
+    monkeypatch.setattr(model, "predict", predict_while_another_view_scores)
     scoring.score_pending(session, campaign_id=syn.campaign_id)
     session.commit()
     page = search.list_comments(session, campaign_id=syn.campaign_id, limit=100)
