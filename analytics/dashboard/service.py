@@ -160,7 +160,9 @@ class Dashboard(CommentRows, VoteRows):
                 lang=lang,
                 names=names,
                 unit_code=self.filters.unit_code,
-                empty=None if rows else self.comments_empty_reason(),
+                empty=figures.label(lang, "themes_no_negative")
+                if rows
+                else self.comments_empty_reason(),
             )
         if name in ("aspects", "aspect_trends"):
             res = self.aspect_result
