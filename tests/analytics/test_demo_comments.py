@@ -43,6 +43,8 @@ def test_demo_default_view_has_sentiment_and_themes(app: FastAPI) -> None:
     # Sentiment shows some unit's shares, not only hidden rows; themes show negative mentions.
     assert any(not (t.get("meta") or {}).get("suppressed") for t in figs["sentiment"]["data"])
     assert sum(x or 0 for x in figs["themes"]["data"][0]["x"]) > 0
+    # The model tags the dimensions a comment speaks of: the aspect panel draws shares too.
+    assert figs["aspects"]["data"] and figs["aspects"]["data"][0]["x"]
 
 
 def test_empty_comment_charts_say_why(
