@@ -167,7 +167,8 @@ def test_scoring_stores_aspects_and_rescores_rows_of_an_older_model(
 ) -> None:
     syn = synthetic(n=40, units=1, areas=1, seed=3, comment_share=1.0, flagged_share=0.0)
     assert job.score_all(app.state.engine) == 40
-    rows = session.execute(select(CommentSentiment)).scalars().all()
+    by_id = select(CommentSentiment).order_by(col(CommentSentiment.response_id))
+    rows = session.execute(by_id).scalars().all()
     assert len(rows) == 40 and all(isinstance(r.aspects, list) for r in rows)
     assert all(set(r.aspects) <= set(sentiment.ASPECTS) for r in rows)
     assert any(r.aspects for r in rows)
@@ -181,7 +182,7 @@ def test_scoring_stores_aspects_and_rescores_rows_of_an_older_model(
     session.commit()
     assert job.score_step(app.state.engine) == 10
     session.expire_all()
-    again = session.execute(select(CommentSentiment)).scalars().all()
+    again = session.execute(by_id).scalars().all()
     assert {r.model for r in again} == {sentiment.MODEL_NAME}
     assert [(r.label, r.aspects) for r in again] == [(r.label, r.aspects) for r in rows]
     assert scoring.pending_count(session, campaign_id=syn.campaign_id) == 0
