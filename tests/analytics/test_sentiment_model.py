@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,11 +154,31 @@ def test_training_is_reproducible_and_the_shipped_weights_match(
     assert "positive vs negative accuracy" in result.output
 
 
-def test_the_model_is_ready_within_two_seconds() -> None:
-    t = time.perf_counter()
-    model = sentiment.SentimentModel(sentiment.HEAD, sentiment.Embedder())
-    model.predict(["窗口的同志态度很好"])
-    assert time.perf_counter() - t < 2.0
+def test_a_repeated_text_is_embedded_once_and_scored_the_same() -> None:
+    """Repeated comments (a stuffing burst, the demo's phrasings) reuse their embedding; the
+    load time and the time per comment are measured by bench/sentiment_eval.py."""
+    embed = sentiment.Embedder()
+    model = sentiment.SentimentModel(sentiment.HEAD, embed)
+    texts = ["窗口的同志态度很好", "排了两个小时队", "窗口的同志态度很好"]
+    first = model.predict(texts)
+    assert first[0] == first[2]
+    calls: list[object] = []
+    engine = embed._model
+    real = engine.passage
+
+    class Counting:
+        def passage(self, batch: object) -> object:
+            calls.append(batch)
+            return real(batch)
+
+    embed._model = Counting()
+    try:
+        assert model.predict(list(reversed(texts))) == list(reversed(first))
+        assert calls == []
+        model.predict(["第三句新的评论"])
+        assert calls == ["第三句新的评论"]
+    finally:
+        embed._model = engine
 
 
 def test_scoring_stores_aspects_and_rescores_rows_of_an_older_model(
