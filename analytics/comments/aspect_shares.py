@@ -21,12 +21,12 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, select
 from sqlmodel import Session, col
 
 from analytics.comments.models import CommentSentiment
 from analytics.comments.scoring import pending_count
-from analytics.comments.search import in_month, unit_codes, unit_ids, whole_cells
+from analytics.comments.search import comments_of_cells, unit_codes, unit_ids, whole_cells
 from analytics.comments.sentiment import MODEL_NAME
 from analytics.comments.themes import theme_rows
 from analytics.indicators import benjamini_hochberg, get_campaign, wilson
@@ -207,27 +207,10 @@ def _records(
     )
     if not cells:
         return [], 0
-    months: dict[int, list[str]] = defaultdict(list)
-    for uid, month in cells:
-        months[int(uid)].append(str(month))
     r = SurveyResponse
-    conds: list[Any] = [
-        col(r.campaign_id) == campaign_id,
-        col(r.comment).is_not(None),
-        col(r.comment) != "",
-        or_(
-            *[
-                and_(col(r.unit_id) == uid, or_(*[in_month(col(r.submitted_hour), m) for m in ms]))
-                for uid, ms in sorted(months.items())
-            ]
-        ),
-    ]
-    if not include_flagged:
-        conds.append(col(r.flagged) == false())
-    if "unit_code" in ids:
-        conds.append(col(r.unit_id) == ids["unit_code"])
-    if "area_code" in ids:
-        conds.append(col(r.area_unit_id) == ids["area_code"])
+    conds = comments_of_cells(
+        col(r.campaign_id) == campaign_id, cells, include_flagged=include_flagged, ids=ids
+    )
     stmt = (
         select(
             col(CommentSentiment.aspects),
