@@ -83,7 +83,11 @@ def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]
             "/api/v1/units/import?dry_run=false",
             {
                 "files": {
-                    "file": ("u.csv", b"code,name,kind\nimp-1,\xe7\x94\xb2,department\n", "text/csv")
+                    "file": (
+                        "u.csv",
+                        b"code,name,kind\nimp-1,\xe7\x94\xb2,department\n",
+                        "text/csv",
+                    )
                 }
             },
         ),
