@@ -12,6 +12,7 @@ def load_all_models() -> MetaData:
     import service.models  # noqa: F401
     import surveys.forms.models  # noqa: F401
     import surveys.units.models  # noqa: F401
+    import surveys.voting.hall_models  # noqa: F401
     import surveys.voting.models  # noqa: F401
     from service.db import metadata
 

@@ -44,6 +44,17 @@ class SessionKind(str, enum.Enum):
     satisfaction = "satisfaction"
 
 
+class SessionMode(str, enum.Enum):
+    remote = "remote"  # deputies vote on their own phones within a window, with a password
+    hall = "hall"  # the plenary in the hall: sign-in, quorum, seat cards, the big screen
+
+
+class BallotMethod(str, enum.Enum):
+    electronic = "electronic"
+    paper = "paper"  # paper ballots only, counted by hand (voting_paper_count)
+    mixed = "mixed"  # electronic ballots and paper ones (a fallback), added up
+
+
 class SessionState(str, enum.Enum):
     draft = "draft"
     open = "open"
@@ -140,6 +151,13 @@ class VotingSession(SQLModel, table=True):
     # "majority_of_all" | "majority_of_cast" | "none" | {"fraction": "3/5"} | {"min_votes": 50}
     threshold: Any = Field(default="majority_of_all", sa_column=Column(JSON, nullable=False))
     on_no_fit: str = Field(default="skip", max_length=8)
+    mode: SessionMode = Field(default=SessionMode.remote, sa_type=String(8))
+    # A fraction of the seated deputies that must be present to open, e.g. "2/3" (at least
+    # that share, the number itself included); null: no quorum (remote sessions).
+    quorum: str | None = Field(default=None, max_length=16)
+    ballot_method: BallotMethod = Field(default=BallotMethod.electronic, sa_type=String(12))
+    # A run-off round: the session whose tie at the cut line it decides.
+    runoff_of_id: int | None = Field(default=None, foreign_key="voting_session.id", index=True)
     # Set at opening: the canonical configuration (slate with budgets, electorate, rule) and
     # its SHA-256, which the published result carries.
     frozen_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -333,6 +351,10 @@ class SessionCreate(SQLModel):
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
     threshold: Any = "majority_of_all"
     on_no_fit: Literal["skip", "stop"] = "skip"
+    mode: SessionMode = SessionMode.remote
+    # "2/3" style; None: the default of the mode (hall: "2/3", remote: no quorum).
+    quorum: str | None = Field(default=None, max_length=16)
+    ballot_method: BallotMethod = BallotMethod.electronic
 
 
 class SessionUpdate(SQLModel):
@@ -348,6 +370,9 @@ class SessionUpdate(SQLModel):
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
     threshold: Any = None
     on_no_fit: Literal["skip", "stop"] | None = None
+    mode: SessionMode | None = None
+    quorum: str | None = Field(default=None, max_length=16)
+    ballot_method: BallotMethod | None = None
 
 
 class SlateItem(SQLModel):
@@ -384,6 +409,10 @@ class SessionPublic(SQLModel):
     max_for_per_ballot: int | None
     threshold: Any
     on_no_fit: str
+    mode: SessionMode = SessionMode.remote
+    quorum: str | None = None
+    ballot_method: BallotMethod = BallotMethod.electronic
+    runoff_of_id: int | None = None
     electorate: int
     projects: list[SlateItem]
     config_hash: str | None

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service.db import utcnow
 from service.errors import Conflict
 from service.models import Role, User
-from surveys.voting import rules
+from surveys.voting import hall, paper, rules
 from surveys.voting.ballots import approval_ballots, turnout
 from surveys.voting.equal_shares import equal_shares
 from surveys.voting.models import (
@@ -55,7 +55,12 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
     cfg = vs.frozen_config
     assert cfg is not None
     tallies = _tallies(session, vs)
-    cast = turnout(session, vs=vs).cast
+    electronic = turnout(session, vs=vs).cast
+    paper_counts, paper_out = paper.paper_tallies(session, vs)
+    for pid, by_choice in paper_counts.items():
+        for choice, n in by_choice.items():
+            tallies[pid][choice] += n
+    cast = electronic + (paper_out.valid if paper_out is not None else 0)
     voters = session.exec(
         select(func.count()).select_from(Voter).where(Voter.session_id == vs.id)
     ).one()
@@ -71,7 +76,13 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
         "voters_recorded": voters if not cfg.get("imported") else cast,
         "config_hash": vs.config_hash,
         "counted_at": utcnow().isoformat(),
+        "mode": cfg.get("mode", "remote"),
+        "attendance": hall.attendance_out(vs),
+        "paper": paper_out,
     }
+    if paper_out is not None or base["mode"] == "hall":
+        base["ballots_electronic"] = electronic
+        base["ballots_paper"] = paper_out.valid if paper_out is not None else 0
     if vs.kind == SessionKind.satisfaction:
         return _count_satisfaction(base, items, tallies, electorate)
     return _count_selection(session, vs, cfg, base, items, tallies, electorate, cast)

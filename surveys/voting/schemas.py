@@ -78,6 +78,37 @@ class EqualSharesOut(_Schema):
     method: str
 
 
+class AttendanceOut(_Schema):
+    """The attendance of a hall session at its opening (应到 / 实到) and its quorum."""
+
+    seated: int  # 应到: the electorate
+    present: int  # 实到: signed in when the session opened
+    quorum: str | None  # the fraction of the seated that had to be present, e.g. "2/3"
+    quorum_required: int  # the number it meant (ceil(quorum * seated))
+    quorum_met: bool
+
+
+class PaperOut(_Schema):
+    """The reconciliation of a session's paper ballots (发出 / 收回 / 有效 / 无效)."""
+
+    entry: Literal["per_candidate", "by_ballot"]
+    issued: int
+    collected: int
+    valid: int
+    invalid: int
+    scrutineers: list[str]
+
+
+class RoundOut(_Schema):
+    """Another round of the same vote: a run-off among the candidates tied at the cut line."""
+
+    session_id: int
+    project_ids: list[int]
+    places: int  # the places the run-off decided
+    selected: list[int]
+    counts: dict[str, dict[str, int]]  # "<project id>": {"for", "against", "abstain"}
+
+
 class _ResultBase(_Schema):
     session_id: int
     title: str
@@ -91,6 +122,13 @@ class _ResultBase(_Schema):
     rule: str
     rule_en: str
     ties: list[TieOut]
+    # The hall vote (surveys.voting.hall, .paper, .runoff); remote sessions keep the defaults.
+    mode: Literal["remote", "hall"] = "remote"
+    attendance: AttendanceOut | None = None
+    ballots_electronic: int | None = None  # of ``cast``: ballots cast on a device
+    ballots_paper: int | None = None  # of ``cast``: valid paper ballots
+    paper: PaperOut | None = None
+    rounds: list[RoundOut] = []  # run-off rounds, in order, once they are closed
     # Only in the results view (``results.results``), not in the kept count.
     state: Literal["draft", "open", "closed", "published"] | None = None
     published_at: datetime | None = None

@@ -14,14 +14,16 @@ from service.errors import Conflict, Invalid, error_item
 from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
-from surveys.voting import rules
+from surveys.voting import hall, rules
 from surveys.voting.ballots import electorate_size, reshuffle_ballots, reshuffle_voters
 from surveys.voting.models import (
+    BallotMethod,
     Project,
     ProjectStatus,
     SessionCreate,
     SessionDeputy,
     SessionKind,
+    SessionMode,
     SessionProject,
     SessionPublic,
     SessionState,
@@ -104,6 +106,9 @@ def create_session(session: Session, *, data: SessionCreate, actor: str) -> Voti
         max_for_per_ballot=data.max_for_per_ballot,
         threshold=threshold.as_json(),
         on_no_fit=data.on_no_fit,
+        mode=data.mode,
+        quorum=hall.quorum_of(data.mode, data.quorum),
+        ballot_method=data.ballot_method,
     )
     session.add(vs)
     session.flush()
@@ -176,6 +181,9 @@ def update_session(
         _set_slate(session, vs, _resolve_projects(session, changes.pop("project_ids"), vs.kind))
     if "deputy_usernames" in changes:
         _set_electorate(session, vs, _resolve_deputies(session, changes.pop("deputy_usernames")))
+    if "mode" in changes or "quorum" in changes:
+        mode = changes.pop("mode", None) or vs.mode
+        vs.mode, vs.quorum = mode, hall.quorum_of(mode, changes.pop("quorum", vs.quorum))
     for key, value in changes.items():
         setattr(vs, key, value.strip() if isinstance(value, str) else value)
     _check_selection_numbers(vs.kind, vs.budget_cap, 1)
@@ -237,6 +245,10 @@ def session_public(session: Session, *, vs: VotingSession) -> SessionPublic:
         max_for_per_ballot=vs.max_for_per_ballot,
         threshold=vs.threshold,
         on_no_fit=vs.on_no_fit,
+        mode=vs.mode,
+        quorum=vs.quorum,
+        ballot_method=vs.ballot_method,
+        runoff_of_id=vs.runoff_of_id,
         electorate=electorate_size(session, vs),
         projects=_slate_items(session, vs),
         config_hash=vs.config_hash,
@@ -257,8 +269,10 @@ def list_sessions(
 
 
 def frozen_config(session: Session, vs: VotingSession, deputies: list[str]) -> dict[str, Any]:
-    """The configuration that opening freezes and hashes: slate, electorate, budget, rule."""
-    return {
+    """The configuration that opening freezes and hashes: slate, electorate, budget, rule
+    (and for a hall vote its mode, quorum and ballot method; the attendance is added when it
+    opens)."""
+    cfg = {
         "session_id": vs.id,
         "kind": SessionKind(vs.kind).value,
         "title": vs.title,
@@ -273,6 +287,14 @@ def frozen_config(session: Session, vs: VotingSession, deputies: list[str]) -> d
         "deputies": deputies,
         "electorate_size": len(deputies),
     }
+    # Only what differs from a remote electronic vote, so those configurations hash as before.
+    if vs.mode != SessionMode.remote or vs.ballot_method != BallotMethod.electronic:
+        cfg["mode"] = SessionMode(vs.mode).value
+        cfg["quorum"] = vs.quorum
+        cfg["ballot_method"] = BallotMethod(vs.ballot_method).value
+    if vs.runoff_of_id is not None:
+        cfg["runoff_of"] = vs.runoff_of_id
+    return cfg
 
 
 # --- sessions: state changes ----------------------------------------------------------------

@@ -255,7 +255,15 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
         *("projects", "budget_cap", "budget_used", "threshold", "threshold_votes"),
         *("on_no_fit", "max_selected", "max_for_per_ballot", "rule", "rule_en", "ties"),
         "equal_shares",
+        # The hall vote's keys; a remote electronic session leaves them empty.
+        *("mode", "attendance", "ballots_electronic", "ballots_paper", "paper", "rounds"),
     }
+    assert (res["mode"], res["attendance"], res["paper"], res["rounds"]) == (
+        "remote",
+        None,
+        None,
+        [],
+    )
     assert res["kind"] == "selection" and res["state"] == "published"
     assert set(res["projects"][0]) == {
         *("project_id", "title", "title_en", "category", "budget", "for", "against"),
