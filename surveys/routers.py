@@ -3,6 +3,8 @@
 from surveys.forms.router import public as forms_public
 from surveys.forms.router import router as forms
 from surveys.units.router import router as units
+from surveys.voting.hall_router import router as voting_hall
+from surveys.voting.paper_router import router as voting_paper
 from surveys.voting.router import router as voting
 
-routers = [forms_public, units, forms, voting]
+routers = [forms_public, units, forms, voting, voting_hall, voting_paper]
