@@ -16,6 +16,8 @@ class Role(str, enum.Enum):
     admin = "admin"
     evaluator = "evaluator"
     deputy = "deputy"
+    # 组织部: manages subjects and democratic evaluations and reads their results.
+    organisation = "organisation"
 
 
 class UserBase(SQLModel):

@@ -10,6 +10,7 @@ def load_all_models() -> MetaData:
     import analytics.comments.models  # noqa: F401
     import service.audit  # noqa: F401
     import service.models  # noqa: F401
+    import surveys.evaluation.models  # noqa: F401
     import surveys.forms.models  # noqa: F401
     import surveys.units.models  # noqa: F401
     import surveys.voting.hall_models  # noqa: F401

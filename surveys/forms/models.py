@@ -94,6 +94,14 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Optional respondent profile questions shown on the page: any of "area", "age_band", "sex".
     profile_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # "resident" (a questionnaire about units) or "democratic_evaluation" (民主测评 of subjects).
+    kind: str = Field(
+        default="resident", max_length=24, sa_column_kwargs={"server_default": "resident"}
+    )
+    # A democratic evaluation's configuration (groups, scale, items, rules); fixed once the
+    # campaign opens, when evaluation_hash (SHA-256 of its canonical JSON) is what was rated.
+    evaluation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    evaluation_hash: str | None = Field(default=None, max_length=64)
 
 
 class CampaignUnit(SQLModel, table=True):
@@ -115,6 +123,8 @@ class Invitation(SQLModel, table=True):
     # The print run the code came from (e.g. "2026-12-05 09:30" or an admin's label), for the
     # response rate per batch; the time is the batch's creation, never the code's use.
     batch: str = Field(default="", max_length=64)
+    # A democratic evaluation's rater group (e.g. "staff"); null for a resident survey's code.
+    rater_group: str | None = Field(default=None, max_length=32)
 
 
 class SurveyResponse(SQLModel, table=True):

@@ -1,0 +1,1 @@
+"""Subjects (leadership teams and leaders) and the 民主测评 campaign kind."""
