@@ -1,0 +1,80 @@
+"""The score's interval: its coverage measured by simulation, and what it must not depend on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.evaluation.config import parse
+from analytics.evaluation.interval import Stratum, interval, score
+from analytics.evaluation.results import GradeRow, subject_result
+from surveys.evaluation.config import DEFAULT_CONFIG
+
+CFG = parse(DEFAULT_CONFIG)
+POINTS = np.array([100.0, 80.0, 60.0, 0.0])
+KEYS = ["excellent", "competent", "basic", "incompetent", "unknown"]
+# Per group: the chances of each grade (不了解 last) for a lenient and a strict rater.
+MIX = {
+    "members": ([0.6, 0.3, 0.05, 0.0, 0.05], [0.2, 0.5, 0.2, 0.05, 0.05]),
+    "staff": ([0.4, 0.4, 0.1, 0.0, 0.1], [0.1, 0.4, 0.3, 0.1, 0.1]),
+    "served": ([0.3, 0.4, 0.1, 0.05, 0.15], [0.05, 0.3, 0.3, 0.2, 0.15]),
+}
+
+
+def truth() -> float:
+    weights = {"members": 30, "staff": 30, "served": 40}
+    total = 0.0
+    for g, (a, b) in MIX.items():
+        p = (np.array(a) + np.array(b)) / 2
+        total += weights[g] * float(p[:4] @ POINTS / p[:4].sum())
+    return total / 100
+
+
+def sheets(rng: np.random.Generator, sizes: tuple[int, int, int]) -> list[GradeRow]:
+    rows = []
+    rid = 0
+    for (group, (a, b)), n in zip(MIX.items(), sizes, strict=True):
+        for _ in range(n):
+            rid += 1
+            p = a if rng.random() < 0.5 else b
+            for item in CFG.items:
+                rows.append(GradeRow(group, 1, item.key, KEYS[rng.choice(5, p=p)], rid))
+    return rows
+
+
+def test_coverage_of_the_95_interval() -> None:
+    """300 simulated campaigns of 8, 12 and 20 raters: the interval holds the true score
+    about 95% of the time (bench/evaluation_interval.py measures more cases)."""
+    rng = np.random.default_rng(11)
+    target = truth()
+    reps = 300
+    hits = 0
+    for rep in range(reps):
+        r = subject_result(sheets(rng, (8, 12, 20)), CFG, subject_id=1, k=1, seed=rep, draws=500)
+        assert r.score_low is not None and r.score_high is not None
+        assert r.score_low <= (r.score or 0) <= r.score_high
+        hits += r.score_low <= target <= r.score_high
+    # 95% +/- three Monte Carlo standard errors (1.3 points at 300 campaigns).
+    assert 0.91 <= hits / reps <= 0.99
+
+
+def test_interval_is_fixed_by_its_seed() -> None:
+    rows = sheets(np.random.default_rng(1), (6, 6, 6))
+    a = subject_result(rows, CFG, subject_id=1, k=1, seed=5, draws=300)
+    b = subject_result(list(reversed(rows)), CFG, subject_id=1, k=1, seed=5, draws=300)
+    assert (a.score_low, a.score_high) == (b.score_low, b.score_high)
+
+
+def test_interval_ignores_the_order_of_raters() -> None:
+    """The same raters in another order give the same interval (the draws must not tell
+    which rater is which)."""
+    rng = np.random.default_rng(2)
+    pts = rng.choice([100.0, 80.0, 60.0, 0.0, np.nan], size=(9, 5))
+    a = interval([Stratum(pts, 1.0)], [1] * 5, seed=3, draws=400)
+    b = interval([Stratum(pts[rng.permutation(9)], 1.0)], [1] * 5, seed=3, draws=400)
+    assert a == b
+
+
+def test_unanimous_raters_give_a_zero_width_interval() -> None:
+    pts = np.full((6, 5), 80.0)
+    assert interval([Stratum(pts, 1.0)], [1] * 5, seed=1, draws=200) == (80.0, 80.0)
+    assert score([Stratum(pts, 1.0)], [1] * 5) == 80.0
