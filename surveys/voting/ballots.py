@@ -21,6 +21,7 @@ from surveys.voting.models import (
     Ballot,
     BallotIn,
     BallotMark,
+    BallotMethod,
     Receipt,
     SessionDeputy,
     SessionKind,
@@ -98,6 +99,8 @@ def validate_choices(vs: VotingSession, choices: dict[str, str]) -> dict[int, st
 def _check_member_and_open(session: Session, *, vs: VotingSession, user: User) -> None:
     if not is_member(session, vs=vs, user=user):
         raise NotInElectorate("You are not in the electorate of this session")
+    if vs.ballot_method == BallotMethod.paper:
+        raise SessionNotOpen("This session is voted on paper ballots only")
     if vs.state != SessionState.open:
         raise SessionNotOpen(
             f"The session is not open for voting (it is {SessionState(vs.state).value})"

@@ -61,6 +61,8 @@ class PaperCount(SQLModel, table=True):
 
     session_id: int = Field(foreign_key="voting_session.id", primary_key=True, ondelete="CASCADE")
     entry: str = Field(default="per_candidate", sa_type=String(16))  # | "by_ballot"
+    # Sheets printed, serials 1..printed (surveys.voting.paper); issued <= printed.
+    printed: int = 0
     issued: int = 0
     collected: int = 0
     valid: int = 0

@@ -80,7 +80,8 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
         "attendance": hall.attendance_out(vs),
         "paper": paper_out,
     }
-    if paper_out is not None or base["mode"] == "hall":
+    # Hall votes and paper or mixed ones say how many ballots were of each kind.
+    if paper_out is not None or "ballot_method" in cfg:
         base["ballots_electronic"] = electronic
         base["ballots_paper"] = paper_out.valid if paper_out is not None else 0
     if vs.kind == SessionKind.satisfaction:
@@ -163,7 +164,7 @@ def _count_selection(
     sel = rules.select(cands, config, electorate=electorate, cast=cast)
     mes = equal_shares(
         {pid: int(item["budget"]) for pid, item in items.items()},
-        approval_ballots(session, vs),
+        approval_ballots(session, vs) + paper.approval_ballots(session, vs),
         config.budget,
     )
     mes_set = set(mes.selected)
@@ -223,6 +224,7 @@ def _count_selection(
                 'Method of Equal Shares on the "for" marks (cost utilities), integral '
                 '"add one" completion and the comparison step, as equalshares.net; '
                 "for comparison only: the session's rule decides."
+                + paper.equal_shares_note(base["paper"])
             ),
         ),
     )

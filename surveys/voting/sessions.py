@@ -14,7 +14,7 @@ from service.errors import Conflict, Invalid, error_item
 from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
-from surveys.voting import hall, rules
+from surveys.voting import hall, paper, rules
 from surveys.voting.ballots import electorate_size, reshuffle_ballots, reshuffle_voters
 from surveys.voting.models import (
     BallotMethod,
@@ -337,6 +337,7 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
     vs = _lock(session, vs)
     if vs.state != SessionState.open:
         raise Conflict(f"Only an open session can be closed (it is {SessionState(vs.state).value})")
+    paper.check_can_close(session, vs=vs)  # 409 while a paper count is owed
     vs.state = SessionState.closed
     vs.closed_at = utcnow()
     # Old copies of the rewritten rows are scrubbed after commit (surveys.voting.storage).
