@@ -7,6 +7,7 @@ from sqlalchemy import MetaData
 
 def load_all_models() -> MetaData:
     """Import every domain's models and return the shared metadata."""
+    import analytics.assessment.models  # noqa: F401
     import analytics.comments.models  # noqa: F401
     import service.audit  # noqa: F401
     import service.models  # noqa: F401

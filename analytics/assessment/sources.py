@@ -1,0 +1,120 @@
+"""Each source's score of a subject (0-100) with its 95% interval.
+
+- 群众口碑 ("public"): the unit the subject leads, its composite index in each configured
+  resident campaign, exactly as ``analytics.indicators.ranking`` publishes it (shrunk scores,
+  small groups withheld). Several campaigns: the mean of their indices; they ask different
+  residents, so the standard error is ``sqrt(sum se_i^2) / m``. A campaign where the unit is
+  withheld or absent does not count; none left: the source is missing.
+- 民主测评 ("evaluation"): the subject's weighted score in each configured democratic
+  evaluation, from ``evaluation_score``; several campaigns combine as above.
+- 实绩 ("results") and 改革攻坚、担当作为 ("reform"): the score staff entered, exact unless
+  they gave an interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sqlmodel import Session, col, select
+
+from analytics.assessment.models import AssessmentScore
+from analytics.assessment.schemas import SourceScore
+from analytics.indicators.service import ranking
+from analytics.indicators.statistics import Z
+from surveys.evaluation.models import EvaluationSubject
+from surveys.units.models import Unit
+
+
+class Measured(NamedTuple):
+    """A score with its interval and the number of people behind it."""
+
+    score: float
+    low: float
+    high: float
+    n: int
+
+
+def evaluation_score(session: Session, *, campaign_id: int, subject_id: int) -> Measured | None:
+    """A subject's weighted 民主测评 score with its interval, None when it has none.
+
+    The democratic evaluation's results are computed in ``analytics.evaluation``; this reads
+    them in the shape the assessment needs."""
+    return None
+
+
+def _pooled(parts: Sequence[Measured], what: str) -> SourceScore | None:
+    """The mean of independent measurements, its interval from their standard errors."""
+    if not parts:
+        return None
+    m = len(parts)
+    score = sum(p.score for p in parts) / m
+    se = math.sqrt(sum(((p.high - p.low) / (2 * Z)) ** 2 for p in parts)) / m
+    n = sum(p.n for p in parts)
+    detail = what if m == 1 else f"{what} x{m}"
+    return SourceScore(score=score, low=score - Z * se, high=score + Z * se, n=n, detail=detail)
+
+
+def public_scores(
+    session: Session,
+    *,
+    subjects: Sequence[EvaluationSubject],
+    campaign_ids: Sequence[int],
+    min_group_size: int,
+) -> dict[int, SourceScore | None]:
+    """群众口碑 per subject: the composite index of the unit it leads, from ``ranking``."""
+    unit_ids = {s.unit_id for s in subjects if s.unit_id is not None}
+    codes = dict(
+        session.exec(select(Unit.id, Unit.code).where(col(Unit.id).in_(unit_ids))).all()
+        if unit_ids
+        else []
+    )
+    per_campaign: list[dict[str, Measured]] = []
+    for cid in campaign_ids:
+        rows = ranking(session, campaign_id=cid, min_group_size=min_group_size).rows
+        per_campaign.append(
+            {
+                r["unit_code"]: Measured(r["index"], r["ci_low"], r["ci_high"], r["n"])
+                for r in rows
+                if not r["suppressed"] and r.get("index") is not None
+            }
+        )
+    out: dict[int, SourceScore | None] = {}
+    for s in subjects:
+        assert s.id is not None
+        code = codes.get(s.unit_id) if s.unit_id is not None else None
+        parts = [c[code] for c in per_campaign if code is not None and code in c]
+        out[s.id] = _pooled(parts, "resident composite index")
+    return out
+
+
+def evaluation_scores(
+    session: Session, *, subjects: Sequence[EvaluationSubject], campaign_ids: Sequence[int]
+) -> dict[int, SourceScore | None]:
+    """民主测评 per subject: its weighted score in each configured campaign, pooled."""
+    out: dict[int, SourceScore | None] = {}
+    for s in subjects:
+        assert s.id is not None
+        parts = [
+            m
+            for cid in campaign_ids
+            if (m := evaluation_score(session, campaign_id=cid, subject_id=s.id)) is not None
+        ]
+        out[s.id] = _pooled(parts, "democratic evaluation score")
+    return out
+
+
+def entered_scores(session: Session, *, assessment_id: int) -> dict[tuple[int, str], SourceScore]:
+    """实绩 and 改革 scores by (subject, source); an interval only where staff gave one."""
+    rows = session.exec(
+        select(AssessmentScore).where(AssessmentScore.assessment_id == assessment_id)
+    ).all()
+    out: dict[tuple[int, str], SourceScore] = {}
+    for r in rows:
+        low = r.ci_low if r.ci_low is not None else r.score
+        high = r.ci_high if r.ci_high is not None else r.score
+        out[(r.subject_id, r.source)] = SourceScore(
+            score=r.score, low=low, high=high, n=None, detail=r.source_text
+        )
+    return out
