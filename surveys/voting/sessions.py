@@ -308,6 +308,7 @@ def open_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSe
     deputies = _deputy_names(session, vs)
     if not deputies:
         raise Conflict("The session has no electorate")
+    attendance = hall.attendance_at_opening(session, vs)  # 409 below the quorum
     slate = _slate(session, vs)
     if vs.kind == SessionKind.selection:
         for p in slate:
@@ -315,7 +316,10 @@ def open_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSe
                 raise Conflict(f"Project {p.id} is already selected")
             p.status = ProjectStatus.on_ballot
             session.add(p)
-    vs.frozen_config = frozen_config(session, vs, deputies)
+    config = frozen_config(session, vs, deputies)
+    if attendance is not None:  # hashed with the rest: the result states it
+        config["attendance"] = attendance
+    vs.frozen_config = config
     vs.config_hash = rules.config_hash(vs.frozen_config)
     vs.state = SessionState.open
     vs.opened_at = utcnow()
