@@ -68,7 +68,10 @@ def compute_results(
         min_group_size=min_group_size,
     )
     rated = evaluation_scores(
-        session, subjects=subjects, campaign_ids=config["evaluation_campaign_ids"]
+        session,
+        subjects=subjects,
+        campaign_ids=config["evaluation_campaign_ids"],
+        min_group_size=min_group_size,
     )
     entered = entered_scores(session, assessment_id=assessment.id)
     table: list[dict[str, SourceScore | None]] = []

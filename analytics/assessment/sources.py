@@ -5,8 +5,9 @@
   small groups withheld). Several campaigns: the mean of their indices; they ask different
   residents, so the standard error is ``sqrt(sum se_i^2) / m``. A campaign where the unit is
   withheld or absent does not count; none left: the source is missing.
-- 民主测评 ("evaluation"): the subject's weighted score in each configured democratic
-  evaluation, from ``evaluation_score``; several campaigns combine as above.
+- 民主测评 ("evaluation"): the subject's weighted score with its interval in each configured
+  democratic evaluation once closed, from ``analytics.evaluation.service.evaluation_results``
+  (raters too few to show: no score); several campaigns combine as above.
 - 实绩 ("results") and 改革攻坚、担当作为 ("reform"): the score staff entered, exact unless
   they gave an interval.
 """
@@ -21,9 +22,13 @@ from sqlmodel import Session, col, select
 
 from analytics.assessment.models import AssessmentScore
 from analytics.assessment.schemas import SourceScore
+from analytics.evaluation.service import evaluation_results
 from analytics.indicators.service import ranking
 from analytics.indicators.statistics import Z
+from service.db import utcnow
+from surveys.evaluation import service as evaluation
 from surveys.evaluation.models import EvaluationSubject
+from surveys.forms.models import Campaign
 from surveys.units.models import Unit
 
 
@@ -36,12 +41,33 @@ class Measured(NamedTuple):
     n: int
 
 
-def evaluation_score(session: Session, *, campaign_id: int, subject_id: int) -> Measured | None:
-    """A subject's weighted 民主测评 score with its interval, None when it has none.
+def evaluation_measures(
+    session: Session, *, campaign_id: int, subject_ids: Sequence[int], k: int
+) -> dict[int, Measured]:
+    """Each subject's weighted 民主测评 score with its interval, from the evaluation's results.
 
-    The democratic evaluation's results are computed in ``analytics.evaluation``; this reads
-    them in the shape the assessment needs."""
-    return None
+    Only a closed evaluation counts (its results are not given before), and only subjects it
+    rates whose raters were not too few to show."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or not evaluation.is_evaluation(campaign):
+        return {}
+    if utcnow() < campaign.closes_at:
+        return {}
+    wanted = set(subject_ids)
+    rated = [
+        s for s in evaluation.campaign_subjects(session, campaign_id=campaign_id) if s.id in wanted
+    ]
+    if not rated:
+        return {}
+    results = evaluation_results(session, campaign=campaign, subjects=rated, k=k)
+    return {
+        r.subject_id: Measured(r.score, r.score_low, r.score_high, r.n or 0)
+        for r in results.subjects
+        if not r.suppressed
+        and r.score is not None
+        and r.score_low is not None
+        and r.score_high is not None
+    }
 
 
 def _pooled(parts: Sequence[Measured], what: str) -> SourceScore | None:
@@ -90,19 +116,22 @@ def public_scores(
 
 
 def evaluation_scores(
-    session: Session, *, subjects: Sequence[EvaluationSubject], campaign_ids: Sequence[int]
+    session: Session,
+    *,
+    subjects: Sequence[EvaluationSubject],
+    campaign_ids: Sequence[int],
+    min_group_size: int,
 ) -> dict[int, SourceScore | None]:
     """民主测评 per subject: its weighted score in each configured campaign, pooled."""
-    out: dict[int, SourceScore | None] = {}
-    for s in subjects:
-        assert s.id is not None
-        parts = [
-            m
-            for cid in campaign_ids
-            if (m := evaluation_score(session, campaign_id=cid, subject_id=s.id)) is not None
-        ]
-        out[s.id] = _pooled(parts, "democratic evaluation score")
-    return out
+    ids = [s.id for s in subjects if s.id is not None]
+    per_campaign = [
+        evaluation_measures(session, campaign_id=cid, subject_ids=ids, k=min_group_size)
+        for cid in campaign_ids
+    ]
+    return {
+        sid: _pooled([c[sid] for c in per_campaign if sid in c], "democratic evaluation score")
+        for sid in ids
+    }
 
 
 def entered_scores(session: Session, *, assessment_id: int) -> dict[tuple[int, str], SourceScore]:

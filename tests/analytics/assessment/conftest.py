@@ -63,8 +63,10 @@ def evaluation_scores(monkeypatch: pytest.MonkeyPatch) -> dict[int, sources.Meas
     """Democratic-evaluation scores by subject id, served in place of the evaluation's own."""
     table: dict[int, sources.Measured] = {}
 
-    def fake(session: Session, *, campaign_id: int, subject_id: int) -> sources.Measured | None:
-        return table.get(subject_id)
+    def fake(
+        session: Session, *, campaign_id: int, subject_ids: list[int], k: int
+    ) -> dict[int, sources.Measured]:
+        return {sid: table[sid] for sid in subject_ids if sid in table}
 
-    monkeypatch.setattr(sources, "evaluation_score", fake)
+    monkeypatch.setattr(sources, "evaluation_measures", fake)
     return table
