@@ -290,3 +290,5 @@ def flagged_switch_admin_only(request: Request, user: OptionalUser) -> None:
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 EvaluatorUser = Annotated[User, Depends(require_roles(Role.admin, Role.evaluator))]
 DeputyUser = Annotated[User, Depends(require_roles(Role.deputy))]
+# Subjects and democratic evaluations: the organisation department (组织部) and admins.
+OrganisationUser = Annotated[User, Depends(require_roles(Role.admin, Role.organisation))]

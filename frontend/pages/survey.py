@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from frontend.i18n import request_language, translate
+from frontend.pages import evaluation_sheet
 from frontend.templating import render
 from service.auth import SettingsDep
 from service.config import Settings
@@ -35,6 +36,8 @@ from surveys.forms.models import Access, Campaign, Invitation
 from surveys.forms.schemas import FormPublic, ResponseIn
 
 router = APIRouter(include_in_schema=False)
+# A democratic evaluation's sheet, where this page's code step leads its raters.
+router.include_router(evaluation_sheet.router)
 
 KIND_ORDER = ("department", "service_window", "street", "leadership_team", "community", "project")
 
@@ -121,7 +124,7 @@ def survey_page(
     limiter: RateLimit,
     unit: str = "",
     code: str = "",
-) -> HTMLResponse:
+) -> Response:
     """The survey: a unit chooser, the invitation-code prompt, or the questions for one unit."""
     loaded = _load_form(session, campaign_id, settings.secret_key or "")
     if loaded is None:
@@ -145,6 +148,9 @@ def survey_page(
                 "campaign_id": campaign_id,
             }
             return render(request, "survey/code.html", ctx, status_code=status_code)
+        if campaign.kind == "democratic_evaluation":
+            # A rater's code leads to the sheet of every subject, not to a unit's questions.
+            return RedirectResponse(_url(campaign_id, "/evaluation", code=code, lang=lang), 303)
     codes = {u.code for u in form.units}
     if unit not in codes:
         if len(form.units) == 1:

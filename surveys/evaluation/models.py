@@ -13,6 +13,9 @@ from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
 
+# campaign.kind of a democratic evaluation (a resident survey's is "resident").
+KIND = "democratic_evaluation"
+
 
 class SubjectKind(str, enum.Enum):
     team = "team"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -75,3 +76,32 @@ class SheetIn(BaseModel):
 
 class SheetStored(BaseModel):
     stored: bool = True
+
+
+class ConfigurationUpdate(BaseModel):
+    """A democratic evaluation's new configuration or subjects, before it opens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation: dict[str, Any] | None = None
+    subject_ids: list[int] | None = Field(default=None, max_length=500)
+
+
+class SheetSubject(BaseModel):
+    id: int
+    kind: SubjectKind
+    name: str
+    post: str
+    unit_name: str | None
+
+
+class SheetPublic(BaseModel):
+    """What a rater's client shows: the subjects, and for each the questions and the grades."""
+
+    campaign_id: int
+    title: str
+    title_en: str
+    closes_at: datetime
+    evaluation: dict[str, Any]
+    evaluation_hash: str | None
+    subjects: list[SheetSubject]

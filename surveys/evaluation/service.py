@@ -12,21 +12,26 @@ from sqlmodel import Session, col, select
 
 from service import audit
 from service.db import stored_id
-from service.errors import Conflict, Invalid
+from service.errors import Conflict, Invalid, NotFound
 from surveys.evaluation.config import EvaluationConfig, default_config
 from surveys.evaluation.models import (
     GRADE_TABLE,
+    KIND,
     RESPONSE_TABLE,
     EvaluationCampaignSubject,
     EvaluationResponse,
     EvaluationSubject,
     SubjectKind,
 )
-from surveys.evaluation.schemas import SubjectCreate, SubjectPublic, SubjectUpdate
+from surveys.evaluation.schemas import (
+    SheetPublic,
+    SheetSubject,
+    SubjectCreate,
+    SubjectPublic,
+    SubjectUpdate,
+)
 from surveys.forms.models import Campaign
 from surveys.units.models import Unit
-
-KIND = "democratic_evaluation"
 
 # ---------------------------------------------------------------- reads for the results
 
@@ -131,6 +136,36 @@ def responses_per_group(session: Session, *, campaign_id: int) -> dict[str, int]
         .group_by(EvaluationResponse.rater_group)
     )
     return {g: int(n) for g, n in rows}
+
+
+def sheet_public(session: Session, *, campaign: Campaign) -> SheetPublic:
+    """A rater's sheet: the configuration and the subjects with their units; 404 unless the
+    campaign is a democratic evaluation."""
+    if not is_evaluation(campaign):
+        raise NotFound("No democratic evaluation with this id")
+    rows = campaign_subjects(session, campaign_id=stored_id(campaign))
+    units = {
+        u.id: u.name
+        for u in session.exec(select(Unit).where(col(Unit.id).in_([s.unit_id for s in rows])))
+    }
+    return SheetPublic(
+        campaign_id=stored_id(campaign),
+        title=campaign.title,
+        title_en=campaign.title_en,
+        closes_at=campaign.closes_at,
+        evaluation=evaluation_config(campaign).model_dump(mode="json"),
+        evaluation_hash=campaign.evaluation_hash,
+        subjects=[
+            SheetSubject(
+                id=stored_id(s),
+                kind=s.kind,
+                name=s.name,
+                post=s.post,
+                unit_name=units.get(s.unit_id),
+            )
+            for s in rows
+        ],
+    )
 
 
 # ---------------------------------------------------------------- subjects

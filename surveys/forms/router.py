@@ -14,6 +14,7 @@ from service.auth import AdminUser, EvaluatorUser, SettingsDep
 from service.db import SessionDep
 from service.middleware import allow_large_body
 from service.ratelimit import RateLimit, RateLimiter, client_key
+from surveys.evaluation import campaigns as evaluation_campaigns
 from surveys.forms import authoring, exports, imports, isolated, receiving, service, xlsform
 from surveys.forms.compiled import FormCache
 from surveys.forms.dependencies import (
@@ -101,15 +102,21 @@ def update_survey(
 
 @router.post("/campaigns", response_model=CampaignCreated, status_code=status.HTTP_201_CREATED)
 def create_campaign(admin: AdminUser, data: CampaignCreate, session: SessionDep) -> CampaignCreated:
-    """Create a campaign: a questionnaire about some units for a time window (admin)."""
-    campaign = service.create_campaign(session, data=data)
+    """Create a campaign: a questionnaire about some units for a time window, or a democratic
+    evaluation (``"kind": "democratic_evaluation"``) of subjects by rater groups (admin)."""
+    if data.kind == evaluation_campaigns.KIND:
+        campaign = evaluation_campaigns.create_campaign(session, data=data)
+    else:
+        campaign = service.create_campaign(session, data=data)
     audit.record(
         session,
         actor=admin.username,
         action="campaign.create",
         target=str(campaign.id),
         access=campaign.access,
+        kind=campaign.kind,
         units=len(data.unit_codes),
+        subjects=len(data.subject_ids),
     )
     return CampaignCreated(id=campaign.id or 0)
 
@@ -169,6 +176,7 @@ def create_invitations(
         secret=settings.secret_key or "",
         batch=data.batch,
         time_zone=settings.time_zone,
+        rater_group=data.rater_group,
     )
     audit.record(
         session,
@@ -176,6 +184,7 @@ def create_invitations(
         action="invitation.create",
         target=str(campaign.id),
         count=len(codes),
+        rater_group=data.rater_group,
     )
     return InvitationsCreated(codes=codes)
 

@@ -175,16 +175,22 @@ class CampaignCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    survey_id: int
+    # A resident survey's questionnaire and units are required (422 naming them when absent);
+    # a democratic evaluation (民主测评) takes its configuration and subject_ids instead.
+    survey_id: int | None = None
     title: str = Field(min_length=1, max_length=200)
     title_en: str = Field(default="", max_length=200)
     opens_at: AwareDatetime
     closes_at: AwareDatetime
-    unit_codes: list[str] = Field(min_length=1, max_length=5000)
+    unit_codes: list[str] = Field(default_factory=list, max_length=5000)
     access: Access = Access.open
     profile_fields: list[ProfileField] = Field(default_factory=list)
     dimension_weights: dict[str, float] | None = None
     margins: dict[str, Any] | None = None
+    kind: Literal["resident", "democratic_evaluation"] = "resident"
+    # Checked by surveys.evaluation.config (the default configuration when absent).
+    evaluation: dict[str, Any] | None = None
+    subject_ids: list[int] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")
     def _window(self) -> CampaignCreate:
@@ -226,6 +232,9 @@ class CampaignPublic(BaseModel):
     created_at: datetime
     response_count: int = 0
     flagged_count: int = 0
+    kind: str = "resident"
+    # SHA-256 of a democratic evaluation's configuration, fixed once the campaign opens.
+    evaluation_hash: str | None = None
 
 
 class CampaignCreated(BaseModel):
@@ -238,6 +247,8 @@ class InvitationsCreate(BaseModel):
     count: int = Field(ge=1, le=10_000)
     # The print run's label; the local time of creation when omitted.
     batch: str | None = Field(default=None, max_length=64)
+    # A democratic evaluation's rater group (one of its configuration's groups); required there.
+    rater_group: str | None = Field(default=None, max_length=32)
 
 
 class InvitationsCreated(BaseModel):

@@ -187,8 +187,12 @@ def _check_weights(session: Session, survey_id: int, weights: dict[str, float] |
 
 def create_campaign(session: Session, *, data: CampaignCreate) -> Campaign:
     """Create a campaign over existing units; 422 names every unknown unit code."""
+    if data.survey_id is None:
+        raise Invalid.field(("body", "survey_id"), "a resident survey needs its questionnaire")
     if session.get(Survey, data.survey_id) is None:
         raise Invalid.field(("body", "survey_id"), "no questionnaire with this id")
+    if not data.unit_codes:
+        raise Invalid.field(("body", "unit_codes"), "give at least one unit")
     rows = session.exec(select(Unit.code, Unit.id).where(col(Unit.code).in_(data.unit_codes)))
     # A stored unit always has an id; the filter only tells the type checker so.
     units = {code: uid for code, uid in rows if uid is not None}
@@ -297,6 +301,8 @@ def _public(
         created_at=c.created_at,
         response_count=counts[0],
         flagged_count=counts[1],
+        kind=c.kind,
+        evaluation_hash=c.evaluation_hash,
     )
 
 
@@ -341,6 +347,7 @@ def create_invitations(
     secret: str,
     batch: str | None = None,
     time_zone: str = DEFAULT_TIME_ZONE,
+    rater_group: str | None = None,
 ) -> list[str]:
     """Create one-time codes; only their keyed hashes are stored, so this is the only copy.
 
@@ -351,6 +358,12 @@ def create_invitations(
         raise Conflict("This campaign is open to everyone; it takes no invitation codes")
     if utcnow() >= campaign.closes_at:
         raise Gone("This campaign has closed")
+    # A democratic evaluation's code belongs to one rater group; a resident's code to none.
+    groups = [g["key"] for g in (campaign.evaluation or {}).get("groups", [])]
+    if campaign.evaluation is not None and rater_group not in groups:
+        raise Invalid.field(("body", "rater_group"), "one of the groups: " + ", ".join(groups))
+    if campaign.evaluation is None and rater_group is not None:
+        raise Invalid.field(("body", "rater_group"), "only a democratic evaluation has groups")
     label = (batch or "").strip() or local_time(utcnow(), time_zone)
     codes = [new_code() for _ in range(count)]
     session.connection().execute(
@@ -361,6 +374,7 @@ def create_invitations(
                 "code_hash": abuse.code_hash(secret, c),
                 "used": False,
                 "batch": label,
+                "rater_group": rater_group,
             }
             for c in codes
         ],

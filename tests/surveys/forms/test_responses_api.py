@@ -211,7 +211,8 @@ def test_a_response_cannot_be_linked_to_its_code(
     }
     # Nothing points from a code (or from abuse data) to a response, nor back. A code's batch
     # is its print run, set when it is issued, and says nothing of when or how it was used.
-    assert cols["invitation"] == {"id", "campaign_id", "code_hash", "used", "batch"}
+    # A democratic evaluation's code also names its rater group, which its sheet keeps anyway.
+    assert cols["invitation"] == {"id", "campaign_id", "code_hash", "used", "batch", "rater_group"}
     assert cols["abuse_mark"] == {
         "campaign_id",
         "kind",
