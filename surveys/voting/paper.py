@@ -477,3 +477,22 @@ def equal_shares_note(out: PaperOut | None) -> str:
         " Paper ballots counted as per-candidate totals are not among its ballots (there are"
         " no sheets to give it); it reflects the electronic ballots only."
     )
+
+
+# --- the count report (计票报告) ------------------------------------------------------------------
+
+
+def report_rows(session: Session, *, vs: VotingSession) -> list[dict[str, Any]]:
+    """Per candidate of a counted session: each choice's total, split electronic + paper."""
+    if vs.result is None:
+        raise Conflict("计票报告在结束表决、计票之后才有 (the session is not counted yet)")
+    row = _row(session, vs)
+    on_paper = row.counts if _counted(row) and row is not None else {}
+    out = []
+    for r in vs.result["projects"]:  # the kept JSON names each choice as the ballot does
+        sheets = on_paper.get(str(r["project_id"]), {})
+        split = [
+            (c, int(r[c]) - int(sheets.get(c, 0)), int(sheets.get(c, 0))) for c in _choices(vs)
+        ]
+        out.append({"project_id": r["project_id"], "title": r["title"], "split": split})
+    return out

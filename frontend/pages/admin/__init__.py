@@ -6,6 +6,7 @@ from frontend.pages.admin import (
     audit,
     campaigns,
     overview,
+    paper,
     projects,
     surveys,
     units,
@@ -16,7 +17,8 @@ from frontend.pages.admin import (
 from frontend.pages.admin import proposals as proposals_page
 
 router = APIRouter(include_in_schema=False)
-for page in (overview, units, surveys, campaigns, projects, proposals_page, voting_sessions):
+# The paper pages before the sessions': /{id}/paper is not one of a session's actions.
+for page in (overview, units, surveys, campaigns, projects, proposals_page, paper, voting_sessions):
     router.include_router(page.router)
 router.include_router(users.router)
 router.include_router(user_import.router)
