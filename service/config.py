@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # The office's time zone: every time a person reads is shown in it (stored times are UTC).
     time_zone: str = "Asia/Shanghai"
+    # The congress whose vote a result announcement (公告) is issued for, e.g. "XX区第十八届人民
+    # 代表大会第三次会议"; the presidium (主席团) of it issues the announcement. Empty: the
+    # vote's title heads it and "大会主席团" issues it.
+    congress_name: str = ""
+    congress_name_en: str = ""
     # Residents' proposals are public only once the office approves them; False publishes
     # them at once (and shows any still waiting).
     proposals_need_approval: bool = True

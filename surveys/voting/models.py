@@ -158,6 +158,9 @@ class VotingSession(SQLModel, table=True):
     ballot_method: BallotMethod = Field(default=BallotMethod.electronic, sa_type=String(12))
     # A run-off round: the session whose tie at the cut line it decides.
     runoff_of_id: int | None = Field(default=None, foreign_key="voting_session.id", index=True)
+    # Equal "for" votes at the cut line: "rule" settles them by the published tie-breaks,
+    # "runoff" leaves them to another vote among the tied (surveys.voting.runoff).
+    on_tie: str = Field(default="rule", sa_type=String(8))
     # Set at opening: the canonical configuration (slate with budgets, electorate, rule) and
     # its SHA-256, which the published result carries.
     frozen_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -351,6 +354,7 @@ class SessionCreate(SQLModel):
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
     threshold: Any = "majority_of_all"
     on_no_fit: Literal["skip", "stop"] = "skip"
+    on_tie: Literal["rule", "runoff"] = "rule"
     mode: SessionMode = SessionMode.remote
     # "2/3" style; None: the default of the mode (hall: "2/3", remote: no quorum).
     quorum: str | None = Field(default=None, max_length=16)
@@ -370,6 +374,7 @@ class SessionUpdate(SQLModel):
     max_for_per_ballot: int | None = Field(default=None, ge=0, le=500)
     threshold: Any = None
     on_no_fit: Literal["skip", "stop"] | None = None
+    on_tie: Literal["rule", "runoff"] | None = None
     mode: SessionMode | None = None
     quorum: str | None = Field(default=None, max_length=16)
     ballot_method: BallotMethod | None = None
@@ -413,6 +418,7 @@ class SessionPublic(SQLModel):
     quorum: str | None = None
     ballot_method: BallotMethod = BallotMethod.electronic
     runoff_of_id: int | None = None
+    on_tie: str = "rule"
     electorate: int
     projects: list[SlateItem]
     config_hash: str | None

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service.db import utcnow
 from service.errors import Conflict
 from service.models import Role, User
-from surveys.voting import hall, paper, rules
+from surveys.voting import hall, paper, rules, runoff
 from surveys.voting.ballots import approval_ballots, turnout
 from surveys.voting.equal_shares import equal_shares
 from surveys.voting.models import (
@@ -31,7 +31,6 @@ from surveys.voting.schemas import (
     SatisfactionRow,
     SelectionResult,
     SelectionRow,
-    TieOut,
     VoteResult,
     parse_result,
 )
@@ -149,6 +148,9 @@ def _count_selection(
     cast: int,
 ) -> SelectionResult:
     config = rule_config(cfg)
+    if cfg.get("runoff_of") is not None:
+        config = runoff.round_config(config)
+    on_tie = cfg.get("on_tie", "rule")
     cands = [
         rules.Candidate(
             pid,
@@ -161,7 +163,8 @@ def _count_selection(
         for pid, item in items.items()
     ]
     by_id = {c.id: c for c in cands}
-    sel = rules.select(cands, config, electorate=electorate, cast=cast)
+    outcome = runoff.decide(cands, config, electorate=electorate, cast=cast, on_tie=on_tie)
+    sel = outcome.selection
     mes = equal_shares(
         {pid: int(item["budget"]) for pid, item in items.items()},
         approval_ballots(session, vs) + paper.approval_ballots(session, vs),
@@ -184,8 +187,8 @@ def _count_selection(
                 abstain=c.votes_abstain,
                 passed=row.passed,
                 rank=row.rank,
-                selected=row.selected,
-                reason=row.reason.value,
+                selected=outcome.selected(row),
+                reason=outcome.reason(row),
                 selected_equal_shares=row.id in mes_set,
             )
         )
@@ -193,24 +196,17 @@ def _count_selection(
         **base,
         projects=projects,
         budget_cap=config.budget,
-        budget_used=sel.budget_used,
+        budget_used=outcome.budget_used,
         threshold=config.threshold.as_json(),
         threshold_votes=sel.required_votes,
         on_no_fit=config.on_no_fit.value,
         max_selected=config.max_selected,
         max_for_per_ballot=cfg["max_for_per_ballot"],
-        rule=rules.rule_text(config, electorate=electorate, cast=cast),
-        rule_en=rules.rule_text(config, electorate=electorate, cast=cast, lang="en"),
-        ties=[
-            TieOut(
-                project_ids=t.ids,
-                votes_for=t.votes_for,
-                settled_by=t.settled_by,
-                text=rules.tie_words(t),
-                text_en=rules.tie_words(t, "en"),
-            )
-            for t in sel.ties
-        ],
+        rule=runoff.rule_text(cfg, config, electorate=electorate, cast=cast, lang="zh-CN"),
+        rule_en=runoff.rule_text(cfg, config, electorate=electorate, cast=cast, lang="en"),
+        ties=[runoff.tie_out(t) for t in outcome.ties],
+        on_tie=on_tie,
+        cut_tie=outcome.cut,
         equal_shares=EqualSharesOut(
             selected=mes.selected,
             budget_used=sum(by_id[p].cost for p in mes.selected),
@@ -239,7 +235,7 @@ def results(session: Session, *, vs: VotingSession, user: User | None) -> VoteRe
     if vs.state == SessionState.closed and (user is None or user.role != Role.admin):
         raise Conflict("The results are not published yet")
     assert vs.result is not None
-    kept = parse_result(vs.result)
+    kept = runoff.with_rounds(session, vs=vs, result=parse_result(vs.result))
     view = {"state": SessionState(vs.state).value, "published_at": vs.published_at}
     return kept.model_copy(update=view)
 

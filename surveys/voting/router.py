@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from service.auth import AdminUser, DeputyUser, OptionalUser, SettingsDep
 from service.db import SessionDep
 from service.models import Role
-from surveys.voting import ballots, pabulib, projects, proposals, results, sessions
+from surveys.voting import ballots, pabulib, projects, proposals, results, runoff, sessions
 from surveys.voting.dependencies import (
     ProjectById,
     ProposalById,
@@ -294,3 +294,19 @@ def read_export(user: OptionalUser, vs: SessionById, session: SessionDep) -> Res
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="minyi-session-{vs.id}.pb"'},
     )
+
+
+# --- run-offs -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/voting-sessions/{session_id}/runoff",
+    response_model=SessionPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_runoff(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
+    """Start a run-off among the candidates tied at a closed session's cut line: a draft with
+    the same electorate, attendance carried over, the places and budget left (admin; audited;
+    409 when no tie awaits a run-off or one already exists)."""
+    child = runoff.start_runoff(session, vs=vs, actor=admin.username)
+    return sessions.session_public(session, vs=child)

@@ -185,11 +185,25 @@ def rank_key(c: Candidate[K]) -> tuple[int, int, int, int]:
 
 
 def select(
-    candidates: Sequence[Candidate[K]], config: RuleConfig, *, electorate: int, cast: int
+    candidates: Sequence[Candidate[K]],
+    config: RuleConfig,
+    *,
+    electorate: int,
+    cast: int,
+    order: Mapping[K, int] | None = None,
 ) -> Selection[K]:
-    """Rank the passing projects and select down the ranking within the budget and count."""
+    """Rank the passing projects and select down the ranking within the budget and count.
+
+    ``order`` is the outcome of run-off rounds (``surveys.voting.runoff``): among equal "for"
+    votes, a lower number goes first, before the automatic tie-breaks.
+    """
     required = config.threshold.required(electorate=electorate, cast=cast)
-    passing = sorted((c for c in candidates if c.votes_for >= required), key=rank_key)
+    decided = order or {}
+
+    def key(c: Candidate[K]) -> tuple[int, int, int, int, int]:
+        return (-c.votes_for, decided.get(c.id, 0), c.votes_against, c.cost, c.position)
+
+    passing = sorted((c for c in candidates if c.votes_for >= required), key=key)
     failing = sorted((c for c in candidates if c.votes_for < required), key=rank_key)
     rows: list[Row[K]] = []
     left = config.budget
@@ -209,21 +223,29 @@ def select(
             count += 1
         rows.append(Row(c.id, True, rank, reason == Reason.selected, reason))
     rows += [Row(c.id, False, None, False, Reason.below_threshold) for c in failing]
-    return Selection(rows, _decisive_ties(passing, rows), config.budget - left, required)
+    ties = _decisive_ties(passing, rows, decided)
+    return Selection(rows, ties, config.budget - left, required)
 
 
-def _decisive_ties(passing: list[Candidate[K]], rows: list[Row[K]]) -> list[Tie[K]]:
-    """Groups of equal "for" votes in which some were selected and some not.
+def _decisive_ties(
+    passing: list[Candidate[K]], rows: list[Row[K]], decided: Mapping[K, int]
+) -> list[Tie[K]]:
+    """Groups of equal "for" votes (and run-off outcome) in which some were selected and
+    some not.
 
     If a group is selected entirely or not at all, any order inside it gives the same
     outcome (the group's total cost fits whatever the order, or none of its members fit
     at their turn), so only mixed groups are ties that decided something.
     """
+
+    def same(a: Candidate[K], b: Candidate[K]) -> bool:
+        return a.votes_for == b.votes_for and decided.get(a.id, 0) == decided.get(b.id, 0)
+
     ties: list[Tie[K]] = []
     i = 0
     while i < len(passing):
         j = i
-        while j + 1 < len(passing) and passing[j + 1].votes_for == passing[i].votes_for:
+        while j + 1 < len(passing) and same(passing[j + 1], passing[i]):
             j += 1
         group = passing[i : j + 1]
         picked = {rows[k].selected for k in range(i, j + 1)}

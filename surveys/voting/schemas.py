@@ -109,6 +109,17 @@ class RoundOut(_Schema):
     counts: dict[str, dict[str, int]]  # "<project id>": {"for", "against", "abstain"}
 
 
+class CutTieOut(_Schema):
+    """Passing candidates with equal "for" votes that straddle the last place (the cut line):
+    the first tie whose order decides who is selected (``surveys.voting.runoff``)."""
+
+    project_ids: list[int]
+    votes_for: int
+    places: int | None  # places left among them; None when only the budget limits them
+    budget_left: int  # the budget left when their turn comes
+    pending: bool  # True: it awaits a run-off (on_tie "runoff"); False: settled by the rule
+
+
 class _ResultBase(_Schema):
     session_id: int
     title: str
@@ -152,6 +163,8 @@ class SelectionResult(_ResultBase):
     max_selected: int | None
     max_for_per_ballot: int | None
     equal_shares: EqualSharesOut
+    on_tie: Literal["rule", "runoff"] = "rule"
+    cut_tie: CutTieOut | None = None
 
 
 class SatisfactionResult(_ResultBase):

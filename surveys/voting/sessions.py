@@ -14,7 +14,7 @@ from service.errors import Conflict, Invalid, error_item
 from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
-from surveys.voting import hall, paper, rules
+from surveys.voting import hall, paper, rules, runoff
 from surveys.voting.ballots import electorate_size, reshuffle_ballots, reshuffle_voters
 from surveys.voting.models import (
     BallotMethod,
@@ -33,7 +33,7 @@ from surveys.voting.models import (
 )
 from surveys.voting.projects import IMPLEMENTATION, described, units_by_id
 from surveys.voting.results import count
-from surveys.voting.schemas import SelectionResult, as_stored, parse_result
+from surveys.voting.schemas import SelectionResult, as_stored
 
 
 def _parse_threshold(value: Any, loc: tuple[str, ...] = ("body", "threshold")) -> rules.Threshold:
@@ -109,6 +109,7 @@ def create_session(session: Session, *, data: SessionCreate, actor: str) -> Voti
         mode=data.mode,
         quorum=hall.quorum_of(data.mode, data.quorum),
         ballot_method=data.ballot_method,
+        on_tie=data.on_tie,
     )
     session.add(vs)
     session.flush()
@@ -249,6 +250,7 @@ def session_public(session: Session, *, vs: VotingSession) -> SessionPublic:
         quorum=vs.quorum,
         ballot_method=vs.ballot_method,
         runoff_of_id=vs.runoff_of_id,
+        on_tie=vs.on_tie,
         electorate=electorate_size(session, vs),
         projects=_slate_items(session, vs),
         config_hash=vs.config_hash,
@@ -294,6 +296,8 @@ def frozen_config(session: Session, vs: VotingSession, deputies: list[str]) -> d
         cfg["ballot_method"] = BallotMethod(vs.ballot_method).value
     if vs.runoff_of_id is not None:
         cfg["runoff_of"] = vs.runoff_of_id
+    if vs.on_tie != "rule":
+        cfg["on_tie"] = vs.on_tie
     return cfg
 
 
@@ -372,7 +376,7 @@ def publish_session(session: Session, *, vs: VotingSession, actor: str) -> Votin
     assert vs.frozen_config is not None and vs.result is not None
     if rules.config_hash(vs.frozen_config) != vs.config_hash:
         raise Conflict("The frozen configuration does not match its hash")
-    result = parse_result(vs.result)
+    result = runoff.decided_result(session, vs=vs)  # 409 while a tie awaits its run-off
     chosen = (
         [r.project_id for r in result.projects if r.selected]
         if isinstance(result, SelectionResult)
@@ -389,7 +393,7 @@ def publish_session(session: Session, *, vs: VotingSession, actor: str) -> Votin
     vs.state = SessionState.published
     vs.published_at = utcnow()
     session.add(vs)
-    session.flush()
+    runoff.publish_rounds(session, vs=vs)
     audit.record(
         session,
         actor=actor,

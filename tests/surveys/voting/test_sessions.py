@@ -255,6 +255,8 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
         *("projects", "budget_cap", "budget_used", "threshold", "threshold_votes"),
         *("on_no_fit", "max_selected", "max_for_per_ballot", "rule", "rule_en", "ties"),
         "equal_shares",
+        # The tie policy and the tie at the cut line (surveys.voting.runoff).
+        *("on_tie", "cut_tie"),
         # The hall vote's keys; a remote electronic session leaves them empty.
         *("mode", "attendance", "ballots_electronic", "ballots_paper", "paper", "rounds"),
     }

@@ -1,0 +1,123 @@
+"""The result announcement (公告): its numbers read back from the page, its visibility (public
+once published, an admin's preview once closed), English, and a run-off's rounds in it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from service.localtime import local_time
+from surveys.voting.models import VotingSession
+from tests.surveys.voting.conftest import Electorate
+from tests.surveys.voting.factories import act, vote
+from tests.surveys.voting.test_runoff import tied_session
+
+API = "/api/v1/voting-sessions"
+
+
+def _text(html: str, element_id: str) -> str:
+    """The text of the element with this id, tags removed and spaces collapsed."""
+    m = re.search(rf'id="{element_id}"[^>]*>(.*?)</(p|ol|table|div)>', html, re.S)
+    assert m, element_id
+    return " ".join(re.sub(r"<[^>]+>", " ", m.group(1)).split())
+
+
+def _decided_runoff(
+    client: TestClient, admin: dict[str, str], deputies: Electorate
+) -> tuple[int, int, list[int]]:
+    sid, ids = tied_session(client, admin, deputies, on_tie="runoff")
+    p2, p3 = ids[1], ids[2]
+    rid = client.post(f"{API}/{sid}/runoff", headers=admin).json()["id"]
+    act(client, admin, rid, "open")
+    for i in range(6):
+        winner = p3 if i < 4 else p2
+        vote(client, deputies.headers[i], rid, {winner: "for", p2 + p3 - winner: "against"})
+    act(client, admin, rid, "close")
+    return sid, rid, ids
+
+
+def test_notice_is_an_admin_preview_when_closed_and_public_once_published(
+    client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+) -> None:
+    sid, rid, (p1, p2, p3, p4) = _decided_runoff(client, admin, deputies)
+    url = f"/voting-sessions/{sid}/notice"
+    r = client.get(url)
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+    assert "公布后" in r.text and "项目1" not in r.text
+    assert client.get(url, headers=deputies.headers[0]).status_code == 409
+    r = client.get(url, headers=admin)
+    assert r.status_code == 200 and "预览" in r.text and r.headers["cache-control"] == "no-store"
+    assert client.get("/voting-sessions/999999/notice").status_code == 404
+
+    act(client, admin, sid, "publish")
+    r = client.get(url)
+    assert r.status_code == 200 and "预览" not in r.text
+    html = r.text
+    vs = session.exec(select(VotingSession).where(VotingSession.id == sid)).one()
+    session.refresh(vs)
+    # The heading falls back to the vote's title; the first announcement of the year is No. 1.
+    assert _text(html, "notice-heading") == vs.title
+    assert _text(html, "notice-number") == "（第1号）"
+    assert local_time(vs.opened_at, "Asia/Shanghai") in _text(html, "notice-lead")
+    assert _text(html, "notice-attendance") == "参加票决的代表共7名。"
+    ballots = _text(html, "notice-ballots")
+    assert "共收到有效票6张" in ballots and local_time(vs.closed_at, "Asia/Shanghai") in ballots
+    # The selected projects, in order, with their votes and budgets in 万元.
+    rows = re.findall(
+        r'<tr id="notice-project-(\d+)"><td>(\d+)</td><td>([^<]+)</td><td class="num">(\d+)</td>'
+        r'<td class="num">(\d+)</td><td class="num">(\d+)</td><td class="num">([\d.,]+)</td>',
+        html,
+    )
+    assert rows == [
+        (str(p1), "1", "项目1", "6", "0", "0", "100"),
+        (str(p3), "2", "项目3", "5", "0", "1", "80"),
+    ]
+    assert "合计180万元" in html
+    rounds = _text(html, "notice-rounds")
+    assert (
+        "第2轮" in rounds
+        and "项目3赞成4票、反对2票" in rounds
+        and "项目2赞成2票、反对4票" in rounds
+    )
+    assert "入选：项目3" in rounds and "1个名额" in rounds
+    assert "项目2" in _text(html, "notice-others") and "项目4" in _text(html, "notice-others")
+    assert vs.config_hash and vs.config_hash in _text(html, "notice-hash")
+    assert _text(html, "notice-issuer") == "大会主席团"
+    assert _text(html, "notice-date").endswith("日")
+    assert "http" not in re.sub(r'(href|src)="/[^"]*"', "", html).replace(
+        f"http://testserver/results/{sid}", ""
+    )  # nothing fetched from elsewhere
+    # The run-off's own address leads to its first round's announcement.
+    r = client.get(f"/voting-sessions/{rid}/notice", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(url)
+
+
+def test_notice_in_english_with_the_congress_name(
+    make_app: Callable[..., FastAPI], session: Session
+) -> None:
+    app = make_app(
+        congress_name="和平区第十八届人民代表大会第三次会议", congress_name_en="The Third Session"
+    )
+    with TestClient(app) as client:
+        from service.models import Role
+        from tests.factories import headers_for
+        from tests.surveys.voting.factories import bearer, make_deputies, make_units
+
+        make_units(session)
+        admin = headers_for(client, session, Role.admin, "admin")
+        users = make_deputies(session, 7)
+        deputies = Electorate([u.username for u in users], [bearer(app, session, u) for u in users])
+        sid, rid, ids = _decided_runoff(client, admin, deputies)
+        act(client, admin, sid, "publish")
+        html = client.get(f"/voting-sessions/{sid}/notice").text
+        assert _text(html, "notice-heading") == "和平区第十八届人民代表大会第三次会议"
+        assert _text(html, "notice-issuer") == "和平区第十八届人民代表大会第三次会议主席团"
+        en = client.get(f"/voting-sessions/{sid}/notice?lang=en").text
+        assert _text(en, "notice-heading") == "The Third Session"
+        assert _text(en, "notice-issuer") == "The Presidium of The Third Session"
+        assert "Round 2" in _text(en, "notice-rounds") and "(No. 1)" in en
+        assert "6 valid ballots" in _text(en, "notice-ballots")
