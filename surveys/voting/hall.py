@@ -200,10 +200,10 @@ def _sign_in(session: Session, vs: VotingSession, user: User, method: str, actor
     session.flush()
 
 
-def _deputy_of(session: Session, vs: VotingSession, username: str) -> User:
+def _deputy_of(session: Session, vs: VotingSession, username: str, loc: str = "body") -> User:
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or not is_member(session, vs=vs, user=user):
-        raise Invalid.field(("body", "username"), f"'{username}' is not in this electorate")
+        raise Invalid.field((loc, "username"), f"'{username}' is not in this electorate")
     return user
 
 
@@ -364,7 +364,7 @@ def reissue_card(
 ) -> IssuedCard:
     """A new card for a deputy of the electorate; the old one, if valid, is revoked."""
     _cards_to(_hold(session, vs, exclusive=True))
-    user = _deputy_of(session, vs, username)
+    user = _deputy_of(session, vs, username, loc="path")
     mine = _cards_by_user(session, vs).get(user.id or 0, [])
     now = utcnow()
     for card in mine:
