@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.models import Role
+from surveys.evaluation.config import DEFAULT_CONFIG
 from tests.hardening.conftest import add_figure, backend_of
 from tests.hardening.routes import iter_routes, required_roles
 from tests.hardening.server import server_env
 from tests.hardening.world import World, bearer_for, create_session, seed
+from tests.surveys.evaluation.factories import campaign_body as evaluation_body
 from tests.surveys.forms.factories import campaign_body, response_body, survey_body
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -42,7 +45,9 @@ def _audit_rows(app: FastAPI) -> list[tuple[int, str, str]]:
         ]
 
 
-def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]]]:
+def _calls(
+    world: World, spare: int, evaluation_id: int = 0
+) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(method, route, concrete path, request kwargs), in an order where each one succeeds."""
     cid, sid = world.campaign_id, world.voting_session_id
     project = {
@@ -110,6 +115,12 @@ def _calls(world: World, spare: int) -> list[tuple[str, str, str, dict[str, Any]
             "/api/v1/campaigns/{campaign_id}/invitations",
             f"/api/v1/campaigns/{world.invitation_campaign_id}/invitations",
             {"json": {"count": 3}},
+        ),
+        (
+            "PUT",
+            "/api/v1/campaigns/{campaign_id}/evaluation",
+            f"/api/v1/campaigns/{evaluation_id}/evaluation",
+            {"json": {"evaluation": {**DEFAULT_CONFIG, "rules": []}}},
         ),
         (
             "POST",
@@ -196,7 +207,14 @@ def test_every_admin_action_state_change_and_export_is_audited(
             headers=h,
         )
         assert r.status_code == 201, r.text
-    calls = _calls(world, spare)
+    # A democratic evaluation that has not opened, so its configuration can still change.
+    subject = client.post(
+        "/api/v1/subjects", json={"kind": "team", "name": "审计班子"}, headers=admin
+    ).json()["id"]
+    body = evaluation_body([subject], opens_in=timedelta(days=1))
+    evaluation = client.post("/api/v1/campaigns", json=body, headers=admin)
+    assert evaluation.status_code == 201, evaluation.text
+    calls = _calls(world, spare, evaluation.json()["id"])
     assert {(m, route) for m, route, _, _ in calls} == _admin_writes(app), (
         "an admin write route is not in this test: add it, with the audit entry it must leave"
     )

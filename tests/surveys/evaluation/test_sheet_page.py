@@ -18,7 +18,7 @@ def test_code_page_leads_to_the_sheet_which_is_sent_once(
     admin = headers_for(client, session, Role.admin)
     ids = make_subjects(client, admin)
     cid = create_evaluation(client, admin, ids)
-    code = codes(client, admin, cid, "served", 1)[0]
+    code = codes(client, admin, cid, "served", 1, in_url=True)[0]
     r = client.get(f"/s/{cid}?code={code}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith(f"/s/{cid}/evaluation?code=")
     page = client.get(r.headers["location"])
