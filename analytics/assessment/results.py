@@ -184,6 +184,19 @@ def _method(weights: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def record_view(
+    session: Session, *, assessment: Assessment, actor: str, subject_id: int | None = None
+) -> None:
+    """Write who read the results of which assessment (and subject) to the audit log."""
+    audit.record(
+        session,
+        actor=actor,
+        action="assessment.view",
+        target=f"assessment:{assessment.id}",
+        subject_id=subject_id,
+    )
+
+
 def view_results(
     session: Session,
     *,
@@ -196,11 +209,5 @@ def view_results(
     result = compute_results(session, assessment=assessment, min_group_size=min_group_size)
     if subject_id is not None:
         result.subjects = [s for s in result.subjects if s.subject_id == subject_id]
-    audit.record(
-        session,
-        actor=actor,
-        action="assessment.view",
-        target=f"assessment:{assessment.id}",
-        subject_id=subject_id,
-    )
+    record_view(session, assessment=assessment, actor=actor, subject_id=subject_id)
     return result

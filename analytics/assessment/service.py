@@ -93,6 +93,8 @@ def update_assessment(
     title = changes.pop("title", None)
     config = {**assessment.config, **changes}
     AssessmentConfig.model_validate(config)
+    if config["kind"] != assessment.config["kind"] and list_scores(session, assessment=assessment):
+        raise Invalid.field(("body", "kind"), "scores are entered for the other kind of subject")
     _check_campaigns(session, config=config)
     if title is not None:
         title = title.strip()
@@ -236,3 +238,15 @@ def list_scores(session: Session, *, assessment: Assessment) -> list[ScorePublic
         .order_by(col(EvaluationSubject.name), col(AssessmentScore.source))
     ).all()
     return [ScorePublic(subject_name=subject.name, **score.model_dump()) for score, subject in rows]
+
+
+def campaign_choices(session: Session) -> dict[str, list[Campaign]]:
+    """The campaigns an assessment may draw on, by field: resident surveys and 民主测评."""
+    rows = session.exec(select(Campaign).order_by(col(Campaign.opens_at).desc())).all()
+    out: dict[str, list[Campaign]] = {field: [] for field in CAMPAIGN_KINDS}
+    for c in rows:
+        kind = getattr(c, "kind", None) or "resident"
+        for field, wanted in CAMPAIGN_KINDS.items():
+            if kind == wanted:
+                out[field].append(c)
+    return out

@@ -3,6 +3,8 @@
 from fastapi import APIRouter
 
 from frontend.pages.admin import (
+    assessment_results,
+    assessments,
     audit,
     campaigns,
     overview,
@@ -23,3 +25,5 @@ for page in (overview, units, surveys, campaigns, projects, proposals_page, pape
 router.include_router(users.router)
 router.include_router(user_import.router)
 router.include_router(audit.router)
+router.include_router(assessments.router)
+router.include_router(assessment_results.router)

@@ -62,3 +62,16 @@ def console_admin(request: Request, user: OptionalUser) -> User:
 
 
 ConsoleAdmin = Annotated[User, Depends(console_admin)]
+
+
+def console_organisation(request: Request, user: OptionalUser) -> User:
+    """The signed-in organisation department (组织部) or admin, else the login page or 403.
+
+    Personnel assessments are theirs: the console's other pages stay the admin's."""
+    if user is not None and user.role == Role.organisation:
+        request.state.user = User(**user.model_dump(warnings=False))
+        return user
+    return console_admin(request, user)
+
+
+ConsoleOrganisation = Annotated[User, Depends(console_organisation)]
