@@ -14,7 +14,7 @@ def install(app: FastAPI) -> None:
     """Mount the analytics routes and build the dashboard cache; register the scoring job's
     start and stop."""
     app.include_router(router)
-    app.state.dashboard_cache = StaleWhileRevalidate()
+    app.state.dashboard_cache = StaleWhileRevalidate(shared=app.state.shared_state)
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
 

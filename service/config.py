@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     # Per-client limit on public posts, e.g. "30/minute", or "off" for load tests.
     rate_limit: str = "30/minute"
+    # Redis shared by every app process (rate limits, dashboard cache), e.g.
+    # "redis://redis:6379/0"; unset: each process keeps its own (one process, no set-up).
+    redis_url: str | None = None
     # Seconds the background comment scorer rests when nothing is left to score; 0 turns it
     # off (then only `minyi analytics rebuild` scores comments).
     comment_scoring_interval: float = 10.0
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
 
         parse_rate(v)  # raises ValueError with the accepted forms
         return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not v.strip().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("MINYI_REDIS_URL must start with redis://, rediss:// or unix://")
+        return v.strip()
 
     @model_validator(mode="after")
     def _secret(self) -> Settings:

@@ -28,6 +28,7 @@ from service.logs import install_log_filters
 from service.memory import Trimmer, limit_arenas
 from service.middleware import BodyLimit, SecurityHeaders
 from service.ratelimit import RateLimiter
+from service.shared_state import SharedState
 
 FRONTEND_STATIC = Path(__file__).resolve().parent.parent / "frontend" / "static"
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hook(app)
         trimmer.stop()
         engine.dispose()
+        shared.close()
 
     app = FastAPI(
         title="Minyi 民意",
@@ -62,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.rate_limiter = RateLimiter.from_setting(settings.rate_limit)
+    # Rate limits and caches: in this process, or in Redis for every replica (MINYI_REDIS_URL).
+    app.state.shared_state = shared = SharedState.from_settings(settings)
+    app.state.rate_limiter = RateLimiter.from_setting(settings.rate_limit, shared=shared)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     install_error_handlers(app)
@@ -88,7 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_DOWN)},
             )
-        return JSONResponse({"status": "ok", "database": engine.dialect.name})
+        # Redis down is not a failure: limits and caches fall back to each process.
+        body = {"status": "ok", "database": engine.dialect.name}
+        if shared.shared:
+            body["shared_state"] = shared.status()
+        return JSONResponse(body)
 
     @app.get("/api/v1/version", tags=["service"])
     def version() -> dict[str, str]:

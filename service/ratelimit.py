@@ -1,12 +1,17 @@
-"""A bounded-memory, in-process rate limiter for public posts (setting ``MINYI_RATE_LIMIT``).
+"""A bounded-memory rate limiter for public posts (setting ``MINYI_RATE_LIMIT``).
 
 GCRA ("generic cell rate algorithm"): one float per client, the time at which the client's
 allowance is fully restored. A limit of ``N/period`` admits a burst of N and then one request
-every ``period/N`` seconds. At most ``max_keys`` clients are remembered; the least recently
-seen one is forgotten first (forgetting only ever gives a client its allowance back early).
+every ``period/N`` seconds.
 
-Each server process keeps its own limiter, so with W workers a client can get up to W times
-the limit; the limit is a brake on floods from one client, not an exact quota.
+Where that float lives is ``service.shared_state``'s choice. With Redis configured it is one
+key per client in Redis, updated by one script on Redis's own clock, so every app process
+counts against the same limit and the key expires once the allowance is whole again. Without
+Redis, or while Redis is down, each process keeps its own table: at most ``max_keys`` clients,
+the least recently seen forgotten first (forgetting only ever gives a client its allowance
+back early), and with W processes a client can get up to W times the limit. The limiter is a
+brake on floods from one client, not a quota, so it fails open to that per-process limit
+rather than refusing residents while Redis is away.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
 from service.errors import TooManyRequests
+from service.shared_state import SharedState, SharedStateDown
 
 _UNITS = {
     "s": 1.0,
@@ -37,6 +43,23 @@ _UNITS = {
 }
 _OFF = {"off", "none", "disabled", "0"}
 _SETTING = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+# GCRA on Redis, atomic: KEYS[1] holds the client's restore time (seconds on Redis's clock);
+# ARGV: the interval and the period. Returns -1 when admitted, else the milliseconds to wait.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > period + 1e-9 then
+  return math.ceil((new_tat - period - now) * 1000)
+end
+redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000))
+return -1
+"""
 
 
 def parse_rate(value: str) -> tuple[int, float] | None:
@@ -67,7 +90,10 @@ class RateLimiter:
         *,
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedState | None = None,
     ) -> None:
+        self.shared = shared if shared is not None and shared.shared else None
+        self._gcra = self.shared.script(_GCRA) if self.shared is not None else None
         self.enabled = limit is not None
         self.limit = limit or 0
         self.period = period
@@ -84,17 +110,34 @@ class RateLimiter:
         *,
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedState | None = None,
     ) -> RateLimiter:
-        """A limiter for a setting such as ``"30/minute"``; ``"off"`` gives one that admits all."""
+        """A limiter for a setting such as ``"30/minute"``; ``"off"`` gives one that admits all.
+        With a shared store the limit holds across every process that uses it."""
         parsed = parse_rate(value)
         if parsed is None:
-            return cls(None, max_keys=max_keys, clock=clock)
-        return cls(parsed[0], parsed[1], max_keys=max_keys, clock=clock)
+            return cls(None, max_keys=max_keys, clock=clock, shared=shared)
+        return cls(parsed[0], parsed[1], max_keys=max_keys, clock=clock, shared=shared)
 
     def hit(self, key: str) -> int | None:
         """Count one request for key: None if allowed, else whole seconds until it would be."""
         if not self.enabled:
             return None
+        if self.shared is not None:
+            try:
+                return self._shared_hit(key)
+            except SharedStateDown:
+                pass  # fail open to this process's own limit (see the module's docstring)
+        return self._local_hit(key)
+
+    def _shared_hit(self, key: str) -> int | None:
+        assert self.shared is not None and self._gcra is not None
+        gcra, keys = self._gcra, [SharedState.key("rate", key)]
+        args: list[Any] = [repr(self._interval), repr(self.period)]
+        wait_ms = int(self.shared.run(lambda r: gcra(r, keys, args)))
+        return None if wait_ms < 0 else max(1, math.ceil(wait_ms / 1000))
+
+    def _local_hit(self, key: str) -> int | None:
         with self._lock:
             now = self._clock()
             tat = max(self._tat.get(key, now), now)
