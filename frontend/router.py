@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from frontend.pages import a11y, admin, auth, dashboard, survey, voting, voting_notice
+from frontend.pages import (
+    a11y,
+    admin,
+    auth,
+    dashboard,
+    evaluation,
+    survey,
+    voting,
+    voting_notice,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
@@ -12,3 +21,4 @@ router.include_router(voting.router)
 router.include_router(voting_notice.router)
 router.include_router(survey.router)
 router.include_router(admin.router)
+router.include_router(evaluation.router)

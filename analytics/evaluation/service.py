@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from analytics.evaluation import results as compute
 from analytics.evaluation.config import Config, parse
@@ -40,6 +40,11 @@ class NotEvaluation(Conflict):
 
 class NotClosed(Conflict):
     """The evaluation has not closed yet."""
+
+
+def is_running(campaign: Campaign, *, now: datetime | None = None) -> bool:
+    """Whether a democratic evaluation has not closed yet."""
+    return evaluation.is_evaluation(campaign) and (now or utcnow()) < campaign.closes_at
 
 
 def check_readable(campaign: Campaign, *, now: datetime | None = None) -> None:
@@ -241,3 +246,24 @@ def read_evaluation(
         subjects=[s.subject_id for s in out.subjects],
     )
     return out
+
+
+def evaluation_campaigns(session: Session) -> list[Campaign]:
+    """Every democratic evaluation, the latest to close first."""
+    return list(
+        session.exec(
+            select(Campaign)
+            .where(Campaign.kind == evaluation.KIND)
+            .order_by(col(Campaign.closes_at).desc(), col(Campaign.id).desc())
+        )
+    )
+
+
+def subject_units(session: Session, *, campaign_id: int) -> list[tuple[str, str]]:
+    """The units (code, name) the campaign's subjects lead, by name."""
+    subjects = evaluation.campaign_subjects(session, campaign_id=campaign_id)
+    units = {}
+    for s in evaluation.subjects_public(session, subjects):
+        if s.unit_code:
+            units[s.unit_code] = s.unit_name or s.unit_code
+    return sorted(units.items(), key=lambda kv: kv[1])
