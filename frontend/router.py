@@ -2,23 +2,13 @@
 
 from fastapi import APIRouter
 
-from frontend.pages import (
-    a11y,
-    admin,
-    auth,
-    dashboard,
-    evaluation,
-    survey,
-    voting,
-    voting_notice,
-)
+from frontend.pages import a11y, admin, auth, dashboard, hall_screen, survey, voting
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(a11y.router)
 router.include_router(dashboard.router)
 router.include_router(voting.router)
-router.include_router(voting_notice.router)
+router.include_router(hall_screen.router)
 router.include_router(survey.router)
 router.include_router(admin.router)
-router.include_router(evaluation.router)

@@ -11,8 +11,6 @@ recount) and at most two counts besides the session row.
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -20,13 +18,12 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from surveys.voting import hall
-from surveys.voting.hall_models import Attendance, PaperCount
+from surveys.voting.hall_models import PaperCount
 from surveys.voting.models import (
     SATISFACTION_CHOICES,
     SELECTION_CHOICES,
     Ballot,
     BallotMethod,
-    SessionDeputy,
     SessionKind,
     SessionMode,
     SessionState,
@@ -111,34 +108,6 @@ class HallState(BaseModel):
     rounds: list[ScreenRound]
 
 
-def _quorum_required(quorum: str | None, seated: int) -> int:
-    if not quorum:
-        return 0
-    try:
-        share = Fraction(quorum)
-    except (ValueError, ZeroDivisionError):
-        return seated  # an unreadable quorum is never taken as met
-    return math.ceil(share * seated)
-
-
-def _live_attendance(session: Session, vs: VotingSession) -> AttendanceOut:
-    """应到 / 实到 before opening, read from the sign-ins (one count each)."""
-    seated = session.exec(
-        select(func.count()).select_from(SessionDeputy).where(SessionDeputy.session_id == vs.id)
-    ).one()
-    present = session.exec(
-        select(func.count()).select_from(Attendance).where(Attendance.session_id == vs.id)
-    ).one()
-    required = _quorum_required(vs.quorum, seated)
-    return AttendanceOut(
-        seated=seated,
-        present=present,
-        quorum=vs.quorum,
-        quorum_required=required,
-        quorum_met=present >= required,
-    )
-
-
 def _attendance(session: Session, vs: VotingSession) -> AttendanceOut:
     frozen = hall.attendance_out(vs)
     if frozen is not None:
@@ -149,7 +118,7 @@ def _attendance(session: Session, vs: VotingSession) -> AttendanceOut:
         return AttendanceOut(
             seated=seated, present=seated, quorum=None, quorum_required=0, quorum_met=True
         )
-    return _live_attendance(session, vs)
+    return hall.attendance_summary(session, vs)
 
 
 def _paper(session: Session, vs: VotingSession) -> ScreenPaper | None:

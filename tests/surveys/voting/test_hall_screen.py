@@ -155,6 +155,7 @@ def test_ties_are_shown_in_words(
     ids = create_projects(client, admin, [1_000_000, 1_000_000])
     payload = session_payload(ids, deputies.names, budget_cap=1_000_000, mode="hall")
     sid = create_session(client, admin, payload)
+    _sign_in(session, sid, deputies.names[:5])
     act(client, admin, sid, "open")
     for h in deputies.headers[:5]:
         vote(client, h, sid, {ids[0]: "for", ids[1]: "for"})
