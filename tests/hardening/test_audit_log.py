@@ -161,6 +161,8 @@ def _calls(
             {"json": {"title": "改名的票决"}},
         ),
         ("POST", "/api/v1/voting-sessions/{session_id}/open", "/api/v1/voting-sessions/2/open", {}),
+        # Session 2 is a mixed one: paper sheets beside the devices.
+        *_paper_calls("/api/v1/voting-sessions/{session_id}/paper", world.deputies[0]),
         (
             "POST",
             "/api/v1/voting-sessions/{session_id}/close",
@@ -266,7 +268,20 @@ def _session_body(world: World) -> dict[str, Any]:
         "budget_cap": 10_000_000,
         "threshold": "majority_of_all",
         "on_no_fit": "skip",
+        "ballot_method": "mixed",
     }
+
+
+def _paper_calls(route: str, deputy: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Print two sheets, hand one to a deputy, enter it and the count (session 2, open)."""
+    path = route.replace("{session_id}", "2")
+    count = {"entry": "by_ballot", "collected": 1, "scrutineers": ["甲", "乙"]}
+    return [
+        ("POST", route + "/sheets", path + "/sheets", {"json": {"count": 2}}),
+        ("POST", route + "/issue", path + "/issue", {"json": {"username": deputy}}),
+        ("POST", route + "/ballots", path + "/ballots", {"json": {"serial": 1, "marks": {}}}),
+        ("PUT", route + "/count", path + "/count", {"json": count}),
+    ]
 
 
 def _verify(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
