@@ -1,4 +1,5 @@
-# Minyi: production image (PostgreSQL via MINYI_DATABASE_URL; see compose.yaml).
+# Minyi: production image (PostgreSQL via MINYI_DATABASE_URL, Redis shared by replicas via
+# MINYI_REDIS_URL; compose.yaml runs several behind a proxy, docs/operations.md explains).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1

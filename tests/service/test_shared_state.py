@@ -221,3 +221,27 @@ def test_the_app_with_redis_down_still_limits_and_serves(
         assert _use_the_app(client, app, limit=3) == [201, 201, 201, 429]  # its own limit
         r = client.get("/healthz")
         assert r.status_code == 200 and r.json()["shared_state"] == "unavailable"
+
+
+# --- the deployment --------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_replicas_behind_the_proxy_with_postgres_and_redis() -> None:
+    yaml = pytest.importorskip("yaml")
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    assert {"db", "redis", "migrate", "app", "proxy"} <= set(services)
+    app = services["app"]
+    assert str(app["deploy"]["replicas"]) == "${APP_REPLICAS:-3}"
+    env = app["environment"]
+    assert env["MINYI_REDIS_URL"].startswith("redis://redis:")
+    assert env["MINYI_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["MINYI_MIGRATE_ON_START"] == "false"  # migrated once, by "migrate"
+    assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "ports" not in app  # reached through the proxy only
+    mount = services["proxy"]["volumes"][0].split(":")
+    conf = (ROOT / mount[0]).read_text()
+    assert mount[1] == "/etc/nginx/nginx.conf"
+    assert "server app:8000 resolve" in conf
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
