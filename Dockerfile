@@ -1,5 +1,5 @@
 # Minyi: production image (PostgreSQL via MINYI_DATABASE_URL, Redis shared by replicas via
-# MINYI_REDIS_URL; compose.yaml runs several behind a proxy, docs/operations.md explains).
+# MINYI_REDIS_URL; compose.yaml runs several behind a proxy, docs/deployment.md explains).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
