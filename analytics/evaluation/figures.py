@@ -85,7 +85,8 @@ def grade_bars(
                 meta={"suppressed": True},
             )
         )
-    fig.update_layout(barmode="stack", bargap=0.3)
+    # Stacked bars list their legend in reverse unless told: the scale reads best first.
+    fig.update_layout(barmode="stack", bargap=0.3, legend={"traceorder": "normal"})
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(range=[0, 100], tickvals=[0, 25, 50, 75, 100], title=t(lang, "fig.share"))
     return _finish(
