@@ -8,6 +8,7 @@ from frontend.pages import (
     auth,
     dashboard,
     evaluation,
+    hall_card,
     hall_screen,
     survey,
     voting,
@@ -19,6 +20,7 @@ router.include_router(auth.router)
 router.include_router(a11y.router)
 router.include_router(dashboard.router)
 router.include_router(voting.router)
+router.include_router(hall_card.router)
 router.include_router(voting_notice.router)
 router.include_router(hall_screen.router)
 router.include_router(survey.router)

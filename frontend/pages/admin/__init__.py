@@ -7,6 +7,7 @@ from frontend.pages.admin import (
     assessments,
     audit,
     campaigns,
+    hall_desk,
     overview,
     paper,
     projects,
@@ -19,8 +20,10 @@ from frontend.pages.admin import (
 from frontend.pages.admin import proposals as proposals_page
 
 router = APIRouter(include_in_schema=False)
-# The paper pages before the sessions': /{id}/paper is not one of a session's actions.
-for page in (overview, units, surveys, campaigns, projects, proposals_page, paper, voting_sessions):
+# The paper and hall pages before the sessions': /{id}/paper and /{id}/hall are not
+# actions of a session.
+pages = (overview, units, surveys, campaigns, projects, proposals_page, paper, hall_desk)
+for page in (*pages, voting_sessions):
     router.include_router(page.router)
 router.include_router(users.router)
 router.include_router(user_import.router)

@@ -27,6 +27,9 @@ TEXT_FIELDS = (
     "max_selected",
     "max_for_per_ballot",
     "on_no_fit",
+    "mode",
+    "quorum",
+    "ballot_method",
 )
 THRESHOLD_KINDS = ("majority_of_all", "majority_of_cast", "fraction", "min_votes", "none")
 # Header cells an imported list may start with (not usernames).
@@ -94,6 +97,10 @@ def session_body(form: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[
         "threshold": threshold_of(form),
         "on_no_fit": form["on_no_fit"] or "skip",
     }
+    # The hall vote's fields; left out when blank, so a form without them keeps what is saved.
+    for name in ("mode", "quorum", "ballot_method"):
+        if form.get(name):
+            body[name] = form[name]
     if numbers["year"] is None:
         errors.setdefault("year", translate(lang, "admin.voting.error.year"))
     if form["threshold_kind"] not in THRESHOLD_KINDS:
