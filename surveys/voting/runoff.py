@@ -351,6 +351,29 @@ def _round_number(session: Session, vs: VotingSession) -> int:
     return len(_tree(session, root)) + 2  # round one is the root
 
 
+def blocking_round(session: Session, vs: VotingSession) -> VotingSession | None:
+    """A run-off of the session that still holds its tie: not counted yet, or tied again (a
+    decided one settled an earlier tie)."""
+    for child in runoffs_of(session, vs):
+        if child.state not in _COUNTED or child.result is None:
+            return child
+        if awaits_runoff(with_rounds(session, vs=child, result=parse_result(child.result))):
+            return child
+    return None
+
+
+def round_preview(vs: VotingSession, candidates: int) -> tuple[str, str]:
+    """A run-off's rule in words before its vote (zh-CN, en)."""
+    config = rules.RuleConfig(
+        budget=vs.budget_cap,
+        on_no_fit=rules.OnNoFit(vs.on_no_fit),
+        max_selected=vs.max_selected,
+    )
+    parent = vs.runoff_of_id or 0
+    zh = _round_words(parent, candidates, config, "zh-CN")
+    return zh, _round_words(parent, candidates, config, "en")
+
+
 def start_runoff(session: Session, *, vs: VotingSession, actor: str) -> VotingSession:
     """A draft run-off among the candidates tied at a closed session's cut line (admin).
 
@@ -365,14 +388,9 @@ def start_runoff(session: Session, *, vs: VotingSession, actor: str) -> VotingSe
     result = with_rounds(session, vs=vs, result=parse_result(vs.result))
     if not isinstance(result, SelectionResult) or not awaits_runoff(result):
         raise NoTieToDecide("No tie at the cut line awaits a run-off")
-    for child in runoffs_of(session, vs):
-        # A decided run-off settled an earlier tie; any other one is this tie's.
-        if (
-            child.state not in _COUNTED
-            or child.result is None
-            or awaits_runoff(with_rounds(session, vs=child, result=parse_result(child.result)))
-        ):
-            raise Conflict(f"A run-off of this tie already exists (session {child.id})")
+    blocking = blocking_round(session, vs)
+    if blocking is not None:
+        raise Conflict(f"A run-off of this tie already exists (session {blocking.id})")
     cut = result.cut_tie
     assert cut is not None
     n = _round_number(session, vs)

@@ -181,6 +181,8 @@ def _calls(
             f"/api/v1/projects/{world.project_ids[0]}/updates",
             {"json": {"date": "2027-03-01", "percent_done": 20, "note": "开工"}},
         ),
+        # A vote tied at its cut line is set up when its turn comes (_tied_session).
+        ("POST", "/api/v1/voting-sessions/{session_id}/runoff", "", {}),
     ]
 
 
@@ -224,6 +226,8 @@ def test_every_admin_action_state_change_and_export_is_audited(
     for method, route, path, kwargs in calls:
         if route == "/api/v1/voting-sessions" and method == "POST":
             kwargs = {"json": _session_body(world)}
+        if route.endswith("/runoff"):
+            path = f"/api/v1/voting-sessions/{_tied_session(app, client, admin, world)}/runoff"
         before = _audit_rows(app)
         r = client.request(method, path, headers=admin, **kwargs)
         assert 200 <= r.status_code < 300, (method, path, r.status_code, r.text)
@@ -257,6 +261,33 @@ def test_every_admin_action_state_change_and_export_is_audited(
     add_figure(
         "audit: routes checked for an audit entry", checked, backend_of(str(app.state.engine.url))
     )
+
+
+def _tied_session(app: FastAPI, client: TestClient, admin: dict[str, str], world: World) -> int:
+    """A closed vote whose two candidates tie for its one place, with run-offs for ties."""
+    ids = []
+    for i in (1, 2):
+        project = {"title": f"同票项目{i}", "category": "交通", "budget": 100_000}
+        r = client.post(
+            "/api/v1/projects", json={**project, "sponsor_unit_code": "dept-civil"}, headers=admin
+        )
+        ids.append(r.json()["id"])
+    voters = world.deputies[:2]
+    body = {
+        **(_session_body(world) | {"title": "同票票决", "ballot_method": "electronic"}),
+        **{"project_ids": ids, "deputy_usernames": voters, "max_selected": 1, "on_tie": "runoff"},
+    }
+    sid = client.post("/api/v1/voting-sessions", json=body, headers=admin).json()["id"]
+    assert client.post(f"/api/v1/voting-sessions/{sid}/open", headers=admin).status_code == 200
+    for name in voters:
+        r = client.post(
+            f"/api/v1/voting-sessions/{sid}/ballots",
+            json={"choices": {str(p): "for" for p in ids}},
+            headers=bearer_for(app.state.engine, name),
+        )
+        assert r.status_code == 201, r.text
+    assert client.post(f"/api/v1/voting-sessions/{sid}/close", headers=admin).status_code == 200
+    return int(sid)
 
 
 def _session_body(world: World) -> dict[str, Any]:

@@ -30,6 +30,7 @@ TEXT_FIELDS = (
     "mode",
     "quorum",
     "ballot_method",
+    "on_tie",
 )
 THRESHOLD_KINDS = ("majority_of_all", "majority_of_cast", "fraction", "min_votes", "none")
 # Header cells an imported list may start with (not usernames).
@@ -96,6 +97,7 @@ def session_body(form: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[
         "max_for_per_ballot": numbers["max_for_per_ballot"],
         "threshold": threshold_of(form),
         "on_no_fit": form["on_no_fit"] or "skip",
+        "on_tie": form["on_tie"] or "rule",
     }
     # The hall vote's fields; left out when blank, so a form without them keeps what is saved.
     for name in ("mode", "quorum", "ballot_method"):

@@ -32,7 +32,7 @@ from frontend.pages.admin.voting_forms import (
 )
 from service.db import SessionDep
 from service.errors import Conflict, Invalid
-from surveys.voting import ballots, projects, sessions
+from surveys.voting import ballots, projects, runoff, sessions
 from surveys.voting.dependencies import ScrubAfterCommit, valid_session_id
 from surveys.voting.models import (
     SessionCreate,
@@ -46,7 +46,7 @@ from surveys.voting.schemas import SelectionResult, parse_result
 router = APIRouter(route_class=ConsoleRoute)
 
 BASE = "/admin/voting-sessions"
-ACTIONS = ("open", "close", "publish")
+ACTIONS = ("open", "close", "publish", "runoff")
 DONE = ("created", "saved", "electorate", *ACTIONS)
 VotingSessionByPath = Annotated[VotingSession, Depends(valid_session_id)]
 
@@ -137,6 +137,7 @@ def _blank_form() -> dict[str, Any]:
         "max_selected": "",
         "max_for_per_ballot": "",
         "on_no_fit": "skip",
+        "on_tie": "rule",
         "project_ids": [],
     }
 
@@ -157,6 +158,7 @@ def _form_of(vs: VotingSession, project_ids: list[int]) -> dict[str, Any]:
         max_selected="" if vs.max_selected is None else str(vs.max_selected),
         max_for_per_ballot="" if vs.max_for_per_ballot is None else str(vs.max_for_per_ballot),
         on_no_fit=vs.on_no_fit,
+        on_tie=vs.on_tie,
         project_ids=[str(i) for i in project_ids],
     )
     return form
@@ -194,14 +196,30 @@ def create_session_page(
 # --- one session ----------------------------------------------------------------------------
 
 
-def _result_rows(vs: VotingSession) -> tuple[str, list[Any]]:
-    """The kind and counted rows of a closed session: the console shows the count itself
-    before it is published (the public /results page exists only after)."""
+def _result_rows(session: Session, vs: VotingSession) -> tuple[str, list[Any], Any]:
+    """The kind, counted rows and result of a closed session, with its run-off rounds: the
+    console shows the count itself before it is published (the public /results page exists
+    only after)."""
     if vs.result is None:
-        return "", []
-    result = parse_result(vs.result)
+        return "", [], None
+    result = runoff.with_rounds(session, vs=vs, result=parse_result(vs.result))
     kind = "selection" if isinstance(result, SelectionResult) else "satisfaction"
-    return kind, list(result.projects)
+    return kind, list(result.projects), result
+
+
+def _runoff_context(session: Session, vs: VotingSession, result: Any) -> dict[str, Any]:
+    """What the page says of run-offs: the tie awaiting one, the rounds, the first round."""
+    selection = isinstance(result, SelectionResult)
+    waiting = selection and runoff.awaits_runoff(result)
+    blocking = runoff.blocking_round(session, vs) if waiting else None
+    return {
+        "cut_tie": result.cut_tie if selection else None,
+        "rounds": result.rounds if selection else [],
+        "runoffs": runoff.runoffs_of(session, vs),
+        "blocking": blocking,
+        "can_runoff": waiting and vs.state == SessionState.closed and blocking is None,
+        "runoff_of": runoff.root_of(session, vs) if vs.runoff_of_id is not None else None,
+    }
 
 
 @router.get(BASE + "/{session_id}", response_class=HTMLResponse)
@@ -211,17 +229,21 @@ def session_page(
     """A session: its slate and rule in words, electorate, live turnout and next step."""
     public = sessions.session_public(session, vs=vs)
     done = request.query_params.get("done", "")
-    result_kind, result_rows = _result_rows(vs)
+    result_kind, result_rows, result = _result_rows(session, vs)
+    preview = sessions.session_rule_preview(session, vs=vs)
+    if vs.runoff_of_id is not None:
+        preview = runoff.round_preview(vs, len(public.projects))
     ctx = {
         "section": "voting-sessions",
         "vs": public,
         "state": _state(vs),
         "total": sum(p.budget for p in public.projects),
-        "preview": _lang_text(request, sessions.session_rule_preview(session, vs=vs)),
+        "preview": _lang_text(request, preview),
         "turnout": ballots.turnout(session, vs=vs),
         "deputies": sessions.electorate_usernames(session, vs=vs),
         "result_kind": result_kind,
         "result_rows": result_rows,
+        **_runoff_context(session, vs, result),
         "flash": translate(request_language(request), f"admin.voting.done.{done}")
         if done in DONE
         else "",
@@ -374,6 +396,15 @@ def import_electorate_page(
 # --- open, close, publish -------------------------------------------------------------------
 
 
+_RUNOFF_REFUSALS = (
+    ("no tie", "runoff_no_tie"),
+    ("already exists", "runoff_exists"),
+    ("awaits a run-off", "runoff_pending"),
+    ("not closed yet", "runoff_open"),
+    ("published with the session", "runoff_round"),
+)
+
+
 def _reason_key(exc: Conflict) -> str:
     """Which of the service's refusals this is, for a sentence in the page's language."""
     message = exc.message.lower()
@@ -383,6 +414,9 @@ def _reason_key(exc: Conflict) -> str:
         return "project_selected"
     if "hash" in message:
         return "hash"
+    for words, key in _RUNOFF_REFUSALS:  # surveys.voting.runoff's refusals
+        if words in message:
+            return key
     return "state"
 
 
@@ -438,6 +472,13 @@ def act_page(
     """Open, close or publish (the service freezes, counts or publishes, and audits)."""
     if action not in ACTIONS:
         return RedirectResponse(f"{BASE}/{vs.id}", 303)
+    if action == "runoff":
+        try:
+            child = runoff.start_runoff(session, vs=vs, actor=admin.username)
+        except Conflict as exc:
+            session.rollback()
+            return _refused(request, session, vs, action, exc)
+        return RedirectResponse(f"{BASE}/{child.id}?done=runoff", 303)
     step = {
         "open": sessions.open_session,
         "close": sessions.close_session,

@@ -121,3 +121,88 @@ def test_notice_in_english_with_the_congress_name(
         assert _text(en, "notice-issuer") == "The Presidium of The Third Session"
         assert "Round 2" in _text(en, "notice-rounds") and "(No. 1)" in en
         assert "6 valid ballots" in _text(en, "notice-ballots")
+
+
+# --- the console and the published results page ----------------------------------------------
+
+
+def test_console_starts_a_runoff_and_the_results_page_shows_the_rounds(
+    app: FastAPI, client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+) -> None:
+    from service.models import User
+    from tests.frontend.test_admin_proposals import sign_in
+
+    sid, ids = tied_session(client, admin, deputies, on_tie="runoff")
+    p1, p2, p3, p4 = ids
+    user = session.exec(select(User).where(User.username == "admin")).one()
+    csrf = sign_in(app, client, user)
+    base = "/admin/voting-sessions"
+    page = client.get(f"{base}/{sid}").text
+    assert 'data-action="runoff"' in page and 'id="notice-link"' in page
+    assert "项目2、项目3" in _text(page, "cut-tie") or "项目3、项目2" in _text(page, "cut-tie")
+    assert "剩余名额1个" in _text(page, "cut-tie")
+    assert client.get(f"{base}/{sid}/runoff").status_code == 200
+    r = client.post(f"{base}/{sid}/runoff", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and "?done=runoff" in r.headers["location"]
+    rid = int(r.headers["location"].split("/")[-1].split("?")[0])
+    again = client.post(f"{base}/{sid}/runoff", data={"csrf_token": csrf})
+    assert again.status_code == 409 and "已经有再次投票" in again.text
+    page = client.get(f"{base}/{rid}").text
+    assert 'id="runoff-of">' in page and f'<a href="/admin/voting-sessions/{sid}">' in page
+    assert "不再适用通过门槛" in _text(page, "rule-preview")
+    first = client.get(f"{base}/{sid}").text
+    assert 'id="blocking-round"' in first and 'data-action="runoff"' not in first
+    refused = client.post(f"{base}/{sid}/publish", data={"csrf_token": csrf})
+    assert refused.status_code == 409 and "再次投票尚未结束" in refused.text
+
+    act(client, admin, rid, "open")
+    for i in range(5):
+        vote(client, deputies.headers[i], rid, {p2: "for", p3: "against"})
+    act(client, admin, rid, "close")
+    first = client.get(f"{base}/{sid}").text
+    assert 'data-action="publish"' in first
+    r = client.post(f"{base}/{sid}/publish", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+
+    html = client.get(f"/results/{sid}").text
+    assert f'href="/voting-sessions/{sid}/notice' in html
+    assert "第2轮：1个名额" in html and 'id="rounds"' in html
+    row = re.search(
+        r"<tr><td>项目2</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>是</td></tr>", html
+    )
+    assert row and row.groups() == ("5", "0", "0")
+    assert 'id="attendance"' not in html  # a remote vote: no sign-in, no paper
+
+
+def test_console_form_sets_the_tie_policy(
+    app: FastAPI, client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+) -> None:
+    from service.models import User
+    from tests.frontend.test_admin_proposals import sign_in
+    from tests.surveys.voting.factories import create_projects
+
+    ids = create_projects(client, admin, [100, 200])
+    user = session.exec(select(User).where(User.username == "admin")).one()
+    csrf = sign_in(app, client, user)
+    assert 'name="on_tie"' in client.get("/admin/voting-sessions/new").text
+    data = {
+        "csrf_token": csrf,
+        "kind": "selection",
+        "title": "票决",
+        "title_en": "",
+        "year": "2027",
+        "budget_cap": "1000",
+        "threshold_kind": "majority_of_all",
+        "threshold_value": "",
+        "max_selected": "1",
+        "max_for_per_ballot": "",
+        "on_no_fit": "skip",
+        "on_tie": "runoff",
+        "project_ids": [str(i) for i in ids],
+    }
+    r = client.post("/admin/voting-sessions", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    sid = int(r.headers["location"].split("/")[-1].split("?")[0])
+    assert client.get(f"{API}/{sid}").json()["on_tie"] == "runoff"
+    edit = client.get(f"/admin/voting-sessions/{sid}/edit").text
+    assert re.search(r'<option value="runoff" selected>', edit)
