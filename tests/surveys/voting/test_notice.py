@@ -206,3 +206,50 @@ def test_console_form_sets_the_tie_policy(
     assert client.get(f"{API}/{sid}").json()["on_tie"] == "runoff"
     edit = client.get(f"/admin/voting-sessions/{sid}/edit").text
     assert re.search(r'<option value="runoff" selected>', edit)
+
+
+def test_hall_notice_states_attendance_and_the_runoff_opens_on_carried_attendance(
+    client: TestClient, admin: dict[str, str], deputies: Electorate
+) -> None:
+    """A hall vote: six of seven deputies sign in (quorum 2/3: five), the tie goes to a run-off
+    that opens without a new sign-in, and the announcement states 应到 / 实到 and the quorum."""
+    from tests.surveys.voting.factories import create_projects, create_session, session_payload
+
+    ids = create_projects(client, admin, [1_000_000, 1_500_000, 800_000])
+    p1, p2, p3 = ids
+    payload = session_payload(ids, deputies.names, max_selected=2, on_tie="runoff", mode="hall")
+    sid = create_session(client, admin, payload)
+    for name in deputies.names[:6]:
+        r = client.post(f"{API}/{sid}/attendance", json={"username": name}, headers=admin)
+        assert r.status_code in (200, 201), r.text
+    act(client, admin, sid, "open")
+    for i in range(6):  # P1 6, P2 and P3 4 each: tied for the second place
+        second = {p2: "for", p3: "against"} if i % 2 else {p2: "against", p3: "for"}
+        vote(
+            client,
+            deputies.headers[i],
+            sid,
+            {p1: "for", **second} if i < 4 else {p1: "for", p2: "for", p3: "for"},
+        )
+    act(client, admin, sid, "close")
+    rid = client.post(f"{API}/{sid}/runoff", headers=admin).json()["id"]
+    act(client, admin, rid, "open")  # the quorum holds on the carried attendance
+    for i in range(6):
+        pick = {p2: "for", p3: "against"} if i < 2 else {p2: "against", p3: "for"}
+        vote(client, deputies.headers[i], rid, pick)
+    act(client, admin, rid, "close")
+    act(client, admin, sid, "publish")
+
+    html = client.get(f"/voting-sessions/{sid}/notice").text
+    assert _text(html, "notice-attendance") == (
+        "会议应到代表7名，实到代表6名，实到代表达到应到代表的三分之二（5名）以上，符合法定人数。"
+    )
+    assert "有效票6张" in _text(html, "notice-ballots")
+    assert "电子表决6张、纸质选票0张" in _text(html, "notice-ballots")
+    assert "项目3赞成4票、反对2票" in _text(html, "notice-rounds")
+    results = client.get(f"/results/{sid}").text
+    assert "应到代表7名，实到代表6名。" in _text(results, "attendance-line")
+    assert "实到代表达到法定人数（应到的2/3，至少5名）" in _text(results, "attendance-line")
+    en = client.get(f"/voting-sessions/{sid}/notice?lang=en").text
+    assert "Of 7 deputies seated, 6 were present" in _text(en, "notice-attendance")
+    assert "at least 2/3 of the seated (5)" in _text(en, "notice-attendance")
