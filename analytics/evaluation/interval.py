@@ -48,19 +48,21 @@ def canonical(points: np.ndarray) -> np.ndarray:
 def _scores(
     strata: Sequence[Stratum], counts: Sequence[np.ndarray], item_weights: np.ndarray
 ) -> np.ndarray:
-    """The score for each row of rater multiplicities (one row per draw).
+    """The score for each row of rater multiplicities (how often each rater is drawn, one row
+    per draw).
 
     Per stratum, an item's mean over its known grades; the stratum's mean is the
     item-weighted mean over the items someone graded; the score is the weighted mean of the
-    strata's means, weights normalised over the strata with a mean.
+    strata's means, weights normalised over the strata with a mean. ``einsum`` rather than
+    ``@``: BLAS's threads cost more than they save on matrices this small.
     """
     draws = counts[0].shape[0] if counts else 1
     total = np.zeros(draws)
     weight = np.zeros(draws)
     for stratum, c in zip(strata, counts, strict=True):
         known = ~np.isnan(stratum.points)
-        sums = c @ np.where(known, stratum.points, 0.0)
-        n_known = c @ known.astype(float)
+        sums = np.einsum("dn,ni->di", c, np.where(known, stratum.points, 0.0))
+        n_known = np.einsum("dn,ni->di", c, known.astype(float))
         has = n_known > 0
         means = np.divide(sums, n_known, out=np.zeros_like(sums), where=has)
         w_items = has * item_weights
@@ -78,8 +80,8 @@ def score(strata: Sequence[Stratum], item_weights: Sequence[float]) -> float | N
     """The weighted score of the raters as they are (no resampling)."""
     if not strata:
         return None
-    counts = [np.ones((1, len(s.points))) for s in strata]
-    value = float(_scores(strata, counts, np.asarray(item_weights, float))[0])
+    everyone = [np.ones((1, len(s.points))) for s in strata]
+    value = float(_scores(strata, everyone, np.asarray(item_weights, float))[0])
     return None if np.isnan(value) else value
 
 
@@ -90,6 +92,13 @@ def seed_for(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+def _resample(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """How often each of n raters is drawn, per draw, in n - 1 draws with replacement (a row
+    per draw): the indices are drawn at once and counted with one ``bincount``."""
+    picks = rng.integers(0, n, size=(draws, max(n - 1, 1))) + (np.arange(draws) * n)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n).astype(float)
+
+
 def interval(
     strata: Sequence[Stratum],
     item_weights: Sequence[float],
@@ -98,19 +107,15 @@ def interval(
     draws: int = DRAWS,
     level: float = LEVEL,
 ) -> tuple[float, float] | None:
-    """The percentile interval of the score over ``draws`` stratified bootstrap resamples."""
+    """The score plus or minus t times its standard error over ``draws`` stratified bootstrap
+    resamples (None when there is nothing to resample)."""
     strata = [Stratum(canonical(s.points), s.weight) for s in strata if len(s.points)]
     if not strata:
         return None
     rng = np.random.default_rng(seed)
     # n - 1 draws from a stratum of n raters (Rao and Wu's rescaling bootstrap): resampling
     # n understates the variance of a mean by (n - 1) / n, a fifth with groups of five.
-    counts = [
-        rng.multinomial(
-            max(len(s.points) - 1, 1), np.full(len(s.points), 1.0 / len(s.points)), size=draws
-        ).astype(float)
-        for s in strata
-    ]
+    counts = [_resample(rng, len(s.points), draws) for s in strata]
     weights = np.asarray(item_weights, float)
     values = _scores(strata, counts, weights)
     values = values[~np.isnan(values)]
