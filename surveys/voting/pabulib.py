@@ -25,6 +25,7 @@ from service.errors import Conflict, Invalid
 from service.models import User
 from surveys.units.models import UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
+from surveys.voting import paper
 from surveys.voting.ballots import approval_ballots, new_receipt, receipt_hash
 from surveys.voting.models import (
     Ballot,
@@ -264,7 +265,14 @@ def export_pabulib(session: Session, *, vs: VotingSession, user: User | None) ->
         }
         for p in sorted(result.projects, key=lambda r: (r.rank is None, r.rank or 0, r.project_id))
     ]
-    votes = [[str(p) for p in ballot] for ballot in approval_ballots(session, vs)]
+    if result.paper is not None and result.paper.entry == "per_candidate":
+        raise Conflict(
+            "The paper ballots were counted as per-project totals: there are no ballots to "
+            "export, and the file's votes would not add up to the projects' scores"
+        )
+    # Paper sheets entered one by one are ballots like the electronic ones.
+    ballots = approval_ballots(session, vs) + paper.approval_ballots(session, vs)
+    votes = [[str(p) for p in ballot] for ballot in ballots]
     return write(meta, projects, votes)
 
 

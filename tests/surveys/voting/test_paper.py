@@ -115,6 +115,9 @@ def test_paper_only_session_reconciled_end_to_end(
         got = (rows[p]["for"], rows[p]["against"], rows[p]["abstain"])
         assert got == (expected[p]["for"], expected[p]["against"], expected[p]["abstain"])
     assert "entered one by one, are among its ballots" in result["equal_shares"]["method"]
+    # The Pabulib export holds the valid sheets as ballots, so its votes add up.
+    exported = client.get(f"{API}/{sid}/export.pb", headers=admin)
+    assert exported.status_code == 200 and "num_votes;4" in exported.text
     entries = session.exec(select(AuditEntry).where(AuditEntry.action == "paper.count")).all()
     assert len(entries) == 1 and json.loads(entries[0].detail)["scrutineers"] == NAMES
     actions = {e.action for e in session.exec(select(AuditEntry))}
@@ -165,6 +168,7 @@ def test_per_candidate_totals_and_their_reconciliation(
     assert result["cast"] == 6 and result["ballots_paper"] == 6
     assert result["paper"]["entry"] == "per_candidate"
     assert "not among its ballots" in result["equal_shares"]["method"]
+    assert client.get(f"{API}/{sid}/export.pb", headers=admin).status_code == 409  # no ballots
     # Majority of all 7 deputies is 4 "for" votes: only project a passes.
     assert [r["project_id"] for r in result["projects"] if r["passed"]] == [a]
 
