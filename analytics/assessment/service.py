@@ -250,3 +250,12 @@ def campaign_choices(session: Session) -> dict[str, list[Campaign]]:
             if kind == wanted:
                 out[field].append(c)
     return out
+
+
+def assessments_using(session: Session, *, campaign_id: int, kind: str) -> list[AssessmentPublic]:
+    """The assessments of a kind of subject that draw on a democratic evaluation."""
+    return [
+        a
+        for a in list_assessments(session)
+        if a.config.kind == kind and campaign_id in a.config.evaluation_campaign_ids
+    ]

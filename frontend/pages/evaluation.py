@@ -18,6 +18,7 @@ import plotly.io as pio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from analytics.assessment import service as assessment_service
 from analytics.evaluation import figures
 from analytics.evaluation import service as results
 from analytics.evaluation.schemas import EvaluationResults
@@ -148,5 +149,9 @@ def evaluation_subject_page(
         "grade_of": config,
         "report_url": f"/api/v1/campaigns/{got.campaign_id}/evaluation/subjects/"
         f"{subject.subject_id}/report?lang={lang}",
+        "assessments": assessment_service.assessments_using(
+            session, campaign_id=got.campaign_id, kind=subject.kind
+        ),
+        "assessment_subject_id": subject.subject_id,
     }
     return console_render(request, "admin/evaluation_subject.html", ctx)

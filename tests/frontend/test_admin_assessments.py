@@ -17,7 +17,7 @@ from service.audit import AuditEntry
 from service.models import Role
 from tests.analytics import conftest as analytics_fixtures
 from tests.analytics.assessment import conftest as assessment_fixtures
-from tests.analytics.assessment.conftest import World
+from tests.analytics.assessment.conftest import World, rate_teams
 from tests.factories import make_user
 from tests.frontend.test_admin_units import sign_in
 
@@ -166,3 +166,15 @@ def test_finalise_results_and_subject_sheet(
     with Session(app.state.engine) as s:
         views = s.exec(select(AuditEntry).where(AuditEntry.action == "assessment.view")).all()
     assert [v.actor for v in views] == ["adm2", "adm2"]
+
+
+def test_evaluation_subject_page_links_to_the_assessment(
+    app: FastAPI, client: TestClient, session: Session, world: World
+) -> None:
+    csrf = _sign_in(app, client, Role.organisation, "org2")
+    aid = _create(client, csrf, world)
+    rate_teams(session, world)
+    t = world.teams[0]
+    r = client.get(f"/admin/evaluations/{world.evaluation_campaign_id}/subjects/{t}")
+    assert r.status_code == 200, r.text
+    assert f'href="/admin/assessments/{aid}/subjects/{t}"' in r.text

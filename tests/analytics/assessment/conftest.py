@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -13,8 +14,15 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from analytics.assessment import sources
+from service.db import utcnow
 from service.models import Role
-from surveys.evaluation.models import EvaluationSubject, SubjectKind
+from surveys.evaluation.models import (
+    EvaluationCampaignSubject,
+    EvaluationGrade,
+    EvaluationResponse,
+    EvaluationSubject,
+    SubjectKind,
+)
 from surveys.forms.models import Campaign
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, another_campaign
@@ -70,3 +78,39 @@ def evaluation_scores(monkeypatch: pytest.MonkeyPatch) -> dict[int, sources.Meas
 
     monkeypatch.setattr(sources, "evaluation_measures", fake)
     return table
+
+
+GRADES = ["excellent", "competent", "basic", "incompetent", "unknown"]
+
+
+def rate_teams(session: Session, world: World, *, raters: int = 8) -> None:
+    """Raters of two groups grade every team on every item; the evaluation then closes."""
+    for pos, sid in enumerate(world.teams):
+        session.add(
+            EvaluationCampaignSubject(
+                campaign_id=world.evaluation_campaign_id, subject_id=sid, position=pos
+            )
+        )
+    hour = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    items = ["overall", "de", "neng", "qin", "ji", "lian"]
+    for r in range(raters * 2):
+        resp = EvaluationResponse(
+            campaign_id=world.evaluation_campaign_id,
+            rater_group="staff" if r % 2 else "members",
+            submitted_hour=hour,
+        )
+        session.add(resp)
+        session.flush()
+        assert resp.id is not None
+        for i, sid in enumerate(world.teams):
+            for j, item in enumerate(items):
+                grade = GRADES[(r + i + j) % (4 if i < 2 else 5)]
+                session.add(
+                    EvaluationGrade(response_id=resp.id, subject_id=sid, item=item, grade=grade)
+                )
+    session.exec(  # type: ignore[call-overload]
+        update(Campaign)
+        .where(Campaign.id == world.evaluation_campaign_id)
+        .values(closes_at=utcnow() - timedelta(days=1))
+    )
+    session.commit()

@@ -14,48 +14,10 @@ from analytics.indicators.service import ranking
 from service.db import utcnow
 from surveys.evaluation import service as evaluation
 from surveys.evaluation.models import (
-    EvaluationCampaignSubject,
-    EvaluationGrade,
-    EvaluationResponse,
     EvaluationSubject,
 )
 from surveys.forms.models import Campaign
-from tests.analytics.assessment.conftest import World
-
-GRADES = ["excellent", "competent", "basic", "incompetent", "unknown"]
-
-
-def _rate(session: Session, world: World, *, raters: int = 8) -> None:
-    """Raters of two groups grade every team on every item; the evaluation then closes."""
-    for pos, sid in enumerate(world.teams):
-        session.add(
-            EvaluationCampaignSubject(
-                campaign_id=world.evaluation_campaign_id, subject_id=sid, position=pos
-            )
-        )
-    hour = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
-    items = ["overall", "de", "neng", "qin", "ji", "lian"]
-    for r in range(raters * 2):
-        resp = EvaluationResponse(
-            campaign_id=world.evaluation_campaign_id,
-            rater_group="staff" if r % 2 else "members",
-            submitted_hour=hour,
-        )
-        session.add(resp)
-        session.flush()
-        assert resp.id is not None
-        for i, sid in enumerate(world.teams):
-            for j, item in enumerate(items):
-                grade = GRADES[(r + i + j) % (4 if i < 2 else 5)]
-                session.add(
-                    EvaluationGrade(response_id=resp.id, subject_id=sid, item=item, grade=grade)
-                )
-    session.exec(  # type: ignore[call-overload]
-        update(Campaign)
-        .where(Campaign.id == world.evaluation_campaign_id)
-        .values(closes_at=utcnow() - timedelta(days=1))
-    )
-    session.commit()
+from tests.analytics.assessment.conftest import World, rate_teams
 
 
 def test_public_source_is_the_published_index(session: Session, world: World) -> None:
@@ -86,7 +48,7 @@ def test_two_campaigns_pool_as_independent_samples() -> None:
 
 
 def test_evaluation_source_is_the_evaluations_score(session: Session, world: World) -> None:
-    _rate(session, world)
+    rate_teams(session, world)
     campaign = session.get(Campaign, world.evaluation_campaign_id)
     assert campaign is not None
     subjects = [s for s in (session.get(EvaluationSubject, t) for t in world.teams) if s]
@@ -112,7 +74,7 @@ def test_evaluation_source_is_the_evaluations_score(session: Session, world: Wor
 
 
 def test_evaluation_still_open_gives_no_score(session: Session, world: World) -> None:
-    _rate(session, world)
+    rate_teams(session, world)
     session.exec(  # type: ignore[call-overload]
         update(Campaign)
         .where(Campaign.id == world.evaluation_campaign_id)
