@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -253,3 +255,32 @@ def test_hall_notice_states_attendance_and_the_runoff_opens_on_carried_attendanc
     en = client.get(f"/voting-sessions/{sid}/notice?lang=en").text
     assert "Of 7 deputies seated, 6 were present" in _text(en, "notice-attendance")
     assert "at least 2/3 of the seated (5)" in _text(en, "notice-attendance")
+
+
+@pytest.mark.browser
+def test_notice_in_chromium_at_360px_passes_axe_and_prints_alone(
+    client: TestClient,
+    admin: dict[str, str],
+    deputies: Electorate,
+    new_page: Callable[..., Any],
+    live_server: str,
+    page_errors: list[str],
+) -> None:
+    from tests.frontend.axe import describe, violations
+
+    sid, rid, ids = _decided_runoff(client, admin, deputies)
+    act(client, admin, sid, "publish")
+    for lang in ("zh-CN", "en"):
+        page = new_page(width=360, height=800)
+        page.goto(f"{live_server}/voting-sessions/{sid}/notice?lang={lang}")
+        page.wait_for_selector("#notice-selected")
+        found = violations(page)
+        assert not found, describe(found)
+        wide = page.evaluate("document.scrollingElement.scrollWidth > window.innerWidth")
+        assert not wide, f"horizontal scroll at 360 px ({lang})"
+        page.emulate_media(media="print")
+        assert not page.locator("header.topbar").is_visible()
+        assert page.locator("#notice-heading").is_visible()
+        red = page.eval_on_selector("#notice-heading", "e => getComputedStyle(e).color")
+        assert red == "rgb(204, 0, 0)"
+    assert not page_errors
