@@ -242,7 +242,12 @@ def _register_domain_commands() -> None:
     # Domains add their own command groups (imports, exports, reports) here.
     import importlib
 
-    for module in ("surveys.forms.cli", "surveys.voting.cli", "analytics.cli"):
+    for module in (
+        "surveys.forms.cli",
+        "surveys.voting.cli",
+        "surveys.evaluation.cli",
+        "analytics.cli",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -16,6 +16,7 @@ DEMO_STEPS = [
     "surveys.units.demo:build",
     "surveys.forms.demo:build",
     "surveys.voting.demo:build",
+    "surveys.evaluation.demo:build",
     # Last: the comments are scored once stored, so the dashboard opens with its comment charts.
     "analytics.demo:score",
 ]

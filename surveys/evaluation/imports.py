@@ -30,6 +30,8 @@ class RowProblem(BaseModel):
     row: int
     column: str
     msg: str
+    # A stable key of the reason, for pages to say it in their language.
+    reason: str = ""
 
 
 class SubjectImportResult(BaseModel):
@@ -109,30 +111,44 @@ def check_rows(
         bad = len(problems)
         kind = KIND_WORDS.get(row["kind"], row["kind"].lower())
         if kind not in {k.value for k in SubjectKind}:
-            problems.append(RowProblem(row=n, column="kind", msg="team or leader (班子 or 干部)"))
+            problems.append(
+                RowProblem(row=n, column="kind", msg="team or leader (班子 or 干部)", reason="kind")
+            )
         if not row["name"]:
-            problems.append(RowProblem(row=n, column="name", msg="required"))
+            problems.append(RowProblem(row=n, column="name", msg="required", reason="required"))
         elif len(row["name"]) > 200:
-            problems.append(RowProblem(row=n, column="name", msg="at most 200 characters"))
+            problems.append(
+                RowProblem(row=n, column="name", msg="at most 200 characters", reason="too_long")
+            )
         if len(row["post"]) > 200:
-            problems.append(RowProblem(row=n, column="post", msg="at most 200 characters"))
+            problems.append(
+                RowProblem(row=n, column="post", msg="at most 200 characters", reason="too_long")
+            )
         if row["unit_code"] and row["unit_code"] not in units:
-            problems.append(RowProblem(row=n, column="unit_code", msg="unknown unit code"))
+            problems.append(
+                RowProblem(row=n, column="unit_code", msg="unknown unit code", reason="unit")
+            )
         terms: dict[str, date | None] = {}
         for col in ("term_start", "term_end"):
             try:
                 terms[col] = _date(row[col])
             except ValueError:
-                problems.append(RowProblem(row=n, column=col, msg="a date as YYYY-MM-DD"))
+                problems.append(
+                    RowProblem(row=n, column=col, msg="a date as YYYY-MM-DD", reason="date")
+                )
         start, end = terms.get("term_start"), terms.get("term_end")
         if start and end and end < start:
-            problems.append(RowProblem(row=n, column="term_end", msg="before term_start"))
+            problems.append(
+                RowProblem(row=n, column="term_end", msg="before term_start", reason="term")
+            )
         if len(problems) > bad:
             continue
         unit_id = units.get(row["unit_code"]) if row["unit_code"] else None
         key = (SubjectKind(kind), row["name"], row["post"], unit_id)
         if key in existing:
-            problems.append(RowProblem(row=n, column="name", msg="this subject exists already"))
+            problems.append(
+                RowProblem(row=n, column="name", msg="this subject exists already", reason="exists")
+            )
             continue
         existing.add(key)
         out.append(

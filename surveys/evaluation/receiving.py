@@ -96,6 +96,9 @@ def submit_sheet(
     now = utcnow()
     ensure_open(campaign, now)
     cid = stored_id(campaign)
+    # A read first: a used or unknown code is refused without asking for the write lock, so a
+    # burst of replays of one code queues no writers behind the one that wins.
+    check_code(session, campaign=campaign, code=code, secret=secret)
     rows = _checked(
         evaluation_config(campaign), campaign_subjects(session, campaign_id=cid), grades
     )

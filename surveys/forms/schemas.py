@@ -6,7 +6,15 @@ import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from surveys.forms.models import Access, QuestionType
 
@@ -175,22 +183,37 @@ class CampaignCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # A resident survey's questionnaire and units are required (422 naming them when absent);
-    # a democratic evaluation (民主测评) takes its configuration and subject_ids instead.
-    survey_id: int | None = None
+    # First, so the checks below know it: a resident survey needs its questionnaire and units
+    # (422 naming them when absent); a democratic evaluation (民主测评) takes its configuration
+    # and subject_ids instead.
+    kind: Literal["resident", "democratic_evaluation"] = "resident"
+    survey_id: int | None = Field(default=None, validate_default=True)
     title: str = Field(min_length=1, max_length=200)
     title_en: str = Field(default="", max_length=200)
     opens_at: AwareDatetime
     closes_at: AwareDatetime
-    unit_codes: list[str] = Field(default_factory=list, max_length=5000)
+    unit_codes: list[str] = Field(default_factory=list, max_length=5000, validate_default=True)
     access: Access = Access.open
     profile_fields: list[ProfileField] = Field(default_factory=list)
     dimension_weights: dict[str, float] | None = None
     margins: dict[str, Any] | None = None
-    kind: Literal["resident", "democratic_evaluation"] = "resident"
     # Checked by surveys.evaluation.config (the default configuration when absent).
     evaluation: dict[str, Any] | None = None
     subject_ids: list[int] = Field(default_factory=list, max_length=500)
+
+    @field_validator("survey_id")
+    @classmethod
+    def _questionnaire(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None and info.data.get("kind", "resident") == "resident":
+            raise ValueError("a resident survey needs its questionnaire")
+        return v
+
+    @field_validator("unit_codes")
+    @classmethod
+    def _units(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and info.data.get("kind", "resident") == "resident":
+            raise ValueError("a resident survey needs at least one unit")
+        return v
 
     @model_validator(mode="after")
     def _window(self) -> CampaignCreate:

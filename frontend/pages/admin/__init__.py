@@ -11,6 +11,7 @@ from frontend.pages.admin import (
     overview,
     paper,
     projects,
+    subjects,
     surveys,
     units,
     user_import,
@@ -28,5 +29,6 @@ for page in (*pages, voting_sessions):
 router.include_router(users.router)
 router.include_router(user_import.router)
 router.include_router(audit.router)
+router.include_router(subjects.router)
 router.include_router(assessments.router)
 router.include_router(assessment_results.router)

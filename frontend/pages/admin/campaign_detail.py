@@ -104,5 +104,7 @@ def detail_page(
         "response_rate": rate,
         "by_day": progress.responses_by_day(session, campaign_id=cid, time_zone=settings.time_zone),
         "by_unit": progress.responses_by_unit(session, campaign_id=cid),
+        # A democratic evaluation's codes are made per rater group.
+        "rater_groups": (campaign.evaluation or {}).get("groups", []),
     }
     return console_render(request, "admin/campaign.html", ctx, status_code=status_code)

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from analytics.dashboard import tables
 from frontend.i18n import request_language
-from frontend.pages.admin import campaign_files
+from frontend.pages.admin import campaign_files, evaluation_campaigns
 from frontend.pages.admin.access import ConsoleAdmin, ConsoleRoute
 from frontend.pages.admin.campaign_detail import (
     detail_page,
@@ -44,6 +44,8 @@ from surveys.units.models import Unit
 
 router = APIRouter(route_class=ConsoleRoute)
 router.include_router(campaign_files.router)
+# Before this router's /admin/campaigns/{campaign_id}: "new-evaluation" is not an id.
+router.include_router(evaluation_campaigns.router)
 
 CREATE_FIELDS = ("survey_id", "title", "title_en", "opens_at", "closes_at", "access", "unit_codes")
 PROFILE_FIELDS = ("area", "age_band", "sex")
@@ -298,25 +300,39 @@ def create_invitations_page(
         "count": str(fields.get("count", "")).strip(),
         "batch": str(fields.get("batch", "")).strip(),
         "format": str(fields.get("format", "") or "sheet"),
+        "rater_group": str(fields.get("rater_group", "")).strip(),
     }
     errors = _invite_errors(request, invite["count"], invite["format"])
     if len(invite["batch"]) > 64:
         errors["batch"] = t(request, "admin.campaigns.err.batch")
+    groups = {g["key"]: g for g in (campaign.evaluation or {}).get("groups", [])}
+    if groups and invite["rater_group"] not in groups:
+        errors["rater_group"] = t(request, "evaluation.admin.err.rater_group")
     if errors:
         return detail_page(
             request, session, campaign, invite=invite, errors=errors, status_code=422
         )
     # The label is fixed here so the file can carry it (the service would name it the same).
     batch = invite["batch"] or local_time(utcnow(), settings.time_zone)
-    data = InvitationsCreate(count=int(invite["count"]), batch=batch)
+    data = InvitationsCreate(
+        count=int(invite["count"]), batch=batch, rater_group=invite["rater_group"] or None
+    )
     codes = api.create_invitations(admin, campaign, data, session, settings).codes
     base = str(request.base_url).rstrip("/")
     links = [(code, f"{base}/s/{campaign.id}?code={code}") for code in codes]
     response: Response
+    group = groups.get(invite["rater_group"], {})
+    group_label = (
+        str(group.get("label_en") or group.get("label", ""))
+        if request_language(request) == "en"
+        else str(group.get("label", ""))
+    )
     if invite["format"] == "sheet":
-        response = _sheet(request, campaign, links)
+        response = _sheet(request, campaign, links, group_label)
     else:
         rows = [{"code": code, "url": url, "batch": batch} for code, url in links]
+        if group:
+            rows = [{**r, "rater_group": group_label} for r in rows]
         fmt = invite["format"]
         body = tables.to_csv(rows) if fmt == "csv" else tables.to_xlsx(rows, title="codes")
         media = exports.MEDIA[fmt]
@@ -332,7 +348,9 @@ def create_invitations_page(
     return response
 
 
-def _sheet(request: Request, campaign: Any, links: list[tuple[str, str]]) -> HTMLResponse:
+def _sheet(
+    request: Request, campaign: Any, links: list[tuple[str, str]], group: str = ""
+) -> HTMLResponse:
     lang = request_language(request)
     cards = [
         {"code": code, "svg": segno.make(url, error="m").svg_inline(scale=3, border=2)}
@@ -346,5 +364,6 @@ def _sheet(request: Request, campaign: Any, links: list[tuple[str, str]]) -> HTM
         "closes": campaign.closes_at,
         "campaign_id": campaign.id,
         "access": Access.invitation,
+        "group": group,
     }
     return console_render(request, "admin/campaign_invitations.html", ctx, status_code=201)
