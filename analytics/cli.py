@@ -14,9 +14,11 @@ from service.cli import open_engine
 def register(main: click.Group) -> None:
     """Add the ``analytics`` command group to the main CLI."""
     main.add_command(analytics)
+    from analytics.evaluation.cli import evaluation_reports
     from analytics.report.cli import report
 
     main.add_command(report)
+    main.add_command(evaluation_reports)
 
 
 @click.group()
