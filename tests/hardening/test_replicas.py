@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.hardening.conftest import add_figure, backend_of
 from tests.hardening.server import ROOT, free_port, server_env
 from tests.hardening.world import new_response
 from tests.redis_store import redis_url_fixture, seed_campaign  # noqa: F401
@@ -113,6 +114,7 @@ def test_two_replicas_share_one_limit_and_one_cache(
 ) -> None:
     a, b = replicas
     engine = make_app().state.engine
+    backend = backend_of(str(engine.url))
     with httpx.Client(base_url=a.url, timeout=30) as c:
         campaign_id, evaluator = seed_campaign(c, engine)
     assert {httpx.get(r.url + "/healthz").json()["shared_state"] for r in replicas} == {"redis"}
@@ -141,4 +143,6 @@ def test_two_replicas_share_one_limit_and_one_cache(
         time.sleep(0.5)
         seen = _headline(a.url, campaign_id, evaluator)["headline"]["responses"]  # type: ignore[index]
     assert seen == n + 1, f"A still shows {seen} responses after 30 s"
+    caught_up = int((time.monotonic() - started) * 1000)
+    add_figure("replicas: other replica's dashboard caught up after (ms)", caught_up, backend)
     assert _headline(b.url, campaign_id, evaluator)["headline"]["responses"] == n + 1  # type: ignore[index]
