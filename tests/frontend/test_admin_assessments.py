@@ -71,6 +71,9 @@ def test_who_gets_the_pages(app: FastAPI, client: TestClient, world: World) -> N
     _sign_in(app, client, Role.organisation, "org2")
     r = client.get("/admin/assessments")
     assert r.status_code == 200 and "年度综合考核" in r.text
+    # The organisation department's navigation holds only the pages it may open.
+    nav = r.text.split('class="console-nav"')[1].split("</nav>")[0]
+    assert 'href="/admin/assessments"' in nav and 'href="/admin/users"' not in nav
     assert client.get("/admin/assessments/999").status_code == 404
 
 
