@@ -87,6 +87,13 @@ class ScaleGrade(BaseModel):
     points: float | None
 
 
+class RaterGroup(BaseModel):
+    key: str
+    label: str
+    label_en: str
+    weight: float
+
+
 class EvaluationResults(BaseModel):
     campaign_id: int
     title: str
@@ -95,4 +102,6 @@ class EvaluationResults(BaseModel):
     config_hash: str | None
     k: int
     scale: list[ScaleGrade]
+    # The scheme's rater groups and weights, as configured (before any pooling).
+    rater_groups: list[RaterGroup]
     subjects: list[SubjectEvaluation]

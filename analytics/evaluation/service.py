@@ -20,6 +20,7 @@ from analytics.evaluation.schemas import (
     EvaluationResults,
     GradeCount,
     ItemCounts,
+    RaterGroup,
     RaterGroupResult,
     RuleOutcome,
     ScaleGrade,
@@ -210,6 +211,10 @@ def evaluation_results(
                 label_en=cfg.unknown.label_en,
                 points=None,
             )
+        ],
+        rater_groups=[
+            RaterGroup(key=g.key, label=g.label, label_en=g.label_en, weight=g.weight)
+            for g in cfg.groups
         ],
         subjects=[
             subject_evaluation(r, s, cfg, session) for r, s in zip(computed, subjects, strict=True)

@@ -136,7 +136,6 @@ def evaluation_subject_page(
         return got
     subject = got.subjects[0]
     figs = figures.subject_figures(subject, got.scale, lang=lang, k=got.k)
-    config = {g.key: g for g in got.scale}
     ctx: dict[str, Any] = {
         "section": "evaluations",
         "r": got,
@@ -146,7 +145,9 @@ def evaluation_subject_page(
         "figures": {name: _json(f) for name, f in figs.items()},
         "known_grades": [g for g in got.scale if g.points is not None],
         "unknown": next((g for g in got.scale if g.points is None), None),
-        "grade_of": config,
+        "absent_labels": [
+            pick(lang, g.label, g.label_en) for g in got.rater_groups if g.key in subject.absent
+        ],
         "report_url": f"/api/v1/campaigns/{got.campaign_id}/evaluation/subjects/"
         f"{subject.subject_id}/report?lang={lang}",
         "assessments": assessment_service.assessments_using(

@@ -97,3 +97,10 @@ def test_page_numbers_are_the_api_numbers(app: FastAPI, client: TestClient) -> N
     one = client.get(f"/admin/evaluations/{w.campaign_id}/subjects/{w.subject_ids[0]}?lang=en")
     assert f'data-testid="score">{api["subjects"][0]["score"]:.1f}<' in one.text
     assert "Team members" in one.text and "Weighted score" in one.text
+
+
+def test_a_group_without_raters_is_named(app: FastAPI, client: TestClient) -> None:
+    w = world.build(app.state.engine, sizes={"members": 5, "staff": 8, "served": 0})
+    _sign_in(app, client, Role.organisation, "orgdept")
+    page = client.get(f"/admin/evaluations/{w.campaign_id}/subjects/{w.subject_ids[0]}").text
+    assert "无人参评的群体（其权重已按比例分给其他群体）：服务对象" in page
