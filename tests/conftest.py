@@ -118,6 +118,9 @@ def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Setting
         "secret_key_file": tmp_path / "secret",
         "migrate_on_start": False,
         "rate_limit": "off",
+        # In-process state unless a test asks for Redis: a developer's MINYI_REDIS_URL must not
+        # make the suite share limits and caches with a running server.
+        "redis_url": None,
     }
     values.update(overrides)
     return Settings(**values)
