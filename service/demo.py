@@ -17,6 +17,7 @@ DEMO_STEPS = [
     "surveys.forms.demo:build",
     "surveys.voting.demo:build",
     "surveys.evaluation.demo:build",
+    "analytics.assessment.demo:build",
     # Last: the comments are scored once stored, so the dashboard opens with its comment charts.
     "analytics.demo:score",
 ]
