@@ -12,7 +12,6 @@ import hashlib
 import math
 import secrets
 from collections.abc import Callable
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -424,7 +423,8 @@ def card_holder(
         )
     ).first()
     user = session.get(User, card.user_id) if card is not None else None
-    if user is None or not user.is_active:
+    # A deputy taken off the electorate after the cards were printed holds a dead card.
+    if user is None or not user.is_active or not is_member(session, vs=vs, user=user):
         if on_refused is not None:
             on_refused()
         raise Forbidden(CARD_REFUSED)
@@ -461,9 +461,3 @@ def card_ballot(
     password; the card row is read, never written."""
     user = card_holder(session, vs=vs, code=code, on_refused=on_refused)
     return cast_ballot(session, vs=vs, user=user, data=data)
-
-
-def signed_in_at(session: Session, *, vs: VotingSession, user: User) -> datetime | None:
-    """When the deputy signed in, or None."""
-    row = session.get(Attendance, (vs.id, user.id))
-    return row.signed_in_at if row is not None else None

@@ -222,3 +222,14 @@ def test_seat_card_routes_are_for_admins(
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "username"]
     assert client.post(f"{API}/{sid}/card/sign-in", json={}).status_code == 422
     assert client.post(f"{API}/999/card/sign-in", json={"code": "X"}).status_code == 404
+
+
+def test_a_card_of_a_deputy_taken_off_the_electorate_is_refused(
+    client: TestClient, admin: dict[str, str], deputies: Electorate
+) -> None:
+    sid, _, cards = _hall(client, admin, deputies.names[:3])
+    r = client.patch(f"{API}/{sid}", json={"deputy_usernames": deputies.names[:2]}, headers=admin)
+    assert r.status_code == 200, r.text
+    url = f"{API}/{sid}/card/sign-in"
+    assert client.post(url, json={"code": cards[deputies.names[2]]}).status_code == 403
+    assert client.post(url, json={"code": cards[deputies.names[0]]}).status_code == 201
