@@ -190,6 +190,7 @@ def test_new_evaluation_form_then_codes_per_group(app: FastAPI, client: TestClie
 
     detail = client.get(f"/admin/campaigns/{cid}")
     assert detail.status_code == 200 and 'name="rater_group"' in detail.text
+    assert f'href="/admin/campaigns/{cid}/evaluation"' in detail.text and "已交 0 份" in detail.text
     no_group = client.post(
         f"/admin/campaigns/{cid}/invitations",
         data={"csrf_token": csrf, "count": "3", "format": "sheet"},

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from frontend.i18n import request_language, translate
 from frontend.pages.admin.common import console_render
 from service.localtime import zone
+from surveys.evaluation import service as evaluation
 from surveys.forms import progress, service
 from surveys.forms.models import Access, Campaign
 from surveys.forms.response_rate import response_rate
@@ -106,5 +107,8 @@ def detail_page(
         "by_unit": progress.responses_by_unit(session, campaign_id=cid),
         # A democratic evaluation's codes are made per rater group.
         "rater_groups": (campaign.evaluation or {}).get("groups", []),
+        "sheets": evaluation.responses_per_group(session, campaign_id=cid)
+        if evaluation.is_evaluation(campaign)
+        else {},
     }
     return console_render(request, "admin/campaign.html", ctx, status_code=status_code)
