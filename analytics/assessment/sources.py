@@ -79,7 +79,13 @@ def _pooled(parts: Sequence[Measured], what: str) -> SourceScore | None:
     se = math.sqrt(sum(((p.high - p.low) / (2 * Z)) ** 2 for p in parts)) / m
     n = sum(p.n for p in parts)
     detail = what if m == 1 else f"{what} x{m}"
-    return SourceScore(score=score, low=score - Z * se, high=score + Z * se, n=n, detail=detail)
+    return SourceScore(
+        score=round(score, 6),
+        low=round(score - Z * se, 6),
+        high=round(score + Z * se, 6),
+        n=n,
+        detail=detail,
+    )
 
 
 def public_scores(
