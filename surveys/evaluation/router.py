@@ -21,6 +21,7 @@ from service.auth import AdminUser, OrganisationUser, SettingsDep
 from service.db import SessionDep
 from service.errors import Invalid
 from service.middleware import allow_large_body
+from service.ratelimit import RateLimit, client_key
 from surveys.evaluation import campaigns, imports, receiving, service
 from surveys.evaluation.dependencies import SubjectById
 from surveys.evaluation.imports import SubjectImportResult
@@ -149,9 +150,16 @@ def read_sheet(campaign: CampaignById, session: SessionDep) -> SheetPublic:
     status_code=status.HTTP_201_CREATED,
 )
 def create_sheet(
-    campaign: CampaignById, data: SheetIn, session: SessionDep, settings: SettingsDep
+    request: Request,
+    campaign: CampaignById,
+    data: SheetIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimit,
 ) -> SheetStored:
     """One rater's grades of every subject, with an unused code of a rater group (public)."""
+    # Counted like every public post, so codes cannot be guessed at speed.
+    limiter.enforce(f"public:{client_key(request)}")
     receiving.submit_sheet(
         session,
         campaign=campaign,

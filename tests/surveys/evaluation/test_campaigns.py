@@ -3,10 +3,12 @@ hashed configuration, codes per rater group, sheets once per code, and anonymity
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -216,3 +218,17 @@ def test_sheet_outside_the_window_or_of_a_resident_campaign(
         client.post(f"/api/v1/evaluations/{later}/sheet", json=sheet(code, ids)).status_code == 409
     )
     assert client.get("/api/v1/evaluations/999/sheet").status_code == 404
+
+
+def test_sheets_count_against_the_public_rate_limit(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(rate_limit="2/minute")
+    with TestClient(app) as client, Session(app.state.engine) as session:
+        make_units(session)
+        admin = headers_for(client, session, Role.admin)
+        ids = make_subjects(client, admin)
+        cid = create_evaluation(client, admin, ids)
+        url = f"/api/v1/evaluations/{cid}/sheet"
+        statuses = [
+            client.post(url, json=sheet("AAAA-BBBB-CCCC", ids)).status_code for _ in range(3)
+        ]
+    assert statuses == [422, 422, 429]
