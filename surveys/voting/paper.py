@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from service import audit
 from service.db import utcnow
-from service.errors import Conflict, Invalid, error_item
+from service.errors import Conflict, Invalid, NotFound, error_item
 from service.models import User
 from surveys.voting.exceptions import AlreadyVoted
 from surveys.voting.hall_models import PaperBallot, PaperCount
@@ -47,7 +47,7 @@ from surveys.voting.schemas import PaperOut
 VOID_WORDS = "收回选票多于发出选票，表决无效"
 
 
-def _choices(vs: VotingSession) -> tuple[str, ...]:
+def paper_choices(vs: VotingSession) -> tuple[str, ...]:
     return SELECTION_CHOICES if vs.kind == SessionKind.selection else SATISFACTION_CHOICES
 
 
@@ -58,7 +58,7 @@ def _slate(vs: VotingSession) -> list[int]:
     return [int(p["project_id"]) for p in cfg["projects"]]
 
 
-def _row(session: Session, vs: VotingSession, *, lock: bool = False) -> PaperCount | None:
+def paper_row(session: Session, vs: VotingSession, *, lock: bool = False) -> PaperCount | None:
     q = select(PaperCount).where(PaperCount.session_id == vs.id)
     if lock:
         q = q.with_for_update()
@@ -66,7 +66,7 @@ def _row(session: Session, vs: VotingSession, *, lock: bool = False) -> PaperCou
 
 
 def _row_or_new(session: Session, vs: VotingSession) -> PaperCount:
-    found = _row(session, vs, lock=True)
+    found = paper_row(session, vs, lock=True)
     if found is not None:
         return found
     row = PaperCount(session_id=vs.id or 0)
@@ -75,7 +75,7 @@ def _row_or_new(session: Session, vs: VotingSession) -> PaperCount:
     return row
 
 
-def _counted(row: PaperCount | None) -> bool:
+def counted(row: PaperCount | None) -> bool:
     # The count is entered once, with its scrutineers; until then entered_by stays empty.
     return row is not None and row.entered_by != ""
 
@@ -103,7 +103,7 @@ def _require_open(session: Session, vs: VotingSession, doing: str) -> None:
 
 
 def _require_not_counted(row: PaperCount | None) -> None:
-    if _counted(row):
+    if counted(row):
         raise Conflict("纸质选票已经计票，不能再发出或录入 (the paper count has been entered)")
 
 
@@ -195,7 +195,7 @@ def ballot_validity(vs: VotingSession, printed: int, serial: int, marks: dict[in
 
 def _marks(vs: VotingSession, raw: dict[str, str]) -> dict[int, str]:
     """The sheet's marks by project; a mark the sheet cannot carry is a typing error (422)."""
-    slate, allowed = _slate(vs), _choices(vs)
+    slate, allowed = _slate(vs), paper_choices(vs)
     errors, marks = [], {}
     for key, value in raw.items():
         pid = int(key) if key.strip().isdigit() else -1
@@ -253,6 +253,21 @@ def enter_ballot(
     )
 
 
+def delete_ballot(session: Session, *, vs: VotingSession, serial: int, actor: str) -> None:
+    """Take back a sheet entered by mistake, before the count (404 for a serial not entered)."""
+    _require_paper(vs)
+    _require_open(session, vs, "Correcting paper ballots")
+    _require_not_counted(paper_row(session, vs, lock=True))
+    ballot = session.get(PaperBallot, (vs.id, serial))
+    if ballot is None:
+        raise NotFound(f"编号 {serial} 的选票没有录入 (serial {serial} was not entered)")
+    session.delete(ballot)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="paper.ballot_delete", target=str(vs.id), serial=serial
+    )
+
+
 def _ballots(session: Session, vs: VotingSession) -> list[PaperBallot]:
     q = select(PaperBallot).where(PaperBallot.session_id == vs.id)
     return list(session.exec(q.order_by(col(PaperBallot.serial))))
@@ -272,7 +287,7 @@ def entered_ballots(session: Session, *, vs: VotingSession) -> list[PaperBallotO
 
 
 def _sum_ballots(vs: VotingSession, rows: list[PaperBallot]) -> dict[str, dict[str, int]]:
-    counts = {str(p): dict.fromkeys(_choices(vs), 0) for p in _slate(vs)}
+    counts = {str(p): dict.fromkeys(paper_choices(vs), 0) for p in _slate(vs)}
     for b in rows:
         if b.valid:
             for pid, mark in b.marks.items():
@@ -381,7 +396,7 @@ def enter_count(
 
 def _missing(vs: VotingSession, row: PaperCount | None) -> list[str]:
     """What keeps the session from closing: a paper count owed and not entered."""
-    if vs.ballot_method == BallotMethod.electronic or _counted(row):
+    if vs.ballot_method == BallotMethod.electronic or counted(row):
         return []
     if vs.ballot_method == BallotMethod.mixed and (row is None or row.issued == 0):
         return []  # a mixed session whose sheets were never handed out counts none
@@ -390,13 +405,13 @@ def _missing(vs: VotingSession, row: PaperCount | None) -> list[str]:
 
 def paper_state(session: Session, *, vs: VotingSession) -> PaperState:
     """The reconciliation as it stands, and what still keeps the session from closing."""
-    row = _row(session, vs)
+    row = paper_row(session, vs)
     n_entered, n_valid = session.exec(
         select(func.count(), func.count().filter(col(PaperBallot.valid)))
         .select_from(PaperBallot)
         .where(PaperBallot.session_id == vs.id)
     ).one()
-    counted = _counted(row)
+    done = counted(row) and row is not None
     problems = _missing(vs, row)
     return PaperState(
         session_id=vs.id or 0,
@@ -405,12 +420,12 @@ def paper_state(session: Session, *, vs: VotingSession) -> PaperState:
         issued=row.issued if row else 0,
         entered=n_entered,
         entered_valid=n_valid,
-        counted=counted,
-        entry=row.entry if counted and row else None,
-        collected=row.collected if counted and row else None,
-        valid=row.valid if counted and row else None,
-        invalid=row.invalid if counted and row else None,
-        counts=row.counts if counted and row else {},
+        counted=done,
+        entry=row.entry if done and row else None,
+        collected=row.collected if done and row else None,
+        valid=row.valid if done and row else None,
+        invalid=row.invalid if done and row else None,
+        counts=row.counts if done and row else {},
         scrutineers=row.scrutineers if row else [],
         entered_by=row.entered_by if row else "",
         reconciled=not problems,
@@ -435,8 +450,8 @@ def paper_tallies(
 ) -> tuple[dict[int, dict[str, int]], PaperOut | None]:
     """The valid paper ballots' counts per candidate and choice, and the reconciliation
     (empty and None when the session has no paper count)."""
-    row = _row(session, vs)
-    if row is None or not _counted(row):
+    row = paper_row(session, vs)
+    if row is None or not counted(row):
         return {}, None
     tallies: dict[int, dict[str, int]] = defaultdict(dict)
     for pid, by_choice in row.counts.items():
@@ -457,8 +472,8 @@ def paper_tallies(
 def approval_ballots(session: Session, vs: VotingSession) -> list[list[int]]:
     """The "for" marks of each valid sheet entered one by one (Equal Shares takes them with
     the electronic ballots); a count entered per candidate has no sheets to give."""
-    row = _row(session, vs)
-    if not _counted(row) or row is None or row.entry != "by_ballot":
+    row = paper_row(session, vs)
+    if not counted(row) or row is None or row.entry != "by_ballot":
         return []
     return [
         sorted(int(p) for p, m in b.marks.items() if m == "for")
@@ -477,22 +492,3 @@ def equal_shares_note(out: PaperOut | None) -> str:
         " Paper ballots counted as per-candidate totals are not among its ballots (there are"
         " no sheets to give it); it reflects the electronic ballots only."
     )
-
-
-# --- the count report (计票报告) ------------------------------------------------------------------
-
-
-def report_rows(session: Session, *, vs: VotingSession) -> list[dict[str, Any]]:
-    """Per candidate of a counted session: each choice's total, split electronic + paper."""
-    if vs.result is None:
-        raise Conflict("计票报告在结束表决、计票之后才有 (the session is not counted yet)")
-    row = _row(session, vs)
-    on_paper = row.counts if _counted(row) and row is not None else {}
-    out = []
-    for r in vs.result["projects"]:  # the kept JSON names each choice as the ballot does
-        sheets = on_paper.get(str(r["project_id"]), {})
-        split = [
-            (c, int(r[c]) - int(sheets.get(c, 0)), int(sheets.get(c, 0))) for c in _choices(vs)
-        ]
-        out.append({"project_id": r["project_id"], "title": r["title"], "split": split})
-    return out

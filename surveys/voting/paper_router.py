@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from service.auth import AdminUser
@@ -61,6 +61,15 @@ def create_paper_ballot(
     """Enter one sheet by its serial; the answer says whether it is valid and why not (admin;
     audited; 409 for a serial entered twice)."""
     return paper.enter_ballot(session, vs=vs, data=data, actor=admin.username)
+
+
+@router.delete(BASE + "/ballots/{serial}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_paper_ballot(
+    admin: AdminUser, vs: SessionById, serial: int, session: SessionDep
+) -> Response:
+    """Take back a sheet entered by mistake, before the count is entered (admin; audited)."""
+    paper.delete_ballot(session, vs=vs, serial=serial, actor=admin.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(BASE + "/ballots", response_model=list[PaperBallotOut])

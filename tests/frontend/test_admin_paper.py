@@ -93,6 +93,13 @@ def test_print_issue_enter_count_and_report(app: FastAPI, client: TestClient) ->
     assert "无效: 赞成 3 项，超过每张选票最多 2 项" in client.get(base).text
     r = client.post(base + "/ballots", data={"csrf_token": csrf, "serial": "1"})
     assert r.status_code == 409 and "已经录入" in r.text
+    r = client.post(base + "/ballots/3/delete", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "编号 3 的录入已撤销" in r.text
+    r = client.post(base + "/ballots/3/delete", data={"csrf_token": csrf})
+    assert r.status_code == 404 and "没有录入" in r.text
+    sheet = marks[2]
+    r = client.post(base + "/ballots", data={"csrf_token": csrf, "serial": "3", **sheet})
+    assert r.status_code == 200
     count = {"csrf_token": csrf, "entry": "by_ballot", "collected": "3", "scrutineers": "张三"}
     r = client.post(base + "/count", data=count)
     assert r.status_code == 422 and "scrutineers" in r.text

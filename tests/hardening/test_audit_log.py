@@ -311,6 +311,8 @@ def _paper_calls(route: str, deputy: str) -> list[tuple[str, str, str, dict[str,
         ("POST", route + "/sheets", path + "/sheets", {"json": {"count": 2}}),
         ("POST", route + "/issue", path + "/issue", {"json": {"username": deputy}}),
         ("POST", route + "/ballots", path + "/ballots", {"json": {"serial": 1, "marks": {}}}),
+        ("DELETE", route + "/ballots/{serial}", path + "/ballots/1", {}),
+        ("POST", route + "/ballots", path + "/ballots", {"json": {"serial": 1, "marks": {}}}),
         ("PUT", route + "/count", path + "/count", {"json": count}),
     ]
 

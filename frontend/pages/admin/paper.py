@@ -25,7 +25,7 @@ from frontend.pages.admin.common import console_render
 from frontend.pages.admin.voting_forms import Posted
 from service.db import SessionDep
 from service.errors import AppError, Conflict, Invalid
-from surveys.voting import paper, sessions
+from surveys.voting import paper, paper_report, sessions
 from surveys.voting.dependencies import valid_session_id
 from surveys.voting.models import SessionKind, SessionState, VotingSession
 from surveys.voting.paper_schemas import PaperBallotIn, PaperCountIn, PaperIssue
@@ -34,7 +34,7 @@ from surveys.voting.schemas import parse_result
 router = APIRouter(route_class=ConsoleRoute)
 
 BASE = "/admin/voting-sessions/{session_id}/paper"
-DONE = ("printed", "issued", "ballot_valid", "ballot_invalid", "counted")
+DONE = ("printed", "issued", "ballot_valid", "ballot_invalid", "ballot_deleted", "counted")
 SessionByPath = Annotated[VotingSession, Depends(valid_session_id)]
 
 
@@ -105,7 +105,7 @@ def _refused(
 ) -> HTMLResponse:
     session.rollback()  # nothing of a refused form is kept
     session.refresh(vs)
-    status_code = 409 if isinstance(exc, Conflict) else 422
+    status_code = exc.status_code if isinstance(exc, AppError) else 422
     error = _refusal(request_language(request), exc)
     return _page(request, session, vs, error=error, status_code=status_code)
 
@@ -180,6 +180,18 @@ def ballot_page(
     return _done(vs, "ballot_invalid", f"{out.serial}: {out.invalid_reason}")
 
 
+@router.post(BASE + "/ballots/{serial}/delete", response_class=HTMLResponse)
+def delete_ballot_page(
+    request: Request, admin: ConsoleAdmin, vs: SessionByPath, serial: int, session: SessionDep
+) -> Response:
+    """Take back a sheet entered by mistake (before the count)."""
+    try:
+        paper.delete_ballot(session, vs=vs, serial=serial, actor=admin.username)
+    except AppError as exc:
+        return _refused(request, session, vs, exc)
+    return _done(vs, "ballot_deleted", serial)
+
+
 @router.post(BASE + "/count", response_class=HTMLResponse)
 def count_page(
     request: Request, admin: ConsoleAdmin, vs: SessionByPath, session: SessionDep, posted: Posted
@@ -241,7 +253,7 @@ def report_page(
     """The printable 计票报告: the reconciliation, each candidate's votes electronic + paper,
     the scrutineers with lines to sign, the configuration hash."""
     try:
-        rows = paper.report_rows(session, vs=vs)
+        rows = paper_report.report_rows(session, vs=vs)
     except Conflict as exc:
         return _page(request, session, vs, error=exc.message, status_code=409)
     assert vs.result is not None

@@ -79,6 +79,11 @@ def test_paper_only_session_reconciled_end_to_end(
     assert "1–8" in answers[12]["invalid_reason"]
     r = _post(client, admin, sid, "ballots", {"serial": 3, "marks": {}})
     assert r.status_code == 409  # entered twice
+    # A sheet entered by mistake is taken back, then entered again.
+    assert client.delete(f"{API}/{sid}/paper/ballots/12", headers=admin).status_code == 204
+    assert client.delete(f"{API}/{sid}/paper/ballots/12", headers=admin).status_code == 404
+    body = {"serial": 12, "marks": {str(a): "for"}}
+    assert _post(client, admin, sid, "ballots", body).status_code == 201
     r = _post(client, admin, sid, "ballots", {"serial": 7, "marks": {str(a): "yes"}})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "marks", str(a)]
     # The close waits for the count.
@@ -96,6 +101,7 @@ def test_paper_only_session_reconciled_end_to_end(
     assert state["reconciled"] and state["problems"] == []
     # After the count nothing more is handed out or entered.
     assert _post(client, admin, sid, "ballots", {"serial": 7, "marks": {}}).status_code == 409
+    assert client.delete(f"{API}/{sid}/paper/ballots/12", headers=admin).status_code == 409
     act(client, admin, sid, "close")
     result = client.get(f"{API}/{sid}/results", headers=admin).json()
     assert result["cast"] == 4 and result["ballots_paper"] == 4
@@ -122,6 +128,7 @@ def test_paper_only_session_reconciled_end_to_end(
     assert len(entries) == 1 and json.loads(entries[0].detail)["scrutineers"] == NAMES
     actions = {e.action for e in session.exec(select(AuditEntry))}
     assert {"paper.print", "paper.issue", "paper.ballot", "paper.count"} <= actions
+    assert "paper.ballot_delete" in actions
 
 
 def test_per_candidate_totals_and_their_reconciliation(
@@ -262,6 +269,7 @@ def test_paper_routes_need_an_admin_and_a_paper_session(
         ("post", f"{API}/{sid}/paper/issue", {"count": 1}),
         ("post", f"{API}/{sid}/paper/ballots", {"serial": 1, "marks": {}}),
         ("put", f"{API}/{sid}/paper/count", {"entry": "by_ballot", "collected": 0}),
+        ("delete", f"{API}/{sid}/paper/ballots/1", None),
     ]
     for method, url, body in routes:
         assert client.request(method, url, json=body).status_code == 401, url
