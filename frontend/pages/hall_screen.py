@@ -60,6 +60,8 @@ _WORDS = (
     "hall.threshold",
     "hall.budget",
     "hall.tie",
+    "hall.cut_tie.pending",
+    "hall.pending",
     "hall.round",
     "hall.counts_later",
     "hall.offline",
@@ -92,6 +94,10 @@ def hall_screen_page(request: Request, vs: SessionById, session: SessionDep) -> 
         )
         for tie in state.ties
     ]
+    cut = state.cut_tie
+    if cut is not None and cut.pending:
+        names_tied = sep.join(names[p] for p in cut.project_ids if p in names)
+        tie_lines.append(translate(lang, "hall.cut_tie.pending", n=cut.votes_for, names=names_tied))
     round_lines = [
         translate(
             lang,

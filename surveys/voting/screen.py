@@ -6,7 +6,8 @@ in the hall at the close, so the screen shows them from then on; a remote sessio
 published, as the results API does. Nothing here names a deputy: the screen is public.
 
 It is polled every second by every screen in the hall, so it reads the kept result (no
-recount) and at most two counts besides the session row.
+recount) and at most two counts besides the session row (after the close, the run-off
+rounds started from it instead).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from surveys.voting import hall
+from surveys.voting import hall, runoff
 from surveys.voting.hall_models import PaperCount
 from surveys.voting.models import (
     SATISFACTION_CHOICES,
@@ -47,6 +48,7 @@ class ScreenRow(BaseModel):
     selected: bool | None
     rank: int | None
     grade: str | None  # a satisfaction grading's grade
+    pending: bool  # tied at the cut line, awaiting a run-off
 
 
 class ScreenTie(BaseModel):
@@ -56,6 +58,15 @@ class ScreenTie(BaseModel):
     votes_for: int
     text: str
     text_en: str
+
+
+class ScreenCutTie(BaseModel):
+    """Passing candidates tied at the cut line, and whether a run-off is still to decide."""
+
+    project_ids: list[int]
+    votes_for: int
+    places: int | None
+    pending: bool
 
 
 class ScreenRound(BaseModel):
@@ -105,6 +116,7 @@ class HallState(BaseModel):
     threshold_votes: int | None
     max_selected: int | None
     ties: list[ScreenTie]
+    cut_tie: ScreenCutTie | None
     rounds: list[ScreenRound]
 
 
@@ -173,6 +185,7 @@ def hall_state(session: Session, *, vs: VotingSession) -> HallState:
         threshold_votes=None,
         max_selected=None,
         ties=[],
+        cut_tie=None,
         rounds=[],
     )
     if vs.state == SessionState.draft:
@@ -193,11 +206,12 @@ def hall_state(session: Session, *, vs: VotingSession) -> HallState:
                 "paper": paper,
             }
         )
-    return _closed(vs, out)
+    return _closed(session, vs, out)
 
 
-def _closed(vs: VotingSession, out: HallState) -> HallState:
-    """After the close: turnout from the kept result, and its counts once they are shown."""
+def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
+    """After the close: turnout from the kept result, and its counts once they are shown
+    (with the selection its closed run-off rounds decided)."""
     assert vs.result is not None
     kept = parse_result(vs.result)
     seated = kept.electorate
@@ -220,8 +234,11 @@ def _closed(vs: VotingSession, out: HallState) -> HallState:
     }
     if not _shows_counts(vs):
         return out.model_copy(update=update)
+    kept = runoff.with_rounds(session, vs=vs, result=kept)
     rows: list[ScreenRow] = []
     if isinstance(kept, SelectionResult):
+        cut = kept.cut_tie
+        waiting = set(cut.project_ids) if cut is not None and cut.pending else set()
         for p in kept.projects:
             counts = {"for": p.votes_for, "against": p.against, "abstain": p.abstain}
             rows.append(
@@ -236,6 +253,7 @@ def _closed(vs: VotingSession, out: HallState) -> HallState:
                     selected=p.selected,
                     rank=p.rank,
                     grade=None,
+                    pending=p.project_id in waiting,
                 )
             )
         update.update(
@@ -252,6 +270,16 @@ def _closed(vs: VotingSession, out: HallState) -> HallState:
                 )
                 for t in kept.ties
             ],
+            cut_tie=(
+                ScreenCutTie(
+                    project_ids=cut.project_ids,
+                    votes_for=cut.votes_for,
+                    places=cut.places,
+                    pending=cut.pending,
+                )
+                if cut is not None
+                else None
+            ),
         )
     else:
         for s in kept.projects:
@@ -272,6 +300,7 @@ def _closed(vs: VotingSession, out: HallState) -> HallState:
                     selected=None,
                     rank=None,
                     grade=s.grade,
+                    pending=False,
                 )
             )
     update.update(

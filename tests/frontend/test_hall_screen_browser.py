@@ -191,6 +191,11 @@ def test_the_screen_through_a_hall_vote(
     page.wait_for_selector("#hall-offline", state="hidden", timeout=8000)
     assert page.locator("#hall-table tbody tr").count() == len(hall.ids)
 
+    # The script's redraw says what the server's first paint says.
+    drawn = " ".join(_text(page, "#hall-body").split())
+    page.reload()
+    assert " ".join(_text(page, "#hall-body").split()) == drawn
+
     # English only when asked; axe in both languages.
     page.goto(f"{live_server}/hall/{hall.sid}?lang=en")
     assert "For" in _text(page, "#hall-table") and "Not voted" in _text(page, "#hall-table")

@@ -110,9 +110,11 @@
       cell.textContent = t("hall.grade." + r.grade);
     } else if (r.passed) {
       cell.appendChild(el("span", { "class": "mark-passed", text: t("hall.passed") }));
-      if (r.selected) {
+      if (r.pending || r.selected) {
         cell.appendChild(document.createTextNode(" "));
-        cell.appendChild(el("span", { "class": "mark-selected", text: t("hall.selected") }));
+        cell.appendChild(r.pending
+          ? el("span", { "class": "mark-pending", text: t("hall.pending") })
+          : el("span", { "class": "mark-selected", text: t("hall.selected") }));
       }
     } else {
       cell.appendChild(el("span", { "class": "mark-out", text: t("hall.not_passed") }));
@@ -164,6 +166,12 @@
         text: t("hall.tie", { n: tie.votes_for, names: listNames(tie.project_ids, byId_), how: en ? tie.text_en : tie.text })
       }));
     });
+    if (s.cut_tie && s.cut_tie.pending) {
+      foot.appendChild(el("p", {
+        "class": "hall-tie",
+        text: t("hall.cut_tie.pending", { n: s.cut_tie.votes_for, names: listNames(s.cut_tie.project_ids, byId_) })
+      }));
+    }
     s.rounds.forEach(function (r, i) {
       foot.appendChild(el("p", {
         "class": "hall-round",

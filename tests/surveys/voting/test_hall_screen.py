@@ -251,3 +251,49 @@ def test_a_poll_is_a_few_queries(
             _screen(client, sid)
         assert seen["SELECT"] <= 4, (action, seen)
         assert set(seen) <= {"SELECT", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}, seen
+
+
+def test_a_tie_at_the_cut_line_then_its_run_off(
+    client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+) -> None:
+    # One place (max_selected 1), two candidates with 5 "for" each: a run-off decides.
+    ids = create_projects(client, admin, [500_000, 500_000, 400_000])
+    payload = session_payload(
+        ids, deputies.names, budget_cap=2_000_000, max_selected=1, mode="hall", on_tie="runoff"
+    )
+    sid = create_session(client, admin, payload)
+    _sign_in(session, sid, deputies.names[:6])
+    act(client, admin, sid, "open")
+    for h in deputies.headers[:5]:
+        vote(client, h, sid, {ids[0]: "for", ids[1]: "for", ids[2]: "against"})
+    act(client, admin, sid, "close")
+    state = _screen(client, sid)
+    assert state["cut_tie"]["pending"] is True
+    assert sorted(state["cut_tie"]["project_ids"]) == sorted(ids[:2])
+    rows = {r["project_id"]: r for r in state["candidates"]}
+    assert [rows[p]["pending"] for p in ids] == [True, True, False]
+    assert not any(r["selected"] for r in state["candidates"])
+    # The run-off: same electorate, attendance carried over; 4 to 2 for the second.
+    r = client.post(f"{API}/{sid}/runoff", headers=admin)
+    assert r.status_code == 201, r.text
+    child = int(r.json()["id"])
+    assert _screen(client, child)["present"] == 6
+    act(client, admin, child, "open")
+    for i, h in enumerate(deputies.headers[:6]):
+        first, second = ("against", "for") if i < 4 else ("for", "against")
+        vote(client, h, child, {ids[0]: first, ids[1]: second})
+    act(client, admin, child, "close")
+    run_off = _screen(client, child)
+    assert {r["project_id"]: r["counts"]["for"] for r in run_off["candidates"]} == {
+        ids[0]: 2,
+        ids[1]: 4,
+    }
+    parent = _screen(client, sid)
+    assert parent["cut_tie"] is None or parent["cut_tie"]["pending"] is False
+    assert [r["selected"] for r in parent["candidates"] if r["project_id"] == ids[1]] == [True]
+    assert [(r["session_id"], r["selected"]) for r in parent["rounds"]] == [(child, [ids[1]])]
+    # The decided view is the results API's (the same function, runoff.with_rounds).
+    kept = client.get(f"{API}/{sid}/results", headers=admin).json()
+    assert [p["selected"] for p in kept["projects"]] == [
+        r["selected"] for r in parent["candidates"]
+    ]
