@@ -21,13 +21,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlmodel import Session
 
-from analytics.indicators import disclosure
+from analytics.indicators import cube_files, disclosure
+from analytics.indicators.cube_load import load_new
 from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
 from surveys.forms.stats import RESPONSE_KEY
@@ -48,9 +49,9 @@ _COLS = {
 class _Table:
     """Values seen so far and their codes (codes never change once given)."""
 
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.index: dict[Any, int] = {}
+    def __init__(self, values: Sequence[Any] = ()) -> None:
+        self.values: list[Any] = list(values)
+        self.index: dict[Any, int] = {v: i for i, v in enumerate(self.values)}
 
     def codes(self, column: np.ndarray) -> np.ndarray:
         """Codes of a chunk's values (one dictionary look-up per distinct value)."""
@@ -68,6 +69,8 @@ class _Table:
 @dataclass
 class _Cube:
     keys: list[str]
+    files: Path | None = None  # where its generations live (cube_files); None: memory only
+    base: cube_files.Generation | None = None  # the mapped generation; cols hold the tail
     watermark: int = 0
     size: int = 0
     cols: dict[str, np.ndarray] = field(default_factory=dict)
@@ -80,6 +83,30 @@ class _Cube:
         self.cols = {name: np.zeros(0, dt) for name, dt in _COLS.items()}
         self.answers = {k: np.zeros(0, np.int16) for k in self.keys}
         self.tables = {name: _Table() for name in ("unit", "area", "age", "sex", *self.keys)}
+
+    def adopt(self, gen: cube_files.Generation) -> None:
+        """Answer from ``gen`` plus the responses after it (the tail is read again)."""
+        self.__post_init__()
+        self.tables = {name: _Table(values) for name, values in gen.tables.items()}
+        self.base = gen
+        self.size = 0
+        self.watermark = gen.watermark
+        self.blocks = {}
+
+    def columns(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Every row's columns and answer codes: the generation's, then the tail's."""
+        n = self.size
+        cols = {k: v[:n] for k, v in self.cols.items()}
+        answers = {k: v[:n] for k, v in self.answers.items()}
+        if self.base is None:
+            return cols, answers
+        if n == 0:
+            return dict(self.base.cols), dict(self.base.answers)
+        b = self.base
+        return (
+            {k: np.concatenate([b.cols[k], v]) for k, v in cols.items()},
+            {k: np.concatenate([b.answers[k], v]) for k, v in answers.items()},
+        )
 
     def _reserve(self, extra: int) -> None:
         need = self.size + extra
@@ -131,22 +158,22 @@ def _cube(session: Session, campaign_id: int) -> _Cube:
     # The creation time tells a campaign from a later one that reuses its id (a wiped test
     # database, a restored backup).
     campaign = session.get(Campaign, campaign_id)
-    key = (
-        str(session.get_bind().engine.url),
-        campaign_id,
-        str(campaign.created_at if campaign else ""),
-    )
+    url = session.get_bind().engine.url
+    created = str(campaign.created_at if campaign else "")
+    key = (str(url), campaign_id, created)
     with _cubes_lock:
         cube = _cubes.get(key)
     if cube is not None:
         return cube
     keys = sorted(campaign_questions(session, campaign=campaign)) if campaign else []
+    where = cube_files.root(url) if campaign else None
+    files = cube_files.campaign_dir(where, url, campaign_id, created) if where else None
     with _cubes_lock:
-        return _cubes.setdefault(key, _Cube(keys=keys))
+        return _cubes.setdefault(key, _Cube(keys=keys, files=files))
 
 
 def forget(campaign_id: int | None = None) -> None:
-    """Drop cached columns (after deleting responses, or in tests)."""
+    """Drop the in-process columns (in tests); the next view maps the newest generation."""
     with _cubes_lock:
         for key in [k for k in _cubes if campaign_id is None or k[1] == campaign_id]:
             del _cubes[key]
@@ -156,63 +183,37 @@ def refresh(session: Session, *, campaign_id: int, chunk: int = 100_000) -> _Cub
     """The campaign's columns, brought up to date with the database (new responses only)."""
     cube = _cube(session, campaign_id)
     with cube.lock:
-        _load_new(session, cube, campaign_id, chunk)
+        if cube.files is not None:
+            _adopt_newer(cube, cube.files)
+        load_new(session, cube, campaign_id, chunk)
+        if cube.files is not None and cube.size >= cube_files.PERSIST_ROWS:
+            _persist(cube, cube.files)
     return cube
 
 
-def _responses_sql(dialect: str) -> str:
-    if dialect == "postgresql":
-        day = "(CAST((r.submitted_hour AT TIME ZONE 'UTC') AS DATE) - DATE '1970-01-01')"
-        campaign = "r.campaign_id"
-    else:
-        day = "CAST(julianday(date(r.submitted_hour)) - 2440587.5 AS INTEGER)"
-        # "+" keeps SQLite walking the primary key from the watermark on, instead of reading
-        # the whole campaign through its index and sorting it for every chunk.
-        campaign = "+r.campaign_id"
-    return (
-        "SELECT r.id, r.unit_id, COALESCE(r.area_unit_id, 0), COALESCE(r.age_band, ''), "
-        f"COALESCE(r.sex, ''), {day}, r.flagged FROM survey_response r "
-        f"WHERE r.id > :after AND {campaign} = :cid ORDER BY r.id LIMIT :lim"
+def _adopt_newer(cube: _Cube, files: Path) -> None:
+    """Move onto a generation newer than the one mapped (another process wrote it)."""
+    mapped = cube.base.watermark if cube.base is not None else 0
+    if cube_files.newest_watermark(files) <= mapped:
+        return
+    gen = cube_files.open_newest(files)
+    if gen is not None and gen.watermark > mapped and gen.keys == cube.keys:
+        cube.adopt(gen)
+
+
+def _persist(cube: _Cube, files: Path) -> None:
+    """Write generation + tail as the next generation, then map it instead of the tail."""
+    cols, answers = cube.columns()
+    written = cube_files.write(
+        files,
+        watermark=cube.watermark,
+        keys=cube.keys,
+        tables={name: list(t.values) for name, t in cube.tables.items()},
+        cols=cols,
+        answers=answers,
     )
-
-
-def _answers_sql(dialect: str) -> str:
-    p = "%({})s" if dialect == "postgresql" else ":{}"
-    return (
-        "SELECT response_id, value_num FROM response_answer WHERE response_id > "
-        f"{p.format('after')} AND response_id <= {p.format('last')} AND question_key = "
-        f"{p.format('key')} AND value_num IS NOT NULL"
-    )
-
-
-def _load_new(session: Session, cube: _Cube, campaign_id: int, chunk: int) -> None:
-    dialect = session.get_bind().dialect.name
-    sql = text(_responses_sql(dialect))
-    answers_sql = _answers_sql(dialect)
-    # Plain driver cursor for the answers: millions of (id, value) pairs, no row objects.
-    cursor = session.connection().connection.cursor()
-    try:
-        while True:
-            after = cube.watermark
-            rows = session.execute(sql, {"cid": campaign_id, "after": after, "lim": chunk}).all()
-            if not rows:
-                return
-            last = int(rows[-1][0])
-            rid = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            values = np.full((len(cube.keys), len(rows)), np.nan)
-            for j, key in enumerate(cube.keys):
-                cursor.execute(answers_sql, {"after": after, "last": last, "key": key})
-                found = np.asarray(cursor.fetchall(), dtype=float).reshape(-1, 2)
-                if len(found):
-                    a_rid = found[:, 0].astype(np.int64)
-                    pos = np.minimum(np.searchsorted(rid, a_rid), len(rid) - 1)
-                    mine = rid[pos] == a_rid  # answers of other campaigns' responses in range
-                    values[j, pos[mine]] = found[mine, 1]
-            cube.append(rows, values)
-            if len(rows) < chunk:
-                return
-    finally:
-        cursor.close()
+    if written:
+        _adopt_newer(cube, files)
 
 
 def _dense(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -248,9 +249,8 @@ def _snapshot(
     """The cube brought up to date and a consistent view of its first ``n`` rows."""
     cube = refresh(session, campaign_id=campaign_id)
     with cube.lock:
-        n = cube.size
-        c = {k: v[:n] for k, v in cube.cols.items()}
-        answers = {k: v[:n] for k, v in cube.answers.items()}
+        c, answers = cube.columns()
+        n = len(c["rid"])
         tables = {k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()}
     return cube, n, c, answers, tables
 

@@ -1,0 +1,156 @@
+"""The columnar copy's files: generations of a campaign's columns that every worker maps.
+
+A generation is a directory of ``.npy`` files (one per column, the integer codes
+``cube._Cube`` counts from) and a ``manifest.json`` (the highest response id it holds, the
+question keys and the value behind each code). Processes open the newest generation
+read-only with ``mmap``, so the pages are shared through the operating system's cache instead
+of copied into each worker, and a restarted worker answers after reading only the responses
+stored since. Generations are immutable: a process whose in-memory tail of new responses has
+grown past ``PERSIST_ROWS`` writes the next one under an exclusive file lock (one writer at a
+time; the others keep their tails and skip), into a temporary directory renamed into place, so
+a reader never sees a half-written generation. Older generations are removed afterwards;
+processes still mapping them keep their pages until they move on (unlinked files stay
+readable on POSIX).
+
+Where: ``MINYI_ANALYTICS_DIR`` when set; otherwise beside a SQLite database file
+(``minyi.db.columns/``) and, for PostgreSQL, under the system's temporary directory. An
+in-memory SQLite database keeps its copy in the process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import URL
+
+# A tail this long (responses read from the database since the newest generation) is
+# written out as the next generation; below it, a restart re-reads the tail (milliseconds).
+PERSIST_ROWS = 20_000
+_PREFIX = "gen-"
+
+
+@dataclass
+class Generation:
+    """One immutable generation, mapped read-only."""
+
+    path: Path
+    watermark: int
+    keys: list[str]
+    tables: dict[str, list[Any]]
+    cols: dict[str, np.ndarray]
+    answers: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(self.cols["rid"])
+
+
+def root(url: URL) -> Path | None:
+    """The directory holding this database's generations (None: keep them in memory)."""
+    configured = os.environ.get("MINYI_ANALYTICS_DIR")
+    if configured:
+        return Path(configured)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            return None
+        return Path(url.database + ".columns")
+    return Path(tempfile.gettempdir()) / "minyi-analytics"
+
+
+def campaign_dir(base: Path, url: URL, campaign_id: int, created_at: str) -> Path:
+    """The campaign's directory; keyed like the in-process copy (database, id, creation)."""
+    ident = f"{url.render_as_string(hide_password=True)}|{campaign_id}|{created_at}"
+    return base / f"c{campaign_id}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+
+
+def _generations(directory: Path) -> list[tuple[int, Path]]:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        if name.startswith(_PREFIX) and name[len(_PREFIX) :].isdigit():
+            found.append((int(name[len(_PREFIX) :]), directory / name))
+    return sorted(found)
+
+
+def newest_watermark(directory: Path) -> int:
+    """The highest response id of the newest generation (0: none); one directory listing."""
+    gens = _generations(directory)
+    return gens[-1][0] if gens else 0
+
+
+def open_newest(directory: Path) -> Generation | None:
+    """The newest complete generation, mapped read-only (None if none can be read)."""
+    for watermark, path in reversed(_generations(directory)):
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            cols = {
+                name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r"))
+                for name in manifest["columns"]
+            }
+            answers = {
+                key: np.asarray(np.load(path / f"a{i}.npy", mmap_mode="r"))
+                for i, key in enumerate(manifest["keys"])
+            }
+        except (OSError, ValueError, KeyError):
+            continue  # removed by a newer writer between listing and opening
+        return Generation(path, watermark, manifest["keys"], manifest["tables"], cols, answers)
+    return None
+
+
+@contextlib.contextmanager
+def _writer_lock(directory: Path) -> Iterator[bool]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write(
+    directory: Path,
+    *,
+    watermark: int,
+    keys: list[str],
+    tables: dict[str, list[Any]],
+    cols: dict[str, np.ndarray],
+    answers: dict[str, np.ndarray],
+) -> bool:
+    """Write the next generation unless another process is writing or wrote a newer one."""
+    with _writer_lock(directory) as mine:
+        if not mine or newest_watermark(directory) >= watermark:
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
+        try:
+            for name, col in cols.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(col))
+            for i, key in enumerate(keys):
+                np.save(tmp / f"a{i}.npy", np.ascontiguousarray(answers[key]))
+            manifest = {"columns": list(cols), "keys": keys, "tables": tables}
+            (tmp / "manifest.json").write_text(json.dumps(manifest))
+            os.rename(tmp, directory / f"{_PREFIX}{watermark}")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for _old, path in _generations(directory)[:-1]:
+            shutil.rmtree(path, ignore_errors=True)
+        return True

@@ -1,0 +1,162 @@
+"""The columns' files: counts equal the in-memory copy's, a restart maps them instead of
+reading every response again, another process reads the same generation, new responses show."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from sqlmodel import Session
+
+from analytics import indicators
+from analytics.indicators import cube, cube_files, cube_load, queries
+from analytics.indicators.weighting import cell_weights
+from surveys.forms.stats import RESPONSE_KEY
+from tests.synthetic import Synthetic, add_responses
+
+GROUPINGS: list[dict[str, Any]] = [
+    {"fields": ["unit"], "period": None},
+    {"fields": ["area", "period"], "period": "month"},
+    {"fields": ["age_band", "sex"], "period": None},
+    {"fields": ["unit", "period"], "period": "week"},
+    {"fields": ["period"], "period": "day", "include_flagged": True},
+    {"fields": ["unit"], "period": None, "weighted": True},
+]
+
+
+@pytest.fixture(autouse=True)
+def _files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    where = tmp_path / "columns"
+    monkeypatch.setenv("MINYI_ANALYTICS_DIR", str(where))
+    monkeypatch.setattr(cube_files, "PERSIST_ROWS", 500)
+    cube.forget()
+    yield where
+    cube.forget()
+
+
+def _counts(session: Session, syn: Synthetic, view: dict[str, Any]) -> queries.Counts:
+    weights = None
+    if view.get("weighted"):
+        campaign = indicators.get_campaign(session, syn.campaign_id)
+        weights, _ = cell_weights(session, campaign, False, 5)
+    return cube.counts(
+        session,
+        campaign_id=syn.campaign_id,
+        fields=view["fields"],
+        period=view["period"],
+        include_flagged=bool(view.get("include_flagged")),
+        filters=queries.Filters(),
+        weights=weights,
+        k=5 if view.get("weighted") else 0,
+    )
+
+
+def _same(a: queries.Counts, b: queries.Counts) -> None:
+    assert list(a.keys) == list(b.keys)
+    for f in a.keys:
+        assert a.keys[f].tolist() == b.keys[f].tolist()
+    assert a.question.tolist() == b.question.tolist()
+    for name in ("value", "n", "wn", "w2n", "w4n"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.weights == b.weights
+
+
+def test_file_counts_equal_in_memory_counts_exactly(
+    session: Session, synthetic: Callable[..., Synthetic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syn = synthetic(n=1300, units=4, areas=3, seed=21)
+    from_files = [_counts(session, syn, v) for v in GROUPINGS]
+    mapped = cube.refresh(session, campaign_id=syn.campaign_id)
+    assert mapped.base is not None and mapped.base.size == 1300 and mapped.size == 0
+    cube.forget()
+    monkeypatch.setattr(cube_files, "root", lambda url: None)
+    for view, counted in zip(GROUPINGS, from_files, strict=True):
+        _same(counted, _counts(session, syn, view))
+        raw = queries.fetch_counts(
+            session,
+            source="raw",
+            campaign_id=syn.campaign_id,
+            fields=view["fields"],
+            period=view["period"],
+            include_flagged=bool(view.get("include_flagged")),
+            filters=queries.Filters(),
+            weights=None,
+        )
+        if not view.get("weighted"):
+            assert int(raw.n.sum()) == int(counted.n.sum())
+
+
+def test_a_restart_maps_the_files_and_reads_only_new_responses(
+    app: FastAPI,
+    session: Session,
+    synthetic: Callable[..., Synthetic],
+    monkeypatch: pytest.MonkeyPatch,
+    _files: Path,
+) -> None:
+    syn = synthetic(n=800, units=3, areas=2, seed=5)
+    before = _counts(session, syn, GROUPINGS[0])
+    assert len(list(_files.glob("c*/gen-*"))) == 1
+    cube.forget()  # a new worker process starts with nothing in memory
+    read: list[int] = []
+    original = cube_load.load_new
+
+    def counting(session: Session, c: Any, campaign_id: int, chunk: int) -> None:
+        size = c.size
+        original(session, c, campaign_id, chunk)
+        read.append(c.size - size)
+
+    monkeypatch.setattr(cube, "load_new", counting)
+    _same(before, _counts(session, syn, GROUPINGS[0]))
+    assert read == [0]
+
+    add_responses(app.state.engine, syn, n=40, seed=6, flagged_share=0.0)
+    session.rollback()
+    after = _counts(session, syn, GROUPINGS[0])
+    assert read[-1] == 40
+    assert int(after.n[after.question == RESPONSE_KEY].sum()) == (
+        int(before.n[before.question == RESPONSE_KEY].sum()) + 40
+    )
+
+
+_CHILD = """
+import json, sys
+from sqlmodel import Session
+from analytics.indicators import cube, queries
+from service.db import make_engine
+engine = make_engine(sys.argv[1])
+with Session(engine) as s:
+    c = cube.counts(s, campaign_id=int(sys.argv[2]), fields=["unit"], period=None,
+                    include_flagged=False, filters=queries.Filters(), weights=None)
+    mapped = cube.refresh(s, campaign_id=int(sys.argv[2]))
+    print(json.dumps({"n": c.n.tolist(), "wn": c.wn.tolist(), "tail": mapped.size,
+                      "mapped": mapped.base.size if mapped.base is not None else 0}))
+"""
+
+
+def test_another_process_maps_the_same_generation(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic], _files: Path
+) -> None:
+    syn = synthetic(n=700, units=3, areas=2, seed=8)
+    mine = _counts(session, syn, GROUPINGS[0])
+    url = app.state.engine.url.render_as_string(hide_password=False)
+    env = {"MINYI_ANALYTICS_DIR": str(_files), "PATH": "/usr/bin:/bin"}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, url, str(syn.campaign_id)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env=env | {"PYTHONPATH": str(root)},
+        timeout=120,
+    )
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert theirs["mapped"] == 700 and theirs["tail"] == 0
+    assert theirs["n"] == mine.n.tolist() and theirs["wn"] == mine.wn.tolist()
