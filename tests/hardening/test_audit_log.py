@@ -160,6 +160,8 @@ def _calls(
             "/api/v1/voting-sessions/2",
             {"json": {"title": "改名的票决"}},
         ),
+        # The hall: an officer's sign-in and its undo, seat cards issued, revoked and reissued.
+        *_hall_calls("/api/v1/voting-sessions/{session_id}", world.deputies[0]),
         ("POST", "/api/v1/voting-sessions/{session_id}/open", "/api/v1/voting-sessions/2/open", {}),
         # Session 2 is a mixed one: paper sheets beside the devices.
         *_paper_calls("/api/v1/voting-sessions/{session_id}/paper", world.deputies[0]),
@@ -301,6 +303,22 @@ def _session_body(world: World) -> dict[str, Any]:
         "on_no_fit": "skip",
         "ballot_method": "mixed",
     }
+
+
+def _hall_calls(route: str, deputy: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    path = route.replace("{session_id}", "2")
+    return [
+        ("POST", f"{route}/attendance", f"{path}/attendance", {"json": {"username": deputy}}),
+        ("DELETE", f"{route}/attendance/{{username}}", f"{path}/attendance/{deputy}", {}),
+        ("POST", f"{route}/seat-cards", f"{path}/seat-cards", {}),
+        (
+            "POST",
+            f"{route}/seat-cards/{{username}}/revoke",
+            f"{path}/seat-cards/{deputy}/revoke",
+            {},
+        ),
+        ("POST", f"{route}/seat-cards/{{username}}", f"{path}/seat-cards/{deputy}", {}),
+    ]
 
 
 def _paper_calls(route: str, deputy: str) -> list[tuple[str, str, str, dict[str, Any]]]:
