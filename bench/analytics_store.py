@@ -322,6 +322,31 @@ def main() -> None:
                         )
             print(f"round {rnd + 1}/{args.rounds} done, load {os.getloadavg()[0]:.1f}", flush=True)
 
+        # files with a tail: a generation written PERSIST_ROWS responses ago, so a start
+        # maps it and reads the newest responses from the database (the worst case).
+        mem = cube.refresh(s, campaign_id=cid)
+        c, ans = mem.columns()
+        cut = n_rows - cube_files.PERSIST_ROWS
+        os.environ["MINYI_ANALYTICS_DIR"] = str(work / "columns-tail")
+        created = str(s.get(Campaign, cid).created_at)  # type: ignore[union-attr]
+        cube_files.write(
+            cube_files.campaign_dir(work / "columns-tail", engine.url, cid, created),
+            watermark=int(c["rid"][cut - 1]),
+            keys=keys,
+            tables={k: list(v.values) for k, v in mem.tables.items()},
+            cols={k: v[:cut] for k, v in c.items()},
+            answers={k: v[:cut] for k, v in ans.items()},
+        )
+        del mem, c, ans
+        for _ in range(3):
+            cube.forget()
+            gc.collect()
+            cube_files.PERSIST_ROWS += 1  # keep the tail: do not write it out here
+            add(
+                f"files: first view after a start, tail {n_rows - cut:,}",
+                ms(lambda: cube_counts(s, cid, ["unit"], None)),
+            )
+
     print(f"\n{n_rows:,} responses; load average at the end {os.getloadavg()}")
     for name, xs in res.items():
         if len(xs) == 1:

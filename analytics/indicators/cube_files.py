@@ -6,7 +6,7 @@ question keys and the value behind each code). Processes open the newest generat
 read-only with ``mmap``, so the pages are shared through the operating system's cache instead
 of copied into each worker, and a restarted worker answers after reading only the responses
 stored since. Generations are immutable: a process whose in-memory tail of new responses has
-grown past ``PERSIST_ROWS`` writes the next one under an exclusive file lock (one writer at a
+reached ``PERSIST_ROWS`` writes the next one under an exclusive file lock (one writer at a
 time; the others keep their tails and skip), into a temporary directory renamed into place, so
 a reader never sees a half-written generation. Older generations are removed afterwards;
 processes still mapping them keep their pages until they move on (unlinked files stay
@@ -36,7 +36,7 @@ from sqlalchemy.engine import URL
 
 # A tail this long (responses read from the database since the newest generation) is
 # written out as the next generation; below it, a restart re-reads the tail (milliseconds).
-PERSIST_ROWS = 20_000
+PERSIST_ROWS = 5_000
 _PREFIX = "gen-"
 
 
