@@ -3,6 +3,7 @@ reading every response again, another process reads the same generation, new res
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -160,3 +161,29 @@ def test_another_process_maps_the_same_generation(
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     assert theirs["mapped"] == 700 and theirs["tail"] == 0
     assert theirs["n"] == mine.n.tolist() and theirs["wn"] == mine.wn.tolist()
+
+
+def test_the_copy_views_equal_sql_when_read_from_files(
+    session: Session, synthetic: Callable[..., Synthetic], _files: Path
+) -> None:
+    # The in-memory copy's own check (every kind of grouping, weighted, filtered), with the
+    # columns written out and mapped after the first view.
+    from tests.analytics.test_cube import test_columns_equal_sql_on_raw_responses
+
+    test_columns_equal_sql_on_raw_responses(session, synthetic)
+    assert len(list(_files.glob("c*/gen-*"))) == 1
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    cols = {"rid": np.arange(1, 4, dtype=np.int64)}
+    kw: dict[str, Any] = {"keys": [], "tables": {}, "cols": cols, "answers": {}}
+    with cube_files._writer_lock(tmp_path) as mine:
+        assert mine
+        # A second process's open file of the lock.
+        with open(tmp_path / "lock", "a+b") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not cube_files.write(tmp_path, watermark=3, **kw)  # someone else is writing
+    assert cube_files.write(tmp_path, watermark=3, **kw)
+    assert not cube_files.write(tmp_path, watermark=3, **kw)  # not newer: left as it is
+    gen = cube_files.open_newest(tmp_path)
+    assert gen is not None and gen.watermark == 3 and gen.cols["rid"].tolist() == [1, 2, 3]
