@@ -33,7 +33,12 @@ from surveys.voting.dependencies import (
     valid_proposal_id,
     valid_session_id,
 )
-from surveys.voting.exceptions import AlreadySupported, AlreadyVoted, NotInElectorate
+from surveys.voting.exceptions import (
+    AlreadySupported,
+    AlreadyVoted,
+    NotInElectorate,
+    NotSignedIn,
+)
 from surveys.voting.models import (
     CATEGORIES,
     SATISFACTION_CHOICES,
@@ -112,11 +117,12 @@ def _vote_gate(
     except NotInElectorate:
         return None, _error(request, translate(lang, "vote.not_member"), 403)
     except Conflict as exc:
-        reason = (
-            "vote.already"
-            if isinstance(exc, AlreadyVoted)
-            else f"vote.state.{SessionState(vs.state).value}"
-        )
+        if isinstance(exc, AlreadyVoted):
+            reason = "vote.already"
+        elif isinstance(exc, NotSignedIn):
+            reason = "vote.not_signed_in"
+        else:
+            reason = f"vote.state.{SessionState(vs.state).value}"
         ctx = {"vs": sessions.session_public(session, vs=vs), "reason": reason}
         return None, render(request, "vote_closed.html", ctx, status_code=409)
     return vs, None

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from service.errors import Conflict, Invalid, error_item
 from service.models import User
-from surveys.voting.exceptions import AlreadyVoted, NotInElectorate, SessionNotOpen
+from surveys.voting.exceptions import AlreadyVoted, NotInElectorate, NotSignedIn, SessionNotOpen
+from surveys.voting.hall_models import Attendance
 from surveys.voting.models import (
     SATISFACTION_CHOICES,
     SELECTION_CHOICES,
@@ -25,6 +26,7 @@ from surveys.voting.models import (
     Receipt,
     SessionDeputy,
     SessionKind,
+    SessionMode,
     SessionState,
     Turnout,
     Voter,
@@ -104,6 +106,17 @@ def _check_member_and_open(session: Session, *, vs: VotingSession, user: User) -
     if vs.state != SessionState.open:
         raise SessionNotOpen(
             f"The session is not open for voting (it is {SessionState(vs.state).value})"
+        )
+    require_signed_in(session, vs=vs, user=user)
+
+
+def require_signed_in(session: Session, *, vs: VotingSession, user: User) -> None:
+    """In the hall only deputies present vote, by device or on paper: 实到 counts them, and
+    a ballot from a deputy nobody saw arrive would make the votes outnumber the present."""
+    if vs.mode == SessionMode.hall and session.get(Attendance, (vs.id, user.id)) is None:
+        raise NotSignedIn(
+            f"代表 {user.username} 尚未签到，会场票决须先签到再投票 "
+            f"({user.username} has not signed in: in a hall vote deputies sign in first)"
         )
 
 

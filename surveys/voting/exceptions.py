@@ -14,6 +14,10 @@ class SessionNotOpen(Conflict):
     """The session does not take ballots (draft, closed or published)."""
 
 
+class NotSignedIn(Conflict):
+    """A hall vote takes ballots only from deputies signed in (实到)."""
+
+
 class AlreadyVoted(Conflict):
     """The deputy has cast a ballot in this session already."""
 

@@ -418,7 +418,7 @@ def card_holder(
     card = session.exec(
         select(SeatCard).where(
             SeatCard.code_hash == code_hash(code),
-            SeatCard.session_id == vs.id,
+            col(SeatCard.session_id).in_(_card_sessions(session, vs)),
             col(SeatCard.revoked_at).is_(None),
         )
     ).first()
@@ -429,6 +429,19 @@ def card_holder(
             on_refused()
         raise Forbidden(CARD_REFUSED)
     return user
+
+
+def _card_sessions(session: Session, vs: VotingSession) -> list[int]:
+    """The sessions whose cards vote in this one: its own, and for a run-off those of the
+    rounds before it (the run-off follows in the same sitting, with the same electorate)."""
+    ids = [vs.id or 0]
+    parent = vs.runoff_of_id
+    while parent is not None and parent not in ids:
+        ids.append(parent)
+        parent = session.exec(
+            select(VotingSession.runoff_of_id).where(VotingSession.id == parent)
+        ).one()
+    return ids
 
 
 def card_sign_in(

@@ -23,6 +23,7 @@ from service import audit
 from service.db import utcnow
 from service.errors import Conflict, Invalid, NotFound, error_item
 from service.models import User
+from surveys.voting.ballots import require_signed_in
 from surveys.voting.exceptions import AlreadyVoted
 from surveys.voting.hall_models import PaperBallot, PaperCount
 from surveys.voting.models import (
@@ -168,6 +169,7 @@ def _mark_voter(session: Session, vs: VotingSession, username: str) -> None:
     member = user is not None and session.get(SessionDeputy, (vs.id, user.id)) is not None
     if user is None or not member:
         raise Invalid.field(("body", "username"), f"'{username}' is not in the electorate")
+    require_signed_in(session, vs=vs, user=user)
     session.add(Voter(session_id=vs.id or 0, user_id=user.id or 0))
     try:
         session.flush()

@@ -113,6 +113,16 @@ def test_sign_in_vote_revoke_and_reissue_with_cards(
         headers=deputies.headers[1],
     )
     assert r.status_code == 409
+    # In the hall only deputies signed in vote: a late arrival signs in first.
+    r = client.post(
+        f"{API}/{sid}/ballots",
+        json={"choices": {str(i): "against" for i in ids}},
+        headers=deputies.headers[3],
+    )
+    assert r.status_code == 409 and "signed in" in r.text
+    assert _ballot(client, sid, cards[names[4]], ids) == 409  # by card, not signed in either
+    r = client.post(f"{API}/{sid}/attendance", json={"username": names[3]}, headers=admin)
+    assert r.status_code == 201
     # By password, then by card.
     vote(client, deputies.headers[3], sid, dict.fromkeys(ids, "against"))
     assert _ballot(client, sid, cards[names[3]], ids) == 409

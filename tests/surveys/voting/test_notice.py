@@ -221,6 +221,10 @@ def test_hall_notice_states_attendance_and_the_runoff_opens_on_carried_attendanc
     p1, p2, p3 = ids
     payload = session_payload(ids, deputies.names, max_selected=2, on_tie="runoff", mode="hall")
     sid = create_session(client, admin, payload)
+    cards = {
+        c["username"]: c["code"]
+        for c in client.post(f"{API}/{sid}/seat-cards", headers=admin).json()
+    }
     for name in deputies.names[:6]:
         r = client.post(f"{API}/{sid}/attendance", json={"username": name}, headers=admin)
         assert r.status_code in (200, 201), r.text
@@ -238,7 +242,12 @@ def test_hall_notice_states_attendance_and_the_runoff_opens_on_carried_attendanc
     act(client, admin, rid, "open")  # the quorum holds on the carried attendance
     for i in range(6):
         pick = {p2: "for", p3: "against"} if i < 2 else {p2: "against", p3: "for"}
-        vote(client, deputies.headers[i], rid, pick)
+        if i < 2:  # the first round's seat cards vote in its run-off, in the same sitting
+            choices = {str(p): c for p, c in pick.items()}
+            body = {"code": cards[deputies.names[i]], "choices": choices}
+            assert client.post(f"{API}/{rid}/card/ballots", json=body).status_code == 201
+        else:
+            vote(client, deputies.headers[i], rid, pick)
     act(client, admin, rid, "close")
     act(client, admin, sid, "publish")
 
