@@ -1,18 +1,19 @@
-"""An in-process columnar copy of a campaign's responses, for the flexible views.
+"""A columnar copy of a campaign's responses, for the flexible views.
 
 The statistics table ``stat_unit`` answers the main views (indicators by unit and dimension,
 ranking) from a few thousand rows. Breakdowns by area, profile, period and weighted figures
 need finer keys; tables keyed that finely were measured at close to one row per answer (a
 GROUP BY over them took 1-2 s at a million responses, and keeping them quadrupled the cost of
-storing a response). So each worker process keeps, per campaign, numpy columns of its
-responses (unit, area, age band, sex, day, flagged, each as a small integer code) and of their
-rating and NPS answers (as codes of the scale point), and counts any grouping with
-``np.bincount``, in time linear in the responses and without sorting. The database stays the
-record: the copy is loaded from it once, then brought up to date on every request by reading
-only the responses with a larger id (responses are append-only: never edited, their
-``flagged`` state set when stored; a campaign's copy is keyed by its id and creation time).
-The result has exactly the shape of the SQL counts, so the
-statistics downstream are the same code.
+storing a response). So each campaign has numpy columns of its responses (unit, area, age
+band, sex, day, flagged, each as a small integer code) and of their rating and NPS answers
+(as codes of the scale point), and any grouping is counted with ``np.bincount``, in time
+linear in the responses and without sorting. The database stays the
+record: the columns are mapped from the newest generation of files every worker shares
+(``cube_files``: a worker that starts reads only the responses stored after it), then brought up to date on
+every request by reading only the responses with a larger id (responses are append-only:
+never edited, their ``flagged`` state set when stored; a campaign's copy is keyed by its id
+and creation time). The result has exactly the shape of the SQL counts, so the statistics
+downstream are the same code.
 """
 
 from __future__ import annotations
