@@ -7,13 +7,13 @@ GROUP BY over them took 1-2 s at a million responses, and keeping them quadruple
 storing a response). So each campaign has numpy columns of its responses (unit, area, age
 band, sex, day, flagged, each as a small integer code) and of their rating and NPS answers
 (as codes of the scale point), and any grouping is counted with ``np.bincount``, in time
-linear in the responses and without sorting. The database stays the
-record: the columns are mapped from the newest generation of files every worker shares
-(``cube_files``: a worker that starts reads only the responses stored after it), then brought up to date on
-every request by reading only the responses with a larger id (responses are append-only:
-never edited, their ``flagged`` state set when stored; a campaign's copy is keyed by its id
-and creation time). The result has exactly the shape of the SQL counts, so the statistics
-downstream are the same code.
+linear in the responses and without sorting. The database stays the record: the columns are
+mapped from the newest generation of files every worker shares (``cube_files``: a worker that
+starts reads only the responses stored after it), then brought up to date on every request
+by reading only the responses with a larger id (responses are append-only: never edited,
+their ``flagged`` state set when stored; a campaign's copy is keyed by its id and creation
+time). The result has exactly the shape of the SQL counts, so the statistics downstream are
+the same code.
 """
 
 from __future__ import annotations
