@@ -186,3 +186,16 @@ def test_the_session_form_takes_the_mode_quorum_and_ballot_method(
     assert '<option value="mixed" selected' in edit
     # The seeded hall session keeps its mode when its form is saved without touching it.
     assert '<option value="hall" selected' in client.get(f"/admin/voting-sessions/{sid}/edit").text
+
+
+def test_the_console_open_page_below_the_quorum_names_the_numbers(
+    app: FastAPI, client: TestClient
+) -> None:
+    admin, sid, _ = seed(app, client)
+    csrf = sign_in(app, client, admin)
+    r = client.post(f"/admin/voting-sessions/{sid}/open", data={"csrf_token": csrf})
+    # Six seated, none present: the quorum of 2/3 is four.
+    assert r.status_code == 409
+    assert "应到代表 6 名，实到 0 名，不足法定人数 4 名" in r.text
+    r = client.post(f"/admin/voting-sessions/{sid}/open?lang=en", data={"csrf_token": csrf})
+    assert "of 6 deputies seated, 0 are present: below the quorum of 4" in r.text

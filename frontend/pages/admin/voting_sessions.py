@@ -30,6 +30,7 @@ from frontend.pages.admin.voting_forms import (
     usernames_from_file,
     validation_errors,
 )
+from frontend.pages.admin.voting_refusals import reason_key
 from service.db import SessionDep
 from service.errors import Conflict, Invalid
 from surveys.voting import ballots, projects, runoff, sessions
@@ -396,30 +397,6 @@ def import_electorate_page(
 # --- open, close, publish -------------------------------------------------------------------
 
 
-_RUNOFF_REFUSALS = (
-    ("no tie", "runoff_no_tie"),
-    ("already exists", "runoff_exists"),
-    ("awaits a run-off", "runoff_pending"),
-    ("not closed yet", "runoff_open"),
-    ("published with the session", "runoff_round"),
-)
-
-
-def _reason_key(exc: Conflict) -> str:
-    """Which of the service's refusals this is, for a sentence in the page's language."""
-    message = exc.message.lower()
-    if "no electorate" in message:
-        return "no_electorate"
-    if "already selected" in message:
-        return "project_selected"
-    if "hash" in message:
-        return "hash"
-    for words, key in _RUNOFF_REFUSALS:  # surveys.voting.runoff's refusals
-        if words in message:
-            return key
-    return "state"
-
-
 def _refused(
     request: Request, session: Session, vs: VotingSession, action: str, exc: Conflict
 ) -> HTMLResponse:
@@ -432,8 +409,10 @@ def _refused(
         "action": action,
         "reason": translate(
             lang,
-            f"admin.voting.refused.{_reason_key(exc)}",
+            f"admin.voting.refused.{reason_key(exc)}",
             state=translate(lang, f"admin.voting.state.{_state(vs)}"),
+            message=exc.message,
+            **{k: exc.extra.get(k, "") for k in ("seated", "present", "quorum_required")},
         ),
     }
     return console_render(request, "admin/voting_refused.html", ctx, status_code=409)
