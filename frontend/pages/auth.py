@@ -24,6 +24,8 @@ from service.db import SessionDep
 from service.errors import TooManyRequests, Unauthorized
 from service.models import Role
 
+_CONSOLE_HOME = {Role.admin: "/admin", Role.organisation: "/admin/evaluations"}
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -97,9 +99,10 @@ def login_submit(
         return _login_form(request, ctx, status_code=exc.status_code)
     raw, _ = issue_token(session, user=user, settings=settings, kind="cookie")
     target = safe_next(next)
-    if target == "/" and user.role == Role.admin:
-        # The office's work starts in the console; others keep the home page.
-        target = "/admin"
+    if target == "/" and user.role in _CONSOLE_HOME:
+        # The office's work starts in the console (the organisation department's in its
+        # evaluations, the part of the console it may open); others keep the home page.
+        target = _CONSOLE_HOME[user.role]
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.set_cookie(

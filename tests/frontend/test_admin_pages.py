@@ -94,8 +94,14 @@ def test_admin_gets_the_console_and_lands_on_it_after_login(
 ) -> None:
     make_user(session, Role.admin, "boss")
     make_user(session, Role.evaluator, "reader")
+    make_user(session, Role.organisation, "zuzhibu")
     assert page_login(client, "reader") == "/"
     assert 'href="/admin"' not in client.get("/").text
+    client.cookies.clear()
+    # The organisation department lands on the part of the console it may open.
+    assert page_login(client, "zuzhibu") == "/admin/evaluations"
+    assert client.get("/admin/evaluations").status_code == 200
+    assert 'href="/admin/evaluations" class="admin-link"' in client.get("/").text
     client.cookies.clear()
     assert page_login(client, "boss") == "/admin"
     home = client.get("/")
