@@ -9,11 +9,6 @@ already entered."""
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Any
-
-from openpyxl import load_workbook
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
@@ -22,12 +17,12 @@ from analytics.assessment.schemas import ScoreCreate
 from analytics.assessment.service import add_score
 from service import audit
 from service.errors import Invalid
+from service.spreadsheet import read_table_file
 from surveys.evaluation.models import EvaluationSubject
 
 COLUMNS = ("subject_id", "source", "score", "ci_low", "ci_high", "source_text")
 REQUIRED = ("subject_id", "source", "score", "source_text")
 MAX_ROWS = 5_000
-XLSX_MAGIC = b"PK\x03\x04"
 
 
 class ScoreImportRow(BaseModel):
@@ -48,50 +43,9 @@ class ScoreImportResult(BaseModel):
     rows: list[ScoreImportRow]
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _table(lines: list[list[str]]) -> list[dict[str, str]]:
-    if not lines:
-        raise Invalid.field(("body", "file"), "the file is empty")
-    names = [h.strip().lower() for h in lines[0]]
-    missing = [c for c in REQUIRED if c not in names]
-    if missing:
-        raise Invalid.field(("body", "file"), f"missing column(s): {', '.join(missing)}")
-    rows = []
-    for values in lines[1:]:
-        row = {n: v for n, v in zip(names, values, strict=False) if n in COLUMNS}
-        rows.append({c: row.get(c, "") for c in COLUMNS})
-    if not any(any(r.values()) for r in rows):
-        raise Invalid.field(("body", "file"), "the file has no data rows")
-    if len(rows) > MAX_ROWS:
-        raise Invalid.field(("body", "file"), f"at most {MAX_ROWS} rows per import")
-    return rows
-
-
 def read_scores_file(data: bytes) -> list[dict[str, str]]:
     """The rows of an uploaded .xlsx (first sheet) or .csv (UTF-8, or GB18030 from Excel)."""
-    if not data.strip():
-        raise Invalid.field(("body", "file"), "the file is empty")
-    if data.startswith(XLSX_MAGIC):
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            lines = [[_text(v) for v in r] for r in book.worksheets[0].iter_rows(values_only=True)]
-        except Exception:
-            raise Invalid.field(("body", "file"), "not a readable .xlsx workbook") from None
-        return _table(lines)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return _table([[_text(v) for v in line] for line in csv.reader(io.StringIO(text))])
-    raise Invalid.field(("body", "file"), "not a UTF-8 or GB18030 CSV file")
+    return read_table_file(data, columns=COLUMNS, required=REQUIRED, max_rows=MAX_ROWS)
 
 
 def check_rows(

@@ -3,25 +3,22 @@ column, and all rows written or none."""
 
 from __future__ import annotations
 
-import csv
 import io
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from service import audit
 from service.errors import Invalid, error_item
-from service.spreadsheet import neutralise
+from service.spreadsheet import neutralise, read_table_file
 from surveys.evaluation.models import EvaluationSubject, SubjectKind
 from surveys.units.models import Unit
 
 COLUMNS = ["kind", "name", "post", "unit_code", "term_start", "term_end"]
 REQUIRED = ["kind", "name"]
 MAX_ROWS = 5000
-XLSX_MAGIC = b"PK\x03\x04"
 # Chinese kind words accepted as well as the keys, as an office types them.
 KIND_WORDS = {"班子": "team", "领导班子": "team", "干部": "leader", "领导干部": "leader"}
 
@@ -41,54 +38,9 @@ class SubjectImportResult(BaseModel):
     problems: list[RowProblem]
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _table(lines: list[list[str]]) -> list[dict[str, str]]:
-    if not lines:
-        raise Invalid.field(("body", "file"), "the file is empty")
-    names = [h.strip().lower() for h in lines[0]]
-    missing = [c for c in REQUIRED if c not in names]
-    if missing:
-        raise Invalid.field(("body", "file"), f"missing column(s): {', '.join(missing)}")
-    rows = [
-        {c: dict(zip(names, values, strict=False)).get(c, "") for c in COLUMNS}
-        for values in lines[1:]
-    ]
-    if not any(any(r.values()) for r in rows):
-        raise Invalid.field(("body", "file"), "the file has no data rows")
-    if len(rows) > MAX_ROWS:
-        raise Invalid.field(("body", "file"), f"at most {MAX_ROWS} rows per import")
-    return rows
-
-
 def read_subjects_file(data: bytes) -> list[dict[str, str]]:
     """The rows of an .xlsx (first sheet) or .csv (UTF-8, or GB18030 from Excel)."""
-    if not data.strip():
-        raise Invalid.field(("body", "file"), "the file is empty")
-    if data.startswith(XLSX_MAGIC):
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            lines = [[_text(v) for v in r] for r in book.worksheets[0].iter_rows(values_only=True)]
-        except Exception:
-            raise Invalid.field(("body", "file"), "not a readable .xlsx workbook") from None
-        return _table(lines)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return _table([[_text(v) for v in line] for line in csv.reader(io.StringIO(text))])
-    raise Invalid.field(("body", "file"), "not a UTF-8 or GB18030 CSV file")
+    return read_table_file(data, columns=COLUMNS, required=REQUIRED, max_rows=MAX_ROWS)
 
 
 def _date(value: str) -> date | None:

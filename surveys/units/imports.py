@@ -16,21 +16,19 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from openpyxl import load_workbook
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from service import audit
 from service.errors import Invalid
+from service.spreadsheet import cell_text, keyed_rows, read_table_file
 from surveys.units.models import Unit, UnitKind
 
 COLUMNS = ("code", "name", "name_en", "kind", "parent_code")
 REQUIRED = ("code", "name", "kind")
 MAX_ROWS = 10_000
 CODE = re.compile(r"^[A-Za-z0-9_.:-]+$")
-XLSX_MAGIC = b"PK\x03\x04"
 KINDS = ", ".join(k.value for k in UnitKind)
 
 
@@ -92,59 +90,17 @@ class Checked:
             self.reasons[column] = ImportReason(type=reason, value=value)
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        # A code such as 101 typed into a spreadsheet comes back as 101.0.
-        return str(int(value))
-    return str(value).strip()
-
-
-def _table(header: list[str], body: list[list[str]]) -> list[dict[str, str]]:
-    names = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED if c not in names]
-    if missing:
-        raise Invalid.field(("body", "file"), f"missing column(s): {', '.join(missing)}")
-    rows = []
-    for values in body:
-        row = {n: v for n, v in zip(names, values, strict=False) if n in COLUMNS}
-        rows.append({c: row.get(c, "") for c in COLUMNS})
-    if not any(any(r.values()) for r in rows):
-        raise Invalid.field(("body", "file"), "the file has no data rows")
-    if len(rows) > MAX_ROWS:
-        raise Invalid.field(("body", "file"), f"at most {MAX_ROWS} rows per import")
-    return rows
-
-
 def read_csv_text(text: str) -> list[dict[str, str]]:
     """The rows of a units CSV, keyed by column; blank rows kept so row numbers match the file."""
-    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    if not lines:
-        raise Invalid.field(("body", "file"), "the file is empty")
-    return _table(lines[0], [[_text(v) for v in line] for line in lines[1:]])
+    lines = [
+        [cell_text(v) for v in line] for line in csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    ]
+    return keyed_rows(lines, columns=COLUMNS, required=REQUIRED, max_rows=MAX_ROWS)
 
 
 def read_units_file(data: bytes) -> list[dict[str, str]]:
     """The rows of an uploaded .xlsx (first sheet) or .csv (UTF-8, or GB18030 from Excel)."""
-    if not data.strip():
-        raise Invalid.field(("body", "file"), "the file is empty")
-    if data.startswith(XLSX_MAGIC):
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            sheet = book.worksheets[0]
-            lines = [[_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
-        except Exception:
-            raise Invalid.field(("body", "file"), "not a readable .xlsx workbook") from None
-        if not lines:
-            raise Invalid.field(("body", "file"), "the file is empty")
-        return _table(lines[0], lines[1:])
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return read_csv_text(data.decode(encoding))
-        except UnicodeDecodeError:
-            continue
-    raise Invalid.field(("body", "file"), "not a UTF-8 or GB18030 CSV file")
+    return read_table_file(data, columns=COLUMNS, required=REQUIRED, max_rows=MAX_ROWS)
 
 
 def _check_cells(item: Checked) -> None:
@@ -182,9 +138,9 @@ def check_rows(session: Session, *, rows: list[dict[str, str]]) -> list[Checked]
     """Every non-blank row with its problems by column; nothing is written."""
     stored = set(session.exec(select(Unit.code)))
     checked = [
-        Checked(row=n, cells={c: _text(r.get(c)) for c in COLUMNS})
+        Checked(row=n, cells={c: cell_text(r.get(c)) for c in COLUMNS})
         for n, r in enumerate(rows, start=2)  # row 1 is the header
-        if any(_text(v) for v in r.values())
+        if any(cell_text(v) for v in r.values())
     ]
     first: dict[str, Checked] = {}
     for item in checked:
