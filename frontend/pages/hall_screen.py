@@ -64,6 +64,7 @@ _WORDS = (
     "hall.pending",
     "hall.round",
     "hall.counts_later",
+    "results.void",
     "hall.offline",
 )
 

@@ -4,8 +4,9 @@ count adds to the result.
 
 The order of things (docs/hall.md): sheets are printed before or during the vote (serials
 1..printed); while the session is open they are handed out (发出) and, once the ballot box is
-closed, counted under the scrutineers and entered here; closing the session refuses until a
-paper count that reconciles is entered, and then counts electronic and paper ballots together.
+closed, counted under the scrutineers and entered here; closing the session refuses until the
+paper count is entered, and then counts electronic and paper ballots together (nothing when
+more were collected than issued: the vote is void, surveys.voting.paper_void).
 A sheet handed to a named deputy writes that deputy's ``voting_voter`` row, the same one-ballot
 guard an electronic ballot writes; which serial a deputy took is never recorded.
 """
@@ -43,9 +44,8 @@ from surveys.voting.paper_schemas import (
     PaperIssue,
     PaperState,
 )
+from surveys.voting.paper_void import void_reason
 from surveys.voting.schemas import PaperOut
-
-VOID_WORDS = "收回选票多于发出选票，表决无效"
 
 
 def paper_choices(vs: VotingSession) -> tuple[str, ...]:
@@ -322,15 +322,11 @@ def _given_counts(vs: VotingSession, data: PaperCountIn) -> dict[str, dict[str, 
 
 
 def reconciliation_problems(
-    *, issued: int, collected: int, valid: int, invalid: int, counts: dict[str, dict[str, int]]
+    *, collected: int, valid: int, invalid: int, counts: dict[str, dict[str, int]]
 ) -> list[str]:
-    """Why a paper count does not reconcile, in words (zh-CN with English), or []."""
+    """Why a paper count is an entry error, in words (zh-CN with English), or []; more
+    collected than issued is no entry error but a void vote (paper_void), kept as counted."""
     problems = []
-    if collected > issued:
-        problems.append(
-            f"{VOID_WORDS}：收回 {collected} 张，发出 {issued} 张 "
-            f"(collected {collected} > issued {issued}: the vote is void)"
-        )
     if valid + invalid != collected:
         problems.append(
             f"有效 {valid} + 无效 {invalid} ≠ 收回 {collected} "
@@ -349,8 +345,9 @@ def reconciliation_problems(
 def enter_count(
     session: Session, *, vs: VotingSession, data: PaperCountIn, actor: str
 ) -> PaperState:
-    """Enter the hand count under the scrutineers' names (409 naming the numbers when it does
-    not reconcile); it can be entered again, corrected, until the session closes."""
+    """Enter the hand count under the scrutineers' names (409 naming the numbers for an entry
+    error; more collected than issued is kept, voiding the vote); it can be corrected until
+    the session closes."""
     _require_paper(vs)
     _require_open(session, vs, "Entering the paper count")
     row = _row_or_new(session, vs)
@@ -372,7 +369,7 @@ def enter_count(
         counts = _given_counts(vs, data)
         valid, invalid = data.valid or 0, data.invalid or 0
     problems = reconciliation_problems(
-        issued=row.issued, collected=data.collected, valid=valid, invalid=invalid, counts=counts
+        collected=data.collected, valid=valid, invalid=invalid, counts=counts
     )
     if problems:
         raise Conflict("；".join(problems))
@@ -392,6 +389,7 @@ def enter_count(
         valid=valid,
         invalid=invalid,
         scrutineers=data.scrutineers,
+        void=void_reason(issued=row.issued, collected=row.collected),
     )
     return paper_state(session, vs=vs)
 

@@ -25,6 +25,7 @@ from surveys.voting.models import (
     Voter,
     VotingSession,
 )
+from surveys.voting.paper_void import paper_void_reason, void_result
 from surveys.voting.schemas import (
     EqualSharesOut,
     SatisfactionResult,
@@ -60,6 +61,9 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
         for choice, n in by_choice.items():
             tallies[pid][choice] += n
     cast = electronic + (paper_out.valid if paper_out is not None else 0)
+    void = paper_void_reason(paper_out)
+    if void:  # the vote is void: nothing is counted, electronic ballots included
+        tallies, cast = defaultdict(lambda: defaultdict(int)), 0
     voters = session.exec(
         select(func.count()).select_from(Voter).where(Voter.session_id == vs.id)
     ).one()
@@ -84,8 +88,10 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
         base["ballots_electronic"] = electronic
         base["ballots_paper"] = paper_out.valid if paper_out is not None else 0
     if vs.kind == SessionKind.satisfaction:
-        return _count_satisfaction(base, items, tallies, electorate)
-    return _count_selection(session, vs, cfg, base, items, tallies, electorate, cast)
+        counted: VoteResult = _count_satisfaction(base, items, tallies, electorate)
+    else:
+        counted = _count_selection(session, vs, cfg, base, items, tallies, electorate, cast)
+    return void_result(counted, void) if void else counted
 
 
 def _count_satisfaction(

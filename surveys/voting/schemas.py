@@ -139,6 +139,9 @@ class _ResultBase(_Schema):
     ballots_electronic: int | None = None  # of ``cast``: ballots cast on a device
     ballots_paper: int | None = None  # of ``cast``: valid paper ballots
     paper: PaperOut | None = None
+    # More paper ballots collected than issued void the vote: nothing is counted (.paper_void).
+    void: bool = False
+    void_reason: str = ""  # zh-CN with English, naming the numbers
     rounds: list[RoundOut] = []  # run-off rounds, in order, once they are closed
     # Only in the results view (``results.results``), not in the kept count.
     state: Literal["draft", "open", "closed", "published"] | None = None

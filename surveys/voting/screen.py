@@ -118,6 +118,7 @@ class HallState(BaseModel):
     ties: list[ScreenTie]
     cut_tie: ScreenCutTie | None
     rounds: list[ScreenRound]
+    void: bool = False  # the paper count voided the vote: no counts, the reason in words
 
 
 def _attendance(session: Session, vs: VotingSession) -> AttendanceOut:
@@ -305,6 +306,7 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
             )
     update.update(
         counted=True,
+        void=kept.void,
         candidates=rows,
         rounds=[
             ScreenRound(

@@ -362,6 +362,7 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
         target=str(vs.id),
         cast=result.cast,
         electorate=result.electorate,
+        void=result.void_reason,
     )
     return vs
 

@@ -195,6 +195,15 @@
         text: t("hall.turnout", { seated: s.seated, present: s.present, cast: s.cast })
       }));
       fresh.appendChild(el("p", { "class": "quorum-line", text: t("hall.counts_later") }));
+    } else if (s.void && s.paper) {
+      fresh.appendChild(el("p", {
+        "class": "quorum-line not-met", id: "void-line",
+        text: t("results.void", { collected: s.paper.collected, issued: s.paper.issued })
+      }));
+      fresh.appendChild(el("p", {
+        "class": "hall-line", id: "turnout-line",
+        text: t("hall.turnout", { seated: s.seated, present: s.present, cast: s.cast })
+      }));
     } else {
       drawCounts(s, fresh);
     }

@@ -181,7 +181,7 @@ def test_per_candidate_totals_and_their_reconciliation(
 
 
 def test_more_collected_than_issued_voids_the_vote(
-    client: TestClient, admin: dict[str, str], deputies: Electorate
+    client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
 ) -> None:
     sid, ids = _session(client, admin, deputies, "paper")
     act(client, admin, sid, "open")
@@ -192,16 +192,50 @@ def test_more_collected_than_issued_voids_the_vote(
         "collected": 6,
         "valid": 6,
         "invalid": 0,
-        "counts": {str(p): {"for": 1} for p in ids},
+        "counts": {str(p): {"for": 6} for p in ids},
         "scrutineers": NAMES,
     }
+    # Entry errors stay refused, void or not.
+    r = _count(client, admin, sid, body | {"valid": 5})
+    assert r.status_code == 409 and "有效 5 + 无效 0 ≠ 收回 6" in r.json()["detail"]
+    r = _count(client, admin, sid, body | {"counts": {str(p): {"for": 7} for p in ids}})
+    assert r.status_code == 409 and "多于有效票 6" in r.json()["detail"]
+    r = _count(client, admin, sid, body | {"scrutineers": NAMES[:1]})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "scrutineers"]
+    # The count as the scrutineers found it is kept; the vote is void.
     r = _count(client, admin, sid, body)
-    assert r.status_code == 409
-    detail = r.json()["detail"]
-    assert "收回选票多于发出选票，表决无效" in detail and "收回 6 张，发出 5 张" in detail
-    assert client.post(f"{API}/{sid}/close", headers=admin).status_code == 409
-    state = client.get(f"{API}/{sid}/paper", headers=admin).json()
-    assert not state["counted"] and not state["reconciled"]
+    assert r.status_code == 200, r.text
+    assert r.json()["counted"] and r.json()["collected"] == 6
+    entry = session.exec(
+        select(AuditEntry).where(AuditEntry.action == "paper.count", AuditEntry.target == str(sid))
+    ).one()
+    assert "收回 6 张，发出 5 张" in entry.detail
+    act(client, admin, sid, "close")
+    res = client.get(f"{API}/{sid}/results", headers=admin).json()
+    assert res["void"] is True
+    assert "表决无效" in res["void_reason"] and "收回 6 张，发出 5 张" in res["void_reason"]
+    assert "collected 6 > issued 5" in res["void_reason"]
+    assert res["cast"] == 0 and res["budget_used"] == 0 and res["equal_shares"]["selected"] == []
+    assert not any(p["passed"] or p["selected"] for p in res["projects"])
+    assert {(p["for"], p["against"], p["abstain"]) for p in res["projects"]} == {(0, 0, 0)}
+    assert res["paper"]["collected"] == 6 and res["paper"]["issued"] == 5
+    act(client, admin, sid, "publish")
+    # The results page, the announcement and the big screen say so instead of counts.
+    assert client.get(f"{API}/{sid}/hall").json()["void"] is True
+    for page in (f"/results/{sid}", f"/voting-sessions/{sid}/notice", f"/hall/{sid}"):
+        r = client.get(page + "?lang=zh-CN")
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"], page
+        assert "表决无效" in r.text and "收回 6 张，发出 5 张" in r.text, page
+        assert 'id="result-' not in r.text and 'id="notice-selected"' not in r.text, page
+        assert 'id="hall-table"' not in r.text, page
+        r = client.get(page + "?lang=en")
+        assert "The vote is void" in r.text and "6 collected, 5 issued" in r.text, page
+    # Back to the candidates: the office may put them on a new session.
+    for p in ids:
+        r = client.get(f"/api/v1/projects/{p}", headers=admin)
+        assert r.json()["status"] == "not_selected", r.text
+    again = create_session(client, admin, session_payload(ids, deputies.names))
+    assert again != sid
 
 
 def test_mixed_session_adds_up_and_one_vote_per_deputy(

@@ -259,6 +259,8 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
         *("on_tie", "cut_tie"),
         # The hall vote's keys; a remote electronic session leaves them empty.
         *("mode", "attendance", "ballots_electronic", "ballots_paper", "paper", "rounds"),
+        # A paper count with more collected than issued voids the vote (.paper_void).
+        *("void", "void_reason"),
     }
     assert (res["mode"], res["attendance"], res["paper"], res["rounds"]) == (
         "remote",
