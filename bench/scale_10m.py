@@ -1,0 +1,509 @@
+"""Ten million responses on PostgreSQL: the views through the real app, and what a worker costs.
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/scale_10m.py [--responses 10000000] [--runs 20] [--keep] [--reuse]
+        [--url postgresql+psycopg://postgres@127.0.0.1:5432/minyi_scale]
+
+Generates the responses straight into PostgreSQL with COPY (``--url``'s database is created
+if missing and **wiped**): the campaign of ``analytics_store.py`` (100 units, 40 areas, 90
+days, through ``tests.synthetic.make_campaign``) and responses drawn from the model of
+``tests.synthetic.add_responses``, vectorised; the secondary indexes and foreign keys are
+dropped during the load and rebuilt after it, and the statistics tables are computed from the
+raw rows by the product's own ``surveys.forms.stats.rebuild`` (what ``record_batch`` would
+have kept), then ANALYZE. Then it starts the app (uvicorn, 2 workers) and measures:
+
+- the first flexible view after a start with the analytics column files absent (the worker
+  loads the campaign from the database and writes the first generation) and present (it maps
+  that generation);
+- p50/p95 of every view of the dashboard (page and bundle) and of the API
+  (``analytics_bench.py``'s indicators, ranking and trends; ``analytics_store.py``'s
+  groupings), alternating the views round by round;
+- each worker's RSS, PSS (``/proc/<pid>/smaps_rollup``: mapped pages shared by the workers
+  count once) and peak RSS.
+
+The database is dropped at the end unless ``--keep``; ``--reuse`` measures a kept one again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
+
+from analytics.indicators import cube_files  # noqa: E402
+from bench.analytics_bench import reuse_campaign  # noqa: E402
+from bench.ingest import free_port  # noqa: E402
+from bench.soak import worker_pids  # noqa: E402
+from service.auth import issue_token  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.db import make_engine, upgrade  # noqa: E402
+from service.models import Role, User  # noqa: E402
+from surveys.forms import stats  # noqa: E402
+from tests.synthetic import (  # noqa: E402
+    AGE_BANDS,
+    DIMENSIONS,
+    NEGATIVE,
+    POSITIVE,
+    SEXES,
+    Synthetic,
+    add_responses,
+    make_campaign,
+)
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/minyi_scale"
+SECRET = "bench-secret-key-0123456789abcdef0123456789"
+COLUMNS = Path("/tmp/minyi-scale-columns")
+RESPONSE_COLS = (
+    "id, campaign_id, unit_id, area_unit_id, age_band, sex, submitted_hour, comment, source, "
+    "flags, flagged, submission_key"
+)
+# Dropped for the load and rebuilt after it (one sort each instead of 10M index inserts).
+DEFERRED = [
+    ("response_answer", "fk_response_answer_response_id_survey_response"),
+    ("response_answer", "pk_response_answer"),
+    ("survey_response", "uq_survey_response_campaign_id_submission_key"),
+    ("survey_response", "fk_survey_response_area_unit_id_unit"),
+    ("survey_response", "fk_survey_response_campaign_id_campaign"),
+    ("survey_response", "fk_survey_response_unit_id_unit"),
+]
+
+
+def admin_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+def recreate(url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(admin_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def drop(url: str) -> None:
+    admin = create_engine(admin_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def frames(
+    syn: Synthetic, start_id: int, m: int, rng: np.random.Generator, quality: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One chunk of responses and answers, drawn as ``add_responses`` draws them."""
+    n_units = len(syn.unit_ids)
+    u = rng.integers(0, n_units, size=m)
+    area = rng.integers(0, len(syn.area_ids), size=m)
+    age = rng.choice(len(AGE_BANDS), size=m, p=[0.1, 0.25, 0.35, 0.3])
+    sex = rng.choice(2, size=m, p=[0.6, 0.4])
+    hours = rng.integers(0, 90 * 24, size=m)
+    flagged = rng.random(m) < 0.03
+    person = rng.normal(0, 0.6, size=m) + 0.15 * age
+    latent = [quality[u] + person + rng.normal(0, 0.8, size=m) + 0.1 * k for k in range(4)]
+    nps_lat = quality[u] + person + rng.normal(0, 1.0, size=m)
+    skip = rng.random((m, len(DIMENSIONS))) < 0.05
+    has_comment = rng.random(m) < 0.3
+    pick = rng.integers(0, len(POSITIVE), size=m)
+    ids = np.arange(start_id, start_id + m)
+    pools = np.array(NEGATIVE + POSITIVE, dtype=object)
+    comment = pools[pick + len(NEGATIVE) * (latent[0] > 0)]
+    comment[~has_comment] = None
+    at = np.datetime64("2026-01-01T00", "h") + hours.astype("timedelta64[h]")
+    resp = pd.DataFrame(
+        {
+            "id": ids,
+            "campaign_id": syn.campaign_id,
+            "unit_id": np.asarray(syn.unit_ids)[u],
+            "area_unit_id": np.asarray(syn.area_ids)[area],
+            "age_band": np.asarray(AGE_BANDS, dtype=object)[age],
+            "sex": np.asarray(SEXES, dtype=object)[sex],
+            "submitted_hour": np.char.add(np.datetime_as_string(at, unit="s"), "+00"),
+            "comment": comment,
+            "source": "import",
+            "flags": np.where(flagged, "burst", ""),
+            "flagged": np.where(flagged, "t", "f"),
+            "submission_key": np.char.add(f"syn-{syn.campaign_id}-", ids.astype(str)),
+        }
+    )
+    parts = []
+    for k, dim in enumerate(DIMENSIONS):
+        ok = ~skip[:, k]
+        v = np.clip(np.round(3.6 + latent[k][ok]), 1, 5)
+        parts.append(pd.DataFrame({"r": ids[ok], "k": f"q_{dim}", "v": v, "t": None}))
+    nps = np.clip(np.round(7.2 + 1.8 * nps_lat), 0, 10)
+    parts.append(pd.DataFrame({"r": ids, "k": "q_nps", "v": nps, "t": None}))
+    parts.append(
+        pd.DataFrame(
+            {"r": ids[has_comment], "k": "q_comment", "v": np.nan, "t": comment[has_comment]}
+        )
+    )
+    return resp, pd.concat(parts, ignore_index=True)
+
+
+def copy(cur: Any, sql: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, header=False, index=False)
+    with cur.copy(sql) as cp:
+        cp.write(buf.getvalue())
+
+
+def generate(url: str, n: int, chunk: int) -> tuple[int, dict[str, float]]:
+    """The campaign and n responses by COPY; the statistics from them in SQL; ANALYZE."""
+    recreate(url)
+    upgrade(url)
+    engine = make_engine(url)
+    syn = make_campaign(engine, units=100, areas=40, prefix="bench")
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        for table, name in DEFERRED:
+            conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
+        conn.execute(text("DROP INDEX ix_survey_response_campaign_unit"))
+    rng = np.random.default_rng(1)
+    quality = np.linspace(-0.8, 0.8, len(syn.unit_ids))
+    rng.shuffle(quality)
+    raw = engine.raw_connection()
+    done, answers = 0, 0
+    try:
+        cur = raw.cursor()
+        while done < n:
+            m = min(chunk, n - done)
+            resp, ans = frames(syn, done + 1, m, rng, quality)
+            copy(
+                cur,
+                f"COPY survey_response ({RESPONSE_COLS}) FROM STDIN "
+                "WITH (FORMAT csv, FORCE_NOT_NULL (flags))",
+                resp,
+            )
+            copy(
+                cur,
+                "COPY response_answer (response_id, question_key, value_num, value_text) "
+                "FROM STDIN WITH (FORMAT csv)",
+                ans,
+            )
+            raw.commit()
+            done += m
+            answers += len(ans)
+            el = time.perf_counter() - t0
+            print(
+                f"  {done:>11,} responses, {answers:>11,} answers, {el:6.0f} s, "
+                f"ETA {el / done * (n - done):5.0f} s, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    finally:
+        raw.close()
+    times["COPY responses and answers, s"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    upgrade_sql = [
+        "ALTER TABLE response_answer ADD CONSTRAINT pk_response_answer "
+        "PRIMARY KEY (response_id, question_key)",
+        "ALTER TABLE survey_response ADD CONSTRAINT "
+        "uq_survey_response_campaign_id_submission_key UNIQUE (campaign_id, submission_key)",
+        "CREATE INDEX ix_survey_response_campaign_unit ON survey_response (campaign_id, unit_id)",
+        "ALTER TABLE response_answer ADD CONSTRAINT "
+        "fk_response_answer_response_id_survey_response FOREIGN KEY (response_id) "
+        "REFERENCES survey_response (id) ON DELETE CASCADE",
+        "ALTER TABLE survey_response ADD CONSTRAINT fk_survey_response_area_unit_id_unit "
+        "FOREIGN KEY (area_unit_id) REFERENCES unit (id)",
+        "ALTER TABLE survey_response ADD CONSTRAINT fk_survey_response_campaign_id_campaign "
+        "FOREIGN KEY (campaign_id) REFERENCES campaign (id)",
+        "ALTER TABLE survey_response ADD CONSTRAINT fk_survey_response_unit_id_unit "
+        "FOREIGN KEY (unit_id) REFERENCES unit (id)",
+        "SELECT setval(pg_get_serial_sequence('survey_response', 'id'), "
+        "(SELECT MAX(id) FROM survey_response))",
+    ]
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        for sql in upgrade_sql:
+            conn.execute(text(sql))
+            print(f"  {time.perf_counter() - t:6.0f} s: {sql[:70]}", flush=True)
+    times["indexes and foreign keys rebuilt, s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        stats.rebuild(conn, campaign_id=syn.campaign_id)
+    times["statistics tables computed in SQL, s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    times["VACUUM ANALYZE, s"] = time.perf_counter() - t
+    engine.dispose()
+    return syn.campaign_id, times
+
+
+def token(url: str) -> str:
+    """An evaluator's bearer token (the account is made once)."""
+    engine = make_engine(url)
+    settings = Settings(database_url=url, secret_key=SECRET, environment="test")
+    with Session(engine) as s:
+        user = s.exec(select(User).where(User.username == "bench-evaluator")).first()
+        if user is None:
+            user = User(username="bench-evaluator", role=Role.evaluator, password_hash="-")
+            s.add(user)
+            s.flush()
+        raw, _row = issue_token(s, user=user, settings=settings)
+        s.commit()
+    engine.dispose()
+    return raw
+
+
+def start(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn with 2 workers, the column files under COLUMNS."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINYI_")}
+    env.update(
+        MINYI_DATABASE_URL=url,
+        MINYI_SECRET_KEY=SECRET,
+        MINYI_RATE_LIMIT="off",
+        MINYI_MIGRATE_ON_START="false",
+        MINYI_ENVIRONMENT="production",
+        MINYI_ANALYTICS_DIR=str(COLUMNS),
+        PYTHONPATH=str(ROOT),
+    )
+    cmd = [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    cmd += ["--no-access-log", "--log-level", "warning"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200 and (
+                len(worker_pids(proc.pid)) == 2
+            ):
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise SystemExit("server did not start within 120 s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages divided among their mappers), its file part, peak RSS; MB."""
+    out: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        if name in ("Rss", "Pss", "Pss_Anon", "Pss_File"):
+            out[name] = int(value.split()[0]) / 1024
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            out["peak RSS"] = int(line.split()[1]) / 1024
+    return out
+
+
+def show_memory(label: str, master: int) -> list[dict[str, float]]:
+    rows = [memory(pid) for pid in worker_pids(master)]
+    for i, m in enumerate(rows):
+        print(f"{label}, worker {i + 1}: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m.items()))
+    return rows
+
+
+def views(cid: int) -> list[tuple[str, str, dict[str, str]]]:
+    api = f"/api/v1/campaigns/{cid}"
+    c = str(cid)
+    return [
+        ("dashboard page", "/dashboard", {"campaign_id": c}),
+        ("dashboard page, week, weighted", "/dashboard", {"campaign_id": c, "period": "week",
+                                                          "weighted": "true"}),
+        ("dashboard bundle", "/api/v1/dashboard", {"campaign_id": c}),
+        ("dashboard bundle, week, weighted", "/api/v1/dashboard",
+         {"campaign_id": c, "period": "week", "weighted": "true"}),
+        ("indicators by=unit,dimension", f"{api}/indicators", {}),
+        ("indicators by=dimension", f"{api}/indicators", {"by": "dimension"}),
+        ("indicators by=unit", f"{api}/indicators", {"by": "unit"}),
+        ("indicators by=area,dimension", f"{api}/indicators", {"by": "area,dimension"}),
+        ("indicators by=age_band,sex", f"{api}/indicators", {"by": "age_band,sex"}),
+        ("indicators by=unit, month", f"{api}/indicators", {"by": "unit", "period": "month"}),
+        ("indicators by=unit,dimension, week", f"{api}/indicators",
+         {"by": "unit,dimension", "period": "week"}),
+        ("indicators by=unit,dimension, weighted", f"{api}/indicators",
+         {"by": "unit,dimension", "weighted": "true"}),
+        ("ranking", f"{api}/ranking", {}),
+        ("ranking, weighted", f"{api}/ranking", {"weighted": "true"}),
+        ("trends, month", f"{api}/trends", {"period": "month"}),
+    ]  # fmt: skip
+
+
+def get(client: httpx.Client, path: str, params: dict[str, str]) -> float:
+    t = time.perf_counter()
+    r = client.get(path, params=params)
+    el = (time.perf_counter() - t) * 1000
+    if r.status_code != 200:
+        raise SystemExit(f"{path} {params}: {r.status_code} {r.text[:300]}")
+    return el
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def run_views(c: httpx.Client, cid: int, runs: int, label: str) -> None:
+    """Every view, round by round; p50/p95 per view."""
+    times: dict[str, list[float]] = {}
+    for rnd in range(runs):
+        for name, path, params in views(cid):
+            times.setdefault(name, []).append(get(c, path, params))
+        if (rnd + 1) % 5 == 0:
+            print(f"  round {rnd + 1}/{runs}, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"\nviews {label}, {runs} rounds (ms):")
+    for name, xs in times.items():
+        print(
+            f"  {name:<42} p50 {statistics.median(xs):8.1f}  p95 {pct(xs, 0.95):8.1f}"
+            f"  max {max(xs):8.1f}"
+        )
+
+
+def tail(url: str, c: httpx.Client, cid: int, runs: int, master: int) -> None:
+    """New responses after the mapped generation: views with a tail, then the write of the
+    next generation by the request that finds the tail past ``PERSIST_ROWS``."""
+    engine = make_engine(url)
+    syn = reuse_campaign(engine)
+    first = (f"/api/v1/campaigns/{cid}/indicators", {"by": "area,dimension"})
+    add_responses(engine, syn, n=4000, seed=2, chunk=4000)
+    print(f"\n4,000 new responses stored (record_batch), load {os.getloadavg()[0]:.1f}")
+    for i in range(2):
+        print(f"  view {i + 1} reading the tail: {get(c, *first):.0f} ms")
+    run_views(c, cid, runs, "with a 4,000-response tail")
+    show_memory("with the tail", master)
+    add_responses(engine, syn, n=cube_files.PERSIST_ROWS - 4000 + 1, seed=3, chunk=5000)
+    print(f"\ntail past {cube_files.PERSIST_ROWS:,}: the next views write and map a generation")
+    for i in range(4):
+        print(f"  view {i + 1}: {get(c, *first):.0f} ms")
+    show_memory("after the new generation", master)
+    engine.dispose()
+
+
+def measure(url: str, cid: int, runs: int, log: Path, cold: bool) -> None:
+    auth = {"Authorization": f"Bearer {token(url)}"}
+    first = ("indicators by=area,dimension", f"/api/v1/campaigns/{cid}/indicators",
+             {"by": "area,dimension"})  # fmt: skip
+    # 1. No column files: the first flexible view loads the campaign from the database.
+    if cold:
+        shutil.rmtree(COLUMNS, ignore_errors=True)
+        cold_start(url, cid, auth, log)
+    gens = sorted(p.name for p in COLUMNS.rglob("gen-*"))
+    size = sum(f.stat().st_size for f in COLUMNS.rglob("*.npy"))
+    print(f"column files: {gens}, {size / 2**20:.0f} MB")
+    # 2. Column files present: a start maps them; then every view, round by round.
+    proc, base = start(url, log)
+    try:
+        with httpx.Client(base_url=base, headers=auth, timeout=600) as c:
+            print(f"\nrestarted, load {os.getloadavg()[0]:.1f}")
+            for i in range(4):
+                ms = get(c, first[1], first[2])
+                print(f"view {i + 1} after a start, column files present: {ms:.0f} ms")
+            show_memory("after the first views", proc.pid)
+            for _name, path, params in views(cid):  # warm-up: every worker, every view
+                get(c, path, params)
+                get(c, path, params)
+            run_views(c, cid, runs, "from the mapped generation")
+            show_memory("\nafter every view", proc.pid)
+            # 3. A tail of new responses, then the next generation.
+            tail(url, c, cid, max(2, runs // 4), proc.pid)
+    finally:
+        stop(proc)
+
+
+def cold_start(url: str, cid: int, auth: dict[str, str], log: Path) -> None:
+    first = (f"/api/v1/campaigns/{cid}/indicators", {"by": "area,dimension"})
+    proc, base = start(url, log)
+    try:
+        with httpx.Client(base_url=base, headers=auth, timeout=1800) as c:
+            print(f"\nstarted, load {os.getloadavg()[0]:.1f}; first view, files absent ...")
+            ms = get(c, *first)
+            print(f"first view after a start, column files absent: {ms / 1000:.1f} s")
+            show_memory("after it", proc.pid)
+            # The other worker's first view (it maps the generation just written, or loads
+            # too if the request lands on the same worker; either way: the next few).
+            for i in range(3):
+                print(f"  view {i + 2}: {get(c, *first):.0f} ms")
+            show_memory("after 4 views", proc.pid)
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--responses", type=int, default=10_000_000)
+    ap.add_argument("--chunk", type=int, default=250_000)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--url", default=DEFAULT_URL)
+    ap.add_argument("--reuse", action="store_true", help="measure a database kept by --keep")
+    ap.add_argument("--keep", action="store_true", help="do not drop the database at the end")
+    ap.add_argument(
+        "--warm-only",
+        action="store_true",
+        help="with --reuse: keep the column files, no cold start",
+    )
+    args = ap.parse_args()
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; responses={args.responses:,} runs={args.runs}"
+        f"; load average {os.getloadavg()} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    log = Path(f"/tmp/minyi-scale-{os.getpid()}.log")
+    try:
+        if args.reuse:
+            engine: Engine = make_engine(args.url)
+            with engine.connect() as conn:
+                cid = int(conn.execute(text("SELECT MIN(id) FROM campaign")).scalar_one())
+            engine.dispose()
+        else:
+            cid, times = generate(args.url, args.responses, args.chunk)
+            for name, s in times.items():
+                print(f"{name:<40} {s:8.0f}")
+        engine = create_engine(args.url)
+        with engine.connect() as conn:
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+            rows = {
+                t: conn.execute(
+                    text(f"SELECT reltuples::bigint FROM pg_class WHERE relname='{t}'")
+                ).scalar()
+                for t in ("survey_response", "response_answer", "stat_unit", "stat_cell")
+            }
+        engine.dispose()
+        print(f"database {int(size or 0) / 2**30:.1f} GB; rows (estimated) {rows}", flush=True)
+        measure(args.url, cid, args.runs, log, cold=not args.warm_only)
+    finally:
+        print(f"\nload average at the end {os.getloadavg()}; server log {log}")
+        if not args.keep:
+            drop(args.url)
+            shutil.rmtree(COLUMNS, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
