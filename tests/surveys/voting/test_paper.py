@@ -7,12 +7,15 @@ import json
 from collections import Counter
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from service.audit import AuditEntry
+from service.models import User
 from surveys.voting.models import SessionKind, VotingSession
 from surveys.voting.paper import ballot_validity
+from tests.frontend.test_admin_proposals import sign_in
 from tests.surveys.voting.conftest import Electorate
 from tests.surveys.voting.factories import (
     act,
@@ -181,7 +184,11 @@ def test_per_candidate_totals_and_their_reconciliation(
 
 
 def test_more_collected_than_issued_voids_the_vote(
-    client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+    app: FastAPI,
+    client: TestClient,
+    session: Session,
+    admin: dict[str, str],
+    deputies: Electorate,
 ) -> None:
     sid, ids = _session(client, admin, deputies, "paper")
     act(client, admin, sid, "open")
@@ -210,6 +217,12 @@ def test_more_collected_than_issued_voids_the_vote(
         select(AuditEntry).where(AuditEntry.action == "paper.count", AuditEntry.target == str(sid))
     ).one()
     assert "收回 6 张，发出 5 张" in entry.detail
+    # The console's paper page says so, and the close is one tap away.
+    sign_in(app, client, session.exec(select(User).where(User.username == "admin")).one())
+    page = client.get(f"/admin/voting-sessions/{sid}/paper?lang=zh-CN").text
+    assert 'id="paper-void"' in page and "收回 6 张，发出 5 张" in page
+    assert 'id="paper-close-link"' in page
+    client.cookies.clear()
     act(client, admin, sid, "close")
     res = client.get(f"{API}/{sid}/results", headers=admin).json()
     assert res["void"] is True
