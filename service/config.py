@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///./minyi.db"
+    # A read replica (or any read-only copy) for the analytics views' reads; unset: the main
+    # database. Writes, audit records included, always go to database_url.
+    analytics_database_url: str | None = None
     secret_key: str | None = None
     # Where the generated secret key is kept when MINYI_SECRET_KEY is unset.
     secret_key_file: Path = Path("minyi.secret")

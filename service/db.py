@@ -138,6 +138,21 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_analytics_session(request: Request) -> Iterator[Session]:
+    """A read-only session for analytics views: on the analytics database (a read replica) when
+    MINYI_ANALYTICS_DATABASE_URL is set, else the main one. Never committed: its reads may lag
+    the primary by the replica's delay, and every write (audit records) goes through SessionDep.
+    """
+    with Session(request.app.state.analytics_engine) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+AnalyticsSessionDep = Annotated[Session, Depends(get_analytics_session, scope="function")]
+
+
 def alembic_config(url: str) -> Any:
     """An Alembic Config pointing at the packaged migrations."""
     from alembic.config import Config

@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.migrate_on_start:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
+    analytics_engine = (
+        make_engine(settings.analytics_database_url) if settings.analytics_database_url else engine
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hook(app)
         trimmer.stop()
         engine.dispose()
+        analytics_engine.dispose()
         shared.close()
 
     app = FastAPI(
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.analytics_engine = analytics_engine
     # Rate limits and caches: in this process, or in Redis for every replica (MINYI_REDIS_URL).
     app.state.shared_state = shared = SharedState.from_settings(settings)
     app.state.rate_limiter = RateLimiter.from_setting(settings.rate_limit, shared=shared)

@@ -25,7 +25,7 @@ from analytics.comments.schemas import (
     ThemesOut,
 )
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep, stored_id
+from service.db import AnalyticsSessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
 
 router = APIRouter(tags=["analytics"])
@@ -49,7 +49,7 @@ def create_sentiment(user: EvaluatorUser, data: SentimentIn) -> SentimentOut:
 def read_comments(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     unit_code: str | None = None,
     area_code: str | None = None,
@@ -83,7 +83,7 @@ def read_comments(
 def read_comment_themes(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     by: Literal["unit", "area"] = "unit",
     unit_code: str | None = None,
@@ -114,7 +114,7 @@ def read_comment_themes(
 def read_comment_aspects(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     by: Literal["dimension", "unit"] = "dimension",
     unit_code: str | None = None,

@@ -14,7 +14,7 @@ from analytics.dashboard.service import Dashboard
 from analytics.indicators import lookups
 from analytics.indicators.params import MONTH_PATTERN
 from service.auth import SettingsDep
-from service.db import SessionDep, get_or_404
+from service.db import AnalyticsSessionDep, get_or_404
 from service.errors import Invalid, NotFound
 from surveys.forms.models import Campaign
 from surveys.units.models import UnitKind
@@ -40,12 +40,12 @@ def valid_table_name(name: str) -> str:
     return name
 
 
-def _check_unit(session: SessionDep, code: str | None, field: str) -> None:
+def _check_unit(session: AnalyticsSessionDep, code: str | None, field: str) -> None:
     if code and lookups.unit_id(session, code) is None:
         raise Invalid.field(("query", field), f"unknown unit code '{code}'")
 
 
-def _campaign(session: SessionDep, campaign_id: int | None) -> Campaign | None:
+def _campaign(session: AnalyticsSessionDep, campaign_id: int | None) -> Campaign | None:
     if campaign_id is None:
         return None
     return get_or_404(session, Campaign, campaign_id, "Campaign")
@@ -56,7 +56,7 @@ class Options:
 
     def __init__(
         self,
-        session: SessionDep,
+        session: AnalyticsSessionDep,
         settings: SettingsDep,
         period: Period = "month",
         area: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
@@ -86,7 +86,7 @@ class Options:
         self.session_id = session_id
         self.k = settings.min_group_size
 
-    def dashboard(self, session: SessionDep, campaign: Campaign | None) -> Dashboard:
+    def dashboard(self, session: AnalyticsSessionDep, campaign: Campaign | None) -> Dashboard:
         return Dashboard(
             session,
             campaign=campaign,
@@ -98,7 +98,7 @@ class Options:
 
 
 def dashboard_dep(
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     options: Annotated[Options, Depends()],
     campaign_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Dashboard:
@@ -107,7 +107,7 @@ def dashboard_dep(
 
 
 def report_dep(
-    session: SessionDep, options: Annotated[Options, Depends()], campaign_id: int
+    session: AnalyticsSessionDep, options: Annotated[Options, Depends()], campaign_id: int
 ) -> Dashboard:
     """The dashboard of the path's campaign (404 when it does not exist) under the filters."""
     return options.dashboard(session, _campaign(session, campaign_id))
@@ -123,8 +123,9 @@ def bundle_cache(request: Request) -> StaleWhileRevalidate:
 
 
 def app_engine(request: Request) -> Engine:
-    """The app's engine: the cache computes bundles in sessions of their own."""
-    engine: Engine = request.app.state.engine
+    """The analytics engine (a replica when configured): the cache computes bundles in
+    sessions of their own."""
+    engine: Engine = request.app.state.analytics_engine
     return engine
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from analytics.indicators import comparability
 from analytics.indicators.schemas import ComparabilityOut, ComparisonOut, ResponseRateOut
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep, stored_id
+from service.db import AnalyticsSessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
 from surveys.forms.response_rate import response_rate
 
@@ -26,7 +26,7 @@ Other = Annotated[int, Query(alias="with", ge=1, description="the other campaign
     responses={409: {"description": "Not an invitation campaign: it has no codes"}},
 )
 def read_response_rate(
-    user: EvaluatorUser, campaign: CampaignById, session: SessionDep
+    user: EvaluatorUser, campaign: CampaignById, session: AnalyticsSessionDep
 ) -> ResponseRateOut:
     """Invitation codes used / issued, overall and per batch (a census of the codes)."""
     return ResponseRateOut.model_validate(response_rate(session, campaign=campaign).as_dict())
@@ -38,7 +38,7 @@ def read_response_rate(
     status_code=status.HTTP_200_OK,
 )
 def read_comparability(
-    user: EvaluatorUser, campaign: CampaignById, session: SessionDep, other: Other
+    user: EvaluatorUser, campaign: CampaignById, session: AnalyticsSessionDep, other: Other
 ) -> ComparabilityOut:
     """Whether the two campaigns' rated questions agree, and every difference if not."""
     return ComparabilityOut.model_validate(
@@ -52,7 +52,7 @@ def read_comparability(
 def read_comparison(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     other: Other,
 ) -> ComparisonOut:

@@ -19,7 +19,7 @@ from analytics.indicators.schemas import (
     TrendsOut,
 )
 from service.auth import EvaluatorUser, SettingsDep
-from service.db import SessionDep, stored_id
+from service.db import AnalyticsSessionDep, stored_id
 from surveys.forms.dependencies import CampaignById
 from surveys.units.models import UnitKind
 
@@ -38,7 +38,7 @@ Month = Annotated[
 def read_indicators(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     by: Annotated[
         str, Query(description="unit, dimension, area, age_band, sex")
@@ -76,7 +76,7 @@ def read_indicators(
 def read_distribution(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     by: Annotated[str, Query(description="unit (one row per unit and question) or district")] = (
         "unit"
@@ -111,7 +111,7 @@ def read_distribution(
 def read_ranking(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     weighted: bool = False,
     include_flagged: bool = False,
@@ -143,7 +143,7 @@ def read_ranking(
 def read_difference(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     a: Annotated[str, Query(description="a unit code")],
     b: Annotated[str, Query(description="another unit code, or district")] = "district",
@@ -172,7 +172,7 @@ def read_difference(
 def read_trends(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     period: Period = "month",
     weighted: bool = False,
@@ -208,7 +208,7 @@ def read_trends(
 def read_reliability(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     include_flagged: bool = False,
     area_code: str | None = None,
@@ -234,7 +234,7 @@ def read_reliability(
 def read_sensitivity(
     user: EvaluatorUser,
     campaign: CampaignById,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     weighted: bool = False,
     include_flagged: bool = False,

@@ -20,7 +20,7 @@ from analytics.indicators import lookups
 from frontend.i18n import request_language, translate
 from frontend.templating import render
 from service.auth import OptionalUser, SettingsDep
-from service.db import SessionDep, utcnow
+from service.db import AnalyticsSessionDep, utcnow
 from service.models import Role
 from surveys.forms.models import Campaign, SurveyResponse
 
@@ -46,7 +46,7 @@ def _main_campaign(session: Session) -> int | None:
 def dashboard_page(
     request: Request,
     user: OptionalUser,
-    session: SessionDep,
+    session: AnalyticsSessionDep,
     settings: SettingsDep,
     options: Annotated[Options, Depends()],
     campaign_id: Annotated[int | None, Query(ge=1)] = None,
