@@ -82,7 +82,9 @@ def test_response_rate_per_batch(client: TestClient, session: Session, world: Wo
     ).all()
     assert sum(1 for b, u in rows if b == "B" and u) == 3
     columns = {c["name"] for c in inspect(session.get_bind()).get_columns("invitation")}
-    assert columns == {"id", "campaign_id", "code_hash", "used", "batch"}
+    # Nothing of when a code was used or by which response: the batch, and for a democratic
+    # evaluation the rater group, are both chosen when the codes are made.
+    assert columns == {"id", "campaign_id", "code_hash", "used", "batch", "rater_group"}
     # Admins read it too.
     assert client.get(f"/api/v1/campaigns/{cid}/response-rate", headers=world.admin).json() == out
 
