@@ -137,7 +137,10 @@ def prepare_hall(app: FastAPI, session: Session) -> HallRun:
 def run_hall_vote(url: str, run: HallRun, threads: int = 32) -> HallRun:
     """Cards, sign-in, opening, a lost card, the vote by card and the close, over HTTP."""
     sid, names = run.session_id, run.names
-    clients = [httpx.Client(base_url=url, timeout=60) for _ in range(threads)]
+    # Idle connections dropped before the server's 5 s keep-alive ends them (a loaded machine
+    # can leave a thread idle that long; a request on a closing connection fails).
+    keep = httpx.Limits(keepalive_expiry=2)
+    clients = [httpx.Client(base_url=url, timeout=60, limits=keep) for _ in range(threads)]
 
     def post(i: int, path: str, **kw: object) -> httpx.Response:
         return clients[i % threads].post(path, **kw)  # type: ignore[arg-type]

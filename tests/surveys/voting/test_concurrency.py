@@ -135,7 +135,11 @@ def test_300_deputies_5_attempts_each_two_processes_store_300_ballots(
         rng = random.Random(4)
         attempts = [(d, a) for d in range(DEPUTIES) for a in range(ATTEMPTS)]
         rng.shuffle(attempts)
-        clients = [httpx.Client(base_url=u, timeout=60) for u in urls]
+        # Idle connections are dropped by the client after 2 s, before the server's keep-alive
+        # of 5 s ends them: on a loaded machine a thread can idle that long, and a request sent
+        # on a connection the server is closing fails with "server disconnected".
+        keep = httpx.Limits(keepalive_expiry=2)
+        clients = [httpx.Client(base_url=u, timeout=60, limits=keep) for u in urls]
 
         def cast(job: tuple[int, int]) -> int:
             deputy, attempt = job
