@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # A read replica (or any read-only copy) for the analytics views' reads; unset: the main
     # database. Writes, audit records included, always go to database_url.
     analytics_database_url: str | None = None
+    # Where the flexible views keep their column files (analytics/indicators/cube_files.py);
+    # unset: beside a SQLite database file, or the temporary directory for PostgreSQL. Give
+    # every process of a host the same directory, and each database its own.
+    analytics_dir: Path | None = None
     secret_key: str | None = None
     # Where the generated secret key is kept when MINYI_SECRET_KEY is unset.
     secret_key_file: Path = Path("minyi.secret")
@@ -84,6 +88,12 @@ class Settings(BaseSettings):
 
         parse_rate(v)  # raises ValueError with the accepted forms
         return v
+
+    @field_validator("analytics_dir", mode="before")
+    @classmethod
+    def _analytics_dir(cls, v: object) -> object:
+        # An empty value means unset, as cube_files reads the variable.
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("redis_url")
     @classmethod
