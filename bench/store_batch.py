@@ -5,7 +5,8 @@
 
 Prepares the same campaign as ``bench/ingest.py``, stores 30 warm-up batches through the
 writer's own link (``store_now``), ANALYZEs on PostgreSQL, then times 60 batches and prints
-the medians and the statements of the last batch. Each item has its own client hash, so every
+the medians, the statements of the last batch and, on PostgreSQL, its round trips (counted in
+libpq's protocol trace: one ReadyForQuery per exchange, BEGIN and COMMIT included). Each item has its own client hash, so every
 response also writes an abuse mark (the HTTP benchmark's clients all share one address).
 """
 
@@ -15,6 +16,7 @@ import argparse
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -99,6 +101,10 @@ def main() -> None:
         store_now(link.transaction, items)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+    last = list(statements)
+    trips = round_trips(
+        link, lambda: store_now(link.transaction, [item() for _ in range(args.batch)])
+    )
     link.close()
     engine.dispose()
     print(
@@ -106,8 +112,30 @@ def main() -> None:
         f"wall {statistics.median(wall) * 1000:.2f} ms, client CPU "
         f"{statistics.median(cpu) * 1000:.2f} ms; statements of the last batch:"
     )
-    for sql, seconds in statements:
+    for sql, seconds in last:
         print(f"  {seconds * 1000:6.2f} ms  {sql}")
+    if trips is not None:
+        print(f"round trips of one more batch: {trips}")
+
+
+def round_trips(link: Any, work: Any) -> int | None:
+    """Exchanges with the server while ``work`` runs on the link's connection (PostgreSQL)."""
+    conn = link._conn
+    if conn is None or conn.dialect.name != "postgresql":
+        work()
+        return None
+    from psycopg import pq
+
+    pgconn = conn.connection.dbapi_connection.pgconn
+    with tempfile.TemporaryFile("w+") as f:
+        pgconn.trace(f.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            work()
+        finally:
+            pgconn.untrace()
+        f.seek(0)
+        return sum(1 for line in f if line.startswith("B") and "ReadyForQuery" in line)
 
 
 if __name__ == "__main__":

@@ -130,33 +130,32 @@ def format_flags(flags: set[str] | frozenset[str]) -> str:
 
 
 @dataclass(slots=True)
-class _Mark:
+class Mark:
+    """An abuse counter as read (``exists``) or as it will be written."""
+
     window_start_at: datetime
     window_count: int
     total_count: int
     exists: bool
 
 
-def apply_marks(
-    conn: Connection,
-    *,
-    now: datetime,
-    items: list[tuple[int, str | None, str | None]],
-) -> list[set[str]]:
-    """Count each (campaign_id, client_hash, comment_hash) and return the flags each earns.
+# (campaign_id, kind, key_hash) -> the counter stored, or None while unknown or absent.
+Marks = dict[tuple[int, str, str], Mark | None]
 
-    Counters are read, advanced in order, and written back in one upsert per batch. Two
-    processes counting the same client at the same instant may undercount by one batch:
-    flags are a heuristic; exactly-once is guarded by constraints, not by this.
-    """
-    wanted: dict[tuple[int, str, str], _Mark | None] = {}
+
+def mark_keys(items: list[tuple[int, str | None, str | None]]) -> Marks:
+    """The counters that (campaign_id, client_hash, comment_hash) items touch, not yet read."""
+    wanted: Marks = {}
     for cid, client, comment in items:
         if client:
             wanted[(cid, "client", client)] = None
         if comment:
             wanted[(cid, "comment", comment)] = None
-    if not wanted:
-        return [set() for _ in items]
+    return wanted
+
+
+def read_marks(conn: Connection, wanted: Marks) -> None:
+    """Fill ``wanted`` with the counters stored (one query per campaign)."""
     t = ABUSE_MARK_TABLE
     by_campaign: dict[int, dict[str, set[str]]] = {}
     for cid, kind, key in wanted:
@@ -178,14 +177,24 @@ def apply_marks(
         )
         for kind, key, start, wcount, total in rows:
             if (cid, kind, key) in wanted:
-                wanted[(cid, kind, key)] = _Mark(start, wcount, total, True)
+                wanted[(cid, kind, key)] = Mark(start, wcount, total, True)
+
+
+MarkRow = tuple[int, str, str, datetime, int, int]
+
+
+def advance_marks(
+    wanted: Marks, *, now: datetime, items: list[tuple[int, str | None, str | None]]
+) -> tuple[list[set[str]], list[MarkRow]]:
+    """Advance the counters read into ``wanted`` item by item; each item's flags and the rows
+    to write back (sorted, so concurrent writers lock them in the same order)."""
     out: list[set[str]] = []
     for cid, client, comment in items:
         flags: set[str] = set()
         if client:
             m = wanted[(cid, "client", client)]
             if m is None or m.window_start_at <= now - BURST_WINDOW:
-                m = _Mark(now, 0, m.total_count if m else 0, m.exists if m else False)
+                m = Mark(now, 0, m.total_count if m else 0, m.exists if m else False)
             m.window_count += 1
             m.total_count += 1
             wanted[(cid, "client", client)] = m
@@ -194,22 +203,40 @@ def apply_marks(
         if comment:
             m = wanted[(cid, "comment", comment)]
             if m is None:
-                m = _Mark(now, 0, 0, False)
+                m = Mark(now, 0, 0, False)
             if m.total_count > 0:
                 flags.add("duplicate_comment")
             m.window_count += 1
             m.total_count += 1
             wanted[(cid, "comment", comment)] = m
         out.append(flags)
-    Bulk.of(conn).upsert_marks(
-        conn,
-        [
-            (cid, kind, key, m.window_start_at, m.window_count, m.total_count)
-            for (cid, kind, key), m in sorted(wanted.items(), key=lambda kv: kv[0])
-            if m is not None
-        ],
-    )
-    return out
+    rows = [
+        (cid, kind, key, m.window_start_at, m.window_count, m.total_count)
+        for (cid, kind, key), m in sorted(wanted.items(), key=lambda kv: kv[0])
+        if m is not None
+    ]
+    return out, rows
+
+
+def apply_marks(
+    conn: Connection,
+    *,
+    now: datetime,
+    items: list[tuple[int, str | None, str | None]],
+) -> list[set[str]]:
+    """Count each (campaign_id, client_hash, comment_hash) and return the flags each earns.
+
+    Counters are read, advanced in order, and written back in one upsert per batch. Two
+    processes counting the same client at the same instant may undercount by one batch:
+    flags are a heuristic; exactly-once is guarded by constraints, not by this.
+    """
+    wanted = mark_keys(items)
+    if not wanted:
+        return [set() for _ in items]
+    read_marks(conn, wanted)
+    flags, rows = advance_marks(wanted, now=now, items=items)
+    Bulk.of(conn).upsert_marks(conn, rows)
+    return flags
 
 
 def purge_closed(conn: Connection, *, now: datetime, campaign_id: int | None = None) -> list[int]:

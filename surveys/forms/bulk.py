@@ -136,12 +136,16 @@ class Bulk:
         """Insert or overwrite abuse marks: (campaign_id, kind, key_hash, start, count, total)."""
         if not rows:
             return
-        proc = self._mark_time
-        bound = [(c, k, h, proc(t) if proc else t, w, n) for c, k, h, t, w, n in rows]
+        bound = self.bind_marks(rows)
         if self.pg:
             conn.exec_driver_sql(self.pg_upsert_marks, (pg_json(bound),))
         else:
             conn.exec_driver_sql(self.upsert_mark, bound)
+
+    def bind_marks(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Abuse mark rows with their time as the driver takes it."""
+        proc = self._mark_time
+        return [(c, k, h, proc(t) if proc else t, w, n) for c, k, h, t, w, n in rows]
 
 
 def pg_rows(*types: str) -> str:

@@ -3,7 +3,8 @@
 ``store_batch`` is the only code that inserts responses. In one transaction it recognises
 retries (same campaign and submission key), re-checks the campaign window, redeems invitation
 codes (``UPDATE ... WHERE used = false``), counts abuse marks, inserts responses and answers
-with plain multi-row SQL, freezes the questionnaire and calls ``stats.record_batch``. An item
+with plain multi-row SQL, freezes the questionnaire and calls ``stats.record_batch`` (on
+PostgreSQL the reads are one statement and the writes one: ``store_pg``). An item
 that fails (used code, closed campaign) gets its own error; the others are stored. When a
 batch hits a constraint (the same submission or code raced in from another process),
 ``store_now`` rolls it back and stores its items one by one, so one conflicting item never
@@ -26,9 +27,16 @@ from sqlalchemy.exc import DBAPIError
 
 from service.db import utcnow
 from service.errors import AppError, Conflict, Gone, Invalid, NotFound
-from surveys.forms import stats
-from surveys.forms.abuse import apply_marks, format_flags, is_flagged
-from surveys.forms.bulk import Bulk, ResponseRow, one_of, pg_json
+from surveys.forms import stats, store_pg
+from surveys.forms.abuse import (
+    MarkRow,
+    advance_marks,
+    apply_marks,
+    format_flags,
+    is_flagged,
+    mark_keys,
+)
+from surveys.forms.bulk import Bulk, ResponseRow, one_of
 from surveys.forms.models import (
     CAMPAIGN_TABLE,
     INVITATION_TABLE,
@@ -107,15 +115,33 @@ def store_batch(
             first[k] = i
     live = [i for i in range(n) if i not in alias]
 
+    known: store_pg.Known | None = None
+    if live and Bulk.of(conn).pg:
+        # One round trip for every read of the batch (see store_pg).
+        known = store_pg.read(
+            conn,
+            submissions=[(items[i].campaign_id, items[i].submission_key) for i in live],
+            campaigns=sorted(_group(items, live)) if enforce_window else [],
+            marks=mark_keys(_mark_items(items, live)),
+        )
+        stored = {
+            i: rid
+            for i in live
+            if (rid := known.stored.get((items[i].campaign_id, items[i].submission_key)))
+        }
+    else:
+        stored = _stored_ids(conn, items, live)
     # Retries of what is already stored get the original id, whatever else has changed since.
-    for i, rid in _stored_ids(conn, items, live).items():
+    for i, rid in stored.items():
         out[i] = Stored(rid, False)
     live = [i for i in live if out[i] is None]
 
     # The campaign window, as the database has it now.
     groups = _group(items, live) if enforce_window else {}
-    windows = (
-        {
+    if known is not None:
+        windows = known.windows
+    elif groups:
+        windows = {
             cid: (opens, closes)
             for cid, opens, closes in conn.execute(
                 select(
@@ -123,9 +149,8 @@ def store_batch(
                 ).where(CAMPAIGN_TABLE.c.id.in_(list(groups)))
             )
         }
-        if groups
-        else {}
-    )
+    else:
+        windows = {}
     for cid, idx in groups.items():
         window = windows.get(cid)
         err: AppError | None = None
@@ -144,7 +169,7 @@ def store_batch(
     live = [i for i in live if out[i] is None]
 
     if live:
-        _insert(conn, items, live, out, now)
+        _insert(conn, items, live, out, now, known)
     for i, j in alias.items():
         first_outcome = out[j]
         # A copy within the batch is a retry of the first: same id, not created again.
@@ -167,6 +192,12 @@ def _stored_ids(conn: Connection, items: Sequence[Pending], idx: list[int]) -> d
         for rid, key in rows:
             found[keys[key]] = rid
     return found
+
+
+def _mark_items(
+    items: Sequence[Pending], idx: list[int]
+) -> list[tuple[int, str | None, str | None]]:
+    return [(items[i].campaign_id, items[i].client_hash, items[i].comment_hash) for i in idx]
 
 
 def _group(items: Sequence[Pending], idx: list[int]) -> dict[int, list[int]]:
@@ -232,12 +263,17 @@ def _insert(
     live: list[int],
     out: list[Outcome | None],
     now: datetime,
+    known: store_pg.Known | None,
 ) -> None:
-    marks = apply_marks(
-        conn,
-        now=now,
-        items=[(items[i].campaign_id, items[i].client_hash, items[i].comment_hash) for i in live],
-    )
+    mark_rows: list[MarkRow] = []
+    if known is None:
+        marks = apply_marks(conn, now=now, items=_mark_items(items, live))
+    else:
+        # Counted from what the batch's read found; written back with the responses.
+        wanted = mark_keys(_mark_items(items, live))
+        for key in wanted:
+            wanted[key] = known.marks.get(key)
+        marks, mark_rows = advance_marks(wanted, now=now, items=_mark_items(items, live))
     bulk = Bulk.of(conn)
     rows: list[ResponseRow] = []
     hours: dict[datetime, Any] = {}
@@ -264,7 +300,17 @@ def _insert(
         )
     surveys = sorted({items[i].survey_id for i in live})
     if bulk.pg:
-        ids = _pg_insert(conn, bulk, rows, [items[i] for i in live], surveys)
+        ids = store_pg.write(
+            conn,
+            rows=rows,
+            answers=[
+                (items[i].campaign_id, items[i].submission_key, k, num, txt)
+                for i in live
+                for k, num, txt in items[i].answers
+            ],
+            surveys=surveys,
+            marks=mark_rows,
+        )
     else:
         ids = bulk.insert_responses(conn, rows)
         bulk.insert_answers(
@@ -299,45 +345,6 @@ def _insert(
             }
         )
     stats.record_batch(conn, batch)
-
-
-_PG_INSERT: str | None = None
-
-
-def _pg_insert(
-    conn: Connection,
-    bulk: Bulk,
-    rows: list[ResponseRow],
-    items: list[Pending],
-    surveys: list[int],
-) -> list[int]:
-    """Responses, their answers and the questionnaires' freeze in one statement.
-
-    Each round trip to PostgreSQL holds the whole batch (the flush runs on the event loop),
-    so three statements cost three waits; one statement with data-modifying CTEs costs one.
-    Answers find their response by (campaign, submission key), unique.
-    """
-    global _PG_INSERT
-    if _PG_INSERT is None:
-        _PG_INSERT = (
-            f"WITH r AS ({bulk.pg_insert_responses}), "
-            "a AS (INSERT INTO response_answer (response_id, question_key, value_num, value_text) "
-            "SELECT r.id, (e->>2)::text, (e->>3)::float8, (e->>4)::text "
-            "FROM json_array_elements(%s::json) AS e "
-            "JOIN r ON r.campaign_id = (e->>0)::int AND r.submission_key = e->>1), "
-            "s AS (UPDATE survey SET frozen = true WHERE id = ANY(%s::int[]) AND NOT frozen) "
-            "SELECT id, campaign_id, submission_key FROM r"
-        )
-    answers = [
-        (it.campaign_id, it.submission_key, k, num, txt)
-        for it in items
-        for k, num, txt in it.answers
-    ]
-    got = {
-        (c, k): i
-        for i, c, k in conn.exec_driver_sql(_PG_INSERT, (pg_json(rows), pg_json(answers), surveys))
-    }
-    return [got[(row[0], row[10])] for row in rows]
 
 
 @contextmanager
