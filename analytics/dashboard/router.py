@@ -47,6 +47,11 @@ def read_figure(
     return Response(bundle.figure_json(dash, name), media_type="application/json")
 
 
+# A sync route on purpose: FastAPI runs it in the thread pool, so the event loop keeps serving
+# while a bundle is computed (seconds on a large campaign). uvicorn's supervisor pings each
+# worker through a pipe answered by a thread of its own and kills a worker silent for 5 s; that
+# thread needs only the GIL, which Python hands over every few milliseconds, so what must never
+# happen in a bundle is one C call holding it for seconds (a fetch of millions of rows).
 @router.get("/dashboard", response_class=Response, responses=PLOTLY_JSON)
 def read_dashboard(
     user: EvaluatorUser,
