@@ -66,7 +66,7 @@ def read(
     """Earlier copies of these submissions, the windows of these campaigns and these counters."""
     known = Known()
     params = (pg_json(submissions), campaigns, pg_json(list(marks)))
-    for tag, cid, kind, key, n1, n2, t1, t2 in conn.exec_driver_sql(_READ, params):
+    for tag, cid, kind, key, n1, n2, t1, t2 in _first(conn, _READ, params):
         if tag == 0:
             known.stored[(cid, key)] = n1
         elif tag == 1:
@@ -74,6 +74,37 @@ def read(
         else:
             known.marks[(cid, kind, key)] = Mark(_utc(t1), n1, n2, True)
     return known
+
+
+def _first(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Run the batch's first statement; on a driver connection left in autocommit (the
+    writer's link) with no transaction open, BEGIN is sent in the same round trip.
+
+    psycopg sends its own implicit BEGIN alone and waits for it, one more round trip per
+    batch. In pipeline mode BEGIN and the statement go out together and one Sync answers
+    both; the transaction then runs as any other (psycopg commits or rolls back by the
+    server's transaction state, which the explicit BEGIN set).
+    """
+    if not _outside_transaction(conn):
+        return list(conn.exec_driver_sql(sql, params))
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as begin, raw.cursor() as cur:
+        with raw.pipeline():
+            begin.execute("BEGIN")
+            cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def _outside_transaction(conn: Connection) -> bool:
+    """The driver is in autocommit and no transaction is open (known locally, no query)."""
+    from psycopg import pq  # PostgreSQL only
+
+    raw: Any = conn.connection.dbapi_connection
+    return bool(
+        raw is not None
+        and raw.autocommit
+        and raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    )
 
 
 def _utc(value: datetime) -> datetime:
@@ -100,6 +131,9 @@ def write(
     concurrent writers lock them in the same order.
     """
     global _WRITE
+    if _outside_transaction(conn):
+        # The batch's read did not open the transaction (see _first).
+        raise RuntimeError("a response batch must be written inside its transaction")
     bulk = Bulk.of(conn)
     if _WRITE is None:
         _WRITE = (

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from service.db import utcnow
+from surveys.forms import stats
 from surveys.forms.abuse import BURST_MAX, BURST_WINDOW
 from surveys.forms.models import ABUSE_MARK_TABLE, RESPONSE_TABLE
-from surveys.forms.store import Pending, Stored, store_now
+from surveys.forms.store import Pending, Stored, store_batch, store_now
+from surveys.forms.writer import _Link
 from tests.surveys.forms.fixtures import World
 
 
@@ -110,3 +115,53 @@ def test_a_batch_on_postgresql_is_three_statements(client: TestClient, world: Wo
     assert all(isinstance(o, Stored) and o.created for o in out)
     assert seen == ["SELECT 0,", "WITH m", "WITH u"]
     assert _flags(engine, out) == [""] + ["duplicate_comment"] * 4
+
+
+def test_the_writers_link_sends_begin_with_the_first_statement(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: four round trips a batch (BEGIN with the read, the write, the statistics,
+    COMMIT), and the batch is still one transaction."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "postgresql":
+        return
+    from psycopg import pq
+
+    link = _Link(engine, 100)
+    try:
+        store_now(link.transaction, [_pending(world, client_hash="warm")])
+        assert link._conn is not None
+        pgconn = link._conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        with tempfile.TemporaryFile("w+") as f:
+            pgconn.trace(f.fileno())
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            out = store_now(link.transaction, [_pending(world, client_hash="k1")])
+            pgconn.untrace()
+            f.seek(0)
+            trace = f.read()
+        assert isinstance(out[0], Stored) and out[0].created
+        assert trace.count("ReadyForQuery") == 4 and trace.count('Query\t "BEGIN"') == 0
+        assert pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+        def broken(conn: Any, batch: Any) -> None:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(stats, "record_batch", broken)
+        before = _count(engine, world)
+        with pytest.raises(OperationalError), link.transaction() as conn:
+            store_batch(conn, [_pending(world, client_hash="k2")])
+        assert _count(engine, world) == before
+        assert pgconn.transaction_status == pq.TransactionStatus.IDLE
+    finally:
+        link.close()
+
+
+def _count(engine: Any, world: World) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(RESPONSE_TABLE)
+                .where(RESPONSE_TABLE.c.campaign_id == world.campaign_id)
+            ).scalar_one()
+        )
