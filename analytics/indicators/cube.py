@@ -14,6 +14,12 @@ by reading only the responses with a larger id (responses are append-only: never
 their ``flagged`` state set when stored; a campaign's copy is keyed by its id and creation
 time). The result has exactly the shape of the SQL counts, so the statistics downstream are
 the same code.
+
+A view does not pass over every row on every request: counts are keyed by stable codes, so
+the counts of the rows an earlier request saw are kept (``cube_query.Memo``, per process) and
+only newer rows are counted and added (``cube_query``, ``cube_tally``); disclosure blocks are
+built from respondents per cell, and weighted views from answers per cell
+(``cube_weighted``).
 """
 
 from __future__ import annotations
@@ -28,11 +34,10 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from analytics.indicators import cube_files, disclosure
+from analytics.indicators import cube_files, cube_query
 from analytics.indicators.cube_load import load_new
 from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
-from surveys.forms.stats import RESPONSE_KEY
 
 EPOCH = date(1970, 1, 1)
 _GROW = 1.5
@@ -77,7 +82,7 @@ class _Cube:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)  # code of the value, -1 none
     tables: dict[str, _Table] = field(default_factory=dict)
-    blocks: dict[tuple[int, bool, int, int], disclosure.Partition] = field(default_factory=dict)
+    memo: cube_query.Memo = field(default_factory=cube_query.Memo)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -87,12 +92,19 @@ class _Cube:
 
     def adopt(self, gen: cube_files.Generation) -> None:
         """Answer from ``gen`` plus the responses after it (the tail is read again)."""
+        # The kept counts (``memo``) name values by this process's codes: they stay valid only
+        # if the generation (maybe written by another process, which met new values in
+        # another order) gave every value seen here the same code.
+        same = all(
+            gen.tables.get(name, [])[: len(t.values)] == t.values for name, t in self.tables.items()
+        )
+        if not same:
+            self.memo.clear()
         self.__post_init__()
         self.tables = {name: _Table(values) for name, values in gen.tables.items()}
         self.base = gen
         self.size = 0
         self.watermark = gen.watermark
-        self.blocks = {}
 
     def columns(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Every row's columns and answer codes: the generation's, then the tail's."""
@@ -295,34 +307,22 @@ def _grouping(
     return group, size, labels
 
 
-def _ranked(c: dict[str, np.ndarray], tables: dict[str, Any], name: str) -> np.ndarray:
-    """The column's codes replaced by the rank of their value (codes follow arrival order)."""
-    values = tables[name][0]
-    lut = np.zeros(max(len(values), 1), np.int64)
-    lut[sorted(range(len(values)), key=lambda i: values[i])] = np.arange(len(values))
-    return lut[c[name]]
-
-
-def _blocks(
-    cube: _Cube, c: dict[str, np.ndarray], tables: dict[str, Any], base: np.ndarray, k: int
-) -> disclosure.Partition:
-    """The disclosure blocks of the base set's rows (in their order), cached until the cube
-    grows."""
-    key = (len(c["rid"]), bool(base.all()), int(base.sum()), k)
+def _snap(session: Session, campaign_id: int) -> cube_query.Snap:
+    """The cube brought up to date: its generation and a consistent view of its tail."""
+    cube = refresh(session, campaign_id=campaign_id)
     with cube.lock:
-        hit = cube.blocks.get(key)
-    if hit is not None:
-        return hit
-    months = c["day"].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    columns = {"month": months - (months.min() if len(months) else 0)}
-    columns |= {name: _ranked(c, tables, name) for name in ("unit", "area", "sex", "age")}
-    levels = [columns[name][base] for name in disclosure.HIERARCHY]
-    part = disclosure.Partition(disclosure.blocks(levels, k))
-    with cube.lock:
-        # Only the newest size is worth keeping (with and without flagged responses).
-        cube.blocks = {kk: v for kk, v in cube.blocks.items() if kk[0] == key[0]}
-        cube.blocks[key] = part
-    return part
+        n = cube.size
+        b = cube.base
+        return cube_query.Snap(
+            keys=list(cube.keys),
+            base_cols=dict(b.cols) if b is not None else None,
+            base_answers=dict(b.answers) if b is not None else None,
+            lineage=str(cube.files) if cube.files is not None else id(cube),
+            cols={k: v[:n] for k, v in cube.cols.items()},
+            answers={k: v[:n] for k, v in cube.answers.items()},
+            tables={k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()},
+            memo=cube.memo,
+        )
 
 
 def groups(
@@ -337,18 +337,14 @@ def groups(
 ) -> dict[tuple[Any, ...], tuple[int, bool]]:
     """Every group (values of ``fields``) the query covers: its respondents, and whether they
     are whole disclosure blocks (``analytics.indicators.disclosure``)."""
-    cube, _n, c, _answers, tables = _snapshot(session, campaign_id)
-    base = np.ones(len(c["rid"]), bool) if include_flagged else ~c["flagged"]
-    part = _blocks(cube, c, tables, base, k)
-    keep = _kept(c, tables, include_flagged, filters)
-    group, size, labels = _grouping(c, tables, fields, period)
-    group = np.where(keep, group, size)
-    ok = part.complete(group[base], size)
-    members = np.bincount(group[keep], minlength=size)[:size]
-    out: dict[tuple[Any, ...], tuple[int, bool]] = {}
-    for g in np.flatnonzero(members > 0).tolist():
-        out[group_key(g, fields, labels)] = (int(members[g]), bool(ok[g]))
-    return out
+    return cube_query.groups(
+        _snap(session, campaign_id),
+        fields=fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        k=k,
+    )
 
 
 def group_key(g: int, fields: Sequence[str], labels: list[np.ndarray]) -> tuple[Any, ...]:
@@ -400,90 +396,12 @@ def counts(
 
     With ``weights`` and ``k``, each respondent's weight is the mean weight of its disclosure
     block, so weighted sums are combinations of block totals (``weighting.cell_weights``)."""
-    cube, n, c, answers, tables = _snapshot(session, campaign_id)
-    keep = _kept(c, tables, include_flagged, filters)
-    w = None
-    summary = None
-    if weights is not None:
-        areas, ages, sexes = tables["area"][0], tables["age"][0], tables["sex"][0]
-        lut = np.ones((max(len(areas), 1), max(len(ages), 1), max(len(sexes), 1)))
-        for (a, band, x), wt in weights.items():
-            ia, ig, ix = (
-                tables["area"][1].get(a),
-                tables["age"][1].get(band),
-                tables["sex"][1].get(x),
-            )
-            if ia is not None and ig is not None and ix is not None:
-                lut[ia, ig, ix] = wt
-        w = lut[c["area"], c["age"], c["sex"]]
-        if k:
-            base = np.ones(n, bool) if include_flagged else ~c["flagged"]
-            block = _blocks(cube, c, tables, base, k).block
-            total = np.bincount(block, weights=w[base])
-            members = np.bincount(block)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                w[base] = (total / members)[block]
-            used = w[base]
-            summary = {
-                "n": int(len(used)),
-                "n_eff": float(used.sum() ** 2 / (used * used).sum()) if len(used) else 0.0,
-                "weight_min": float(used.min()) if len(used) else None,
-                "weight_max": float(used.max()) if len(used) else None,
-            }
-    group, size, labels = _grouping(c, tables, fields, period)
-    group[~keep] = size  # one extra bin that is dropped
-
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("q", "v", "n", "wn", "w2n", "w4n", "g")}
-
-    def emit(key: str, vcode: np.ndarray | None, values: list[float]) -> None:
-        nv = max(len(values), 1)
-        if vcode is None:
-            combo = group
-        else:
-            combo = group * nv + vcode
-            combo[(vcode < 0) | (group == size)] = size * nv
-        bins = size * nv + 1
-        nb = np.bincount(combo, minlength=bins)[:-1]
-        present = np.flatnonzero(nb)
-        if w is None:
-            wn = nb[present].astype(float)
-            w2n = w4n = wn
-        else:
-            wn = np.bincount(combo, weights=w, minlength=bins)[:-1][present]
-            w2n = np.bincount(combo, weights=w * w, minlength=bins)[:-1][present]
-            w4n = np.bincount(combo, weights=w**4, minlength=bins)[:-1][present]
-        gi, vi = np.divmod(present, nv)
-        out["g"].append(gi)
-        out["q"].append(np.full(len(present), key, dtype=object))
-        out["v"].append(np.asarray(values, float)[vi] if values else np.zeros(len(present)))
-        out["n"].append(nb[present])
-        out["wn"].append(wn)
-        out["w2n"].append(w2n)
-        out["w4n"].append(w4n)
-
-    emit(RESPONSE_KEY, None, [0.0])
-    for key in cube.keys:
-        emit(key, answers[key].astype(np.int64), [float(v) for v in tables[key][0]])
-
-    def cat(name: str, dtype: Any) -> np.ndarray:
-        return np.concatenate(out[name]).astype(dtype) if out[name] else np.zeros(0, dtype)
-
-    g = cat("g", np.int64)
-    keys: dict[str, np.ndarray] = {}
-    rest = g
-    for j in range(len(fields) - 1, -1, -1):
-        dim = max(len(labels[j]), 1)
-        rest, code = np.divmod(rest, dim)
-        col = labels[j][code] if len(labels[j]) else np.zeros(0, dtype=object)
-        keys[fields[j]] = col.astype(np.int64) if fields[j] in ("unit", "area") else col
-    return Counts(
-        keys={f: keys[f] for f in fields},
-        question=cat("q", object),
-        value=cat("v", float),
-        n=cat("n", np.int64),
-        source="columns",
-        wn=cat("wn", float),
-        w2n=cat("w2n", float),
-        w4n=cat("w4n", float),
-        weights=summary,
+    return cube_query.counts(
+        _snap(session, campaign_id),
+        fields=fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        weights=weights,
+        k=k,
     )

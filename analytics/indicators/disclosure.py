@@ -38,13 +38,19 @@ SECONDARY = "secondary"
 HIERARCHY = ("unit", "month", "area", "sex", "age")
 
 
-def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
+def blocks(levels: Sequence[np.ndarray], k: int, counts: np.ndarray | None = None) -> np.ndarray:
     """A block number per respondent (every block holds at least ``k`` respondents, unless
     all of them together are fewer).
 
     ``levels`` are the hierarchy's attributes, coarsest first, one non-negative integer code
     per respondent each, coded in an order that does not depend on arrival (ties between
     equally small blocks are broken by code, so every process builds the same blocks).
+
+    With ``counts``, each entry stands for ``counts[i]`` respondents with the same attributes
+    (a cell of the hierarchy's leaves). Every step below treats a leaf as a whole (a leaf's
+    respondents are all pending or all placed, and every assignment is by node), and sizes
+    are counted with these weights, so the cells get exactly the block numbers their
+    respondents get one by one: the same partition, in time linear in the cells.
     """
     n = len(levels[0]) if levels else 0
     block = np.full(n, -1, np.int64)
@@ -55,7 +61,7 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
     for lv in levels:
         nodes.append(_dense(nodes[-1] * (int(lv.max()) + 1) + lv))
     leaf = nodes[-1]
-    size = np.bincount(leaf)
+    size = _count(leaf, counts)
     big = size[leaf] >= k
     block[big] = leaf[big]
     next_id = int(leaf.max()) + 1
@@ -64,8 +70,8 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
         pending = block < 0
         if not pending.any():
             break
-        total = np.bincount(node)
-        pool = np.bincount(node[pending], minlength=len(total))
+        total = _count(node, counts)
+        pool = _count(node[pending], None if counts is None else counts[pending], len(total))
         # A pool of k or more is a block of its own.
         own = pending & (pool[node] >= k)
         if own.any():
@@ -76,7 +82,7 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
         join = pending & (pool[node] < k) & (total[node] >= k)
         if join.any():
             done = ~pending
-            bsize = np.bincount(block[done])
+            bsize = _count(block[done], None if counts is None else counts[done])
             # Per node, its blocks sorted by (size, number): the first is the smallest.
             cand_node, cand_block = node[done], block[done]
             order = np.lexsort((cand_block, bsize[cand_block], cand_node))
@@ -88,6 +94,13 @@ def blocks(levels: Sequence[np.ndarray], k: int) -> np.ndarray:
     # Fewer than k respondents in all: one block (every cell of it is under k and suppressed).
     block[block < 0] = next_id
     return block
+
+
+def _count(code: np.ndarray, counts: np.ndarray | None, minlength: int = 0) -> np.ndarray:
+    """Respondents per code: one per entry, or ``counts`` per entry (exact integers)."""
+    if counts is None:
+        return np.bincount(code, minlength=minlength)
+    return np.rint(np.bincount(code, weights=counts, minlength=minlength)).astype(np.int64)
 
 
 def _dense(key: np.ndarray) -> np.ndarray:

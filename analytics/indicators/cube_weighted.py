@@ -1,0 +1,195 @@
+"""Weighted counts from answer counts per cell, so a weighted view does not pass over every row.
+
+With disclosure blocks (``k``), a respondent's weight is the mean weight of its block, and a
+block is a union of cells (unit, month, area, sex, age band: ``cube_query.cell_blocks``), so
+the weight is a function of the respondent's cell. Any grouping by unit, area, age band, sex
+and month, under any filter on them, is then a sum over cells: ``sum of w`` over a group and
+answer value is ``sum over cells of n(cell, value) * w(cell)``. The counts per cell and value
+do not depend on the weights, so the generation's are kept (and extended when a newer
+generation absorbs the tail); each request recounts only the tail's and combines both with
+the weights of the moment. Weeks and days are finer than a cell: those views count rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analytics.indicators.cube_tally import (
+    CELL,
+    Columns,
+    Sparse,
+    _decode,
+    _encode,
+    cells,
+    chunks,
+    group_sum,
+    lookup,
+    months,
+)
+
+if TYPE_CHECKING:
+    from analytics.indicators.cube_query import Snap
+
+# Beyond this many (cell, answer value) slots the dense count would cost more memory than the
+# row pass it saves; such campaigns count rows.
+MAX_SLOTS = 1 << 24
+_FIELD = {"unit": "unit", "area": "area", "age_band": "age", "sex": "sex", "period": "month"}
+
+
+@dataclass
+class CellValues:
+    """Respondents (q 0) and answers (q j+1 for key j, by value code) per cell of some rows."""
+
+    cells: Sparse  # the rows' cells (``cube_tally.cells``)
+    cell: np.ndarray  # per entry: index into ``cells``
+    q: np.ndarray
+    v: np.ndarray
+    n: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.cells.nbytes + sum(a.nbytes for a in (self.cell, self.q, self.v, self.n))
+
+
+def cell_values(
+    cols: Columns, answers: Columns, keys: Sequence[str], sizes: Sequence[int], flagged: bool
+) -> CellValues | None:
+    """The counts per cell and value of the rows (None: too many slots to count densely)."""
+    own = cells(cols, flagged, None)
+    off = np.concatenate(([0, 1], 1 + np.cumsum(np.asarray(sizes, np.int64)))).astype(np.int64)
+    width = int(off[-1])
+    slots = len(own) * width
+    if slots > MAX_SLOTS:
+        return None
+    dense = np.zeros(slots, np.int64)
+    for sl in chunks(len(cols["rid"])):
+        sel = None if flagged else ~np.asarray(cols["flagged"][sl])
+        rows = {name: np.asarray(cols[name][sl]) for name in CELL[:-1]}
+        rows["month"] = months(np.asarray(cols["day"][sl]))
+        if sel is not None:
+            rows = {k: v[sel] for k, v in rows.items()}
+        at = lookup(own, rows) * width
+        dense += np.bincount(at, minlength=slots)
+        for j, key in enumerate(keys, start=1):
+            v = np.asarray(answers[key][sl])
+            if sel is not None:
+                v = v[sel]
+            ok = v >= 0
+            dense += np.bincount(at[ok] + off[j] + v[ok], minlength=slots)
+    nz = np.flatnonzero(dense)
+    cell, slot = np.divmod(nz, width)
+    q = np.searchsorted(off, slot, side="right") - 1
+    return CellValues(
+        own,
+        cell.astype(np.int32),
+        q.astype(np.int16),
+        (slot - off[q]).astype(np.int16),
+        dense[nz].astype(np.int32),  # a slot's respondents: int32 halves the kept bytes
+    )
+
+
+def _merge(a: CellValues, b: CellValues) -> CellValues:
+    own = Sparse.merge([a.cells, b.cells])
+    cell = np.concatenate([lookup(own, a.cells.parts)[a.cell], lookup(own, b.cells.parts)[b.cell]])
+    (c, q, v), (n,) = group_sum(
+        [cell, np.concatenate([a.q, b.q]), np.concatenate([a.v, b.v])],
+        [np.concatenate([a.n, b.n])],
+    )
+    return CellValues(
+        own, c.astype(np.int32), q.astype(np.int16), v.astype(np.int16), n.astype(np.int32)
+    )
+
+
+def generation_values(snap: Snap, flagged: bool) -> CellValues | None:
+    """The generation's ``cell_values``, kept; a newer generation extends the kept one."""
+    size = snap.base_size
+    if snap.base_cols is None or snap.base_answers is None or size == 0:
+        return None
+    sizes = [len(snap.tables[k][0]) for k in snap.keys]
+    key = (snap.lineage, "cell values", flagged)
+    entry = snap.memo.peek(key)
+    start, kept = 0, None
+    if entry is not None and 0 < entry[0] <= size and snap.rid_at(entry[0] - 1) == entry[1]:
+        if entry[0] == size or entry[2] is None:
+            return entry[2] if entry[0] == size else None
+        start, kept = entry[0], entry[2]
+    ((c, a),) = snap.pieces(start, size)
+    new = cell_values(c, a, snap.keys, sizes, flagged)
+    found = None if new is None else new if kept is None else _merge(kept, new)
+    nb = found.nbytes if found is not None else 0
+    snap.memo.put(key, (size, snap.rid_at(size - 1) if size else 0, found), nb)
+    return found
+
+
+def weighted(
+    cv: CellValues,
+    merged: Sparse,
+    per_cell: np.ndarray,
+    fields: Sequence[str],
+    codes: Sequence[tuple[str, int]],
+) -> Sparse:
+    """Counts and weighted sums per (question, ``fields``, value), like ``cube_tally.tally``
+    with each row weighted by its cell's ``per_cell`` weight (cells of ``merged``)."""
+    p = cv.cells.parts
+    w_cell = per_cell[lookup(merged, p)]
+    kept = np.ones(len(cv.cells), bool)
+    for name, code in codes:
+        kept &= p[name] == code
+    fparts = [p[_FIELD[f]] for f in fields]
+    enc = _encode(fparts) if fparts else (np.zeros(len(cv.cells), np.int64), [], [], 1)
+    names = ["q", *fields, "v"]
+    sums = ["n", "wn", "w2n", "w4n"]
+    if enc is None or len(cv.n) == 0:
+        return _wide(cv, w_cell, kept, fparts, names, sums)
+    gcell, glos, gdims, groups = enc
+    gcell = np.where(kept, gcell, groups)  # one more group for the cells left out, dropped
+    nv = int(cv.v.max()) + 1
+    per_q = (groups + 1) * nv
+    size = (int(cv.q.max()) + 1) * per_q
+    if size > 4 * len(cv.n) + (1 << 22):
+        return _wide(cv, w_cell, kept, fparts, names, sums)
+    # One number per entry (question, group, value: the order of ``tally``'s counts) and
+    # four bincounts: the temporaries are a few arrays of the entries, not of the rows.
+    combo = cv.q.astype(np.int64) * per_q
+    combo += gcell[cv.cell] * nv
+    combo += cv.v
+    n = cv.n.astype(float)
+    found = [np.bincount(combo, weights=n, minlength=size)]
+    nw = n * w_cell[cv.cell]
+    del n
+    found.append(np.bincount(combo, weights=nw, minlength=size))
+    nw *= w_cell[cv.cell]
+    found.append(np.bincount(combo, weights=nw, minlength=size))
+    nw *= w_cell[cv.cell] ** 2
+    found.append(np.bincount(combo, weights=nw, minlength=size))
+    present = np.flatnonzero(found[0])
+    q, rest = np.divmod(present, per_q)
+    g, v = np.divmod(rest, nv)
+    inside = g < groups
+    present, q, g, v = present[inside], q[inside], g[inside], v[inside]
+    ps = [q, *_decode(g, glos, gdims), v]
+    ts = [np.rint(found[0][present]).astype(np.int64), *(f[present] for f in found[1:])]
+    return Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True)))
+
+
+def _wide(
+    cv: CellValues,
+    w_cell: np.ndarray,
+    kept: np.ndarray,
+    fparts: list[np.ndarray],
+    names: list[str],
+    sums: list[str],
+) -> Sparse:
+    """``weighted`` by sorting the entries, where the groups span too wide a range."""
+    e = kept[cv.cell]
+    cell = cv.cell[e]
+    n = cv.n[e].astype(np.int64)
+    w = w_cell[cell]
+    nw = n * w
+    parts = [cv.q[e].astype(np.int64), *(f[cell] for f in fparts), cv.v[e].astype(np.int64)]
+    ps, ts = group_sum(parts, [n, nw, nw * w, nw * w * w * w])
+    return Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True)))
