@@ -338,10 +338,17 @@ def counts(
                     block
                 ]
             summary = _summary(per_cell, coarse.sums["n"])
-            by_cell = _by_cells(snap, coarse, per_cell, fields, period, include_flagged, filters)
+            wkey = _digest(per_cell, *(cp[c] for c in CELL))
+            # The same rows and weights give the same sums: a repeated view is a look-up.
+            f = (filters.unit_id, filters.area_id, filters.age_band, filters.sex)
+            by_cell = snap.memo.get(
+                ("weighted", snap.lineage, snap.total, tuple(fields), period, include_flagged)
+                + (f, wkey),
+                lambda: _by_cells(snap, coarse, per_cell, fields, period, include_flagged, filters),
+                lambda found: found.nbytes if found is not None else 0,
+            )
             if by_cell is not None:
                 return _to_counts(snap, by_cell, fields, period, summary)
-            wkey = _digest(per_cell, *(cp[c] for c in CELL))
             weight = _cell_weight(coarse, per_cell)
         else:
             wkey = _digest(lut)
