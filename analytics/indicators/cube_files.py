@@ -112,9 +112,19 @@ def open_newest(directory: Path) -> Generation | None:
 
 
 @contextlib.contextmanager
-def _writer_lock(directory: Path) -> Iterator[bool]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "a+b") as fh:
+def writer_lock(directory: Path, *, create: bool = True) -> Iterator[bool]:
+    """The campaign directory's writer lock, not waited for (False: another process holds it,
+    or, with ``create=False``, the directory cannot be opened)."""
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        fh = open(directory / "lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError:
+        if create:
+            raise
+        yield False
+        return
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -136,7 +146,7 @@ def write(
     answers: dict[str, np.ndarray],
 ) -> bool:
     """Write the next generation unless another process is writing or wrote a newer one."""
-    with _writer_lock(directory) as mine:
+    with writer_lock(directory) as mine:
         if not mine or newest_watermark(directory) >= watermark:
             return False
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))

@@ -16,11 +16,10 @@ an exclusive ``flock`` while it writes, and one subdirectory per generation or u
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,26 +115,6 @@ def _size(path: Path) -> int:
     return total
 
 
-@contextlib.contextmanager
-def _writer_lock(directory: Path) -> Iterator[bool]:
-    """The lock a ``cube_files`` writer holds (False: a writer holds it now)."""
-    try:
-        fh = open(directory / "lock", "a+b")  # noqa: SIM115 - closed below
-    except OSError:
-        yield False
-        return
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _remove(path: Path, reason: str, dry_run: bool, out: Pruned) -> None:
     size = _size(path)
     if not dry_run:
@@ -186,7 +165,7 @@ def prune(session: Session, *, dry_run: bool = False) -> Pruned:
 
 
 def _prune_campaign(path: Path, reason: str, dry_run: bool, out: Pruned) -> None:
-    with _writer_lock(path) as free:
+    with cube_files.writer_lock(path, create=False) as free:
         if free:
             _remove(path, reason, dry_run, out)
         else:
@@ -196,7 +175,7 @@ def _prune_campaign(path: Path, reason: str, dry_run: bool, out: Pruned) -> None
 def _prune_generations(path: Path, dry_run: bool, out: Pruned) -> None:
     """Every subdirectory but the newest readable generation: under the writer's lock no
     write is under way, so the rest are older generations or a dead writer's leftovers."""
-    with _writer_lock(path) as free:
+    with cube_files.writer_lock(path, create=False) as free:
         if not free:
             out.kept.append((path, "a generation is being written"))
             return

@@ -177,7 +177,7 @@ def test_the_copy_views_equal_sql_when_read_from_files(
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
     cols = {"rid": np.arange(1, 4, dtype=np.int64)}
     kw: dict[str, Any] = {"keys": [], "tables": {}, "cols": cols, "answers": {}}
-    with cube_files._writer_lock(tmp_path) as mine:
+    with cube_files.writer_lock(tmp_path) as mine:
         assert mine
         # A second process's open file of the lock.
         with open(tmp_path / "lock", "a+b") as other, pytest.raises(BlockingIOError):
