@@ -10,6 +10,11 @@ the two alternate case by case in one run. Peak memory of each call is what nump
 (tracemalloc, one extra call per case). Usage::
 
     .venv/bin/python bench/cube_counts.py --rows 3000000 --tail 4000 --runs 3
+
+``--memory`` instead serves every view once in one process (the working tree's code, cold then
+with the tail) and prints, after each, what stays: the bytes numpy still holds (tracemalloc),
+the kept state by kind (``cube_query``'s memo) and the process's RSS and anonymous memory
+(``/proc/self/smaps_rollup``, after ``malloc_trim`` as the app's trimmer would).
 """
 
 from __future__ import annotations
@@ -151,13 +156,82 @@ def _fresh(mod: ModuleType, gen: cube_files.Generation, tail: int) -> Any:
     return c
 
 
+def _proc() -> str:
+    """VmRSS/VmHWM and anonymous/file PSS of this process, in MB (Linux only)."""
+    out = {}
+    for name in ("/proc/self/status", "/proc/self/smaps_rollup"):
+        try:
+            text = Path(name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "Pss_Anon", "Pss_File", "Anonymous"):
+                out[k] = int(v.split()[0]) // 1024
+    return " ".join(f"{k} {v}" for k, v in out.items())
+
+
+def _kept() -> str:
+    """The kept state by kind: entries and MB."""
+    from analytics.indicators import cube_memo
+
+    memo = cube_memo.MEMO
+    by: dict[str, list[int]] = {}
+    with memo.lock:
+        for key, nb in memo.sizes.items():
+            kind = "/".join(str(x) for x in key[1:3])  # type: ignore[index]
+            e = by.setdefault(kind, [0, 0])
+            e[0] += 1
+            e[1] += nb
+    parts = [f"{k} {n}/{nb / 2**20:.1f}" for k, (n, nb) in sorted(by.items())]
+    return f"kept {memo.total / 2**20:.1f} MB [" + ", ".join(parts) + "]"
+
+
+def memory(rows: int, tail: int) -> None:
+    """Every view once, cold then with a tail, in one process: what stays after each."""
+    from service.memory import give_back
+
+    print(f"rows={rows:,} tail={tail:,} memory; load {os.getloadavg()}; start {_proc()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = _generation(rows, Path(tmp))
+        give_back()
+        print(f"generation mapped: {_proc()}", flush=True)
+        weights = _weights()
+        c = _fresh(cube, gen, 0)
+        tracemalloc.start()
+        next_id = gen.watermark + 1
+        for step in ("cold", "tail", "tail+25"):
+            if step != "cold":
+                r, v = _raw(tail if step == "tail" else 25, seed=7 + len(step), first_id=next_id)
+                next_id += len(r)
+                c.append(r, v)
+            for kind, name, kw in VIEWS:
+                tracemalloc.reset_peak()
+                t = time.perf_counter()
+                _call(cube, kind, kw, weights)
+                ms = (time.perf_counter() - t) * 1000
+                now, peak = (x / 2**20 for x in tracemalloc.get_traced_memory())
+                give_back()
+                print(
+                    f"{step} {kind} {name}: {ms:.0f} ms, numpy held {now:.0f} MB (peak {peak:.0f});"
+                    f" {_kept()}; {_proc()}",
+                    flush=True,
+                )
+        tracemalloc.stop()
+    print(f"load {os.getloadavg()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=3_000_000)
     ap.add_argument("--tail", type=int, default=4_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--before", default="HEAD")
+    ap.add_argument("--memory", action="store_true", help="what stays after each view")
     a = ap.parse_args()
+    if a.memory:
+        memory(a.rows, a.tail)
+        return
     before, after = _old(a.before), cube
     print(
         f"rows={a.rows:,} tail={a.tail:,} runs={a.runs} before={a.before}; load {os.getloadavg()}"

@@ -24,6 +24,7 @@ built from respondents per cell, and weighted views from answers per cell
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,12 +35,13 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from analytics.indicators import cube_files, cube_query
+from analytics.indicators import cube_files, cube_memo, cube_query
 from analytics.indicators.cube_load import load_new
 from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
 
 EPOCH = date(1970, 1, 1)
+_COPIES = itertools.count()
 _GROW = 1.5
 _COLS = {
     "rid": np.int64,
@@ -82,8 +84,9 @@ class _Cube:
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)  # code of the value, -1 none
     tables: dict[str, _Table] = field(default_factory=dict)
-    memo: cube_query.Memo = field(default_factory=cube_query.Memo)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Names this copy's entries in the process's kept counts (``cube_memo.MEMO``).
+    lineage: str = field(default_factory=lambda: f"copy-{next(_COPIES)}")
 
     def __post_init__(self) -> None:
         self.cols = {name: np.zeros(0, dt) for name, dt in _COLS.items()}
@@ -92,14 +95,14 @@ class _Cube:
 
     def adopt(self, gen: cube_files.Generation) -> None:
         """Answer from ``gen`` plus the responses after it (the tail is read again)."""
-        # The kept counts (``memo``) name values by this process's codes: they stay valid only
-        # if the generation (maybe written by another process, which met new values in
-        # another order) gave every value seen here the same code.
+        # The kept counts (``cube_memo.MEMO``) name values by this process's codes: they stay
+        # valid only if the generation (maybe written by another process, which met new values
+        # in another order) gave every value seen here the same code.
         same = all(
             gen.tables.get(name, [])[: len(t.values)] == t.values for name, t in self.tables.items()
         )
         if not same:
-            self.memo.clear()
+            cube_memo.MEMO.drop(self.lineage)
         self.__post_init__()
         self.tables = {name: _Table(values) for name, values in gen.tables.items()}
         self.base = gen
@@ -189,7 +192,7 @@ def forget(campaign_id: int | None = None) -> None:
     """Drop the in-process columns (in tests); the next view maps the newest generation."""
     with _cubes_lock:
         for key in [k for k in _cubes if campaign_id is None or k[1] == campaign_id]:
-            del _cubes[key]
+            cube_memo.MEMO.drop(_cubes.pop(key).lineage)
 
 
 def refresh(session: Session, *, campaign_id: int, chunk: int = 100_000) -> _Cube:
@@ -317,11 +320,11 @@ def _snap(session: Session, campaign_id: int) -> cube_query.Snap:
             keys=list(cube.keys),
             base_cols=dict(b.cols) if b is not None else None,
             base_answers=dict(b.answers) if b is not None else None,
-            lineage=str(cube.files) if cube.files is not None else id(cube),
+            lineage=cube.lineage,
             cols={k: v[:n] for k, v in cube.cols.items()},
             answers={k: v[:n] for k, v in cube.answers.items()},
             tables={k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()},
-            memo=cube.memo,
+            memo=cube_memo.MEMO,
         )
 
 

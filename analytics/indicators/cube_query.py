@@ -3,7 +3,7 @@ counted per request.
 
 A view's counts over the mapped generation (immutable) plus the in-memory tail are the sum of
 the two parts' counts, because every key is a stable code (``cube_tally``). The generation's
-part of each query is kept in a small per-process cache (``Memo``) keyed by the generation
+part of each query is kept in a small per-process cache (``cube_memo.MEMO``) keyed by the generation
 and everything the query depends on, so a repeated view counts only the tail.
 
 Disclosure blocks depend only on how many respondents each *cell* holds (the hierarchy's
@@ -17,8 +17,6 @@ every block it touches lies entirely inside it.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from analytics.indicators import cube_weighted, disclosure
+from analytics.indicators.cube_memo import Memo
 from analytics.indicators.cube_tally import (
     CELL,
+    CHUNK,
     Columns,
     Sparse,
     _encode,
@@ -38,64 +38,10 @@ from analytics.indicators.cube_tally import (
     tally,
 )
 from analytics.indicators.queries import Counts, Filters
+from service.memory import give_back
 from surveys.forms.stats import RESPONSE_KEY
 
 _NAMES = {"unit": "unit", "area": "area", "age_band": "age", "sex": "sex"}
-
-
-class Memo:
-    """A bounded LRU of the generation's parts of queries (entries and bytes both capped)."""
-
-    def __init__(self, entries: int = 48, nbytes: int = 96 << 20) -> None:
-        self.entries, self.nbytes = entries, nbytes
-        self.items: OrderedDict[Hashable, Any] = OrderedDict()
-        self.sizes: dict[Hashable, int] = {}
-        self.lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key: Hashable, make: Callable[[], Any], size: Callable[[Any], int]) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                self.hits += 1
-                return self.items[key]
-            self.misses += 1
-        value = make()  # outside the lock: two requests may both compute it, same result
-        nb = size(value)
-        with self.lock:
-            self.items[key] = value
-            self.sizes[key] = nb
-            while len(self.items) > self.entries or sum(self.sizes.values()) > self.nbytes:
-                old, _ = self.items.popitem(last=False)
-                del self.sizes[old]
-                if old == key:
-                    break
-        return value
-
-    def peek(self, key: Hashable) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                self.hits += 1
-                return self.items[key]
-            self.misses += 1
-            return None
-
-    def put(self, key: Hashable, value: Any, nb: int) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.sizes[key] = nb
-            self.items.move_to_end(key)
-            while len(self.items) > self.entries or sum(self.sizes.values()) > self.nbytes:
-                old, _ = self.items.popitem(last=False)
-                del self.sizes[old]
-                if old == key:
-                    break
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-            self.sizes.clear()
 
 
 @dataclass
@@ -164,8 +110,14 @@ def _both(snap: Snap, key: tuple[Any, ...], count: Callable[[Columns, Columns], 
     if not nonempty:
         part = found[0] if found else count(*_cut(snap.cols, snap.answers, 0, 0))
     else:
-        part = nonempty[0] if len(nonempty) == 1 else Sparse.merge(nonempty)
+        part = nonempty[0]
+        for more in nonempty[1:]:
+            # A few new rows' counts go into the kept ones without sorting them again.
+            part = part.add(more) if 8 * len(more) < len(part) else Sparse.merge([part, more])
+    part = part.compact()
     snap.memo.put(mkey, (total, snap.rid_at(total - 1) if total else 0, part), part.nbytes)
+    if total - start > CHUNK:
+        give_back()  # a first count's chunk temporaries: hand their pages back now
     return part
 
 
@@ -183,14 +135,32 @@ def _rank(values: list[Any]) -> np.ndarray:
     return lut
 
 
+def _exact(
+    snap: Snap, key: tuple[Any, ...], make: Callable[[], Any], size: Callable[[Any], int]
+) -> Any:
+    """``make()``, kept while the rows stay exactly the same (one entry per query: a newer
+    row replaces it instead of leaving a stale entry to take the place of useful ones)."""
+    total = snap.total
+    last = snap.rid_at(total - 1) if total else 0
+    mkey = (snap.lineage, *key)
+    entry = snap.memo.peek(mkey)
+    if entry is not None and entry[0] == total and entry[1] == last:
+        return entry[2]
+    value = make()
+    snap.memo.put(mkey, (total, last, value), size(value))
+    return value
+
+
 def cell_blocks(snap: Snap, coarse: Sparse, k: int, include_flagged: bool) -> np.ndarray:
     """The disclosure block of each cell of ``_cells(snap, include_flagged, None)``
     (``disclosure.blocks`` over the cells' counts), kept while the rows stay the same."""
-    return snap.memo.get(
-        ("blocks", snap.lineage, snap.total, include_flagged, k),
-        lambda: _cell_blocks(snap, coarse, k),
-        lambda b: b.nbytes,
+    return _exact(
+        snap, ("blocks", include_flagged, k), lambda: _cell_blocks(snap, coarse, k), _nbytes
     )
+
+
+def _nbytes(a: Any) -> int:
+    return int(a.nbytes) if a is not None else 0
 
 
 def _cell_blocks(snap: Snap, coarse: Sparse, k: int) -> np.ndarray:
@@ -239,8 +209,9 @@ def groups(
     """See ``cube.groups``: computed over cells (and periods) instead of rows, and kept
     while the rows stay the same."""
     f = (filters.unit_id, filters.area_id, filters.age_band, filters.sex)
-    key = ("groups", snap.lineage, snap.total, tuple(fields), period, include_flagged, f, k)
-    found = snap.memo.get(
+    key = ("groups", tuple(fields), period, include_flagged, f, k)
+    found = _exact(
+        snap,
         key,
         lambda: _groups(snap, fields, period, include_flagged, filters, k),
         lambda found: 200 * len(found),
@@ -263,7 +234,7 @@ def _groups(
     coarse = fine if fine_period is None else _cells(snap, include_flagged, None)
     block = cell_blocks(snap, coarse, k, include_flagged)
     fp = fine.parts
-    fblock = block if fine_period is None else block[lookup(coarse, fp)]
+    fblock = block if fine_period is None else block[_coarse_index(coarse, fine)]
     kept = np.ones(len(fine), bool)
     for name, code in _filter_codes(snap, filters):
         kept &= fp[name] == code
@@ -278,9 +249,11 @@ def _groups(
     else:
         gcode = np.zeros(len(fine), np.int64)
     gx = np.where(kept, gcode, -1)
-    # A block is cut when its cells fall in more than one group (or partly outside the query).
-    (pair_block, _g), _ = group_sum([fblock, gx], [np.ones(len(fine), np.int64)])
-    cut = np.bincount(pair_block, minlength=int(block.max()) + 1 if len(block) else 0) > 1
+    # A block is cut when its cells fall in more than one group (or partly outside the query):
+    # when any of its cells' groups differs from one of them (no sort of the cells needed).
+    some = np.zeros(int(block.max()) + 1 if len(block) else 0, np.int64)
+    some[fblock] = gx
+    cut = np.bincount(fblock, weights=gx != some[fblock], minlength=len(some)) > 0
     bad = kept & cut[fblock]
     n = fine.sums["n"]
     keys_parts, (members, nbad) = group_sum(
@@ -295,6 +268,27 @@ def _groups(
         key = tuple(lab[i].item() if hasattr(lab[i], "item") else lab[i] for lab in labels)
         out[key] = (int(members[i]), bool(nbad[i] == 0))
     return out
+
+
+def _coarse_index(coarse: Sparse, fine: Sparse) -> np.ndarray:
+    """Index into ``coarse`` of each entry of ``fine`` (the same rows' cells by period).
+
+    Both are sorted by their parts, the cell's first, and hold the same cells, so an entry's
+    cell is the number of cell changes before it; ``lookup`` (a search) where that does not
+    hold."""
+    fp = fine.parts
+    new = np.zeros(len(fine), bool)
+    if len(fine):
+        new[0] = True
+    for name in CELL:
+        new[1:] |= fp[name][1:] != fp[name][:-1]
+    if int(np.count_nonzero(new)) != len(coarse):
+        return lookup(coarse, fp)
+    index = np.cumsum(new) - 1
+    firsts = np.flatnonzero(new)
+    if all(np.array_equal(fp[name][firsts], coarse.parts[name]) for name in CELL):
+        return index
+    return lookup(coarse, fp)
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -341,11 +335,11 @@ def counts(
             wkey = _digest(per_cell, *(cp[c] for c in CELL))
             # The same rows and weights give the same sums: a repeated view is a look-up.
             f = (filters.unit_id, filters.area_id, filters.age_band, filters.sex)
-            by_cell = snap.memo.get(
-                ("weighted", snap.lineage, snap.total, tuple(fields), period, include_flagged)
-                + (f, wkey),
+            by_cell = _exact(
+                snap,
+                ("weighted", tuple(fields), period, include_flagged, f, wkey),
                 lambda: _by_cells(snap, coarse, per_cell, fields, period, include_flagged, filters),
-                lambda found: found.nbytes if found is not None else 0,
+                _nbytes,
             )
             if by_cell is not None:
                 return _to_counts(snap, by_cell, fields, period, summary)

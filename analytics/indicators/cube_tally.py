@@ -144,6 +144,77 @@ class Sparse:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (*self.parts.values(), *self.sums.values()))
 
+    def compact(self) -> Sparse:
+        """The same counts in the smallest integer types that hold them (what is kept between
+        requests: the codes fit in 16 bits and a count in 32 where the campaign is smaller
+        than 2**31 rows). Weighted sums stay float64. Every consumer widens to int64 before
+        doing arithmetic that could overflow (``_encode``, ``group_sum``, ``lookup``)."""
+        return Sparse(
+            {k: small(v) for k, v in self.parts.items()},
+            {k: small(v) if v.dtype.kind in "iu" else v for k, v in self.sums.items()},
+        )
+
+    def add(self, new: Sparse) -> Sparse:
+        """``merge([self, new])`` for a small ``new``, without sorting ``self``: entries of
+        ``new`` already in ``self`` (both are sorted by their parts) add to them, the others
+        are inserted where they belong. Sums are added in the same order as ``merge`` (this
+        one's, then the new one's), so the results are the same numbers."""
+        names = list(self.parts)
+        if len(new) == 0:
+            return self
+        if len(self) == 0:
+            return new
+        both = [
+            (
+                min(int(self.parts[p].min()), int(new.parts[p].min())),
+                max(int(self.parts[p].max()), int(new.parts[p].max())),
+            )
+            for p in names
+        ]
+        total = 1
+        for lo, hi in both:
+            total *= hi - lo + 1
+        if total >= _LIMIT:
+            return Sparse.merge([self, new])
+        mine = np.zeros(len(self), np.int64)
+        theirs = np.zeros(len(new), np.int64)
+        for p, (lo, hi) in zip(names, both, strict=True):
+            mine *= hi - lo + 1
+            mine += self.parts[p]
+            mine -= lo
+            theirs *= hi - lo + 1
+            theirs += new.parts[p]
+            theirs -= lo
+        if not (np.all(mine[1:] > mine[:-1]) and np.all(theirs[1:] > theirs[:-1])):
+            return Sparse.merge([self, new])  # not sorted as counted: never expected
+        pos = np.searchsorted(mine, theirs)
+        hit = pos < len(mine)
+        hit[hit] = mine[pos[hit]] == theirs[hit]
+        sums = {}
+        for k, v in self.sums.items():
+            out = v.astype(np.result_type(v.dtype, new.sums[k].dtype, np.int64))
+            out[pos[hit]] += new.sums[k][hit]
+            sums[k] = out
+        if hit.all():
+            return Sparse(dict(self.parts), sums)
+        at, miss = pos[~hit], ~hit
+        parts = {
+            p: np.insert(self.parts[p].astype(np.int64), at, new.parts[p][miss]) for p in names
+        }
+        return Sparse(parts, {k: np.insert(v, at, new.sums[k][miss]) for k, v in sums.items()})
+
+
+def small(a: np.ndarray) -> np.ndarray:
+    """Integers in int16 or int32 where every value fits (int64 otherwise)."""
+    if a.dtype.kind not in "iu" or len(a) == 0:
+        return a
+    lo, hi = int(a.min()), int(a.max())
+    for t in (np.int16, np.int32):
+        info = np.iinfo(t)
+        if info.min <= lo and hi <= info.max:
+            return a if a.dtype == t else a.astype(t)
+    return a
+
 
 Columns = Mapping[str, np.ndarray]
 # Chunks' counts are merged once they hold this many entries, so the parts waiting to be

@@ -29,6 +29,7 @@ from analytics.indicators.cube_tally import (
     group_sum,
     lookup,
     months,
+    small,
 )
 
 if TYPE_CHECKING:
@@ -42,17 +43,56 @@ _FIELD = {"unit": "unit", "area": "area", "age_band": "age", "sex": "sex", "peri
 
 @dataclass
 class CellValues:
-    """Respondents (q 0) and answers (q j+1 for key j, by value code) per cell of some rows."""
+    """Respondents (q 0) and answers (q j+1 for key j, by value code) per cell of some rows.
+
+    Kept compact (about 4 bytes an entry instead of 12): entries are sorted by cell, then by
+    slot (``off[q] + v``), so a cell is given by how many entries each cell has and (q, v) by
+    the slot; the per-entry arrays are rebuilt while a request combines them."""
 
     cells: Sparse  # the rows' cells (``cube_tally.cells``)
-    cell: np.ndarray  # per entry: index into ``cells``
-    q: np.ndarray
-    v: np.ndarray
-    n: np.ndarray
+    per_cell: np.ndarray  # entries of each cell
+    slot: np.ndarray  # per entry: off[q] + v
+    n: np.ndarray  # per entry: respondents (the smallest integer type that holds them)
+    off: np.ndarray  # first slot of each question (0: respondents)
+
+    @property
+    def cell(self) -> np.ndarray:
+        """Per entry: index into ``cells``."""
+        return np.repeat(np.arange(len(self.per_cell), dtype=np.int32), self.per_cell)
+
+    @property
+    def q(self) -> np.ndarray:
+        return np.searchsorted(self.off, self.slot, side="right").astype(np.int16) - 1
+
+    @property
+    def v(self) -> np.ndarray:
+        return (self.slot - self.off[self.q]).astype(np.int16)
 
     @property
     def nbytes(self) -> int:
-        return self.cells.nbytes + sum(a.nbytes for a in (self.cell, self.q, self.v, self.n))
+        arrays = (self.per_cell, self.slot, self.n, self.off)
+        return self.cells.nbytes + sum(a.nbytes for a in arrays)
+
+
+def _offsets(sizes: Sequence[int]) -> np.ndarray:
+    return np.concatenate(([0, 1], 1 + np.cumsum(np.asarray(sizes, np.int64)))).astype(np.int64)
+
+
+def _pack(
+    own: Sparse, cell: np.ndarray, slot: np.ndarray, n: np.ndarray, off: np.ndarray
+) -> CellValues:
+    """Entries sorted by (cell, slot) as a ``CellValues``."""
+    per_cell = np.bincount(cell, minlength=len(own)).astype(np.int32)
+    return CellValues(own.compact(), per_cell, small(slot), _unsigned(n), off)
+
+
+def _unsigned(n: np.ndarray) -> np.ndarray:
+    """Counts (never negative) in uint8, uint16 or uint32 where they fit."""
+    top = int(n.max()) if len(n) else 0
+    for t in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(t).max:
+            return n.astype(t)
+    return n.astype(np.int64)
 
 
 def cell_values(
@@ -60,7 +100,7 @@ def cell_values(
 ) -> CellValues | None:
     """The counts per cell and value of the rows (None: too many slots to count densely)."""
     own = cells(cols, flagged, None)
-    off = np.concatenate(([0, 1], 1 + np.cumsum(np.asarray(sizes, np.int64)))).astype(np.int64)
+    off = _offsets(sizes)
     width = int(off[-1])
     slots = len(own) * width
     if slots > MAX_SLOTS:
@@ -73,6 +113,7 @@ def cell_values(
         if sel is not None:
             rows = {k: v[sel] for k, v in rows.items()}
         at = lookup(own, rows) * width
+        del rows
         dense += np.bincount(at, minlength=slots)
         for j, key in enumerate(keys, start=1):
             v = np.asarray(answers[key][sl])
@@ -81,27 +122,21 @@ def cell_values(
             ok = v >= 0
             dense += np.bincount(at[ok] + off[j] + v[ok], minlength=slots)
     nz = np.flatnonzero(dense)
+    n = dense[nz]
+    del dense
     cell, slot = np.divmod(nz, width)
-    q = np.searchsorted(off, slot, side="right") - 1
-    return CellValues(
-        own,
-        cell.astype(np.int32),
-        q.astype(np.int16),
-        (slot - off[q]).astype(np.int16),
-        dense[nz].astype(np.int32),  # a slot's respondents: int32 halves the kept bytes
-    )
+    return _pack(own, cell, slot, n, off)
 
 
 def _merge(a: CellValues, b: CellValues) -> CellValues:
     own = Sparse.merge([a.cells, b.cells])
+    off = a.off if len(a.off) >= len(b.off) else b.off  # the tables only grow: the newer one
     cell = np.concatenate([lookup(own, a.cells.parts)[a.cell], lookup(own, b.cells.parts)[b.cell]])
     (c, q, v), (n,) = group_sum(
         [cell, np.concatenate([a.q, b.q]), np.concatenate([a.v, b.v])],
-        [np.concatenate([a.n, b.n])],
+        [np.concatenate([a.n.astype(np.int64), b.n.astype(np.int64)])],
     )
-    return CellValues(
-        own, c.astype(np.int32), q.astype(np.int16), v.astype(np.int16), n.astype(np.int32)
-    )
+    return _pack(own, c, off[q] + v, n, off)
 
 
 def generation_values(snap: Snap, flagged: bool) -> CellValues | None:
@@ -143,41 +178,49 @@ def weighted(
     enc = _encode(fparts) if fparts else (np.zeros(len(cv.cells), np.int64), [], [], 1)
     names = ["q", *fields, "v"]
     sums = ["n", "wn", "w2n", "w4n"]
+    cell, q, v = cv.cell, cv.q, cv.v  # rebuilt once per request from the compact form
     if enc is None or len(cv.n) == 0:
-        return _wide(cv, w_cell, kept, fparts, names, sums)
+        return _wide(cv, cell, q, v, w_cell, kept, fparts, names, sums)
     gcell, glos, gdims, groups = enc
     gcell = np.where(kept, gcell, groups)  # one more group for the cells left out, dropped
-    nv = int(cv.v.max()) + 1
+    nv = int(v.max()) + 1
     per_q = (groups + 1) * nv
-    size = (int(cv.q.max()) + 1) * per_q
+    size = (int(q.max()) + 1) * per_q
     if size > 4 * len(cv.n) + (1 << 22):
-        return _wide(cv, w_cell, kept, fparts, names, sums)
+        return _wide(cv, cell, q, v, w_cell, kept, fparts, names, sums)
     # One number per entry (question, group, value: the order of ``tally``'s counts) and
     # four bincounts: the temporaries are a few arrays of the entries, not of the rows.
-    combo = cv.q.astype(np.int64) * per_q
-    combo += gcell[cv.cell] * nv
-    combo += cv.v
+    combo = q.astype(np.int64) * per_q
+    del q
+    combo += gcell[cell] * nv
+    combo += v
+    del v
+    w_entry = w_cell[cell]
+    del cell
     n = cv.n.astype(float)
     found = [np.bincount(combo, weights=n, minlength=size)]
-    nw = n * w_cell[cv.cell]
+    nw = n * w_entry
     del n
     found.append(np.bincount(combo, weights=nw, minlength=size))
-    nw *= w_cell[cv.cell]
+    nw *= w_entry
     found.append(np.bincount(combo, weights=nw, minlength=size))
-    nw *= w_cell[cv.cell] ** 2
+    nw *= w_entry**2
     found.append(np.bincount(combo, weights=nw, minlength=size))
     present = np.flatnonzero(found[0])
-    q, rest = np.divmod(present, per_q)
-    g, v = np.divmod(rest, nv)
+    pq, rest = np.divmod(present, per_q)
+    g, pv = np.divmod(rest, nv)
     inside = g < groups
-    present, q, g, v = present[inside], q[inside], g[inside], v[inside]
-    ps = [q, *_decode(g, glos, gdims), v]
+    present, pq, g, pv = present[inside], pq[inside], g[inside], pv[inside]
+    ps = [pq, *_decode(g, glos, gdims), pv]
     ts = [np.rint(found[0][present]).astype(np.int64), *(f[present] for f in found[1:])]
     return Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True)))
 
 
 def _wide(
     cv: CellValues,
+    entry_cell: np.ndarray,
+    q: np.ndarray,
+    v: np.ndarray,
     w_cell: np.ndarray,
     kept: np.ndarray,
     fparts: list[np.ndarray],
@@ -185,11 +228,11 @@ def _wide(
     sums: list[str],
 ) -> Sparse:
     """``weighted`` by sorting the entries, where the groups span too wide a range."""
-    e = kept[cv.cell]
-    cell = cv.cell[e]
+    e = kept[entry_cell]
+    cell = entry_cell[e]
     n = cv.n[e].astype(np.int64)
     w = w_cell[cell]
     nw = n * w
-    parts = [cv.q[e].astype(np.int64), *(f[cell] for f in fparts), cv.v[e].astype(np.int64)]
+    parts = [q[e].astype(np.int64), *(f[cell] for f in fparts), v[e].astype(np.int64)]
     ps, ts = group_sum(parts, [n, nw, nw * w, nw * w * w * w])
     return Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True)))
