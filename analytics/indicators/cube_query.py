@@ -136,18 +136,22 @@ def _rank(values: list[Any]) -> np.ndarray:
 
 
 def _exact(
-    snap: Snap, key: tuple[Any, ...], make: Callable[[], Any], size: Callable[[Any], int]
+    snap: Snap,
+    key: tuple[Any, ...],
+    make: Callable[[], Any],
+    size: Callable[[Any], int],
+    tag: Hashable = None,
 ) -> Any:
-    """``make()``, kept while the rows stay exactly the same (one entry per query: a newer
-    row replaces it instead of leaving a stale entry to take the place of useful ones)."""
+    """``make()``, kept while the rows (and ``tag``: the weights) stay exactly the same; one
+    entry per query, which newer rows replace instead of leaving a stale entry behind."""
     total = snap.total
     last = snap.rid_at(total - 1) if total else 0
     mkey = (snap.lineage, *key)
     entry = snap.memo.peek(mkey)
-    if entry is not None and entry[0] == total and entry[1] == last:
-        return entry[2]
+    if entry is not None and entry[:3] == (total, last, tag):
+        return entry[3]
     value = make()
-    snap.memo.put(mkey, (total, last, value), size(value))
+    snap.memo.put(mkey, (total, last, tag, value), size(value))
     return value
 
 
@@ -337,9 +341,10 @@ def counts(
             f = (filters.unit_id, filters.area_id, filters.age_band, filters.sex)
             by_cell = _exact(
                 snap,
-                ("weighted", tuple(fields), period, include_flagged, f, wkey),
+                ("weighted", tuple(fields), period, include_flagged, f),
                 lambda: _by_cells(snap, coarse, per_cell, fields, period, include_flagged, filters),
                 _nbytes,
+                tag=wkey,
             )
             if by_cell is not None:
                 return _to_counts(snap, by_cell, fields, period, summary)

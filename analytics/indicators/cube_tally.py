@@ -243,7 +243,9 @@ def cells(cols: Columns, include_flagged: bool, period: str | None) -> Sparse:
             parts = [p[sel] for p in parts]
         names = [*CELL, "p"][: len(parts)]
         ps, (cnt,) = group_sum(parts, [np.ones(len(parts[0]), np.int64)])
-        found.append(Sparse(dict(zip(names, ps, strict=True)), {"n": cnt}))
+        del parts
+        # Compact while waiting to be merged: a chunk can have nearly as many cells as rows.
+        found.append(Sparse(dict(zip(names, ps, strict=True)), {"n": cnt}).compact())
         _fold(found)
     if not found:
         names = [*CELL, "p"][: 6 if period in ("week", "day") else 5]

@@ -62,11 +62,17 @@ class CellValues:
 
     @property
     def q(self) -> np.ndarray:
-        return np.searchsorted(self.off, self.slot, side="right").astype(np.int16) - 1
+        return self._of_slot()[0][self.slot]
 
     @property
     def v(self) -> np.ndarray:
-        return (self.slot - self.off[self.q]).astype(np.int16)
+        return self._of_slot()[1][self.slot]
+
+    def _of_slot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(q, v) of every slot: a look-up per entry instead of a search."""
+        every = np.arange(int(self.off[-1]), dtype=np.int64)
+        q = np.searchsorted(self.off, every, side="right") - 1
+        return q.astype(np.int16), (every - self.off[q]).astype(np.int16)
 
     @property
     def nbytes(self) -> int:

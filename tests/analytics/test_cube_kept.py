@@ -8,7 +8,7 @@ import numpy as np
 from analytics.indicators import cube_memo, cube_query, cube_tally, cube_weighted
 from analytics.indicators.cube_tally import Sparse
 from analytics.indicators.queries import Filters
-from tests.analytics.test_cube_parts import KEYS, TABLES, _rows, _snap
+from tests.analytics.test_cube_parts import KEYS, TABLES, WEIGHTS, _rows, _snap
 
 
 def _sparse(rng: np.random.Generator, n: int, weighted: bool) -> Sparse:
@@ -98,5 +98,8 @@ def test_a_view_of_newer_rows_replaces_its_kept_answer() -> None:
     g = {"fields": ["unit"], "period": None, "include_flagged": False, "k": 5}
     for total in (3000, 3500, 4000):
         cube_query.groups(_snap(2500, memo, total), filters=Filters(), **g)
+        # Newer rows change the blocks' weights too: still one entry for the weighted view.
+        cube_query.counts(_snap(2500, memo, total), filters=Filters(), weights=WEIGHTS, **g)
     kinds = [key[1] for key in memo.items]
     assert kinds.count("groups") == 1 and kinds.count("blocks") == 1
+    assert kinds.count("weighted") == 1
