@@ -152,6 +152,10 @@ def _exact(
         return entry[3]
     value = make()
     snap.memo.put(mkey, (total, last, tag, value), size(value))
+    if total > CHUNK:
+        # Its temporaries (arrays of every cell, or of every cell and value) went to the
+        # allocator's arenas: hand the pages back now, not at the trimmer's next round.
+        give_back()
     return value
 
 
