@@ -96,10 +96,13 @@ def store_batch(
     *,
     now: datetime | None = None,
     enforce_window: bool = True,
+    last: bool = False,
 ) -> list[Outcome]:
     """Store what can be stored of items in the caller's transaction; one outcome per item.
 
-    ``enforce_window=False`` is for imports and demo data, given after the fact.
+    ``enforce_window=False`` is for imports and demo data, given after the fact. ``last``: the
+    caller's transaction ends with this batch and was opened by it (``store_now`` on the
+    writer's link), so on PostgreSQL the COMMIT may go out with the batch's last statements.
     """
     now = now or utcnow()
     n = len(items)
@@ -169,7 +172,7 @@ def store_batch(
     live = [i for i in live if out[i] is None]
 
     if live:
-        _insert(conn, items, live, out, now, known)
+        _insert(conn, items, live, out, now, known, last=last)
     for i, j in alias.items():
         first_outcome = out[j]
         # A copy within the batch is a retry of the first: same id, not created again.
@@ -264,6 +267,8 @@ def _insert(
     out: list[Outcome | None],
     now: datetime,
     known: store_pg.Known | None,
+    *,
+    last: bool,
 ) -> None:
     mark_rows: list[MarkRow] = []
     if known is None:
@@ -299,17 +304,40 @@ def _insert(
             )
         )
     surveys = sorted({items[i].survey_id for i in live})
-    if bulk.pg:
-        ids = store_pg.write(
+    batch = [
+        {
+            "campaign_id": items[i].campaign_id,
+            "unit_id": items[i].unit_id,
+            "area_unit_id": items[i].area_unit_id,
+            "age_band": items[i].age_band,
+            "sex": items[i].sex,
+            "submitted_hour": _hour(items[i].submitted_at or now),
+            "flagged": row[9],
+            "answers": {k: (num, txt) for k, num, txt in items[i].answers},
+        }
+        for i, row in zip(live, rows, strict=True)
+    ]
+    if known is not None:
+        # Ids drawn by the batch's read: the statistics' statement (and the COMMIT, when
+        # nothing follows) go out with the write, in one round trip (see store_pg.write).
+        ids = known.ids[: len(live)]
+        later = store_pg.Later(conn)
+        stats.record_batch(
+            later.as_connection(),
+            [{**b, "response_id": rid} for b, rid in zip(batch, ids, strict=True)],
+        )
+        store_pg.write(
             conn,
-            rows=rows,
+            rows=list(zip(ids, rows, strict=True)),
             answers=[
-                (items[i].campaign_id, items[i].submission_key, k, num, txt)
-                for i in live
+                (rid, k, num, txt)
+                for rid, i in zip(ids, live, strict=True)
                 for k, num, txt in items[i].answers
             ],
             surveys=surveys,
             marks=mark_rows,
+            then=later.statements,
+            commit=last,
         )
     else:
         ids = bulk.insert_responses(conn, rows)
@@ -327,24 +355,11 @@ def _insert(
             .where(SURVEY_TABLE.c.frozen.is_(False))
             .values(frozen=True)
         )
-    batch = []
-    for rid, i, row in zip(ids, live, rows, strict=True):
-        out[i] = Stored(rid, True)
-        it = items[i]
-        batch.append(
-            {
-                "response_id": rid,
-                "campaign_id": it.campaign_id,
-                "unit_id": it.unit_id,
-                "area_unit_id": it.area_unit_id,
-                "age_band": it.age_band,
-                "sex": it.sex,
-                "submitted_hour": _hour(it.submitted_at or now),
-                "flagged": row[9],
-                "answers": {k: (num, txt) for k, num, txt in it.answers},
-            }
+        stats.record_batch(
+            conn, [{**b, "response_id": rid} for b, rid in zip(batch, ids, strict=True)]
         )
-    stats.record_batch(conn, batch)
+    for rid, i in zip(ids, live, strict=True):
+        out[i] = Stored(rid, True)
 
 
 @contextmanager
@@ -376,7 +391,7 @@ def store_now(
         begin = partial(write_transaction, begin)
     try:
         with begin() as conn:
-            return store_batch(conn, items, now=now)
+            return store_batch(conn, items, now=now, last=True)
     except DBAPIError as exc:
         log.info("batch of %d hit %s; storing one by one", len(items), type(exc.orig).__name__)
     return [_store_one(begin, it, now) for it in items]
@@ -388,7 +403,7 @@ def _store_one(begin: Begin, item: Pending, now: datetime | None) -> Outcome:
     for _ in range(3):
         try:
             with begin() as conn:
-                return store_batch(conn, [item], now=now)[0]
+                return store_batch(conn, [item], now=now, last=True)[0]
         except DBAPIError as exc:
             problem = type(exc.orig).__name__
     log.warning("could not store a response: %s", problem)

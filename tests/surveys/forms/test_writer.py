@@ -21,7 +21,7 @@ from sqlmodel import Session
 from service.db import utcnow
 from service.errors import Conflict, Gone, Invalid
 from service.models import Role
-from surveys.forms import abuse, stats
+from surveys.forms import abuse, stats, store_pg
 from surveys.forms.models import Invitation, SurveyResponse
 from surveys.forms.store import Pending, Stored, store_now
 from tests.conftest import SECRETS, TEST_SECRET_KEY, _free_port
@@ -111,6 +111,11 @@ def test_statistics_are_recorded_in_the_same_transaction(
     seen: list[dict[str, Any]] = []
 
     def record(conn: Any, batch: list[dict[str, Any]]) -> None:
+        if isinstance(conn, store_pg.Later):
+            # PostgreSQL: the statements are recorded here and sent after the INSERTs, with
+            # the COMMIT, in the write's pipeline (store_pg.write).
+            seen.extend(batch)
+            return
         # The rows are visible here: same transaction, before the commit.
         ids = [b["response_id"] for b in batch]
         n = conn.execute(
