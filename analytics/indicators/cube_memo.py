@@ -22,7 +22,10 @@ class Memo:
     together may hold, so a worker serving many campaigns stays as small as one serving one.
     Every key starts with the campaign copy it counts (``Snap.lineage``)."""
 
-    def __init__(self, entries: int = 64, nbytes: int = 64 << 20) -> None:
+    # The bytes are the bound; the entries' cap only bounds the bookkeeping. Filtered views
+    # keep counts of a few kilobytes each, and a cap of 48 let a dashboard's many filters push
+    # each other out, each then a pass over every row again.
+    def __init__(self, entries: int = 256, nbytes: int = 64 << 20) -> None:
         self.entries, self.nbytes = entries, nbytes
         self.items: OrderedDict[Hashable, Any] = OrderedDict()
         self.sizes: dict[Hashable, int] = {}
