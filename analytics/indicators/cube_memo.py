@@ -23,8 +23,8 @@ class Memo:
     Every key starts with the campaign copy it counts (``Snap.lineage``)."""
 
     # The bytes are the bound; the entries' cap only bounds the bookkeeping. Filtered views
-    # keep counts of a few kilobytes each, and a cap of 48 let a dashboard's many filters push
-    # each other out, each then a pass over every row again.
+    # keep counts of a few kilobytes each: a small cap would let many filters push each other
+    # out, each then a pass over every row again.
     def __init__(self, entries: int = 256, nbytes: int = 64 << 20) -> None:
         self.entries, self.nbytes = entries, nbytes
         self.items: OrderedDict[Hashable, Any] = OrderedDict()
