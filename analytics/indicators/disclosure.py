@@ -85,15 +85,30 @@ def blocks(levels: Sequence[np.ndarray], k: int, counts: np.ndarray | None = Non
             bsize = _count(block[done], None if counts is None else counts[done])
             # Per node, its blocks sorted by (size, number): the first is the smallest.
             cand_node, cand_block = node[done], block[done]
-            order = np.lexsort((cand_block, bsize[cand_block], cand_node))
-            first = np.ones(len(order), bool)
-            first[1:] = cand_node[order][1:] != cand_node[order][:-1]
-            smallest = np.full(len(total), -1, np.int64)
-            smallest[cand_node[order][first]] = cand_block[order][first]
-            block[join] = smallest[node[join]]
+            block[join] = _smallest(cand_node, cand_block, bsize, len(total))[node[join]]
     # Fewer than k respondents in all: one block (every cell of it is under k and suppressed).
     block[block < 0] = next_id
     return block
+
+
+def _smallest(
+    cand_node: np.ndarray, cand_block: np.ndarray, bsize: np.ndarray, nodes: int
+) -> np.ndarray:
+    """Per node, its smallest block by (size, number); -1 for a node with none."""
+    span = int(cand_block.max()) + 1
+    top = np.iinfo(np.int64).max
+    if (int(bsize.max()) + 1) * span < top:
+        # (size, number) as one integer and its least per node: no sort of the candidates.
+        rank = bsize[cand_block] * span + cand_block
+        best = np.full(nodes, top, np.int64)
+        np.minimum.at(best, cand_node, rank)
+        return np.where(best < top, best % span, -1)
+    order = np.lexsort((cand_block, bsize[cand_block], cand_node))
+    first = np.ones(len(order), bool)
+    first[1:] = cand_node[order][1:] != cand_node[order][:-1]
+    smallest = np.full(nodes, -1, np.int64)
+    smallest[cand_node[order][first]] = cand_block[order][first]
+    return smallest
 
 
 def _count(code: np.ndarray, counts: np.ndarray | None, minlength: int = 0) -> np.ndarray:

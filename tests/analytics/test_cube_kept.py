@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.indicators import cube_memo, cube_query, cube_tally, cube_weighted
+from analytics.indicators import cube_memo, cube_query, cube_tally, cube_weighted, disclosure
 from analytics.indicators.cube_tally import Sparse
 from analytics.indicators.queries import Filters
 from tests.analytics.test_cube_parts import KEYS, TABLES, WEIGHTS, _rows, _snap
@@ -103,3 +103,14 @@ def test_a_view_of_newer_rows_replaces_its_kept_answer() -> None:
     kinds = [key[1] for key in memo.items]
     assert kinds.count("groups") == 1 and kinds.count("blocks") == 1
     assert kinds.count("weighted") == 1
+
+
+def test_the_smallest_block_per_node_without_a_sort_is_the_sorted_one() -> None:
+    rng = np.random.default_rng(11)
+    node = rng.integers(0, 300, 5000)
+    blk = rng.integers(0, 2000, 5000)
+    bsize = rng.integers(1, 40, 2000)  # ties in size are broken by the block's number
+    fast = disclosure._smallest(node, blk, bsize, 320)
+    # Sizes scaled past what one integer holds take the sorting path; same order of sizes.
+    slow = disclosure._smallest(node, blk, bsize * (1 << 52), 320)
+    assert np.array_equal(fast, slow) and (fast[300:] == -1).all()
