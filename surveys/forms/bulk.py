@@ -156,7 +156,10 @@ def pg_rows(*types: str) -> str:
     (psycopg quotes every text element of a list in Python: measured about 30 µs a response).
     """
     cols = ", ".join(f"(e->>{i})::{t}" for i, t in enumerate(types))
-    return f"SELECT {cols} FROM json_array_elements(%s::json) AS e"
+    # jsonb: the text is parsed once into the binary form, where ``->>`` picks a position; on
+    # ``json`` every ``->>`` parses the element again (62 response rows, 12 columns: 0.56 ms
+    # against 0.06 ms of the server's time, while the writer's batch holds the event loop).
+    return f"SELECT {cols} FROM jsonb_array_elements(%s::jsonb) AS e"
 
 
 def pg_json(rows: Sequence[Sequence[Any]]) -> str:

@@ -35,7 +35,7 @@ from surveys.forms.bulk import RESPONSE_COLUMNS, Bulk, ResponseRow, pg_json, pg_
 _READ = (
     "SELECT 0, r.campaign_id, NULL::text, r.submission_key, r.id::bigint, NULL::bigint, "
     "NULL::timestamptz, NULL::timestamptz "
-    "FROM json_array_elements(%s::json) AS e CROSS JOIN LATERAL ("
+    "FROM jsonb_array_elements(%s::jsonb) AS e CROSS JOIN LATERAL ("
     "SELECT id, campaign_id, submission_key FROM survey_response "
     "WHERE campaign_id = (e->>0)::int AND submission_key = e->>1 LIMIT 1) AS r "
     "UNION ALL "
@@ -44,7 +44,7 @@ _READ = (
     "UNION ALL "
     "SELECT 2, m.campaign_id, m.kind, m.key_hash, m.window_count, m.total_count, "
     "m.window_start_at, NULL "
-    "FROM json_array_elements(%s::json) AS e CROSS JOIN LATERAL ("
+    "FROM jsonb_array_elements(%s::jsonb) AS e CROSS JOIN LATERAL ("
     "SELECT * FROM abuse_mark WHERE campaign_id = (e->>0)::int AND kind = e->>1 "
     "AND key_hash = e->>2 LIMIT 1) AS m "
     "UNION ALL "
