@@ -7,8 +7,9 @@ Prepares the same campaign as ``bench/ingest.py``, stores 30 warm-up batches thr
 writer's own link (``store_now``), ANALYZEs on PostgreSQL, then times 60 batches and prints
 the medians, the statements of the last batch and, on PostgreSQL, the round trips of one more
 batch (counted in libpq's protocol trace: one ReadyForQuery per exchange, BEGIN and COMMIT
-included; the writer's link sends BEGIN and the batch's first statement through psycopg's
-pipeline, past SQLAlchemy, so that statement is counted there but not listed). Each item has
+included; the writer's link sends BEGIN with the batch's read, then the write, the
+statistics' upsert and COMMIT, through psycopg's pipeline, past SQLAlchemy, so those
+statements are counted there but not listed: two round trips). Each item has
 its own client hash, so every response also writes an abuse mark (the HTTP benchmark's
 clients all share one address).
 """
