@@ -280,14 +280,8 @@ def _kept(
     """Rows the query covers: unflagged unless asked otherwise, and inside the filters."""
     n = len(c["rid"])
     keep = np.ones(n, bool) if include_flagged else ~c["flagged"]
-    for name, value in (
-        ("unit", filters.unit_id),
-        ("area", filters.area_id),
-        ("age", filters.age_band),
-        ("sex", filters.sex),
-    ):
-        if value is not None:
-            keep &= c[name] == tables[name][1].get(value, -1)
+    for name, value in cube_query.filter_values(filters):
+        keep &= c[name] == tables[name][1].get(value, -1)
     return keep
 
 

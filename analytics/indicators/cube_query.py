@@ -183,17 +183,19 @@ def _cell_blocks(snap: Snap, coarse: Sparse, k: int) -> np.ndarray:
     return disclosure.blocks(levels, k, counts=coarse.sums["n"])
 
 
-def _filter_codes(snap: Snap, filters: Filters) -> list[tuple[str, int]]:
-    out = []
-    for name, value in (
+def filter_values(filters: Filters) -> list[tuple[str, Any]]:
+    """(column, value) of each filter that is set, named as the columns are."""
+    pairs = (
         ("unit", filters.unit_id),
         ("area", filters.area_id),
         ("age", filters.age_band),
         ("sex", filters.sex),
-    ):
-        if value is not None:
-            out.append((name, snap.tables[name][1].get(value, -1)))
-    return out
+    )
+    return [(name, value) for name, value in pairs if value is not None]
+
+
+def _filter_codes(snap: Snap, filters: Filters) -> list[tuple[str, int]]:
+    return [(name, snap.tables[name][1].get(v, -1)) for name, v in filter_values(filters)]
 
 
 def _label(snap: Snap, f: str, period: str | None, codes: np.ndarray) -> np.ndarray:
