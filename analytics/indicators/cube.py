@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from analytics.indicators.cube_load import load_new
 from analytics.indicators.queries import Counts, Filters, campaign_questions
 from surveys.forms.models import Campaign
 
-EPOCH = date(1970, 1, 1)
 _COPIES = itertools.count()
 _GROW = 1.5
 _COLS = {
@@ -232,50 +230,8 @@ def _persist(cube: _Cube, files: Path) -> None:
         _adopt_newer(cube, files)
 
 
-def _dense(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct values, code per row) of small non-negative-range integers, without sorting.
-
-    Codes are int32 (they number distinct values): over ten million rows each int64
-    temporary here was 80 MB."""
-    if len(x) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int32)
-    lo = int(x.min())
-    shifted = np.subtract(x, lo, dtype=np.int64) if lo else np.asarray(x)
-    present = np.flatnonzero(np.bincount(shifted))
-    remap = np.zeros(int(shifted.max()) + 1, np.int32)
-    remap[present] = np.arange(len(present), dtype=np.int32)
-    return present + lo, remap[shifted]
-
-
-def _period_codes(day: np.ndarray, period: str) -> tuple[np.ndarray, np.ndarray]:
-    """(label per period, code per row) for day numbers since 1970-01-01 (UTC)."""
-    if period == "week":
-        vals, codes = _dense(day - ((day + 3) % 7))  # 1970-01-01 was a Thursday
-        labels = [date.fromordinal(EPOCH.toordinal() + int(d)).isoformat() for d in vals]
-    elif period == "month":
-        months = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        vals, codes = _dense(months)
-        labels = [np.datetime_as_string(np.datetime64(int(m), "M")) for m in vals]
-    else:
-        vals, codes = _dense(day)
-        labels = [date.fromordinal(EPOCH.toordinal() + int(d)).isoformat() for d in vals]
-    return np.array(labels, dtype=object), codes
-
-
-def _snapshot(
-    session: Session, campaign_id: int
-) -> tuple[_Cube, int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """The cube brought up to date and a consistent view of its first ``n`` rows."""
-    cube = refresh(session, campaign_id=campaign_id)
-    with cube.lock:
-        c, answers = cube.columns()
-        n = len(c["rid"])
-        tables = {k: (list(t.values), dict(t.index)) for k, t in cube.tables.items()}
-    return cube, n, c, answers, tables
-
-
 def _kept(
-    c: dict[str, np.ndarray], tables: dict[str, Any], include_flagged: bool, filters: Filters
+    c: Mapping[str, np.ndarray], tables: dict[str, Any], include_flagged: bool, filters: Filters
 ) -> np.ndarray:
     """Rows the query covers: unflagged unless asked otherwise, and inside the filters."""
     n = len(c["rid"])
@@ -283,30 +239,6 @@ def _kept(
     for name, value in cube_query.filter_values(filters):
         keep &= c[name] == tables[name][1].get(value, -1)
     return keep
-
-
-def _grouping(
-    c: dict[str, np.ndarray], tables: dict[str, Any], fields: Sequence[str], period: str | None
-) -> tuple[np.ndarray, int, list[np.ndarray]]:
-    """Group code per row, as a mixed-radix number over the fields; (codes, size, labels)."""
-    labels: list[np.ndarray] = []
-    group = np.zeros(len(c["rid"]), np.int64)  # updated in place: one array of the rows
-    size = 1
-    for f in fields:
-        if f in ("unit", "area", "age_band", "sex"):
-            name = {"age_band": "age"}.get(f, f)
-            vals, code = _dense(c[name])
-            table = tables[name][0]
-            labels.append(np.array([table[v] for v in vals.tolist()], dtype=object))
-        else:
-            lab, code = _period_codes(c["day"], period or "month")
-            labels.append(lab)
-        dim = max(len(labels[-1]), 1)
-        group *= dim
-        group += code
-        del code
-        size *= dim
-    return group, size, labels
 
 
 def _snap(session: Session, campaign_id: int) -> cube_query.Snap:
@@ -347,16 +279,6 @@ def groups(
         filters=filters,
         k=k,
     )
-
-
-def group_key(g: int, fields: Sequence[str], labels: list[np.ndarray]) -> tuple[Any, ...]:
-    """The values of ``fields`` of the group numbered ``g`` by ``_grouping``."""
-    key = []
-    for j in range(len(fields) - 1, -1, -1):
-        g, code = divmod(g, max(len(labels[j]), 1))
-        value = labels[j][code]
-        key.append(int(value) if fields[j] in ("unit", "area") else value)
-    return tuple(reversed(key))
 
 
 def published(

@@ -9,6 +9,7 @@ and shown only when at least ``max(k, MIN_RESPONDENTS)`` respondents enter them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ def _dimensions(questions: dict[str, QuestionInfo]) -> dict[str, list[str]]:
 
 
 def _scores(
-    values: dict[str, np.ndarray], keys: list[str], questions: dict[str, QuestionInfo]
+    values: Mapping[str, np.ndarray], keys: list[str], questions: dict[str, QuestionInfo]
 ) -> np.ndarray:
     """Each respondent's dimension score: the mean of its answered questions on 0-100."""
     cols = [
