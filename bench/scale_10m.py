@@ -20,7 +20,7 @@ have kept), then ANALYZE. Then it starts the app (uvicorn, 2 workers) and measur
   (``analytics_bench.py``'s indicators, ranking and trends; ``analytics_store.py``'s
   groupings), alternating the views round by round;
 - each worker's RSS, PSS (``/proc/<pid>/smaps_rollup``: mapped pages shared by the workers
-  count once) and peak RSS.
+  count once) and peak RSS, right after the views and again after a minute idle.
 
 The database is dropped at the end unless ``--keep``; ``--reuse`` measures a kept one again.
 """
@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
+from analytics.comments import themes  # noqa: E402
 from analytics.indicators import cube_files  # noqa: E402
 from bench.analytics_bench import reuse_campaign  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
@@ -265,6 +266,10 @@ def measure(url: str, cid: int, runs: int, log: Path, cold: bool) -> None:
                 get(c, path, params)
             run_views(c, cid, runs, "from the mapped generation")
             show_memory("\nafter every view", proc.pid)
+            # What a worker keeps once idle: the comment themes' word lists are dropped this
+            # long after their last use, the allocator's free pages handed back meanwhile.
+            time.sleep(themes.IDLE_SECONDS + 5)
+            show_memory(f"after {themes.IDLE_SECONDS + 5:.0f} s idle", proc.pid)
             # 3. A tail of new responses, then the next generation.
             tail(url, c, cid, max(2, runs // 4), proc.pid)
     finally:

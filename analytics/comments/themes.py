@@ -5,10 +5,14 @@ negative first. Only groups of at least ``min_group_size`` respondents are shown
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, false, func, select
@@ -20,6 +24,7 @@ from analytics.comments.search import unit_ids, whole_cells
 from analytics.comments.sentiment import DATA, LABELS, MODEL_NAME
 from analytics.indicators import get_campaign, wilson
 from service.errors import Invalid
+from service.memory import give_back
 from surveys.forms.models import SurveyResponse
 from surveys.units.models import Unit
 
@@ -58,44 +63,117 @@ DOMAIN_WORDS = [
     "营商环境",
 ]
 
-_jieba_ready = False
-_jieba_lock = threading.Lock()
 STOP_WORDS = frozenset(
     w.strip()
     for w in (DATA / "stopwords.txt").read_text(encoding="utf-8").splitlines()
     if w.strip() and not w.startswith("#")
 )
+# jieba's dictionary (half a million prefixes) and IDF table (270,000 words) are Python dicts
+# of 100 MB together: held by a worker only while themes are being computed and for this long
+# after, so a worker that showed a dashboard once does not keep them for good.
+IDLE_SECONDS = 60.0
 
 
-def _tokenizer() -> Any:
-    global _jieba_ready
-    import jieba
-    import jieba.analyse
+class _Splitter:
+    """jieba's tokenizer with the domain words, and the IDF table of its TF-IDF keywords.
 
-    with _jieba_lock:
-        if not _jieba_ready:
-            jieba.setLogLevel(logging.WARNING)
-            for w in DOMAIN_WORDS:
-                jieba.add_word(w, freq=20000)
-            _jieba_ready = True
-    return jieba
+    Its own ``jieba.Tokenizer``, not jieba's module-wide one, so dropping it frees it. The IDF
+    is read as ``jieba.analyse`` reads it, without importing ``jieba.analyse``: that import
+    also loads the part-of-speech tagger's table of every dictionary word (50 MB), which
+    keywords without a part-of-speech filter never read."""
+
+    def __init__(self) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        for w in DOMAIN_WORDS:
+            self.tokenizer.add_word(w, freq=20000)
+        idf = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+        self.idf: dict[str, float] = {}
+        for line in idf.read_bytes().decode("utf-8").splitlines():
+            word, freq = line.strip().split(" ")
+            self.idf[word] = float(freq)
+        self.median_idf = sorted(self.idf.values())[len(self.idf) // 2]
+        # jieba.analyse's TF-IDF stop words (its English ones) and ours.
+        self.stop_words = _JIEBA_STOP_WORDS | STOP_WORDS
+
+    def keywords(self, text: str, top: int) -> list[tuple[str, float]]:
+        """``jieba.analyse.extract_tags(text, topK=top, withWeight=True)``, step for step."""
+        freq: dict[str, float] = {}
+        for w in self.tokenizer.cut(text):
+            if len(w.strip()) < 2 or w.lower() in self.stop_words:
+                continue
+            freq[w] = freq.get(w, 0.0) + 1.0
+        total = sum(freq.values())
+        for k in freq:
+            freq[k] *= self.idf.get(k, self.median_idf) / total
+        return sorted(freq.items(), key=itemgetter(1), reverse=True)[:top]
+
+    def tokens(self, text: str) -> set[str]:
+        return {w.lower() for w in self.tokenizer.lcut(text) if w.strip()}
+
+
+# jieba.analyse.KeywordExtractor.STOP_WORDS (jieba 0.42).
+_JIEBA_STOP_WORDS = frozenset(
+    (
+        "the", "of", "is", "and", "to", "in", "that", "we", "for", "an", "are",
+        "by", "be", "as", "on", "with", "can", "if", "from", "which", "you", "it",
+        "this", "then", "at", "have", "all", "not", "one", "has", "or", "that",
+    )
+)  # fmt: skip
+
+_lock = threading.Lock()
+_splitter: _Splitter | None = None
+_users = 0
+_timer: threading.Timer | None = None
+
+
+@contextlib.contextmanager
+def _words() -> Iterator[_Splitter]:
+    """The splitter, loaded if it is not; dropped ``IDLE_SECONDS`` after its last user."""
+    global _splitter, _users, _timer
+    with _lock:
+        if _timer is not None:
+            _timer.cancel()
+            _timer = None
+        if _splitter is None:
+            _splitter = _Splitter()
+        _users += 1
+        mine = _splitter
+    try:
+        yield mine
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                _timer = threading.Timer(IDLE_SECONDS, _drop)
+                _timer.daemon = True
+                _timer.start()
+
+
+def _drop() -> None:
+    global _splitter
+    with _lock:
+        if _users or _splitter is None:
+            return
+        _splitter = None
+    give_back()  # the dicts' pages, to the system now
 
 
 def keywords(text: str, *, top: int = 20) -> list[tuple[str, float]]:
     """TF-IDF keywords of a text (jieba's IDF table, domain words, stop words removed)."""
-    jieba = _tokenizer()
-    tfidf = jieba.analyse.default_tfidf
-    tfidf.stop_words = set(tfidf.stop_words) | STOP_WORDS
+    with _words() as words:
+        return _keywords(words, text, top)
+
+
+def _keywords(words: _Splitter, text: str, top: int) -> list[tuple[str, float]]:
     return [
         (w, float(s))
-        for w, s in tfidf.extract_tags(text, topK=top * 2, withWeight=True)
+        for w, s in words.keywords(text, top * 2)
         if w.lower() not in STOP_WORDS and not w.isdigit() or w in DOMAIN_WORDS
     ][:top]
-
-
-def _tokens(text: str) -> set[str]:
-    jieba = _tokenizer()
-    return {w.lower() for w in jieba.lcut(text) if w.strip()}
 
 
 def themes(
@@ -230,8 +308,9 @@ def theme_rows(
     texts (all the comments' when None) found in at least two comments, with the share of
     negative comments among those mentioning each (Wilson interval)."""
     texts = source if source is not None else [t for t, _ in comments]
-    kw = keywords("\n".join(texts), top=top * 3)
-    token_sets = [(_tokens(t), lab) for t, lab in comments]
+    with _words() as words:
+        kw = _keywords(words, "\n".join(texts), top * 3)
+        token_sets = [(words.tokens(t), lab) for t, lab in comments]
     rows = []
     for word, weight in kw:
         w = word.lower()
