@@ -257,22 +257,62 @@ def measure(
         if url and url.startswith("postgresql"):
             analyze(url)
         before = count_rows(url) if url else None
+        cpu0 = cpu_seconds(proc.pid)
         rps, p50, p99, total, non2xx, errors = run_wrk(
             base, duration=args.duration, connections=args.connections, threads=args.threads
         )
+        cpu = {k: v - cpu0.get(k, 0.0) for k, v in cpu_seconds(proc.pid).items()}
         time.sleep(0.5)
         stored = count_rows(url) - before if url and before is not None else None
     finally:
         stop_server(proc)
     r = Result(name, rps, p50, p99, total, non2xx, errors, stored)
+    per = {k: v * 1000 / max(total, 1) for k, v in cpu.items()}
     print(
         f"{name:<22} {rps:>9,.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
         f"requests {total:,}  non-2xx {non2xx}"
         + (f"  stored {stored:,}" if stored is not None else "")
-        + (f"  socket errors: {errors}" if errors else ""),
+        + (f"  socket errors: {errors}" if errors else "")
+        + f"\n{'':<22} CPU ms per request: server {per['server']:.3f}, "
+        f"PostgreSQL {per['postgres']:.3f}, load generator {per['wrk']:.3f}; "
+        f"machine idle {100 * cpu['idle'] / (cpu['all'] or 1):.0f}%, "
+        f"server busy {100 * cpu['server'] / args.duration:.0f}% of a core",
         flush=True,
     )
     return r
+
+
+def cpu_seconds(server: int) -> dict[str, float]:
+    """CPU seconds so far of the server's processes, PostgreSQL's, the finished children
+    (the load generator) and the machine (all, idle): where a request's cost goes."""
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"server": 0.0, "postgres": 0.0}
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            raw = (d / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        f = raw[raw.rindex(")") + 2 :].split()
+        children.setdefault(int(f[1]), []).append(int(d.name))
+        stats[int(d.name)] = (comm, (int(f[11]) + int(f[12])) / tick)
+    tree = [server]
+    while tree:
+        pid = tree.pop()
+        out["server"] += stats.get(pid, ("", 0.0))[1]
+        tree += children.get(pid, [])
+    out["postgres"] = sum(t for comm, t in stats.values() if comm.startswith("postgres"))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["wrk"] = usage.ru_utime + usage.ru_stime
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    out["all"], out["idle"] = sum(ticks) / tick, (ticks[3] + ticks[4]) / tick
+    return out
 
 
 def main() -> None:

@@ -97,12 +97,15 @@ def store_batch(
     now: datetime | None = None,
     enforce_window: bool = True,
     last: bool = False,
+    tail: store_pg.Tail | None = None,
 ) -> list[Outcome]:
     """Store what can be stored of items in the caller's transaction; one outcome per item.
 
     ``enforce_window=False`` is for imports and demo data, given after the fact. ``last``: the
     caller's transaction ends with this batch and was opened by it (``store_now`` on the
-    writer's link), so on PostgreSQL the COMMIT may go out with the batch's last statements.
+    writer's link), so on PostgreSQL the COMMIT may go out with the batch's last statements;
+    with ``tail`` too, those are recorded there, not sent (see ``store_pg.write``), and the
+    outcomes hold only once the caller saw them land.
     """
     now = now or utcnow()
     n = len(items)
@@ -172,7 +175,7 @@ def store_batch(
     live = [i for i in live if out[i] is None]
 
     if live:
-        _insert(conn, items, live, out, now, known, last=last)
+        _insert(conn, items, live, out, now, known, last=last, tail=tail)
     for i, j in alias.items():
         first_outcome = out[j]
         # A copy within the batch is a retry of the first: same id, not created again.
@@ -269,6 +272,7 @@ def _insert(
     known: store_pg.Known | None,
     *,
     last: bool,
+    tail: store_pg.Tail | None,
 ) -> None:
     mark_rows: list[MarkRow] = []
     if known is None:
@@ -338,6 +342,7 @@ def _insert(
             marks=mark_rows,
             then=later.statements,
             commit=last,
+            tail=tail,
         )
     else:
         ids = bulk.insert_responses(conn, rows)

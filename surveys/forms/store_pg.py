@@ -126,6 +126,17 @@ def _as_dbapi_error(conn: Connection, sql: str) -> Iterator[None]:
         ) from exc
 
 
+@dataclass(slots=True)
+class Tail:
+    """The last round trip of a batch (its write, the statistics and COMMIT), recorded to be
+    sent by the writer; empty when the batch wrote nothing (the caller commits as usual)."""
+
+    statements: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+
 class Later:
     """Statements recorded instead of run, to go out in the round trip of the batch's write.
 
@@ -182,6 +193,7 @@ def write(
     marks: list[MarkRow],
     then: Sequence[tuple[str, Any]] = (),
     commit: bool = False,
+    tail: Tail | None = None,
 ) -> None:
     """The counters, the responses (with the ids ``read`` drew), their answers and the
     questionnaires' freeze in one statement.
@@ -194,6 +206,10 @@ def write(
     pipeline: one round trip where there were three, each holding the event loop. The server
     runs them in order and skips what follows an error (the transaction then rolls back as
     before); this returns only after the COMMIT answered, so a 201 still follows it.
+
+    With ``tail`` (the writer's, and only with ``commit``) nothing is sent: the statements
+    and the COMMIT are recorded there for the writer to send without waiting on the server's
+    turn (``surveys.forms.inflight``); the batch then counts as stored only once they landed.
     """
     global _write_sql
     if _outside_transaction(conn):
@@ -219,6 +235,9 @@ def write(
     raw: Any = conn.connection.dbapi_connection
     # Only a transaction this batch opened with its own BEGIN may be committed here.
     commit = commit and bool(raw.autocommit)
+    if tail is not None and commit:
+        tail.statements = [(_write_sql, params), *then, ("COMMIT", None)]
+        return
     with _as_dbapi_error(conn, _write_sql):
         cursors = [raw.cursor() for _ in range(1 + len(then) + commit)]
         try:

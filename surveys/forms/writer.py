@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.db import LOCK_WAIT_MS
 from service.errors import RETRY_AFTER_BUSY, RETRY_AFTER_DOWN, AppError, database_fault
-from surveys.forms.store import Outcome, Pending, Stored, Unavailable, store_now
+from surveys.forms.inflight import InFlight
+from surveys.forms.store import Outcome, Pending, Stored, Unavailable, store_batch, store_now
+from surveys.forms.store_pg import Tail
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class _Link:
         self.engine = engine
         self.lock_wait_ms = lock_wait_ms
         self._conn: Connection | None = None
+        self._held: RootTransaction | None = None
 
     def _open(self) -> Connection:
         conn = self.engine.connect()
@@ -63,7 +66,9 @@ class _Link:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, tail: Tail | None = None) -> Iterator[Connection]:
+        """A transaction on the link; with ``tail`` filled by the batch, it is left open for
+        the tail's COMMIT and ended by ``settle`` once that landed."""
         if self._conn is None:
             try:
                 self._conn = self._open()
@@ -76,10 +81,18 @@ class _Link:
         conn = self._conn
         sqlite = conn.dialect.name == "sqlite"
         try:
-            with conn.begin():
+            tx = conn.begin()
+            try:
                 if sqlite:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
+            except BaseException:
+                tx.rollback()
+                raise
+            if tail:
+                self._held = tx
+            else:
+                tx.commit()
         except OperationalError as exc:
             if self.lock_wait_ms is not None and _is_lock_wait(exc):
                 raise Busy() from exc
@@ -90,7 +103,21 @@ class _Link:
                 self.close()
             raise
 
+    def settle(self, landed: bool) -> None:
+        """End the transaction a tail held open: the server committed it (nothing is sent), or
+        the tail failed and it is rolled back; a connection that broke is closed."""
+        tx, self._held = self._held, None
+        try:
+            if tx is not None:
+                tx.commit() if landed else tx.rollback()
+        except Exception:
+            self.close()
+        else:
+            if self._conn is not None and self._conn.invalidated:
+                self.close()
+
     def close(self) -> None:
+        self._held = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -149,6 +176,9 @@ class ResponseWriter:
         self._deferred = 0
         self._seen = -1
         self._offloop: asyncio.Future[list[Outcome]] | None = None
+        self._inflight: InFlight | None = None
+        self._plain_next = False
+        self._stopping = False
         self._executor: ThreadPoolExecutor | None = None
         # The loop's link gives up on held locks quickly; the worker thread's waits, boundedly.
         self._fast = _Link(engine, lock_wait_ms)
@@ -184,12 +214,12 @@ class ResponseWriter:
         self._deferred = 0
         self._seen = -1
         self._scheduled = False
-        if self._offloop is not None or not self._pending:
-            return  # the worker thread takes these when it is done with the batch before
+        if self._offloop is not None or self._inflight is not None or not self._pending:
+            return  # the batch before (its thread or its tail) takes these when it is done
         while self._pending:
             work = self._pending[: self.max_batch]
             try:
-                outcomes = store_now(self._fast.transaction, [w[0] for w in work])
+                outcomes = self._store_on_loop(work)
             except Busy:
                 self._go_off_loop()
                 return
@@ -199,7 +229,52 @@ class ResponseWriter:
                 log.exception("response batch failed")
                 outcomes = [_failed()] * len(work)
             del self._pending[: len(work)]
+            if outcomes is None:
+                return  # its tail is in flight: _landed answers it
             self._deliver(work, outcomes)
+
+    def _store_on_loop(self, work: list[Waiting]) -> list[Outcome] | None:
+        """Store a batch; on PostgreSQL its last round trip is left in flight (None)."""
+        items = [w[0] for w in work]
+        plain, self._plain_next = self._plain_next, False
+        if plain or self.engine.dialect.name != "postgresql":
+            return store_now(self._fast.transaction, items)
+        tail = Tail()
+        try:
+            with self._fast.transaction(tail) as conn:
+                outcomes = store_batch(conn, items, last=True, tail=tail)
+        except DBAPIError:
+            # A constraint race in the batch's statements: store_now's way (item by item).
+            return store_now(self._fast.transaction, items)
+        if not tail:
+            return outcomes  # nothing was written; the transaction has ended
+        try:
+            flight = InFlight(conn, tail, lambda error: self._landed(work, outcomes, error))
+        except Exception:
+            log.info("a batch's write could not be sent; storing it in one go", exc_info=True)
+            self._fast.settle(landed=False)
+            return store_now(self._fast.transaction, items)
+        self._inflight = flight
+        flight.watch(asyncio.get_running_loop())
+        return None
+
+    def _landed(
+        self, work: list[Waiting], outcomes: list[Outcome], error: BaseException | None
+    ) -> None:
+        """A tail answered: its batch is stored (answer it) or nothing of it may be taken as
+        stored, and it is stored again the plain way (a race is then retried item by item, a
+        held lock goes to the worker thread, a retry finds what a lost answer had committed)."""
+        self._inflight = None
+        self._fast.settle(landed=error is None)
+        if error is None:
+            self._deliver(work, outcomes)
+        else:
+            log.info("a batch of %d hit %s; storing it again", len(work), type(error).__name__)
+            self._pending[:0] = work
+            self._plain_next = True
+        if self._pending and not self._scheduled and not self._stopping:
+            self._scheduled = True
+            self._flush()
 
     def _go_off_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -248,7 +323,10 @@ class ResponseWriter:
                     fut.get_loop().call_soon_threadsafe(_resolve, fut, outcome)
 
     def stop(self) -> None:
-        """Store what is still waiting (no batch in flight), then release the worker thread."""
+        """Store what is still waiting (no batch in the thread), then release the thread."""
+        self._stopping = True
+        if self._inflight is not None:
+            self._inflight.wait()
         if self._pending and self._offloop is None:
             work, self._pending = self._pending, []
             self._deliver(work, self._store_blocking(work))
