@@ -266,12 +266,14 @@ def measure(url: str, cid: int, runs: int, log: Path, cold: bool) -> None:
                 get(c, path, params)
             run_views(c, cid, runs, "from the mapped generation")
             show_memory("\nafter every view", proc.pid)
-            # What a worker keeps once idle: the comment themes' word lists are dropped this
-            # long after their last use, the allocator's free pages handed back meanwhile.
-            time.sleep(themes.IDLE_SECONDS + 5)
-            show_memory(f"after {themes.IDLE_SECONDS + 5:.0f} s idle", proc.pid)
             # 3. A tail of new responses, then the next generation.
             tail(url, c, cid, max(2, runs // 4), proc.pid)
+            # What a worker keeps once idle: the comment themes' word lists are dropped this
+            # long after their last use, the allocator's free pages handed back meanwhile.
+            # Last: the client's connection does not outlive the pause (the next request
+            # could land on the other worker).
+            time.sleep(themes.IDLE_SECONDS + 5)
+            show_memory(f"\nafter {themes.IDLE_SECONDS + 5:.0f} s idle", proc.pid)
     finally:
         stop(proc)
 
