@@ -29,9 +29,15 @@ def start(app: FastAPI) -> None:
     app.state.analytics_runs = runs + 1
     interval = app.state.settings.comment_scoring_interval
     if runs == 0 and interval > 0:
-        job = ScoringJob(app.state.engine, interval=interval)
+        job = ScoringJob(app.state.engine, interval=interval, busy=lambda: _storing(app))
         app.state.comment_scoring = job
         job.start()
+
+
+def _storing(app: FastAPI) -> bool:
+    """Responses are being stored now (the surveys domain's writer, when it runs)."""
+    writer = getattr(app.state, "response_writer", None)
+    return writer is not None and writer.busy()
 
 
 def stop(app: FastAPI) -> None:

@@ -14,6 +14,8 @@ import contextlib
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -60,13 +62,33 @@ def score_all(engine: Engine) -> int:
     return total
 
 
-class ScoringJob:
-    """A daemon thread running ``score_step`` until stopped; ``wake`` ends a rest early."""
+# While responses are arriving, one batch per this many seconds at most.
+BUSY_PACE = 1.0
 
-    def __init__(self, engine: Engine, *, interval: float, batch: int = BATCH) -> None:
+
+class ScoringJob:
+    """A daemon thread running ``score_step`` until stopped; ``wake`` ends a rest early.
+
+    ``busy`` says whether responses are being stored right now (the app's response writer).
+    Scoring then keeps to one batch per ``BUSY_PACE`` seconds: the thread runs at the lowest
+    CPU priority, but its Python parts (the ORM, the model's features) hold the interpreter
+    lock, which the event loop then waits for. Measured with 64 clients posting responses
+    with comments on PostgreSQL: the job took about a third of the worker's samples and 0.08
+    ms of its CPU per response. The backlog is scored at full pace once the burst is over.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float,
+        batch: int = BATCH,
+        busy: Callable[[], bool] | None = None,
+    ) -> None:
         self.engine = engine
         self.interval = interval
         self.batch = batch
+        self.busy = busy
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,7 +119,14 @@ class ScoringJob:
         # request path under load; scoring can wait, answering cannot.
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        last = -BUSY_PACE
         while not self._stop.is_set():
+            if self.busy is not None and self.busy():
+                wait = last + BUSY_PACE - time.monotonic()
+                if wait > 0:
+                    self._stop.wait(min(wait, 0.25))
+                    continue
+            last = time.monotonic()
             try:
                 n = score_step(self.engine, limit=self.batch)
             except Exception:  # the database may be down for a while: try again later

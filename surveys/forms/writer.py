@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -179,10 +180,16 @@ class ResponseWriter:
         self._inflight: InFlight | None = None
         self._plain_next = False
         self._stopping = False
+        self._last_flush = -1e9
         self._executor: ThreadPoolExecutor | None = None
         # The loop's link gives up on held locks quickly; the worker thread's waits, boundedly.
         self._fast = _Link(engine, lock_wait_ms)
         self._slow = _Link(engine, slow_wait_ms)
+
+    def busy(self, within: float = 0.5) -> bool:
+        """Responses were stored within the last ``within`` seconds (background jobs that
+        compete for the interpreter hold back meanwhile)."""
+        return time.monotonic() - self._last_flush < within
 
     async def submit(self, item: Pending) -> Stored:
         """Queue one response and wait until its batch is committed (or it failed)."""
@@ -214,6 +221,7 @@ class ResponseWriter:
         self._deferred = 0
         self._seen = -1
         self._scheduled = False
+        self._last_flush = time.monotonic()
         if self._offloop is not None or self._inflight is not None or not self._pending:
             return  # the batch before (its thread or its tail) takes these when it is done
         while self._pending:

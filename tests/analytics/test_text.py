@@ -371,3 +371,33 @@ def test_the_app_scores_new_comments_in_the_background(
         assert _mark_row(s, syn.campaign_id) == (_last_id(s, syn.campaign_id), 40)
     # Stopped with the app.
     assert app.state.comment_scoring is None
+
+
+def test_scoring_keeps_its_pace_while_responses_are_stored(
+    make_app: Callable[..., FastAPI],
+    synthetic: Callable[..., Synthetic],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analytics.comments import job
+
+    monkeypatch.setattr(job, "BUSY_PACE", 0.5)
+    app = make_app(comment_scoring_interval=0)
+    syn = synthetic(n=40, units=1, areas=1, seed=11, comment_share=1.0, flagged_share=0.0)
+    storing = {"now": True}
+    runner = job.ScoringJob(app.state.engine, interval=0.1, batch=5, busy=lambda: storing["now"])
+    runner.start()
+    try:
+        time.sleep(1.2)  # a busy writer: a batch at 0, 0.5 and 1.0 s
+        with Session(app.state.engine) as s:
+            assert 5 <= _stored_scores(s) <= 15
+        storing["now"] = False  # the burst is over: the rest at full pace
+        deadline = time.monotonic() + 60
+        with Session(app.state.engine) as s:
+            while scoring.pending_count(s, campaign_id=syn.campaign_id) and (
+                time.monotonic() < deadline
+            ):
+                s.rollback()
+                time.sleep(0.1)
+            assert _stored_scores(s) == 40
+    finally:
+        runner.stop()
