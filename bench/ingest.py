@@ -9,6 +9,8 @@ access log), warms up, then runs ``wrk --latency`` with 64 connections and the L
 The real endpoint validates, waits for the group commit, and answers 201 only after the
 commit; the bare endpoint validates the same body with the same model and stores nothing.
 Afterwards the stored rows are counted: every acknowledged response must be in the database.
+Each target also reports CPU per request (server, PostgreSQL, load generator) and the
+machine's idle share during the run, so a run on a loaded machine shows as such.
 On PostgreSQL the tables are ANALYZEd after the warm-up, as autovacuum would have done by then
 (where autovacuum is off, it would never have run).
 
