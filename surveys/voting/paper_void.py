@@ -47,4 +47,7 @@ def void_result(
             update={"selected": [], "budget_used": 0, "mes": [], "greedy": []}
         )
         update |= {"projects": rows, "budget_used": 0, "cut_tie": None, "equal_shares": es}
+    else:
+        # No counted ballot grades anything: "dissatisfied" would be a verdict on nothing.
+        update["projects"] = [r.model_copy(update={"grade": None}) for r in result.projects]
     return result.model_copy(update=update)

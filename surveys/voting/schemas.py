@@ -51,7 +51,7 @@ class SatisfactionRow(_Schema):
     satisfied: int
     basically_satisfied: int
     dissatisfied: int
-    grade: Grade
+    grade: Grade | None  # None: the vote is void, nothing is graded
 
 
 class TieOut(_Schema):

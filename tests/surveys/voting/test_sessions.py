@@ -18,7 +18,9 @@ from service.models import Role
 from surveys.units.models import Unit, UnitKind
 from surveys.voting.ballots import receipt_hash
 from surveys.voting.models import Ballot, Project, ProjectStatus, VotingSession
+from surveys.voting.paper_void import void_result
 from surveys.voting.results import recount
+from surveys.voting.schemas import as_stored, parse_result
 from tests.factories import headers_for
 from tests.surveys.voting.conftest import Electorate
 from tests.surveys.voting.factories import (
@@ -410,6 +412,11 @@ def test_satisfaction_session_grades_selected_projects(
         *("dissatisfied", "grade"),
     }
     assert client.get(f"{API}/{sat}/export.pb").status_code == 409
+    # Void (paper ballots: more collected than issued): nothing is graded, not "dissatisfied".
+    void = void_result(parse_result(res), "表决无效")
+    assert void.void and {p.grade for p in void.projects} == {None}
+    assert [p.satisfied for p in void.projects] == [p["satisfied"] for p in res["projects"]]
+    assert as_stored(parse_result(as_stored(void))) == as_stored(void)  # kept as null
 
 
 # --- secrecy ------------------------------------------------------------------------------------
