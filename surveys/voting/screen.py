@@ -118,6 +118,8 @@ class HallState(BaseModel):
     ties: list[ScreenTie]
     cut_tie: ScreenCutTie | None
     rounds: list[ScreenRound]
+    rule: str | None = None  # the count's rule in words, once the counts are shown
+    rule_en: str | None = None
     void: bool = False  # the paper count voided the vote: no counts, the reason in words
 
 
@@ -236,6 +238,7 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
     if not _shows_counts(vs):
         return out.model_copy(update=update)
     kept = runoff.with_rounds(session, vs=vs, result=kept)
+    update.update(rule=kept.rule, rule_en=kept.rule_en)
     rows: list[ScreenRow] = []
     if isinstance(kept, SelectionResult):
         cut = kept.cut_tie

@@ -180,6 +180,8 @@ def test_the_screen_through_a_hall_vote(
         assert word in table
     foot = _text(page, "#hall-foot")
     assert "应到 9 人，实到 7 人，投票 6 人" in foot and "赞成票达到 5 票为通过" in foot
+    state = httpx.get(f"{live_server}/api/v1/voting-sessions/{hall.sid}/hall").json()
+    assert state["rule"] and _text(page, "#hall-rule") == state["rule"]  # the rule in words
     _axe(page, "closed", failures)
     _assert_fits(page, tmp_path, "closed")
 

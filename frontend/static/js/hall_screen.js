@@ -159,6 +159,9 @@
       line += " · " + t("hall.budget", { used: money(s.budget_used), cap: money(s.budget_cap) });
     }
     var foot = el("div", { "class": "hall-foot", id: "hall-foot" }, [el("p", { text: line })]);
+    if (s.rule) {
+      foot.appendChild(el("p", { "class": "hall-rule", id: "hall-rule", text: en && s.rule_en ? s.rule_en : s.rule }));
+    }
     if (s.paper) { foot.appendChild(el("p", { text: t("hall.paper", s.paper) })); }
     s.ties.forEach(function (tie) {
       foot.appendChild(el("p", {
