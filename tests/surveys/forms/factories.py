@@ -24,6 +24,18 @@ DIMENSIONS = [
 ]
 
 
+def count_responses(engine: Any, campaign_id: int) -> int:
+    """The responses stored for a campaign, read on a connection of its own."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(RESPONSE_TABLE)
+                .where(RESPONSE_TABLE.c.campaign_id == campaign_id)
+            ).scalar_one()
+        )
+
+
 def stored_id(client: TestClient, public: str) -> int:
     """The internal id behind a response's public id (the API never shows the internal one)."""
     app: Any = client.app

@@ -27,6 +27,9 @@ from surveys.forms.store import Pending, Stored, store_now
 from tests.conftest import SECRETS, TEST_SECRET_KEY, _free_port
 from tests.factories import headers_for
 from tests.surveys.forms.factories import (
+    count_responses as _count,
+)
+from tests.surveys.forms.factories import (
     create_campaign,
     create_survey,
     make_units,
@@ -46,17 +49,6 @@ def _pending(cid: int, survey_id: int, **kw: Any) -> Pending:
     }
     values.update(kw)
     return Pending(**values)
-
-
-def _count(engine: Any, cid: int) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(SurveyResponse)
-                .where(SurveyResponse.campaign_id == cid)  # type: ignore[arg-type]
-            ).scalar_one()
-        )
 
 
 def test_one_batch_mixed_outcomes(client: TestClient, session: Session, world: World) -> None:

@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from surveys.forms import writer
 from surveys.forms.inflight import InFlight
-from surveys.forms.models import SurveyResponse
 from surveys.forms.store_pg import Tail
-from tests.surveys.forms.factories import response_body
+from tests.surveys.forms.factories import count_responses, response_body
 from tests.surveys.forms.fixtures import World
 
 
@@ -26,14 +24,7 @@ def _postgres_only(client: TestClient) -> None:
 
 
 def _count(client: TestClient, cid: int) -> int:
-    with client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(SurveyResponse)
-                .where(SurveyResponse.campaign_id == cid)  # type: ignore[arg-type]
-            ).scalar_one()
-        )
+    return count_responses(client.app.state.engine, cid)  # type: ignore[attr-defined]
 
 
 def _injecting(monkeypatch: pytest.MonkeyPatch, before_commit: list[str]) -> list[int]:
