@@ -214,6 +214,12 @@ def update_voting_session(
     return sessions.session_public(session, vs=vs)
 
 
+@router.delete("/voting-sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> None:
+    """Delete a draft session, a draft run-off included (409 once it was opened)."""
+    sessions.delete_session(session, vs=vs, actor=admin.username)
+
+
 @router.post("/voting-sessions/{session_id}/open", response_model=SessionPublic)
 def open_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) -> SessionPublic:
     """Open the vote: the configuration is frozen and hashed (admin)."""

@@ -367,6 +367,17 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
     return vs
 
 
+def delete_session(session: Session, *, vs: VotingSession, actor: str) -> None:
+    """Delete a draft; its slate, electorate, sign-ins, seat cards and printed sheets go with
+    it (the tables cascade). Once opened, a vote stays on record."""
+    vs = _lock(session, vs)
+    if vs.state != SessionState.draft:
+        raise Conflict("Only a draft session can be deleted: an opened vote stays on record")
+    audit.record(session, actor=actor, action="voting_session.delete", target=str(vs.id))
+    session.delete(vs)
+    session.flush()
+
+
 def publish_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSession:
     """Closed -> published: results and ballots become public; selected projects become units."""
     vs = _lock(session, vs)

@@ -312,3 +312,31 @@ def test_the_api_creates_without_an_electorate_and_refuses_to_open(
     assert client.get(f"/api/v1/voting-sessions/{sid}").json()["electorate"] == 0
     r = client.post(f"/api/v1/voting-sessions/{sid}/open", headers=headers)
     assert r.status_code == 409 and "no electorate" in r.text
+
+
+def test_a_draft_is_deleted_after_confirmation(app: FastAPI, client: TestClient) -> None:
+    admin, ids, deputies = seed(app, client)
+    csrf = sign_in(app, client, admin)
+    sid = create(client, csrf, ids)
+    page = client.get(f"{BASE}/{sid}")
+    assert f'href="{BASE}/{sid}/delete"' in page.text and "删除草稿" in page.text
+    confirm = client.get(f"{BASE}/{sid}/delete")
+    assert confirm.status_code == 200 and "确认删除这次票决的草稿" in confirm.text
+    assert client.post(f"{BASE}/{sid}/delete", data={}).status_code == 403  # no CSRF token
+    r = client.post(f"{BASE}/{sid}/delete", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{BASE}?done=delete"
+    assert "草稿已删除" in client.get(r.headers["location"]).text
+    with Session(app.state.engine) as s:
+        assert s.exec(select(VotingSession)).all() == []
+    assert client.get(f"{BASE}/{sid}").status_code == 404
+    # An opened vote is not a draft: no delete link, and the post is refused in words.
+    sid = create(client, csrf, ids)
+    client.post(
+        f"{BASE}/{sid}/electorate",
+        data={"csrf_token": csrf, "deputy": [d.username for d in deputies]},
+    )
+    client.post(f"{BASE}/{sid}/open", data={"csrf_token": csrf})
+    assert f'href="{BASE}/{sid}/delete"' not in client.get(f"{BASE}/{sid}").text
+    r = client.post(f"{BASE}/{sid}/delete", data={"csrf_token": csrf})
+    assert r.status_code == 409 and "未能删除" in r.text
+    assert the_session(app).state == SessionState.open

@@ -47,7 +47,7 @@ from surveys.voting.schemas import SelectionResult, parse_result
 router = APIRouter(route_class=ConsoleRoute)
 
 BASE = "/admin/voting-sessions"
-ACTIONS = ("open", "close", "publish", "runoff")
+ACTIONS = ("open", "close", "publish", "runoff", "delete")
 DONE = ("created", "saved", "electorate", *ACTIONS)
 VotingSessionByPath = Annotated[VotingSession, Depends(valid_session_id)]
 
@@ -458,6 +458,13 @@ def act_page(
             session.rollback()
             return _refused(request, session, vs, action, exc)
         return RedirectResponse(f"{BASE}/{child.id}?done=runoff", 303)
+    if action == "delete":
+        try:
+            sessions.delete_session(session, vs=vs, actor=admin.username)
+        except Conflict as exc:
+            session.rollback()
+            return _refused(request, session, vs, action, exc)
+        return RedirectResponse(f"{BASE}?done=delete", 303)
     step = {
         "open": sessions.open_session,
         "close": sessions.close_session,

@@ -316,3 +316,28 @@ def test_a_decided_runoff_gives_the_greedy_selection_of_its_order(seed: int) -> 
     above = {r.id for r in auto.selection.rows if r.selected} - set(held.held)
     assert held.budget_used == sum(c.cost for c in cands if c.id in above)
     assert held.cut.budget_left == config.budget - held.budget_used
+
+
+def test_a_draft_runoff_can_be_deleted_and_started_again(
+    client: TestClient, session: Session, admin: dict[str, str], deputies: Electorate
+) -> None:
+    sid, _ids = tied_session(client, admin, deputies, on_tie="runoff")
+    rid = client.post(f"{API}/{sid}/runoff", headers=admin).json()["id"]
+    assert client.post(f"{API}/{sid}/runoff", headers=admin).status_code == 409  # one at a time
+    assert client.delete(f"{API}/{rid}").status_code == 401
+    assert client.delete(f"{API}/{rid}", headers=deputies.headers[0]).status_code == 403
+    assert client.delete(f"{API}/{rid}", headers=admin).status_code == 204
+    assert client.get(f"{API}/{rid}").status_code == 404
+    assert session.exec(select(SessionDeputy).where(SessionDeputy.session_id == rid)).all() == []
+    assert session.exec(select(Attendance).where(Attendance.session_id == rid)).all() == []
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "voting_session.delete"))
+    assert entry.one().target == str(rid)
+    # The tie still awaits its run-off: the office starts it again.
+    assert _result(client, admin, sid)["cut_tie"]["pending"] is True  # type: ignore[index]
+    again = client.post(f"{API}/{sid}/runoff", headers=admin)
+    assert again.status_code == 201 and again.json()["state"] == "draft"
+    # Once opened, a vote stays on record; the first round was never a draft to delete.
+    act(client, admin, again.json()["id"], "open")
+    assert client.delete(f"{API}/{again.json()['id']}", headers=admin).status_code == 409
+    assert client.delete(f"{API}/{sid}", headers=admin).status_code == 409
+    assert client.delete(f"{API}/999999", headers=admin).status_code == 404
