@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from analytics.indicators.distributions import t_ppf
 
 DRAWS = 2000
 LEVEL = 0.95
@@ -122,7 +123,7 @@ def interval(
     centre = score(strata, item_weights)
     if len(values) < 2 or centre is None:
         return None
-    half = float(sps.t.ppf(0.5 + level / 2, degrees_of_freedom(strata, weights))) * float(
+    half = float(t_ppf(0.5 + level / 2, degrees_of_freedom(strata, weights))) * float(
         np.std(values, ddof=1)
     )
     return centre - half, centre + half

@@ -13,10 +13,10 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 from sqlmodel import Session
 
 from analytics.indicators import lookups
+from analytics.indicators.distributions import t_ppf, t_sf
 from analytics.indicators.params import check_month, get_campaign, resolve_filters
 from analytics.indicators.queries import (
     Filters,
@@ -161,7 +161,7 @@ def _test(
 def _row(
     dimension: str, a: str, b: str, diff: float, se: float, t: float, df: float, p: float
 ) -> dict[str, Any]:
-    crit = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) if np.isfinite(df) else 0.0
+    crit = float(t_ppf(0.5 + CONFIDENCE / 2, df)) if np.isfinite(df) else 0.0
     return {
         "dimension": dimension,
         "a": a,
@@ -329,7 +329,7 @@ def _composite(
     df = min(dfs) if dfs else float("nan")
     if se > 0 and np.isfinite(df):
         t = diff / se
-        p = float(2 * sps.t.sf(abs(t), df))
+        p = float(2 * t_sf(abs(t), df))
     else:
         # Every dimension without spread: the composite is as certain as its least certain
         # part, so it takes the largest of their p-values.

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 from sqlmodel import Session
 
 from analytics.indicators import respondents
 from analytics.indicators.disclosure import PRIMARY, SECONDARY
+from analytics.indicators.distributions import f_ppf
 from analytics.indicators.params import check_month, get_campaign, resolve_filters
 from analytics.indicators.queries import QuestionInfo, campaign_questions, unit_labels
 from analytics.indicators.statistics import CONFIDENCE, rounded
@@ -51,8 +51,8 @@ def feldt_interval(alpha: float, n: int, n_items: int) -> tuple[float, float]:
     """Feldt's interval: (1 - alpha) / (1 - alpha_hat) ~ F(n - 1, (n - 1)(k - 1))."""
     df1, df2 = n - 1, (n - 1) * (n_items - 1)
     tail = (1 - CONFIDENCE) / 2
-    lo = 1 - (1 - alpha) * float(sps.f.ppf(1 - tail, df1, df2))
-    hi = 1 - (1 - alpha) * float(sps.f.ppf(tail, df1, df2))
+    lo = 1 - (1 - alpha) * float(f_ppf(1 - tail, df1, df2))
+    hi = 1 - (1 - alpha) * float(f_ppf(tail, df1, df2))
     return lo, hi
 
 

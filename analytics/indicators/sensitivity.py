@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 from sqlmodel import Session
 
+from analytics.indicators.distributions import rankdata
 from analytics.indicators.params import check_month, composite_weights, get_campaign
 from analytics.indicators.queries import campaign_questions
 from analytics.indicators.service import compute
@@ -52,7 +52,7 @@ def normalised(scores: np.ndarray, how: str) -> np.ndarray:
         span = np.where(hi > lo, hi - lo, 1.0)
         return np.where(hi > lo, (scores - lo) / span, 0.0)
     # Borda: each unit scores its (average) rank among the units, 1 for the lowest.
-    return np.column_stack([sps.rankdata(col) for col in scores.T])
+    return np.column_stack([rankdata(col) for col in scores.T])
 
 
 def scenarios(dims: list[str], base: dict[str, float]) -> list[tuple[str, str, dict[str, float]]]:

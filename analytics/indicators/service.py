@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 from sqlmodel import Session
 
 from analytics.indicators import lookups
+from analytics.indicators.distributions import t_ppf
 from analytics.indicators.params import (
     check_month,
     check_period,
@@ -141,7 +141,7 @@ def _rows(
     nps_val, nps_se, nps_cnt = t.nps
     with np.errstate(invalid="ignore"):
         df = np.maximum(t.n_df - 1, 1)
-        t_all = np.where(t.n_eff >= 2, sps.t.ppf(0.5 + CONFIDENCE / 2, df), np.nan)
+        t_all = np.where(t.n_eff >= 2, t_ppf(0.5 + CONFIDENCE / 2, df), np.nan)
     mean = np.where(t.mixed_scale, np.nan, vm)
     neff = t.n_eff
     zz = Z * Z

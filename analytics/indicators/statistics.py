@@ -10,11 +10,12 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 from scipy.special import gammaln
 
+from analytics.indicators.distributions import norm_ppf, t_sf
+
 CONFIDENCE = 0.95
-Z = float(sps.norm.ppf(0.5 + CONFIDENCE / 2))
+Z = float(norm_ppf(0.5 + CONFIDENCE / 2))
 
 
 def factorize(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +239,7 @@ def change_test(
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(spread, diff / np.sqrt(v), np.nan)
         df = np.where(spread, v * v / (va * va / (na - 1) + vb * vb / (nb - 1)), np.nan)
-        p = np.where(spread, 2 * sps.t.sf(np.abs(t), df), 1.0)
+        p = np.where(spread, 2 * t_sf(np.abs(t), df), 1.0)
     t[testable & (v == 0) & (diff == 0)] = 0.0
     flat = testable & (v == 0) & (diff != 0)
     if flat.any():
