@@ -185,6 +185,8 @@ def _calls(
         ),
         # A vote tied at its cut line is set up when its turn comes (_tied_session).
         ("POST", "/api/v1/voting-sessions/{session_id}/runoff", "", {}),
+        # The run-off's draft, deleted (a draft can be).
+        ("DELETE", "/api/v1/voting-sessions/{session_id}", "", {}),
     ]
 
 
@@ -225,13 +227,18 @@ def test_every_admin_action_state_change_and_export_is_audited(
         "an admin write route is not in this test: add it, with the audit entry it must leave"
     )
     checked = 0
+    made: dict[str, int] = {}
     for method, route, path, kwargs in calls:
         if route == "/api/v1/voting-sessions" and method == "POST":
             kwargs = {"json": _session_body(world)}
         if route.endswith("/runoff"):
             path = f"/api/v1/voting-sessions/{_tied_session(app, client, admin, world)}/runoff"
+        if method == "DELETE" and route == "/api/v1/voting-sessions/{session_id}":
+            path = f"/api/v1/voting-sessions/{made['runoff']}"
         before = _audit_rows(app)
         r = client.request(method, path, headers=admin, **kwargs)
+        if route.endswith("/runoff"):
+            made["runoff"] = r.json()["id"]
         assert 200 <= r.status_code < 300, (method, path, r.status_code, r.text)
         after = _audit_rows(app)
         new = after[len(before) :]
