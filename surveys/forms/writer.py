@@ -157,6 +157,11 @@ class ResponseWriter:
     queued behind it, answers 503 with Retry-After (nothing was stored, so the client's retry
     with the same submission key is safe). No response waits on a lock for much longer than
     ``lock_wait_ms + slow_wait_ms`` (measured in the fault tests).
+
+    On PostgreSQL the loop waits for a batch's read but not for its tail (the write, the
+    statistics and COMMIT, ``surveys.forms.inflight``): the loop serves requests while the
+    server works, the next batch starts once the tail landed, and a tail that failed has its
+    batch stored again the plain way (``_landed``).
     """
 
     def __init__(
