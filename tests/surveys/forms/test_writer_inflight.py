@@ -65,7 +65,9 @@ def test_the_loop_waits_for_no_answer_of_the_server(client: TestClient) -> None:
 
     ticks, error, seconds = asyncio.run(run())
     assert error is None and seconds >= 0.4
-    assert ticks >= 20  # the loop ran other work all along
+    # The loop ran other work all along (a wait that blocked it would allow one tick at most;
+    # a loaded machine stretches each 10 ms sleep, so no more is asked).
+    assert ticks >= 5
 
 
 def test_an_error_in_the_tail_is_reported_and_rolls_back(client: TestClient) -> None:
@@ -130,10 +132,10 @@ def test_a_connection_lost_in_flight_loses_nothing_and_blocks_nothing(
             ).scalar()
             conn.rollback()  # the activity view is read once per transaction
             time.sleep(0.02)
-        # While the batch's write is with the server, the server answers other requests.
+        # While the batch's write is with the server (5 s), the server answers other requests.
         started = time.monotonic()
         assert client.get(f"/api/v1/campaigns/{world.campaign_id}/form").status_code == 200
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 4 and poster.is_alive()
         conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
     poster.join(15)
     assert result["status"] == 201
