@@ -76,7 +76,9 @@ class InFlight:
         try:
             pending = self._pg.flush()
         except Exception as exc:
-            self._finish(exc)
+            # From the loop, never from within ``watch``: ``done`` may start the next batch,
+            # which must not run inside the writer's flush that sent this one.
+            self._loop.call_soon(self._finish, exc)
             return
         if pending:
             self._loop.add_writer(self._fd, self._writable)

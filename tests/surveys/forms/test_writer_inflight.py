@@ -144,3 +144,33 @@ def test_a_connection_lost_in_flight_loses_nothing_and_blocks_nothing(
     again = client.post(f"/api/v1/campaigns/{world.campaign_id}/responses", json=body)
     assert again.status_code in (200, 201) and again.json()["id"] == result["id"]
     assert _count(client, world.campaign_id) == 1
+
+
+def test_a_send_that_fails_is_reported_from_the_loop_not_from_within(client: TestClient) -> None:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+
+    class Broken:
+        def __init__(self, pg: Any) -> None:
+            self.socket = pg.socket
+
+        def flush(self) -> int:
+            raise OSError("connection lost")
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("BEGIN")
+            seen: list[Any] = []
+            flight = InFlight(conn, Tail([("SELECT 1", None), ("COMMIT", None)]), seen.append)
+            real = flight._pg
+            flight._pg = Broken(real)
+            flight.watch(asyncio.get_running_loop())
+            during = list(seen)  # the writer's flush is still on the stack here
+            await asyncio.sleep(0.05)
+            flight._pg = real
+            while real.get_result() is not None:  # leave the connection clean
+                pass
+            conn.rollback()
+            return during, seen
+
+    during, seen = asyncio.run(run())
+    assert during == [] and len(seen) == 1 and isinstance(seen[0], OSError)
