@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -156,6 +157,58 @@ def test_the_version_is_read_before_computing_so_a_change_meanwhile_is_not_misse
     assert cache.get("k", compute, lambda: inputs["v"]) == "seen 2"  # stale: refresh starts
     _settle(cache)
     assert cache.get("k", compute, lambda: inputs["v"]) == "seen 3"
+
+
+def test_background_refreshes_run_one_at_a_time_in_a_process() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=1, max_age=60, clock=clock)
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow(value: str) -> Callable[[], str]:
+        def compute() -> str:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            threading.Event().wait(0.05)
+            with lock:
+                running[0] -= 1
+            return value
+
+        return compute
+
+    for key in "abc":
+        cache.get(key, lambda: "old")
+    clock.now = 2
+    for key in "abc":  # three stale values: three refreshes, queued
+        assert cache.get(key, slow("new")) == "old"
+    _settle(cache)
+    assert [cache.get(key, slow("again")) for key in "abc"] == ["new"] * 3
+    assert most[0] == 1
+
+
+def test_a_refresh_that_took_t_of_cpu_is_followed_by_a_rest_of_pace_times_t() -> None:
+    clock = Clock()
+    cache = StaleWhileRevalidate(fresh=1, max_age=60, pace=2.0, clock=clock)
+    marks: dict[str, float] = {}
+
+    def busy() -> str:  # 50 ms of this thread's CPU
+        start = time.thread_time()
+        while time.thread_time() - start < 0.05:
+            pass
+        marks["busy ended"] = time.monotonic()
+        return "new"
+
+    def next_one() -> str:
+        marks["next started"] = time.monotonic()
+        return "new"
+
+    cache.get("a", lambda: "old")
+    cache.get("b", lambda: "old")
+    clock.now = 2
+    cache.get("a", busy)
+    cache.get("b", next_one)
+    _settle(cache)
+    assert marks["next started"] - marks["busy ended"] >= 2.0 * 0.05
 
 
 def test_inputs_version_moves_with_new_responses_and_with_comments_scored_again(
