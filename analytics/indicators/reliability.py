@@ -5,12 +5,19 @@ interval) of every dimension of two or more rating questions, and the Pearson co
 the respondents' dimension scores, district-wide or per unit. Both are second moments over
 the respondents of a published group (whole disclosure blocks, at least ``k``), unweighted,
 and shown only when at least ``max(k, MIN_RESPONDENTS)`` respondents enter them.
+
+Both come from sums accumulated over chunks of a group's respondents (``_figures``), so the
+memory is a chunk's whatever the group's size (a float64 matrix of the respondents' answers
+and its copies took a gigabyte at ten million): alpha from each item's and the total's sum
+and sum of squares over the complete answers, exact in integers for whole-number scales;
+the correlations from the scores' co-moments over the pairwise-complete respondents, each
+chunk centred on its own means and merged with Chan's update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -21,12 +28,15 @@ from analytics.indicators.disclosure import PRIMARY, SECONDARY
 from analytics.indicators.distributions import f_ppf
 from analytics.indicators.params import check_month, get_campaign, resolve_filters
 from analytics.indicators.queries import QuestionInfo, campaign_questions, unit_labels
+from analytics.indicators.respondents import Answers
 from analytics.indicators.statistics import CONFIDENCE, rounded
 from service.db import stored_id
 
 # Fewer respondents than this give an alpha or a correlation too unstable to read.
 MIN_RESPONDENTS = 10
 TOO_FEW = "too_few"
+# Respondents read at a time: the statistics are sums over chunks, so a chunk bounds the memory.
+CHUNK = respondents.CHUNK
 
 
 @dataclass
@@ -64,29 +74,172 @@ def _dimensions(questions: dict[str, QuestionInfo]) -> dict[str, list[str]]:
     return dims
 
 
-def _scores(
-    values: Mapping[str, np.ndarray], keys: list[str], questions: dict[str, QuestionInfo]
-) -> np.ndarray:
+class _Moments:
+    """Count, means and co-moments (sums of products of deviations from the means) of a few
+    columns, merged chunk by chunk with Chan, Golub and LeVeque's pairwise update: each chunk
+    is centred on its own mean, so no sum of squares of raw values cancels."""
+
+    def __init__(self, p: int) -> None:
+        self.n = 0
+        self.mean = np.zeros(p)
+        self.m = np.zeros((p, p))
+
+    def add(self, cols: list[np.ndarray]) -> None:
+        nb = len(cols[0])
+        if nb == 0:
+            return
+        mb = np.array([c.mean() for c in cols])
+        dev = [c - mu for c, mu in zip(cols, mb, strict=True)]
+        mm = np.array([[float(a @ b) for b in dev] for a in dev])
+        n = self.n + nb
+        delta = mb - self.mean
+        self.m += mm + np.outer(delta, delta) * (self.n * nb / n)
+        self.mean += delta * (nb / n)
+        self.n = n
+
+
+class _Alpha:
+    """Alpha's sufficient statistics over the respondents who answered every item: their
+    number, each item's sum and sum of squares, and the same of their total. Whole-number
+    scale values are summed exactly (int64 within a chunk, Python integers across chunks);
+    other values go through ``_Moments`` in float64."""
+
+    def __init__(self, scales: list[np.ndarray], size: int) -> None:
+        k = len(scales)
+        top = max(float(np.abs(s).max()) if len(s) else 0.0 for s in scales)
+        whole = all(np.array_equal(s, np.rint(s)) for s in scales)
+        # A chunk's sum of squared totals must stay inside int64.
+        self.exact = whole and (k * top) ** 2 * size < 2**62
+        if self.exact:
+            self.luts = [np.append(s, 0).astype(np.int64) for s in scales]
+        else:
+            self.luts = [np.append(s, np.nan) for s in scales]
+        self.n = 0
+        self.s1, self.s2 = [0] * k, [0] * k
+        self.t1 = self.t2 = 0
+        self.moments = _Moments(k + 1)
+
+    def add(self, codes: list[np.ndarray]) -> None:
+        ok = codes[0] >= 0
+        for c in codes[1:]:
+            ok &= c >= 0
+        m = int(np.count_nonzero(ok))
+        if m == 0:
+            return
+        values = [lut[c[ok]] for lut, c in zip(self.luts, codes, strict=True)]
+        if not self.exact:
+            self.moments.add([*values, np.sum(values, axis=0)])
+            return
+        total = np.zeros(m, np.int64)
+        for j, v in enumerate(values):
+            self.s1[j] += int(v.sum())
+            self.s2[j] += int(v @ v)
+            total += v
+        self.t1 += int(total.sum())
+        self.t2 += int(total @ total)
+        self.n += m
+
+    def count(self) -> int:
+        return self.n if self.exact else self.moments.n
+
+    def alpha(self) -> float:
+        """k/(k-1) (1 - sum var_i / var_total); NaN when the total does not vary."""
+        k = len(self.luts)
+        if self.exact:
+            n = self.n
+            # Each variance is (n * sum of squares - sum^2) / (n (n - 1)); the ratio of their
+            # sum to the total's is exact in integers.
+            items = sum(n * q - s * s for s, q in zip(self.s1, self.s2, strict=True))
+            total = n * self.t2 - self.t1 * self.t1
+            if total <= 0:
+                return float("nan")
+            return float(Fraction(k, k - 1) * (1 - Fraction(items, total)))
+        m = self.moments.m
+        if m[k, k] <= 0:
+            return float("nan")
+        return float(k / (k - 1) * (1 - np.trace(m[:k, :k]) / m[k, k]))
+
+
+class _Pair:
+    """Pearson's r of two dimensions' scores over the respondents who have both."""
+
+    def __init__(self) -> None:
+        self.moments = _Moments(2)
+        self.lo = [np.inf, np.inf]
+        self.hi = [-np.inf, -np.inf]
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        both = np.isfinite(x) & np.isfinite(y)
+        if not both.any():
+            return
+        xs, ys = x[both], y[both]
+        for j, v in enumerate((xs, ys)):
+            self.lo[j] = min(self.lo[j], float(v.min()))
+            self.hi[j] = max(self.hi[j], float(v.max()))
+        self.moments.add([xs, ys])
+
+    def r(self) -> float | None:
+        """None when either score is the same for everyone (no correlation to speak of)."""
+        if self.lo[0] == self.hi[0] or self.lo[1] == self.hi[1]:
+            return None
+        m = self.moments.m
+        return float(np.clip(m[0, 1] / np.sqrt(m[0, 0]) / np.sqrt(m[1, 1]), -1.0, 1.0))
+
+
+def _score_luts(keys: list[str], questions: dict[str, QuestionInfo], g: Answers) -> list[Any]:
+    """Each answer code's value on 0-100 (NaN for -1, not answered), per question."""
+    out = []
+    for k in keys:
+        lo, hi = questions[k].scale_min, questions[k].scale_max
+        out.append(100 * (np.append(g.scale(k), np.nan) - lo) / (hi - lo))
+    return out
+
+
+def _scores(codes: list[np.ndarray], luts: list[np.ndarray]) -> np.ndarray:
     """Each respondent's dimension score: the mean of its answered questions on 0-100."""
-    cols = [
-        100
-        * (values[k] - questions[k].scale_min)
-        / (questions[k].scale_max - questions[k].scale_min)
-        for k in keys
-    ]
-    m = np.vstack(cols)
-    answered = np.isfinite(m).sum(axis=0)
+    total = np.zeros(len(codes[0]))
+    answered = np.zeros(len(codes[0]), np.int64)
+    for c, lut in zip(codes, luts, strict=True):
+        v = lut[c]
+        seen = c >= 0
+        total += np.where(seen, v, 0.0)
+        answered += seen
     with np.errstate(invalid="ignore"):
-        return np.where(answered > 0, np.nansum(m, axis=0) / np.maximum(answered, 1), np.nan)
+        return np.where(answered > 0, total / np.maximum(answered, 1), np.nan)
 
 
-def _alpha_row(items: np.ndarray, floor: int) -> dict[str, Any]:
-    complete = items[np.isfinite(items).all(axis=1)]
-    n = len(complete)
+def _figures(
+    g: Answers,
+    multi: dict[str, list[str]],
+    dims: dict[str, list[str]],
+    composite: list[str],
+    questions: dict[str, QuestionInfo],
+    size: int,
+) -> tuple[dict[str, _Alpha], dict[tuple[str, str], _Pair]]:
+    """Alpha's and the correlations' sufficient statistics of one group, in one pass over its
+    respondents ``size`` at a time: the memory is a chunk's, whatever the group's size."""
+    alphas = {d: _Alpha([g.scale(k) for k in keys], size) for d, keys in multi.items()}
+    pairs = {(a, b): _Pair() for i, a in enumerate(composite) for b in composite[i + 1 :]}
+    luts = {d: _score_luts(dims[d], questions, g) for d in composite}
+    wanted = sorted(
+        {k for keys in multi.values() for k in keys} | {k for d in luts for k in dims[d]}
+    )
+    for chunk in g.chunks(wanted, size):
+        for d, keys in multi.items():
+            alphas[d].add([chunk[k] for k in keys])
+        scores = {d: _scores([chunk[k] for k in dims[d]], luts[d]) for d in composite}
+        for (a, b), pair in pairs.items():
+            pair.add(scores[a], scores[b])
+        del scores
+    return alphas, pairs
+
+
+def _alpha_row(acc: _Alpha, floor: int) -> dict[str, Any]:
+    n = acc.count()
     if n < floor:
         return {"n": None, "too_few": True}
-    a = cronbach_alpha(complete)
-    lo, hi = feldt_interval(a, n, items.shape[1]) if np.isfinite(a) else (np.nan, np.nan)
+    a = acc.alpha()
+    lo, hi = feldt_interval(a, n, len(acc.luts)) if np.isfinite(a) else (np.nan, np.nan)
     return {
         "n": n,
         "alpha": rounded(a, 4),
@@ -96,15 +249,12 @@ def _alpha_row(items: np.ndarray, floor: int) -> dict[str, Any]:
     }
 
 
-def _corr_row(x: np.ndarray, y: np.ndarray, floor: int) -> dict[str, Any]:
-    both = np.isfinite(x) & np.isfinite(y)
-    n = int(both.sum())
+def _corr_row(pair: _Pair, floor: int) -> dict[str, Any]:
+    n = pair.moments.n
     if n < floor:
         return {"n": None, "r": None, "too_few": True}
-    xs, ys = x[both], y[both]
-    if xs.std() == 0 or ys.std() == 0:
-        return {"n": n, "r": None, "too_few": False}
-    return {"n": n, "r": rounded(float(np.corrcoef(xs, ys)[0, 1]), 4), "too_few": False}
+    r = pair.r()
+    return {"n": n, "r": None if r is None else rounded(r, 4), "too_few": False}
 
 
 def reliability(
@@ -152,13 +302,15 @@ def reliability(
             head["month"] = month
         reason = PRIMARY if g.n < min_group_size else SECONDARY
         hidden = {"suppressed": True, "suppression": reason, "too_few": False}
+        alphas, pairs = (
+            _figures(g, multi, dims, composite, questions, CHUNK) if g.published else ({}, {})
+        )
         for d, keys in multi.items():
             base = {**head, "dimension": d, "items": len(keys)}
             if not g.published:
                 rows.append({**base, "n": None, **hidden})
                 continue
-            items = np.column_stack([g.values[k] for k in keys])
-            one = _alpha_row(items, floor)
+            one = _alpha_row(alphas[d], floor)
             rows.append(
                 {
                     **base,
@@ -167,16 +319,13 @@ def reliability(
                     "suppression": TOO_FEW if one["too_few"] else None,
                 }
             )
-        scores = (
-            {d: _scores(g.values, dims[d], questions) for d in composite} if g.published else {}
-        )
         for i, a in enumerate(composite):
             for b in composite[i + 1 :]:
                 base = {**head, "dimension_a": a, "dimension_b": b}
                 if not g.published:
                     corr.append({**base, "n": None, "r": None, **hidden})
                     continue
-                one = _corr_row(scores[a], scores[b], floor)
+                one = _corr_row(pairs[(a, b)], floor)
                 corr.append(
                     {
                         **base,

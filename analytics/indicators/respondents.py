@@ -6,13 +6,14 @@ are read from the columnar copy (``analytics.indicators.cube``) of the kept resp
 only for the groups the indicators view would publish: whole disclosure blocks of at least
 ``k`` respondents (``cube.published``, the rule behind ``table.suppression``).
 
-The answers stay codes until a statistic asks for one question of one group: at ten million
-respondents a float64 copy of every question's column was 80 MB each, six of them held for
-the whole request on top of the statistic's own arrays (the dashboard's reliability peaked at
-a gigabyte over the worker's size). A question's codes are gathered once, in the groups'
-order (int16: a quarter of that), and turned into values per group when read. The columns are
-read where they are (the mapped generation and the tail, ``cube_query.Snap``), never copied
-whole, and the single group of a district-wide figure needs no sort.
+The answers stay codes and are handed out a chunk of respondents at a time (``Answers.chunks``),
+so a statistic accumulates sums over chunks and its memory is bounded by a chunk, not by the
+group: at ten million respondents a float64 copy of one question's column is 80 MB, and the
+district-wide reliability peaked at a gigabyte over the worker's size when it held them. The
+columns are read where they are (the mapped generation and the tail, ``cube_query.Snap``),
+never copied whole; the single group of a district-wide figure is read in place, chunk by
+chunk, with no sort and no gather. Groups of a breakdown are read in group order: each
+question's codes are gathered once in that order (int16, a quarter of a float64 column).
 """
 
 from __future__ import annotations
@@ -32,28 +33,71 @@ from analytics.indicators.queries import Filters
 _COLUMN = {"unit": "unit", "area": "area", "age_band": "age", "sex": "sex"}
 
 
+# Respondents a chunk of ``Answers.chunks`` holds at most. A statistic's temporaries are a few
+# float64 arrays of a chunk: about 15 MB at this size for reliability over five questions (68
+# MB at a million), and chunks that fit the caches were faster too (bench/reliability_memory.py).
+CHUNK = 100_000
+
+
 @dataclass
 class Answers:
-    """Answers per question key (NaN: not answered) of the kept respondents of one group."""
+    """The kept respondents of one group; their answers are read by ``chunks``."""
 
     key: tuple[Any, ...]
     n: int  # respondents of the group
     published: bool
-    values: Mapping[str, np.ndarray]
+    codes: _Codes | None = None  # None: the group may not be published (no answers)
+    start: int = 0
+    stop: int = 0
+
+    def scale(self, key: str) -> np.ndarray:
+        """The value behind each answer code of question ``key`` (code -1: not answered)."""
+        if self.codes is None:
+            raise KeyError(key)
+        return np.asarray(self.codes.snap.tables[key][0], dtype=float)
+
+    def chunks(self, keys: Sequence[str], size: int = CHUNK) -> Iterator[dict[str, np.ndarray]]:
+        """The group's answer codes of questions ``keys`` (-1: not answered), at most ``size``
+        respondents at a time; every respondent is in exactly one chunk, and within a chunk
+        the arrays of all ``keys`` are aligned row by row."""
+        if self.codes is None:
+            return iter(())
+        return self.codes.chunks(list(keys), self.start, self.stop, max(1, size))
 
 
 class _Codes:
-    """Every question's answer codes of the query's rows, ordered by group (each group one
-    slice), gathered on a question's first read."""
+    """Every question's answer codes of the query's rows: in place when the rows form one
+    group (``order`` None), else ordered by group (each group one slice) and gathered on a
+    question's first read."""
 
     def __init__(self, snap: Snap, keep: list[np.ndarray | None], order: np.ndarray | None) -> None:
         self.snap, self.keep, self.order = snap, keep, order
         self.pieces = snap.pieces(0, snap.total)
         self.codes: dict[str, np.ndarray] = {}
-        self.luts: dict[str, np.ndarray] = {}
 
-    def values(self, key: str, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` (in group order) of question ``key``, as float values."""
+    def chunks(
+        self, keys: list[str], start: int, stop: int, size: int
+    ) -> Iterator[dict[str, np.ndarray]]:
+        for key in keys:
+            if key not in self.snap.keys:
+                raise KeyError(key)
+        if self.order is None:
+            # The one group is every kept row: slices of the columns (views), then the kept
+            # rows of each slice; never a copy of a whole column.
+            for (c, a), m in zip(self.pieces, self.keep, strict=True):
+                rows = len(c["rid"])
+                for s in range(0, rows, size):
+                    e = min(s + size, rows)
+                    mine = None if m is None else m[s:e]
+                    if mine is not None and not mine.any():
+                        continue
+                    yield {k: a[k][s:e] if mine is None else a[k][s:e][mine] for k in keys}
+            return
+        for s in range(start, stop, size):
+            e = min(s + size, stop)
+            yield {k: self._gathered(k)[s:e] for k in keys}
+
+    def _gathered(self, key: str) -> np.ndarray:
         codes = self.codes.get(key)
         if codes is None:
             parts = [
@@ -61,30 +105,9 @@ class _Codes:
                 for (_c, a), m in zip(self.pieces, self.keep, strict=True)
             ]
             codes = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if self.order is not None:
-                codes = codes[self.order]
-            self.codes[key] = codes
-            # Code -1 (no answer) picks the NaN appended after the scale's values.
-            self.luts[key] = np.asarray([*self.snap.tables[key][0], np.nan], dtype=float)
-        return self.luts[key][codes[start:stop]]
-
-
-class _Values(Mapping[str, np.ndarray]):
-    """One group's answers per question key, made when read (not kept)."""
-
-    def __init__(self, codes: _Codes, start: int, stop: int) -> None:
-        self._codes, self._start, self._stop = codes, start, stop
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._codes.snap.keys:
-            raise KeyError(key)
-        return self._codes.values(key, self._start, self._stop)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._codes.snap.keys)
-
-    def __len__(self) -> int:
-        return len(self._codes.snap.keys)
+            assert self.order is not None
+            codes = self.codes[key] = codes[self.order]
+        return codes
 
 
 def answers(
@@ -109,7 +132,28 @@ def answers(
         filters=filters,
         k=k,
     )
-    snap = cube._snap(session, campaign_id)
+    return from_snap(
+        cube._snap(session, campaign_id),
+        shown=shown,
+        fields=fields,
+        period=period,
+        include_flagged=include_flagged,
+        filters=filters,
+        k=k,
+    )
+
+
+def from_snap(
+    snap: Snap,
+    *,
+    shown: Mapping[tuple[Any, ...], int],
+    fields: Sequence[str],
+    period: str | None,
+    include_flagged: bool,
+    filters: Filters,
+    k: int,
+) -> list[Answers]:
+    """``answers`` over a snapshot of the columns, given the groups that may be published."""
     keep: list[np.ndarray | None] = []
     kept = 0
     for c, _a in snap.pieces(0, snap.total):
@@ -127,8 +171,16 @@ def answers(
     out: list[Answers] = []
     for tkey, start, n in zip(keys, starts, sizes, strict=True):
         ok = tkey in shown and n >= k
-        values: Mapping[str, np.ndarray] = _Values(codes, start, start + n) if ok else {}
-        out.append(Answers(key=tkey, n=int(n), published=ok, values=values))
+        out.append(
+            Answers(
+                key=tkey,
+                n=int(n),
+                published=ok,
+                codes=codes if ok else None,
+                start=start,
+                stop=start + n,
+            )
+        )
     return out
 
 

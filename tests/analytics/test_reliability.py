@@ -14,6 +14,10 @@ from scipy import stats
 from sqlmodel import Session
 
 from analytics import figures
+from analytics.indicators import reliability, respondents
+from analytics.indicators.cube_memo import Memo
+from analytics.indicators.cube_query import Snap
+from analytics.indicators.queries import Filters, QuestionInfo
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, add_answers, make_campaign
 
@@ -297,3 +301,123 @@ def test_dashboard_table_and_report_are_the_api_rows(
     fig = body["figures"]["reliability"]
     bar = next(t for t in fig["data"] if t["type"] == "bar")
     assert bar["y"] == [x["alpha"] for x in api["rows"]]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("by_unit", [False, True])
+def test_chunks_smaller_than_a_group_give_the_same_figures(
+    client: TestClient,
+    session: Session,
+    data: tuple[Synthetic, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    by_unit: bool,
+) -> None:
+    syn, people = data
+    monkeypatch.setattr(reliability, "CHUNK", 7)  # every published group spans several chunks
+    h = headers_for(client, session, "evaluator")
+    r = client.get(
+        f"/api/v1/campaigns/{syn.campaign_id}/reliability",
+        params={"by_unit": str(by_unit).lower()},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if not by_unit:
+        _check_group(body["rows"], body["correlations"], people)
+        return
+    for i, code in enumerate(syn.unit_codes):
+        rows = [x for x in body["rows"] if x["unit_code"] == code]
+        corr = [x for x in body["correlations"] if x["unit_code"] == code]
+        if not rows[0]["suppressed"]:
+            _check_group(rows, corr, [p for p in people if p["unit"] == i])
+
+
+def _snap(rng: np.random.Generator, n: int, scales: dict[str, list[float]]) -> Snap:
+    """A generation of ``n - n // 5`` rows and a tail of ``n // 5``, a tenth of them flagged,
+    every answer code drawn at random with a fifth unanswered (-1)."""
+    keys = sorted(scales)
+    codes = {k: rng.integers(-1, len(scales[k]), n).astype(np.int16) for k in keys}
+    codes[keys[-1]][rng.random(n) < 0.2] = -1
+    cols = {"rid": np.arange(1, n + 1, dtype=np.int64), "flagged": rng.random(n) < 0.1}
+    g = n - n // 5
+    return Snap(
+        keys=keys,
+        base_cols={c: v[:g] for c, v in cols.items()},
+        base_answers={k: v[:g].astype(np.int8) for k, v in codes.items()},
+        lineage="test",
+        cols={c: v[g:] for c, v in cols.items()},
+        answers={k: v[g:] for k, v in codes.items()},
+        tables={k: (list(v), {x: i for i, x in enumerate(v)}) for k, v in scales.items()},
+        memo=Memo(),
+    )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("halves", [False, True])  # True: values off the whole numbers
+def test_sums_over_chunks_equal_numpy_over_the_whole_group(halves: bool) -> None:
+    rng = np.random.default_rng(3)
+    step = 0.5 if halves else 1.0
+    scales = {
+        "p1": [1 + step * i for i in range(5)],
+        "p2": [5.0, 4.0, 3.0, 2.0, 1.0],  # codes in another order than the values
+        "p3": [1 + step * i for i in range(5)],
+        "q1": [float(v) for v in range(11)],
+        "q2": [1 + step * i for i in range(7)],
+    }
+    questions = {
+        k: QuestionInfo(k, "rating", k[0], min(v), max(v) if k != "q1" else 10.0)
+        for k, v in scales.items()
+    }
+    snap = _snap(rng, 20_000, scales)
+    (g,) = respondents.from_snap(
+        snap,
+        shown={(): 1},
+        fields=[],
+        period=None,
+        include_flagged=False,
+        filters=Filters(),
+        k=5,
+    )
+    dims = {"p": ["p1", "p2", "p3"], "q": ["q1", "q2"]}
+    alphas, pairs = reliability._figures(g, dims, dims, ["p", "q"], questions, 1_000)
+    # The same respondents and values in full arrays, read without the chunks.
+    kept = ~np.concatenate([snap.base_cols["flagged"], snap.cols["flagged"]])  # type: ignore[index]
+    full = {}
+    for k, v in scales.items():
+        c = np.concatenate([snap.base_answers[k], snap.answers[k]]).astype(int)[kept]  # type: ignore[index]
+        full[k] = np.where(c >= 0, np.append(v, np.nan)[c], np.nan)
+    for d, keys in dims.items():
+        x = np.column_stack([full[k] for k in keys])
+        x = x[np.isfinite(x).all(axis=1)]
+        assert alphas[d].count() == len(x) and alphas[d].exact is not halves
+        a = textbook_alpha(x)
+        assert alphas[d].alpha() == pytest.approx(a, rel=1e-12, abs=1e-12)
+    scores = {
+        d: np.nanmean(
+            np.column_stack(
+                [
+                    100
+                    * (full[k] - questions[k].scale_min)
+                    / (questions[k].scale_max - questions[k].scale_min)
+                    for k in keys
+                ]
+            ),
+            axis=1,
+        )
+        for d, keys in dims.items()
+    }
+    x, y = scores["p"], scores["q"]
+    both = np.isfinite(x) & np.isfinite(y)
+    pair = pairs[("p", "q")]
+    assert pair.moments.n == int(both.sum())
+    assert pair.r() == pytest.approx(np.corrcoef(x[both], y[both])[0, 1], rel=1e-12, abs=1e-12)
+    assert pair.moments.m[0, 0] / (pair.moments.n - 1) == pytest.approx(
+        np.var(x[both], ddof=1), rel=1e-12
+    )
+
+
+def test_a_score_the_same_for_everyone_has_no_correlation() -> None:
+    pair = reliability._Pair()
+    for _ in range(3):  # 100/3 is not a float: the mean of copies of it may miss it by an ulp
+        pair.add(np.full(10, 100 / 3), np.arange(10.0))
+    assert pair.moments.n == 30 and pair.r() is None
