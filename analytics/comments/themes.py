@@ -10,14 +10,14 @@ import logging
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, false, func, select
 from sqlmodel import Session, col
 
+from analytics.comments import lexicon
 from analytics.comments.models import CommentSentiment
 from analytics.comments.scoring import pending_count
 from analytics.comments.search import unit_ids, whole_cells
@@ -68,47 +68,56 @@ STOP_WORDS = frozenset(
     for w in (DATA / "stopwords.txt").read_text(encoding="utf-8").splitlines()
     if w.strip() and not w.startswith("#")
 )
-# jieba's dictionary (half a million prefixes) and IDF table (270,000 words) are Python dicts
-# of 100 MB together: held by a worker only while themes are being computed and for this long
-# after, so a worker that showed a dashboard once does not keep them for good.
+# The splitter maps its lexicon files (analytics/comments/lexicon.py) while themes are being
+# computed and for this long after; the pages are the system's file cache, shared by the
+# workers, and unmapped with it.
 IDLE_SECONDS = 60.0
+# The frequency the domain words are added to jieba's dictionary at.
+DOMAIN_FREQ = 20000
 
 
 class _Splitter:
-    """jieba's tokenizer with the domain words, and the IDF table of its TF-IDF keywords.
+    """jieba's dictionary with the domain words and its IDF table, mapped from files.
 
-    Its own ``jieba.Tokenizer``, not jieba's module-wide one, so dropping it frees it. The IDF
-    is read as ``jieba.analyse`` reads it, without importing ``jieba.analyse``: that import
-    also loads the part-of-speech tagger's table of every dictionary word (50 MB), which
-    keywords without a part-of-speech filter never read."""
+    ``over(texts)`` gives the words of those texts: a ``jieba.Tokenizer`` holding only the
+    dictionary keys that cutting them asks for, which cuts them as a tokenizer holding the
+    whole dictionary would. The IDF is read as ``jieba.analyse`` reads it, without importing
+    ``jieba.analyse``: that import also loads the part-of-speech tagger's table of every
+    dictionary word (50 MB), which keywords without a part-of-speech filter never read."""
 
     def __init__(self) -> None:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
-        for w in DOMAIN_WORDS:
-            self.tokenizer.add_word(w, freq=20000)
-        idf = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-        self.idf: dict[str, float] = {}
-        for line in idf.read_bytes().decode("utf-8").splitlines():
-            word, freq = line.strip().split(" ")
-            self.idf[word] = float(freq)
-        self.median_idf = sorted(self.idf.values())[len(self.idf) // 2]
+        self.lexicon = lexicon.open_lexicon(DOMAIN_WORDS, DOMAIN_FREQ)
         # jieba.analyse's TF-IDF stop words (its English ones) and ours.
         self.stop_words = _JIEBA_STOP_WORDS | STOP_WORDS
 
+    def over(self, texts: Iterable[str]) -> _Words:
+        """The words of these texts (``keywords`` and ``tokens`` of no other text)."""
+        return _Words(self, self.lexicon.tokenizer(texts))
+
+
+class _Words:
+    """Keywords and tokens of the texts a ``_Splitter.over`` was given."""
+
+    def __init__(self, splitter: _Splitter, tokenizer: Any) -> None:
+        self.splitter = splitter
+        self.tokenizer = tokenizer
+
     def keywords(self, text: str, top: int) -> list[tuple[str, float]]:
         """``jieba.analyse.extract_tags(text, topK=top, withWeight=True)``, step for step."""
+        stop_words = self.splitter.stop_words
         freq: dict[str, float] = {}
         for w in self.tokenizer.cut(text):
-            if len(w.strip()) < 2 or w.lower() in self.stop_words:
+            if len(w.strip()) < 2 or w.lower() in stop_words:
                 continue
             freq[w] = freq.get(w, 0.0) + 1.0
         total = sum(freq.values())
+        idf = self.splitter.lexicon.idf.lookup(freq)
+        median = self.splitter.lexicon.median_idf
         for k in freq:
-            freq[k] *= self.idf.get(k, self.median_idf) / total
+            freq[k] *= idf.get(k, median) / total
         return sorted(freq.items(), key=itemgetter(1), reverse=True)[:top]
 
     def tokens(self, text: str) -> set[str]:
@@ -159,16 +168,16 @@ def _drop() -> None:
         if _users or _splitter is None:
             return
         _splitter = None
-    give_back()  # the dicts' pages, to the system now
+    give_back()  # what the computations left, to the system now
 
 
 def keywords(text: str, *, top: int = 20) -> list[tuple[str, float]]:
     """TF-IDF keywords of a text (jieba's IDF table, domain words, stop words removed)."""
-    with _words() as words:
-        return _keywords(words, text, top)
+    with _words() as splitter:
+        return _keywords(splitter.over([text]), text, top)
 
 
-def _keywords(words: _Splitter, text: str, top: int) -> list[tuple[str, float]]:
+def _keywords(words: _Words, text: str, top: int) -> list[tuple[str, float]]:
     return [
         (w, float(s))
         for w, s in words.keywords(text, top * 2)
@@ -308,7 +317,8 @@ def theme_rows(
     texts (all the comments' when None) found in at least two comments, with the share of
     negative comments among those mentioning each (Wilson interval)."""
     texts = source if source is not None else [t for t, _ in comments]
-    with _words() as words:
+    with _words() as splitter:
+        words = splitter.over(texts if source is None else [*texts, *(t for t, _ in comments)])
         kw = _keywords(words, "\n".join(texts), top * 3)
         token_sets = [(words.tokens(t), lab) for t, lab in comments]
     rows = []
