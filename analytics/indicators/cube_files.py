@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,17 +142,20 @@ def write(
     watermark: int,
     keys: list[str],
     tables: dict[str, list[Any]],
-    cols: dict[str, np.ndarray],
-    answers: dict[str, np.ndarray],
+    cols: Mapping[str, np.ndarray],
+    answers: Mapping[str, np.ndarray],
 ) -> bool:
-    """Write the next generation unless another process is writing or wrote a newer one."""
+    """Write the next generation unless another process is writing or wrote a newer one.
+
+    The columns are read one at a time (each may be joined as it is read), and each is let
+    go once written."""
     with writer_lock(directory) as mine:
         if not mine or newest_watermark(directory) >= watermark:
             return False
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
         try:
-            for name, col in cols.items():
-                np.save(tmp / f"{name}.npy", np.ascontiguousarray(_narrow(name, col)))
+            for name in cols:  # no name holds the column past its save
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(_narrow(name, cols[name])))
             for i, key in enumerate(keys):
                 np.save(tmp / f"a{i}.npy", np.ascontiguousarray(_narrow(f"a{i}", answers[key])))
             manifest = {"columns": list(cols), "keys": keys, "tables": tables}
