@@ -6,12 +6,13 @@ the respondents' dimension scores, district-wide or per unit. Both are second mo
 the respondents of a published group (whole disclosure blocks, at least ``k``), unweighted,
 and shown only when at least ``max(k, MIN_RESPONDENTS)`` respondents enter them.
 
-Both come from sums accumulated over chunks of a group's respondents (``_figures``), so the
-memory is a chunk's whatever the group's size (a float64 matrix of the respondents' answers
-and its copies took a gigabyte at ten million): alpha from each item's and the total's sum
-and sum of squares over the complete answers, exact in integers for whole-number scales;
-the correlations from the scores' co-moments over the pairwise-complete respondents, each
-chunk centred on its own means and merged with Chan's update.
+Both come from sums per group accumulated in one pass over chunks of the query's rows
+(``_figures``, ``respondents.read``), so the memory is a chunk's whatever the groups' sizes
+(a float64 matrix of the respondents' answers and its copies took a gigabyte at ten million):
+alpha from each item's and the total's sum and sum of squares over the complete answers,
+exact in integers for whole-number scales; the correlations from the scores' co-moments over
+the pairwise-complete respondents, each chunk centred on its groups' own means and merged
+with Chan's update.
 """
 
 from __future__ import annotations
@@ -74,115 +75,156 @@ def _dimensions(questions: dict[str, QuestionInfo]) -> dict[str, list[str]]:
     return dims
 
 
+def _sums(where: np.ndarray, v: np.ndarray, groups: int) -> np.ndarray:
+    """The sum of ``v`` over each group's rows (``where``: each row's group)."""
+    if groups == 1:
+        # One group: a plain sum (pairwise, and several times faster than bincount adding
+        # every row into the same bin).
+        return np.array([v.sum(dtype=float)])
+    return np.bincount(where, weights=v, minlength=groups)
+
+
 class _Moments:
-    """Count, means and co-moments (sums of products of deviations from the means) of a few
-    columns, merged chunk by chunk with Chan, Golub and LeVeque's pairwise update: each chunk
-    is centred on its own mean, so no sum of squares of raw values cancels."""
+    """Per group: count, means and co-moments (sums of products of deviations from the means)
+    of a few columns, merged chunk by chunk with Chan, Golub and LeVeque's pairwise update:
+    each chunk is centred on its groups' own means, so no sum of squares of raw values
+    cancels. ``full`` False keeps the variances' co-moments only."""
 
-    def __init__(self, p: int) -> None:
-        self.n = 0
-        self.mean = np.zeros(p)
-        self.m = np.zeros((p, p))
+    def __init__(self, groups: int, p: int, full: bool = True) -> None:
+        self.full = full
+        self.n = np.zeros(groups, np.int64)
+        self.mean = np.zeros((groups, p))
+        self.m = np.zeros((groups, p, p))
 
-    def add(self, cols: list[np.ndarray]) -> None:
-        nb = len(cols[0])
-        if nb == 0:
-            return
-        mb = np.array([c.mean() for c in cols])
-        dev = [c - mu for c, mu in zip(cols, mb, strict=True)]
-        mm = np.array([[float(a @ b) for b in dev] for a in dev])
+    def add(self, where: np.ndarray, cols: list[np.ndarray]) -> None:
+        """Add rows (``where``: each row's group) of the columns ``cols``."""
+        g, p = self.mean.shape
+        nb = np.bincount(where, minlength=g)
+        per = np.maximum(nb, 1)
+        mb = np.stack([_sums(where, c, g) / per for c in cols], axis=1)
+        dev = [c - mb[where, j] for j, c in enumerate(cols)]
+        mm = np.zeros((g, p, p))
+        for i in range(p):
+            for j in range(i, p if self.full else i + 1):
+                mm[:, i, j] = mm[:, j, i] = _sums(where, dev[i] * dev[j], g)
         n = self.n + nb
-        delta = mb - self.mean
-        self.m += mm + np.outer(delta, delta) * (self.n * nb / n)
-        self.mean += delta * (nb / n)
+        delta = mb - self.mean  # groups without rows here: multiplied by nb = 0 below
+        self.m += (
+            mm
+            + delta[:, :, None]
+            * delta[:, None, :]
+            * (self.n * nb / np.maximum(n, 1))[:, None, None]
+        )
+        self.mean += delta * (nb / np.maximum(n, 1))[:, None]
         self.n = n
 
 
 class _Alpha:
-    """Alpha's sufficient statistics over the respondents who answered every item: their
-    number, each item's sum and sum of squares, and the same of their total. Whole-number
-    scale values are summed exactly (int64 within a chunk, Python integers across chunks);
-    other values go through ``_Moments`` in float64."""
+    """Alpha's sufficient statistics per group over the respondents who answered every item:
+    their number, each item's sum and sum of squares, and the same of their total.
+    Whole-number scale values are summed exactly (within a chunk in float64, exact below
+    2**53; across chunks in int64); other values go through ``_Moments``."""
 
-    def __init__(self, scales: list[np.ndarray], size: int) -> None:
+    def __init__(self, groups: int, scales: list[np.ndarray], size: int, rows: int) -> None:
         k = len(scales)
         top = max(float(np.abs(s).max()) if len(s) else 0.0 for s in scales)
         whole = all(np.array_equal(s, np.rint(s)) for s in scales)
-        # A chunk's sum of squared totals must stay inside int64.
-        self.exact = whole and (k * top) ** 2 * size < 2**62
+        # A chunk's and the whole query's sums of squared totals stay exact.
+        self.exact = whole and (k * top) ** 2 * size < 2**53 and (k * top) ** 2 * rows < 2**62
         if self.exact:
             self.luts = [np.append(s, 0).astype(np.int64) for s in scales]
         else:
             self.luts = [np.append(s, np.nan) for s in scales]
-        self.n = 0
-        self.s1, self.s2 = [0] * k, [0] * k
-        self.t1 = self.t2 = 0
-        self.moments = _Moments(k + 1)
+        self.n = np.zeros(groups, np.int64)
+        self.s1 = np.zeros((groups, k), np.int64)
+        self.s2 = np.zeros((groups, k), np.int64)
+        self.t1 = np.zeros(groups, np.int64)
+        self.t2 = np.zeros(groups, np.int64)
+        self.moments = _Moments(groups, k + 1, full=False)
 
-    def add(self, codes: list[np.ndarray]) -> None:
+    def add(self, where: np.ndarray, codes: list[np.ndarray]) -> None:
         ok = codes[0] >= 0
         for c in codes[1:]:
             ok &= c >= 0
-        m = int(np.count_nonzero(ok))
-        if m == 0:
+        if not ok.any():
             return
+        w = where[ok]
         values = [lut[c[ok]] for lut, c in zip(self.luts, codes, strict=True)]
         if not self.exact:
-            self.moments.add([*values, np.sum(values, axis=0)])
+            self.moments.add(w, [*values, np.sum(values, axis=0)])
             return
-        total = np.zeros(m, np.int64)
+        g = len(self.n)
+
+        def total(v: np.ndarray) -> np.ndarray:
+            return np.rint(_sums(w, v, g)).astype(np.int64)
+
+        t = np.zeros(len(w), np.int64)
         for j, v in enumerate(values):
-            self.s1[j] += int(v.sum())
-            self.s2[j] += int(v @ v)
-            total += v
-        self.t1 += int(total.sum())
-        self.t2 += int(total @ total)
-        self.n += m
+            self.s1[:, j] += total(v)
+            self.s2[:, j] += total(v * v)
+            t += v
+        self.t1 += total(t)
+        self.t2 += total(t * t)
+        self.n += np.bincount(w, minlength=g)
 
-    def count(self) -> int:
-        return self.n if self.exact else self.moments.n
+    def count(self, g: int) -> int:
+        return int(self.n[g] if self.exact else self.moments.n[g])
 
-    def alpha(self) -> float:
-        """k/(k-1) (1 - sum var_i / var_total); NaN when the total does not vary."""
+    def alpha(self, g: int) -> float:
+        """Group ``g``'s k/(k-1) (1 - sum var_i / var_total); NaN when the total does not vary."""
         k = len(self.luts)
         if self.exact:
-            n = self.n
+            n = int(self.n[g])
             # Each variance is (n * sum of squares - sum^2) / (n (n - 1)); the ratio of their
             # sum to the total's is exact in integers.
-            items = sum(n * q - s * s for s, q in zip(self.s1, self.s2, strict=True))
-            total = n * self.t2 - self.t1 * self.t1
+            items = sum(
+                n * int(q) - int(s) ** 2 for s, q in zip(self.s1[g], self.s2[g], strict=True)
+            )
+            total = n * int(self.t2[g]) - int(self.t1[g]) ** 2
             if total <= 0:
                 return float("nan")
             return float(Fraction(k, k - 1) * (1 - Fraction(items, total)))
-        m = self.moments.m
+        m = self.moments.m[g]
         if m[k, k] <= 0:
             return float("nan")
         return float(k / (k - 1) * (1 - np.trace(m[:k, :k]) / m[k, k]))
 
 
 class _Pair:
-    """Pearson's r of two dimensions' scores over the respondents who have both."""
+    """Per group, Pearson's r of two dimensions' scores over the respondents who have both."""
 
-    def __init__(self) -> None:
-        self.moments = _Moments(2)
-        self.lo = [np.inf, np.inf]
-        self.hi = [-np.inf, -np.inf]
+    def __init__(self, groups: int) -> None:
+        self.moments = _Moments(groups, 2)
+        self.first = np.full((groups, 2), np.nan)  # one score seen in the group
+        self.varies = np.zeros((groups, 2), bool)  # another score seen in the group
 
-    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+    def add(self, where: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         both = np.isfinite(x) & np.isfinite(y)
         if not both.any():
             return
-        xs, ys = x[both], y[both]
-        for j, v in enumerate((xs, ys)):
-            self.lo[j] = min(self.lo[j], float(v.min()))
-            self.hi[j] = max(self.hi[j], float(v.max()))
-        self.moments.add([xs, ys])
+        w = where[both]
+        cols = [x[both], y[both]]
+        for j, v in enumerate(cols):
+            # Only the rows of groups not yet seen to vary (after a chunk or two: none).
+            todo = ~self.varies[w, j]
+            if not todo.any():
+                continue
+            wt, vt = w[todo], v[todo]
+            first = self.first[:, j]
+            new = np.isnan(first[wt])
+            first[wt[new]] = vt[new]  # any of the group's scores will do
+            other = np.bincount(wt, weights=vt != first[wt], minlength=len(first))
+            self.varies[:, j] |= other > 0
+        self.moments.add(w, cols)
 
-    def r(self) -> float | None:
+    def count(self, g: int) -> int:
+        return int(self.moments.n[g])
+
+    def r(self, g: int) -> float | None:
         """None when either score is the same for everyone (no correlation to speak of)."""
-        if self.lo[0] == self.hi[0] or self.lo[1] == self.hi[1]:
+        if not self.varies[g].all():
             return None
-        m = self.moments.m
+        m = self.moments.m[g]
         return float(np.clip(m[0, 1] / np.sqrt(m[0, 0]) / np.sqrt(m[1, 1]), -1.0, 1.0))
 
 
@@ -191,7 +233,7 @@ def _score_luts(keys: list[str], questions: dict[str, QuestionInfo], g: Answers)
     out = []
     for k in keys:
         lo, hi = questions[k].scale_min, questions[k].scale_max
-        out.append(100 * (np.append(g.scale(k), np.nan) - lo) / (hi - lo))
+        out.append(100 * (np.append(respondents.scale(g, k), np.nan) - lo) / (hi - lo))
     return out
 
 
@@ -209,36 +251,43 @@ def _scores(codes: list[np.ndarray], luts: list[np.ndarray]) -> np.ndarray:
 
 
 def _figures(
-    g: Answers,
+    groups: list[Answers],
     multi: dict[str, list[str]],
     dims: dict[str, list[str]],
     composite: list[str],
     questions: dict[str, QuestionInfo],
     size: int,
 ) -> tuple[dict[str, _Alpha], dict[tuple[str, str], _Pair]]:
-    """Alpha's and the correlations' sufficient statistics of one group, in one pass over its
-    respondents ``size`` at a time: the memory is a chunk's, whatever the group's size."""
-    alphas = {d: _Alpha([g.scale(k) for k in keys], size) for d, keys in multi.items()}
-    pairs = {(a, b): _Pair() for i, a in enumerate(composite) for b in composite[i + 1 :]}
-    luts = {d: _score_luts(dims[d], questions, g) for d in composite}
+    """Alpha's and the correlations' sufficient statistics of every group (published groups
+    of one query; statistics indexed by the group's position), in one pass over their
+    respondents ``size`` at a time: the memory is a chunk's, whatever the groups' sizes."""
+    if not groups:
+        return {}, {}
+    g0, count, rows = groups[0], len(groups), sum(g.n for g in groups)
+    alphas = {
+        d: _Alpha(count, [respondents.scale(g0, k) for k in keys], size, rows)
+        for d, keys in multi.items()
+    }
+    pairs = {(a, b): _Pair(count) for i, a in enumerate(composite) for b in composite[i + 1 :]}
+    luts = {d: _score_luts(dims[d], questions, g0) for d in composite}
     wanted = sorted(
         {k for keys in multi.values() for k in keys} | {k for d in luts for k in dims[d]}
     )
-    for chunk in g.chunks(wanted, size):
+    for where, chunk in respondents.read(groups, wanted, size):
         for d, keys in multi.items():
-            alphas[d].add([chunk[k] for k in keys])
+            alphas[d].add(where, [chunk[k] for k in keys])
         scores = {d: _scores([chunk[k] for k in dims[d]], luts[d]) for d in composite}
         for (a, b), pair in pairs.items():
-            pair.add(scores[a], scores[b])
+            pair.add(where, scores[a], scores[b])
         del scores
     return alphas, pairs
 
 
-def _alpha_row(acc: _Alpha, floor: int) -> dict[str, Any]:
-    n = acc.count()
+def _alpha_row(acc: _Alpha, g: int, floor: int) -> dict[str, Any]:
+    n = acc.count(g)
     if n < floor:
         return {"n": None, "too_few": True}
-    a = acc.alpha()
+    a = acc.alpha(g)
     lo, hi = feldt_interval(a, n, len(acc.luts)) if np.isfinite(a) else (np.nan, np.nan)
     return {
         "n": n,
@@ -249,11 +298,11 @@ def _alpha_row(acc: _Alpha, floor: int) -> dict[str, Any]:
     }
 
 
-def _corr_row(pair: _Pair, floor: int) -> dict[str, Any]:
-    n = pair.moments.n
+def _corr_row(pair: _Pair, g: int, floor: int) -> dict[str, Any]:
+    n = pair.count(g)
     if n < floor:
         return {"n": None, "r": None, "too_few": True}
-    r = pair.r()
+    r = pair.r(g)
     return {"n": n, "r": None if r is None else rounded(r, 4), "too_few": False}
 
 
@@ -291,6 +340,9 @@ def reliability(
         groups = [g for g in groups if g.key[-1] == month]
     labels = unit_labels(session, [g.key[0] for g in groups]) if by_unit else {}
     floor = max(min_group_size, MIN_RESPONDENTS)
+    shown = [g for g in groups if g.published]
+    at = {id(g): i for i, g in enumerate(shown)}
+    alphas, pairs = _figures(shown, multi, dims, composite, questions, CHUNK)
     rows: list[dict[str, Any]] = []
     corr: list[dict[str, Any]] = []
     for g in sorted(groups, key=lambda g: labels.get(g.key[0], ("",))[0] if by_unit else ""):
@@ -302,15 +354,13 @@ def reliability(
             head["month"] = month
         reason = PRIMARY if g.n < min_group_size else SECONDARY
         hidden = {"suppressed": True, "suppression": reason, "too_few": False}
-        alphas, pairs = (
-            _figures(g, multi, dims, composite, questions, CHUNK) if g.published else ({}, {})
-        )
+        at_g = at.get(id(g), -1)
         for d, keys in multi.items():
             base = {**head, "dimension": d, "items": len(keys)}
             if not g.published:
                 rows.append({**base, "n": None, **hidden})
                 continue
-            one = _alpha_row(alphas[d], floor)
+            one = _alpha_row(alphas[d], at_g, floor)
             rows.append(
                 {
                     **base,
@@ -325,7 +375,7 @@ def reliability(
                 if not g.published:
                     corr.append({**base, "n": None, "r": None, **hidden})
                     continue
-                one = _corr_row(pairs[(a, b)], floor)
+                one = _corr_row(pairs[(a, b)], at_g, floor)
                 corr.append(
                     {
                         **base,

@@ -334,12 +334,18 @@ def test_chunks_smaller_than_a_group_give_the_same_figures(
 
 def _snap(rng: np.random.Generator, n: int, scales: dict[str, list[float]]) -> Snap:
     """A generation of ``n - n // 5`` rows and a tail of ``n // 5``, a tenth of them flagged,
-    every answer code drawn at random with a fifth unanswered (-1)."""
+    in 4 units (the third without respondents), every answer code drawn at random with a
+    fifth unanswered (-1)."""
     keys = sorted(scales)
     codes = {k: rng.integers(-1, len(scales[k]), n).astype(np.int16) for k in keys}
     codes[keys[-1]][rng.random(n) < 0.2] = -1
-    cols = {"rid": np.arange(1, n + 1, dtype=np.int64), "flagged": rng.random(n) < 0.1}
+    cols = {
+        "rid": np.arange(1, n + 1, dtype=np.int64),
+        "flagged": rng.random(n) < 0.1,
+        "unit": rng.choice(np.array([0, 1, 3], np.int32), n, p=[0.6, 0.3, 0.1]),
+    }
     g = n - n // 5
+    units = [11, 12, 13, 14]
     return Snap(
         keys=keys,
         base_cols={c: v[:g] for c, v in cols.items()},
@@ -347,14 +353,22 @@ def _snap(rng: np.random.Generator, n: int, scales: dict[str, list[float]]) -> S
         lineage="test",
         cols={c: v[g:] for c, v in cols.items()},
         answers={k: v[g:] for k, v in codes.items()},
-        tables={k: (list(v), {x: i for i, x in enumerate(v)}) for k, v in scales.items()},
+        tables={
+            "unit": (units, {u: i for i, u in enumerate(units)}),
+            **{k: (list(v), {x: i for i, x in enumerate(v)}) for k, v in scales.items()},
+        },
         memo=Memo(),
     )
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("halves", [False, True])  # True: values off the whole numbers
-def test_sums_over_chunks_equal_numpy_over_the_whole_group(halves: bool) -> None:
+@pytest.mark.parametrize("by", ["", "unit", "unit, sorted"])
+def test_sums_over_chunks_equal_numpy_over_the_whole_group(
+    halves: bool, by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if by == "unit, sorted":  # groups too many to number densely: the rows sorted by group
+        monkeypatch.setattr(respondents, "_DENSE", 1)
     rng = np.random.default_rng(3)
     step = 0.5 if halves else 1.0
     scales = {
@@ -369,55 +383,68 @@ def test_sums_over_chunks_equal_numpy_over_the_whole_group(halves: bool) -> None
         for k, v in scales.items()
     }
     snap = _snap(rng, 20_000, scales)
-    (g,) = respondents.from_snap(
+    fields = ["unit"] if by else []
+    groups = respondents.from_snap(
         snap,
-        shown={(): 1},
-        fields=[],
+        shown={(11,): 1, (14,): 1} if by else {(): 1},
+        fields=fields,
         period=None,
         include_flagged=False,
         filters=Filters(),
         k=5,
     )
+    assert [g.key for g in groups] == ([(11,), (12,), (14,)] if by else [()])
+    shown = [g for g in groups if g.published]
     dims = {"p": ["p1", "p2", "p3"], "q": ["q1", "q2"]}
-    alphas, pairs = reliability._figures(g, dims, dims, ["p", "q"], questions, 1_000)
+    alphas, pairs = reliability._figures(shown, dims, dims, ["p", "q"], questions, 1_000)
     # The same respondents and values in full arrays, read without the chunks.
-    kept = ~np.concatenate([snap.base_cols["flagged"], snap.cols["flagged"]])  # type: ignore[index]
-    full = {}
+    base, tail = snap.base_cols, snap.cols
+    assert base is not None and snap.base_answers is not None
+    kept = ~np.concatenate([base["flagged"], tail["flagged"]])
+    unit = np.asarray(snap.tables["unit"][0])[np.concatenate([base["unit"], tail["unit"]])][kept]
+    values = {}
     for k, v in scales.items():
-        c = np.concatenate([snap.base_answers[k], snap.answers[k]]).astype(int)[kept]  # type: ignore[index]
-        full[k] = np.where(c >= 0, np.append(v, np.nan)[c], np.nan)
-    for d, keys in dims.items():
-        x = np.column_stack([full[k] for k in keys])
-        x = x[np.isfinite(x).all(axis=1)]
-        assert alphas[d].count() == len(x) and alphas[d].exact is not halves
-        a = textbook_alpha(x)
-        assert alphas[d].alpha() == pytest.approx(a, rel=1e-12, abs=1e-12)
-    scores = {
-        d: np.nanmean(
-            np.column_stack(
-                [
-                    100
-                    * (full[k] - questions[k].scale_min)
-                    / (questions[k].scale_max - questions[k].scale_min)
-                    for k in keys
-                ]
-            ),
-            axis=1,
+        c = np.concatenate([snap.base_answers[k], snap.answers[k]]).astype(int)[kept]
+        values[k] = np.where(c >= 0, np.append(v, np.nan)[c], np.nan)
+    for i, g in enumerate(shown):
+        mine = unit == g.key[0] if by else np.ones(len(unit), bool)
+        assert g.n == int(mine.sum())
+        full = {k: v[mine] for k, v in values.items()}
+        for d, keys in dims.items():
+            x = np.column_stack([full[k] for k in keys])
+            x = x[np.isfinite(x).all(axis=1)]
+            assert alphas[d].count(i) == len(x) and alphas[d].exact is not halves
+            a = textbook_alpha(x)
+            assert alphas[d].alpha(i) == pytest.approx(a, rel=1e-12, abs=1e-12)
+        scores = {
+            d: np.nanmean(
+                np.column_stack(
+                    [
+                        100
+                        * (full[k] - questions[k].scale_min)
+                        / (questions[k].scale_max - questions[k].scale_min)
+                        for k in keys
+                    ]
+                ),
+                axis=1,
+            )
+            for d, keys in dims.items()
+        }
+        x, y = scores["p"], scores["q"]
+        both = np.isfinite(x) & np.isfinite(y)
+        pair = pairs[("p", "q")]
+        assert pair.count(i) == int(both.sum())
+        r = np.corrcoef(x[both], y[both])[0, 1]
+        assert pair.r(i) == pytest.approx(r, rel=1e-12, abs=1e-12)
+        assert pair.moments.m[i, 0, 0] / (pair.count(i) - 1) == pytest.approx(
+            np.var(x[both], ddof=1), rel=1e-12
         )
-        for d, keys in dims.items()
-    }
-    x, y = scores["p"], scores["q"]
-    both = np.isfinite(x) & np.isfinite(y)
-    pair = pairs[("p", "q")]
-    assert pair.moments.n == int(both.sum())
-    assert pair.r() == pytest.approx(np.corrcoef(x[both], y[both])[0, 1], rel=1e-12, abs=1e-12)
-    assert pair.moments.m[0, 0] / (pair.moments.n - 1) == pytest.approx(
-        np.var(x[both], ddof=1), rel=1e-12
-    )
 
 
 def test_a_score_the_same_for_everyone_has_no_correlation() -> None:
-    pair = reliability._Pair()
+    pair = reliability._Pair(2)
     for _ in range(3):  # 100/3 is not a float: the mean of copies of it may miss it by an ulp
-        pair.add(np.full(10, 100 / 3), np.arange(10.0))
-    assert pair.moments.n == 30 and pair.r() is None
+        where = np.arange(20) % 2
+        pair.add(where, np.where(where == 0, 100 / 3, np.arange(20.0)), np.arange(20.0))
+    assert pair.count(0) == pair.count(1) == 30
+    assert pair.r(0) is None and pair.r(1) == pytest.approx(1.0)
