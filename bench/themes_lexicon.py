@@ -12,7 +12,8 @@ measurement runs in a fresh process of its own:
 - ``build``: the lexicon files built into an empty directory (what the first themes
   computation on a machine pays, once);
 - ``before``: a splitter holding jieba's dictionary with the domain words and the IDF table as
-  dicts (the code before the lexicon files; ``Plain`` below is it, step for step);
+  dicts (the code before the lexicon files; ``tests/plain_splitter.py``'s ``Plain`` is it,
+  step for step);
 - ``after``: the splitter of ``analytics/comments/themes.py`` on the built files.
 
 Each process reads the corpus, then loads its splitter and computes the themes' words of a
@@ -35,14 +36,12 @@ import argparse
 import csv
 import gc
 import json
-import logging
 import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -60,46 +59,6 @@ def corpus() -> list[tuple[str, str | None]]:
                 text = row["review"] or ""
                 out.append((text, "positive" if row["label"] == "1" else "negative"))
     return out
-
-
-class Plain:
-    """The splitter before the lexicon files: jieba's tokenizer with the domain words and the
-    IDF table as dicts, exactly as ``themes._Splitter`` held them."""
-
-    def __init__(self) -> None:
-        import jieba
-
-        from analytics.comments import themes
-
-        jieba.setLogLevel(logging.WARNING)
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
-        for w in themes.DOMAIN_WORDS:
-            self.tokenizer.add_word(w, freq=20000)
-        idf = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-        self.idf: dict[str, float] = {}
-        for line in idf.read_bytes().decode("utf-8").splitlines():
-            word, freq = line.strip().split(" ")
-            self.idf[word] = float(freq)
-        self.median_idf = sorted(self.idf.values())[len(self.idf) // 2]
-        self.stop_words = themes._JIEBA_STOP_WORDS | themes.STOP_WORDS
-
-    def over(self, texts: Any) -> Plain:
-        return self
-
-    def keywords(self, text: str, top: int) -> list[tuple[str, float]]:
-        freq: dict[str, float] = {}
-        for w in self.tokenizer.cut(text):
-            if len(w.strip()) < 2 or w.lower() in self.stop_words:
-                continue
-            freq[w] = freq.get(w, 0.0) + 1.0
-        total = sum(freq.values())
-        for k in freq:
-            freq[k] *= self.idf.get(k, self.median_idf) / total
-        return sorted(freq.items(), key=itemgetter(1), reverse=True)[:top]
-
-    def tokens(self, text: str) -> set[str]:
-        return {w.lower() for w in self.tokenizer.lcut(text) if w.strip()}
 
 
 def memory() -> dict[str, float]:
@@ -169,6 +128,7 @@ def theme_words(splitter: Any, comments: list[tuple[str, str | None]]) -> None:
 
 def child(mode: str, n: int, runs: int) -> dict[str, Any]:
     from analytics.comments import lexicon, themes
+    from tests.plain_splitter import Plain
 
     comments = sample(n)
     out: dict[str, Any] = {"mode": mode}
@@ -209,6 +169,7 @@ def run_child(mode: str, n: int, runs: int, env: dict[str, str]) -> dict[str, An
 
 def check(n: int) -> None:
     from analytics.comments import themes
+    from tests.plain_splitter import Plain
 
     rows = corpus()
     plain: Any = Plain()  # in place of the splitter: the same methods

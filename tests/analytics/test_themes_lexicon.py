@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from analytics.comments import lexicon, themes
+from tests.plain_splitter import Plain
 from tests.synthetic import NEGATIVE, POSITIVE
-
-
-class Plain:
-    """A ``jieba.Tokenizer`` holding the whole dictionary with the domain words, and the IDF
-    table as a dict: what the themes held before the lexicon files."""
-
-    def __init__(self) -> None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
-        for w in themes.DOMAIN_WORDS:
-            self.tokenizer.add_word(w, freq=themes.DOMAIN_FREQ)
-        self.idf: dict[str, float] = {}
-        path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-        for line in path.read_text(encoding="utf-8").splitlines():
-            word, value = line.strip().split(" ")
-            self.idf[word] = float(value)
-        self.median_idf = sorted(self.idf.values())[len(self.idf) // 2]
-        self.stop_words = themes._JIEBA_STOP_WORDS | themes.STOP_WORDS
-
-    def keywords(self, text: str, top: int) -> list[tuple[str, float]]:
-        freq: dict[str, float] = {}
-        for w in self.tokenizer.cut(text):
-            if len(w.strip()) < 2 or w.lower() in self.stop_words:
-                continue
-            freq[w] = freq.get(w, 0.0) + 1.0
-        total = sum(freq.values())
-        for k in freq:
-            freq[k] *= self.idf.get(k, self.median_idf) / total
-        return sorted(freq.items(), key=itemgetter(1), reverse=True)[:top]
-
-    def tokens(self, text: str) -> set[str]:
-        return {w.lower() for w in self.tokenizer.lcut(text) if w.strip()}
-
 
 HANDMADE = [
     "",
@@ -154,13 +117,9 @@ def test_theme_rows_are_the_same(
         (t, "negative" if i % 3 else "positive") for i, t in enumerate(texts)
     ]
 
-    class Whole:
-        def over(self, _texts: Any) -> Plain:
-            return plain
-
     monkeypatch.setattr(themes, "_splitter", splitter(mapped))
     got = themes.theme_rows(comments, top=15)
-    monkeypatch.setattr(themes, "_splitter", Whole())
+    monkeypatch.setattr(themes, "_splitter", plain)
     assert got and got == themes.theme_rows(comments, top=15)
 
 
