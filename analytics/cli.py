@@ -216,6 +216,14 @@ def train_sentiment_cmd(check: bool, out: Path | None) -> None:
     if check:
         if not target.exists():
             raise click.ClickException(f"{target} does not exist")
+        drift = training.embedding_drift(training.read(target))
+        if drift > training.EMBEDDING_TOLERANCE:
+            raise click.ClickException(
+                f"cannot check {target.name} on this machine: its embedding engine gives other "
+                f"numbers than where the weights were trained (up to {drift:.2g} on the anchor "
+                "texts), so a fresh training here differs; `minyi analytics train-sentiment` "
+                "trains weights for it"
+            )
         diff = training.differences(training.read(target), weights)
         if diff:
             raise click.ClickException(
