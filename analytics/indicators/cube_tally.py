@@ -69,12 +69,18 @@ def _encode(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[in
         total *= hi - lo + 1
     if total >= _LIMIT:
         return None
-    key = np.zeros(n, np.int64)
+    return combine(parts, los, dims), los, dims, total
+
+
+def combine(parts: Sequence[np.ndarray], los: Sequence[int], dims: Sequence[int]) -> np.ndarray:
+    """One int64 number per row for its parts, each shifted by ``lo`` and ``dims`` wide
+    (``_decode`` splits it again)."""
+    key = np.zeros(len(parts[0]), np.int64)
     for p, lo, d in zip(parts, los, dims, strict=True):
         key *= d
         key += p
         key -= lo
-    return key, los, dims, total
+    return key
 
 
 def _decode(key: np.ndarray, los: list[int], dims: list[int]) -> list[np.ndarray]:

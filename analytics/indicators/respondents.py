@@ -29,7 +29,13 @@ from sqlmodel import Session
 
 from analytics.indicators import cube
 from analytics.indicators.cube_query import Snap
-from analytics.indicators.cube_tally import _decode, _encode, period_code, period_label
+from analytics.indicators.cube_tally import (
+    _decode,
+    _encode,
+    combine,
+    period_code,
+    period_label,
+)
 from analytics.indicators.queries import Filters
 
 _COLUMN = {"unit": "unit", "area": "area", "age_band": "age", "sex": "sex"}
@@ -102,12 +108,7 @@ class _Source:
             else:
                 col = period_code(np.asarray(c["day"][sl]), self.period or "month")
             parts.append(col if mine is None else col[mine])
-        key = np.zeros(len(parts[0]), np.int64)
-        for p, lo, d in zip(parts, self.los, self.dims, strict=True):
-            key *= d
-            key += p
-            key -= lo
-        return key
+        return combine(parts, self.los, self.dims)
 
     def read(
         self, numbers: list[int], keys: list[str], size: int
