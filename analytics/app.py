@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from analytics.comments.job import ScoringJob
 from analytics.dashboard.cache import StaleWhileRevalidate
 from analytics.router import router
+from service.offload import Offload
 
 
 def install(app: FastAPI) -> None:
@@ -15,6 +16,7 @@ def install(app: FastAPI) -> None:
     start and stop."""
     app.include_router(router)
     app.state.dashboard_cache = StaleWhileRevalidate(shared=app.state.shared_state)
+    app.state.dashboard_offload = refresh_offload(app)
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
 
@@ -34,6 +36,16 @@ def start(app: FastAPI) -> None:
         job.start()
 
 
+def refresh_offload(app: FastAPI) -> Offload | None:
+    """The child process computing the dashboard's background refreshes, when the setting
+    asks for one and another process can open the analytics database."""
+    url = app.state.analytics_engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if app.state.settings.dashboard_refresh != "process" or in_memory:
+        return None
+    return Offload(name="dashboard-refresh")
+
+
 def _storing(app: FastAPI) -> bool:
     """Responses are being stored now (the surveys domain's writer, when it runs)."""
     writer = getattr(app.state, "response_writer", None)
@@ -47,3 +59,5 @@ def stop(app: FastAPI) -> None:
     if app.state.analytics_runs == 0 and job is not None:
         job.stop()
         app.state.comment_scoring = None
+    if app.state.analytics_runs == 0 and app.state.dashboard_offload is not None:
+        app.state.dashboard_offload.close()

@@ -16,8 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from analytics.dashboard.cache import StaleWhileRevalidate
+from analytics.dashboard.options import DashFilters
 from analytics.indicators.lookups import inputs_version
-from service.db import utcnow
+from service.db import make_engine, utcnow
+from service.offload import Offload
 from surveys.forms.models import Campaign
 
 if TYPE_CHECKING:
@@ -47,26 +49,71 @@ def bundle_json(dash: Dashboard, names: Sequence[str]) -> str:
 
 
 def cached_bundle(
-    cache: StaleWhileRevalidate, engine: Engine, dash: Dashboard, names: Sequence[str]
+    cache: StaleWhileRevalidate,
+    engine: Engine,
+    dash: Dashboard,
+    names: Sequence[str],
+    offload: Offload | None = None,
 ) -> str:
     """The bundle through the stale-while-revalidate cache. It is computed in a session of
-    its own, so that the cache can also compute it in the background."""
+    its own, so that the cache can also compute it in the background: in ``offload``'s child
+    process when given (a request that finds nothing cached computes it here, at once)."""
     wanted = list(names) or dash.default_figures()
     f = dash.filters
     campaign_id = dash.campaign.id if dash.campaign is not None else None
     key = (campaign_id, f, dash.lang, dash.k, dash.voting_session_id, tuple(wanted))
+    job = (campaign_id, f, dash.lang, dash.k, dash.voting_session_id, wanted)
 
     def compute() -> str:
-        with Session(engine) as s:
-            campaign = s.get(Campaign, campaign_id) if campaign_id is not None else None
-            fresh = type(dash)(
-                s,
-                campaign=campaign,
-                filters=f,
-                lang=dash.lang,
-                min_group_size=dash.k,
-                voting_session_id=dash.voting_session_id,
-            )
-            return bundle_json(fresh, wanted)
+        return _bundle(engine, *job)
 
-    return cache.get(key, compute, version=lambda: inputs_version(engine, campaign_id))
+    background = None
+    if offload is not None:
+        url = engine.url.render_as_string(hide_password=False)
+
+        def background() -> str:
+            return offload.call(bundle_apart, url, *job)
+
+    return cache.get(
+        key,
+        compute,
+        version=lambda: inputs_version(engine, campaign_id),
+        background=background,
+    )
+
+
+def _bundle(
+    engine: Engine,
+    campaign_id: int | None,
+    filters: DashFilters,
+    lang: str,
+    k: int,
+    voting_session_id: int | None,
+    wanted: list[str],
+) -> str:
+    # Here, not at the top: the dashboard's service module imports this one.
+    from analytics.dashboard.service import Dashboard
+
+    with Session(engine) as s:
+        campaign = s.get(Campaign, campaign_id) if campaign_id is not None else None
+        dash = Dashboard(
+            s,
+            campaign=campaign,
+            filters=filters,
+            lang=lang,
+            min_group_size=k,
+            voting_session_id=voting_session_id,
+        )
+        return bundle_json(dash, wanted)
+
+
+# The child process's engines, one per database it computes bundles of.
+_ENGINES: dict[str, Engine] = {}
+
+
+def bundle_apart(url: str, *job: Any) -> str:
+    """``_bundle`` in an ``Offload`` child process, on an engine of its own for ``url``."""
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = make_engine(url)
+    return _bundle(engine, *job)

@@ -27,7 +27,9 @@ requests that land beside it wait for the interpreter lock or a core (a view of 
 in each process, and a busy large campaign's dashboard falls behind by a few refreshes' time
 instead of slowing every view. Wall time, not the thread's CPU time, because the database's
 share of a refresh takes a core too. A small campaign's refresh takes milliseconds, so its
-wait is as short.
+wait is as short. A caller may also give a ``background`` computation of the same value for
+refreshes, such as one run in a child process (``service.offload``): the refresh thread then
+only waits for it, and the process's interpreter lock and memory stay with its requests.
 """
 
 from __future__ import annotations
@@ -247,17 +249,30 @@ class StaleWhileRevalidate:
     def _data(self) -> OrderedDict[Hashable, _Entry]:
         return self._local.data
 
-    def get(self, key: Hashable, compute: Callable[[], str], version: Probe | None = None) -> str:
-        """The value for key: cached, cached while refreshing, or computed now."""
+    def get(
+        self,
+        key: Hashable,
+        compute: Callable[[], str],
+        version: Probe | None = None,
+        background: Callable[[], str] | None = None,
+    ) -> str:
+        """The value for key: cached, cached while refreshing, or computed now. A refresh in
+        the background calls ``background`` when given (the same value computed elsewhere,
+        e.g. in a child process), ``compute`` otherwise."""
         if self._shared is not None:
             try:
-                return self._get(self._shared, key, compute, version)
+                return self._get(self._shared, key, compute, version, background)
             except SharedStateDown:
                 pass  # this process's own entries until Redis answers again
-        return self._get(self._local, key, compute, version)
+        return self._get(self._local, key, compute, version, background)
 
     def _get(
-        self, store: _Entries, key: Hashable, compute: Callable[[], str], version: Probe | None
+        self,
+        store: _Entries,
+        key: Hashable,
+        compute: Callable[[], str],
+        version: Probe | None,
+        background: Callable[[], str] | None,
     ) -> str:
         now = self.clock()
         entry = store.load(key)
@@ -287,7 +302,7 @@ class StaleWhileRevalidate:
                 if mine:
                     self._refreshing.add(key)
             if mine:
-                self._start_refresh(store, key, compute, version)
+                self._start_refresh(store, key, background or compute, version)
             return entry.value
         self._count("misses")
         return self._compute(store, key, compute, version)

@@ -16,6 +16,7 @@ from analytics.indicators.params import MONTH_PATTERN
 from service.auth import SettingsDep
 from service.db import AnalyticsSessionDep, get_or_404
 from service.errors import Invalid, NotFound
+from service.offload import Offload
 from surveys.forms.models import Campaign
 from surveys.units.models import UnitKind
 
@@ -122,6 +123,12 @@ def bundle_cache(request: Request) -> StaleWhileRevalidate:
     return cache
 
 
+def bundle_offload(request: Request) -> Offload | None:
+    """The child process for the bundles' background refreshes (None: a thread)."""
+    offload: Offload | None = request.app.state.dashboard_offload
+    return offload
+
+
 def app_engine(request: Request) -> Engine:
     """The analytics engine (a replica when configured): the cache computes bundles in
     sessions of their own."""
@@ -131,6 +138,7 @@ def app_engine(request: Request) -> Engine:
 
 BundleCacheDep = Annotated[StaleWhileRevalidate, Depends(bundle_cache)]
 EngineDep = Annotated[Engine, Depends(app_engine)]
+OffloadDep = Annotated[Offload | None, Depends(bundle_offload)]
 
 
 def needs_campaign(dash: Dashboard, names: list[str]) -> None:

@@ -15,6 +15,7 @@ from analytics.dashboard.dependencies import (
     BundleCacheDep,
     DashboardDep,
     EngineDep,
+    OffloadDep,
     needs_campaign,
     report_dep,
     valid_figure_name,
@@ -58,6 +59,7 @@ def read_dashboard(
     dash: DashboardDep,
     cache: BundleCacheDep,
     engine: EngineDep,
+    offload: OffloadDep,
     names: Annotated[str | None, Query(max_length=500, description="comma-separated")] = None,
 ) -> Response:
     """Headline numbers and several figures (all by default) computed together:
@@ -68,7 +70,7 @@ def read_dashboard(
     if bad:
         raise Invalid.field(("query", "names"), f"unknown figure(s): {', '.join(bad)}")
     needs_campaign(dash, wanted or ["ranking"])
-    body = bundle.cached_bundle(cache, engine, dash, wanted)
+    body = bundle.cached_bundle(cache, engine, dash, wanted, offload)
     return Response(body, media_type="application/json")
 
 
