@@ -33,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,11 +141,66 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """A process's children, started by any of its threads (the dashboard's refresh process
+    is started by the cache's refresh thread, so /proc/<pid>/children of the main thread
+    alone misses it)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(out)
+
+
+def processes(master: int) -> list[tuple[str, int]]:
+    """(label, pid) of every worker and of each worker's refresh process."""
+    out = []
+    for i, pid in enumerate(worker_pids(master)):
+        out.append((f"worker {i + 1}", pid))
+        out += [(f"worker {i + 1}'s refresh process", c) for c in children(pid)]
+    return out
+
+
 def show_memory(label: str, master: int) -> list[dict[str, float]]:
-    rows = [memory(pid) for pid in worker_pids(master)]
-    for i, m in enumerate(rows):
-        print(f"{label}, worker {i + 1}: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m.items()))
+    rows = []
+    for name, pid in processes(master):
+        try:
+            m = memory(pid)
+        except OSError:
+            continue  # a refresh process that just stopped
+        rows.append(m)
+        print(f"{label}, {name}: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m.items()))
     return rows
+
+
+class Sampler(threading.Thread):
+    """Every process's PSS once a second: the highest each reached, between two reports (a
+    snapshot after the views misses what a background refresh holds while it computes)."""
+
+    def __init__(self, master: int) -> None:
+        super().__init__(daemon=True)
+        self.master = master
+        self.high: dict[str, float] = {}
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            for name, pid in processes(self.master):
+                try:
+                    pss = memory(pid)["Pss"]
+                except (OSError, KeyError):
+                    continue
+                with self.lock:
+                    self.high[name] = max(self.high.get(name, 0.0), pss)
+
+    def report(self, label: str) -> None:
+        with self.lock:
+            high, self.high = self.high, {}
+        for name, pss in sorted(high.items()):
+            print(f"highest PSS sampled {label}, {name}: {pss:.0f} MB")
 
 
 SKIP: list[str] = []
@@ -221,7 +277,7 @@ def run_views(c: httpx.Client, cid: int, runs: int, label: str) -> None:
         )
 
 
-def tail(url: str, c: httpx.Client, cid: int, runs: int, master: int) -> None:
+def tail(url: str, c: httpx.Client, cid: int, runs: int, master: int, sampler: Sampler) -> None:
     """New responses after the mapped generation: views with a tail, then the write of the
     next generation by the request that finds the tail past ``PERSIST_ROWS``."""
     engine = make_engine(url)
@@ -233,11 +289,13 @@ def tail(url: str, c: httpx.Client, cid: int, runs: int, master: int) -> None:
         print(f"  view {i + 1} reading the tail: {get(c, *first):.0f} ms")
     run_views(c, cid, runs, "with a 4,000-response tail")
     show_memory("with the tail", master)
+    sampler.report("during the views with the tail")
     add_responses(engine, syn, n=cube_files.PERSIST_ROWS - 4000 + 1, seed=3, chunk=5000)
     print(f"\ntail past {cube_files.PERSIST_ROWS:,}: the next views write and map a generation")
     for i in range(4):
         print(f"  view {i + 1}: {get(c, *first):.0f} ms")
     show_memory("after the new generation", master)
+    sampler.report("while the next generation was written")
     engine.dispose()
 
 
@@ -254,6 +312,8 @@ def measure(url: str, cid: int, runs: int, log: Path, cold: bool) -> None:
     print(f"column files: {gens}, {size / 2**20:.0f} MB")
     # 2. Column files present: a start maps them; then every view, round by round.
     proc, base = start(url, log)
+    sampler = Sampler(proc.pid)
+    sampler.start()
     try:
         with httpx.Client(base_url=base, headers=auth, timeout=600) as c:
             print(f"\nrestarted, load {os.getloadavg()[0]:.1f}")
@@ -264,17 +324,21 @@ def measure(url: str, cid: int, runs: int, log: Path, cold: bool) -> None:
             for _name, path, params in views(cid):  # warm-up: every worker, every view
                 get(c, path, params)
                 get(c, path, params)
+            sampler.report("during the first views and the warm-up")
             run_views(c, cid, runs, "from the mapped generation")
             show_memory("\nafter every view", proc.pid)
+            sampler.report("during the views")
             # 3. A tail of new responses, then the next generation.
-            tail(url, c, cid, max(2, runs // 4), proc.pid)
+            tail(url, c, cid, max(2, runs // 4), proc.pid, sampler)
             # What a worker keeps once idle: the comment themes' word lists are dropped this
             # long after their last use, the allocator's free pages handed back meanwhile.
             # Last: the client's connection does not outlive the pause (the next request
             # could land on the other worker).
             time.sleep(themes.IDLE_SECONDS + 5)
             show_memory(f"\nafter {themes.IDLE_SECONDS + 5:.0f} s idle", proc.pid)
+            sampler.report("while idle")
     finally:
+        sampler.stopped.set()
         stop(proc)
 
 
