@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,25 +72,6 @@ class _Table:
         return mapped[inv.reshape(-1)]
 
 
-class _Joined(Mapping[str, np.ndarray]):
-    """A generation's columns followed by the tail's, joined one column at a time when read.
-
-    Writing the next generation reads them one by one, so at ten million rows it holds one
-    joined column (80 MB at most) instead of all of them at once (half a gigabyte)."""
-
-    def __init__(self, base: Mapping[str, np.ndarray], tail: Mapping[str, np.ndarray]) -> None:
-        self.base, self.tail = base, tail
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return np.concatenate([self.base[key], self.tail[key]])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.tail)
-
-    def __len__(self) -> int:
-        return len(self.tail)
-
-
 @dataclass
 class _Cube:
     keys: list[str]
@@ -125,18 +106,6 @@ class _Cube:
         self.base = gen
         self.size = 0
         self.watermark = gen.watermark
-
-    def columns(self) -> tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]:
-        """Every row's columns and answer codes: the generation's, then the tail's (each
-        joined when it is read)."""
-        n = self.size
-        cols = {k: v[:n] for k, v in self.cols.items()}
-        answers = {k: v[:n] for k, v in self.answers.items()}
-        if self.base is None:
-            return cols, answers
-        if n == 0:
-            return dict(self.base.cols), dict(self.base.answers)
-        return _Joined(self.base.cols, cols), _Joined(self.base.answers, answers)
 
     def _reserve(self, extra: int) -> None:
         need = self.size + extra
@@ -233,14 +202,15 @@ def _adopt_newer(cube: _Cube, files: Path) -> None:
 
 def _persist(cube: _Cube, files: Path) -> None:
     """Write generation + tail as the next generation, then map it instead of the tail."""
-    cols, answers = cube.columns()
+    n = cube.size
     written = cube_files.write(
         files,
         watermark=cube.watermark,
         keys=cube.keys,
         tables={name: list(t.values) for name, t in cube.tables.items()},
-        cols=cols,
-        answers=answers,
+        cols={k: v[:n] for k, v in cube.cols.items()},
+        answers={k: v[:n] for k, v in cube.answers.items()},
+        base=cube.base,
     )
     if written:
         _adopt_newer(cube, files)

@@ -216,3 +216,59 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
     assert not cube_files.write(tmp_path, watermark=3, **kw)  # not newer: left as it is
     gen = cube_files.open_newest(tmp_path)
     assert gen is not None and gen.watermark == 3 and gen.cols["rid"].tolist() == [1, 2, 3]
+
+
+def test_a_generation_on_a_base_holds_the_joined_columns_in_the_joined_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows converted a few at a time when a column widens: the chunks' joins are checked too.
+    monkeypatch.setattr(cube_files, "_COPY_ROWS", 7)
+    rng = np.random.default_rng(4)
+    base_cols = {
+        "rid": np.arange(1, 51, dtype=np.int64),
+        "unit": rng.integers(0, 100, 50).astype(np.int32),  # int8 on disk
+        "day": rng.integers(20000, 20090, 50).astype(np.int32),  # int16 on disk
+        "flagged": rng.random(50) < 0.1,
+    }
+    base_answers = {"q1": rng.integers(-1, 5, 50).astype(np.int16)}
+    tables: dict[str, list[Any]] = {}
+    assert cube_files.write(
+        tmp_path, watermark=50, keys=["q1"], tables=tables, cols=base_cols, answers=base_answers
+    )
+    base = cube_files.open_newest(tmp_path)
+    assert base is not None and base.cols["unit"].dtype == np.int8
+    tails = [
+        # the same types: the base's bytes copied as they are
+        ({"unit": rng.integers(0, 100, 30)}, {"q1": rng.integers(-1, 5, 30)}),
+        # codes past int8 in the tail: the base widened to int16 on the way
+        ({"unit": rng.integers(0, 300, 30)}, {"q1": rng.integers(-1, 200, 30)}),
+        # no tail: the base alone
+        ({"unit": np.zeros(0)}, {"q1": np.zeros(0)}),
+    ]
+    for i, (unit, answer) in enumerate(tails):
+        m = len(unit["unit"])
+        tail_cols = {
+            "rid": np.arange(51, 51 + m, dtype=np.int64) + 100 * i,
+            "unit": unit["unit"].astype(np.int32),
+            "day": rng.integers(20080, 20100, m).astype(np.int32),
+            "flagged": rng.random(m) < 0.1,
+        }
+        tail_answers = {"q1": answer["q1"].astype(np.int16)}
+        out = tmp_path / f"next-{i}"
+        assert cube_files.write(
+            out,
+            watermark=50 + m + 1,
+            keys=["q1"],
+            tables=tables,
+            cols=tail_cols,
+            answers=tail_answers,
+            base=base,
+        )
+        gen = cube_files.open_newest(out)
+        assert gen is not None
+        for name in base_cols:
+            want = cube_files._narrow(name, np.concatenate([base_cols[name], tail_cols[name]]))
+            assert gen.cols[name].dtype == want.dtype, name
+            assert np.array_equal(gen.cols[name], want), name
+        want = cube_files._narrow("a0", np.concatenate([base_answers["q1"], tail_answers["q1"]]))
+        assert gen.answers["q1"].dtype == want.dtype and np.array_equal(gen.answers["q1"], want)
