@@ -111,7 +111,10 @@ def cell_values(
     slots = len(own) * width
     if slots > MAX_SLOTS:
         return None
-    dense = np.zeros(slots, np.int64)
+    # Added to by the distinct slots of each chunk: a bincount's array of every slot beside
+    # this one doubled the peak (at ten million rows 39 MB each in int64), and np.add.at took
+    # twice as long.
+    dense = np.zeros(slots, np.int32 if len(cols["rid"]) < 2**31 else np.int64)
     for sl in chunks(len(cols["rid"])):
         sel = None if flagged else ~np.asarray(cols["flagged"][sl])
         rows = {name: np.asarray(cols[name][sl]) for name in CELL[:-1]}
@@ -120,18 +123,27 @@ def cell_values(
             rows = {k: v[sel] for k, v in rows.items()}
         at = lookup(own, rows) * width
         del rows
-        dense += np.bincount(at, minlength=slots)
+        _add(dense, at)
         for j, key in enumerate(keys, start=1):
             v = np.asarray(answers[key][sl])
             if sel is not None:
                 v = v[sel]
             ok = v >= 0
-            dense += np.bincount(at[ok] + off[j] + v[ok], minlength=slots)
+            _add(dense, at[ok] + off[j] + v[ok])
     nz = np.flatnonzero(dense)
     n = dense[nz]
     del dense
-    cell, slot = np.divmod(nz, width)
+    if slots < 2**31:  # the entries' arrays in half the bytes (2.6 million at ten million rows)
+        nz = nz.astype(np.int32)
+    cell, slot = np.divmod(nz, np.asarray(width, nz.dtype))
+    del nz
     return _pack(own, cell, slot, n, off)
+
+
+def _add(dense: np.ndarray, at: np.ndarray) -> None:
+    """One more for each of ``at`` (slots, with repeats) in ``dense``."""
+    slot, times = np.unique(at, return_counts=True)
+    dense[slot] += times.astype(dense.dtype)
 
 
 def _merge(a: CellValues, b: CellValues) -> CellValues:
@@ -194,32 +206,58 @@ def weighted(
     size = (int(q.max()) + 1) * per_q
     if size > 4 * len(cv.n) + (1 << 22):
         return _wide(cv, cell, q, v, w_cell, kept, fparts, names, sums)
-    # One number per entry (question, group, value: the order of ``tally``'s counts) and
-    # four bincounts: the temporaries are a few arrays of the entries, not of the rows.
+    # Entries a chunk at a time: at ten million rows there are some 2.6 million (question,
+    # cell, value) entries, and the five arrays of them one pass held were 100 MB.
+    found = []
+    for s in range(0, len(cv.n), _ENTRIES):
+        e = min(len(cv.n), s + _ENTRIES)
+        c = cell[s:e]
+        part = _part(q[s:e], gcell[c], v[s:e], w_cell[c], cv.n[s:e], (nv, per_q, size, groups))
+        pq, g, pv, ts = part
+        ps = [pq, *_decode(g, glos, gdims, narrow=True), pv]
+        found.append(Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True))))
+    return found[0] if len(found) == 1 else Sparse.merge(found)
+
+
+# Entries per chunk of ``weighted``: some 20 MB of temporaries.
+_ENTRIES = 1 << 19
+
+
+def _part(
+    q: np.ndarray,
+    gcell: np.ndarray,
+    v: np.ndarray,
+    w_entry: np.ndarray,
+    n_entry: np.ndarray,
+    shape: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Question, group, value and the four sums of the entries' (question, group, value)s:
+    one number per entry (the order of ``tally``'s counts) and four bincounts."""
+    nv, per_q, size, groups = shape
     combo = q.astype(np.int64) * per_q
-    del q
-    combo += gcell[cell] * nv
+    combo += gcell * nv
     combo += v
-    del v
-    w_entry = w_cell[cell]
-    del cell
-    n = cv.n.astype(float)
-    found = [np.bincount(combo, weights=n, minlength=size)]
+    n = n_entry.astype(float)
+    first = np.bincount(combo, weights=n, minlength=size)
+    present = np.flatnonzero(first)
+    found = [first[present]]
+    del first
+    # The weighted sums go into the present entries only (each bin adds its entries in the
+    # same order as a bincount over ``size`` would), not into three more arrays of ``size``.
+    slot = np.searchsorted(present, combo)
+    del combo
     nw = n * w_entry
     del n
-    found.append(np.bincount(combo, weights=nw, minlength=size))
+    found.append(np.bincount(slot, weights=nw, minlength=len(present)))
     nw *= w_entry
-    found.append(np.bincount(combo, weights=nw, minlength=size))
+    found.append(np.bincount(slot, weights=nw, minlength=len(present)))
     nw *= w_entry**2
-    found.append(np.bincount(combo, weights=nw, minlength=size))
-    present = np.flatnonzero(found[0])
+    found.append(np.bincount(slot, weights=nw, minlength=len(present)))
     pq, rest = np.divmod(present, per_q)
     g, pv = np.divmod(rest, nv)
     inside = g < groups
-    present, pq, g, pv = present[inside], pq[inside], g[inside], pv[inside]
-    ps = [pq, *_decode(g, glos, gdims), pv]
-    ts = [np.rint(found[0][present]).astype(np.int64), *(f[present] for f in found[1:])]
-    return Sparse(dict(zip(names, ps, strict=True)), dict(zip(sums, ts, strict=True)))
+    ts = [np.rint(found[0][inside]).astype(np.int64), *(f[inside] for f in found[1:])]
+    return pq[inside], g[inside], pv[inside], ts
 
 
 def _wide(
