@@ -176,7 +176,7 @@ def show_memory(label: str, master: int) -> list[dict[str, float]]:
 
 
 class Sampler(threading.Thread):
-    """Every process's PSS once a second: the highest each reached, between two reports (a
+    """Every process's PSS four times a second: the highest each reached, between two reports (a
     snapshot after the views misses what a background refresh holds while it computes)."""
 
     def __init__(self, master: int) -> None:
@@ -187,7 +187,7 @@ class Sampler(threading.Thread):
         self.lock = threading.Lock()
 
     def run(self) -> None:
-        while not self.stopped.wait(1.0):
+        while not self.stopped.wait(0.25):
             for name, pid in processes(self.master):
                 try:
                     pss = memory(pid)["Pss"]
