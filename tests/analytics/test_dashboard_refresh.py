@@ -9,10 +9,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from analytics.dashboard import bundle
 from analytics.dashboard.cache import StaleWhileRevalidate
 from tests.factories import headers_for
 from tests.synthetic import Synthetic, add_responses
@@ -86,3 +88,31 @@ def test_the_thread_setting_refreshes_in_the_worker(
         _after_refresh(cache)
         after = _bundle(client, ev, syn.campaign_id)
         assert after["headline"]["responses"] > first["headline"]["responses"]
+
+
+def test_a_large_campaigns_first_bundle_is_computed_in_the_child_too(
+    make_app: Callable[..., FastAPI],
+    synthetic: Callable[..., Synthetic],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bundle, "APART_ROWS", 100)
+    app = make_app()
+    offload = app.state.dashboard_offload
+    syn = synthetic(n=150, units=3, areas=1, seed=25, comment_share=0.0)
+    small = synthetic(n=40, units=2, areas=1, seed=26, comment_share=0.0)
+    with TestClient(app) as client:
+        with Session(app.state.engine) as s:
+            ev = headers_for(client, s, "evaluator")
+        _bundle(client, ev, small.campaign_id)  # under APART_ROWS: here
+        assert offload.calls == 0
+        apart = _bundle(client, ev, syn.campaign_id)
+        assert offload.calls == 1
+        # A child that fails: the request is answered from the worker, with the same bundle.
+        monkeypatch.setattr(bundle, "bundle_apart", _dies)
+        app.state.dashboard_cache.clear()
+        assert _bundle(client, ev, syn.campaign_id) == apart
+        assert offload.calls == 2
+
+
+def _dies(*_args: Any) -> str:
+    os._exit(3)
