@@ -38,10 +38,11 @@ class Settings(BaseSettings):
     # Redis shared by every app process (rate limits, dashboard cache), e.g.
     # "redis://redis:6379/0"; unset: each process keeps its own (one process, no set-up).
     redis_url: str | None = None
-    # Where the dashboard's background refreshes run: "process", a child process of each app
-    # process at a lower CPU priority, stopped after 5 idle minutes (requests keep the
-    # worker's interpreter and memory); "thread", a thread of the app process. An in-memory
-    # SQLite database (no other process can open it) always uses a thread.
+    # Where the dashboard's background refreshes (and a campaign of a million responses or
+    # more's first bundle) run: "process", a child process of each app process at a lower CPU
+    # priority, stopped after 5 idle minutes (requests keep the worker's interpreter and
+    # memory); "thread", the app process. An in-memory SQLite database (no other process can
+    # open it) always uses the app process.
     dashboard_refresh: Literal["process", "thread"] = "process"
     # Seconds the background comment scorer rests when nothing is left to score; 0 turns it
     # off (then only `minyi analytics rebuild` scores comments).
