@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from analytics.dashboard.cache import StaleWhileRevalidate
 from analytics.dashboard.options import DashFilters
+from analytics.indicators import cube
 from analytics.indicators.lookups import inputs_version
 from service.db import make_engine, utcnow
 from service.offload import Offload, OffloadError
@@ -107,7 +108,7 @@ def _bundle(
     # Here, not at the top: the dashboard's service module imports this one.
     from analytics.dashboard.service import Dashboard
 
-    with Session(engine) as s:
+    with Session(engine) as s, cube.one_generation():
         campaign = s.get(Campaign, campaign_id) if campaign_id is not None else None
         dash = Dashboard(
             s,

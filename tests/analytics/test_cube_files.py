@@ -149,6 +149,26 @@ def test_the_next_generation_joins_the_mapped_one_and_the_tail(
         assert _rows(counted) == _rows(_counts(session, syn, view))
 
 
+def test_a_computation_stays_on_the_generation_it_started_on(
+    app: FastAPI, session: Session, synthetic: Callable[..., Synthetic]
+) -> None:
+    syn = synthetic(n=800, units=3, areas=2, seed=9)
+    first = cube.refresh(session, campaign_id=syn.campaign_id).base
+    assert first is not None
+    add_responses(app.state.engine, syn, n=600, seed=10)  # a tail past PERSIST_ROWS
+    session.rollback()
+    with cube.one_generation():
+        held = cube.refresh(session, campaign_id=syn.campaign_id)
+        # The new responses are read, and kept in the tail instead of a next generation.
+        assert held.base is first and held.size == 600
+        during = [_counts(session, syn, view) for view in GROUPINGS]
+    moved = cube.refresh(session, campaign_id=syn.campaign_id)
+    assert moved.base is not first and moved.base is not None
+    assert moved.base.size == 1400 and moved.size == 0
+    for view, counted in zip(GROUPINGS, during, strict=True):
+        _same(counted, _counts(session, syn, view))
+
+
 def _rows(c: queries.Counts) -> list[tuple[Any, ...]]:
     cols = [c.keys[f].tolist() for f in c.keys] + [c.question.tolist()]
     cols += [getattr(c, name).tolist() for name in ("value", "n", "wn", "w2n", "w4n")]

@@ -53,7 +53,7 @@ def offload() -> Offload:
 def test_calls_run_in_one_niced_child_that_is_reused(offload: Offload) -> None:
     first_nice, first_pid = offload.call(nice_and_pid)
     assert first_pid != os.getpid()
-    assert first_nice == os.nice(0) + 10
+    assert first_nice == min(19, os.nice(0) + 10)  # 19 is the lowest priority
     assert offload.call(nice_and_pid)[1] == first_pid == offload.pid
     assert (offload.calls, offload.starts) == (2, 1)
 
