@@ -62,9 +62,9 @@ def _serve(conn: Connection, nice: int) -> None:
         except Exception:  # the result or the error does not pickle
             conn.send((False, OffloadError(traceback.format_exc(limit=5))))
         del call, fn, args, answer
-        # What the call let go of, now rather than at some later collection: arrays held by
-        # reference cycles (and, through them, a replaced generation's mapped pages) and the
-        # allocator's free pages. A few tens of milliseconds between calls that take seconds.
+        # What the call let go of, handed back before the process waits: the allocator's
+        # free pages, and anything only reference cycles still hold. Milliseconds, between
+        # calls that take seconds.
         gc.collect()
         give_back()
 
