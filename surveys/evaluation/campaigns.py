@@ -3,6 +3,7 @@ the configuration fixed and hashed once the campaign opens."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,9 +13,66 @@ from service import audit
 from service.db import stored_id, utcnow
 from service.errors import Conflict, Invalid, error_item
 from surveys.evaluation.config import EvaluationConfig, default_config, frozen_hash, problems
-from surveys.evaluation.models import KIND, EvaluationCampaignSubject, EvaluationSubject
+from surveys.evaluation.models import (
+    KIND,
+    EvaluationCampaignSubject,
+    EvaluationResponse,
+    EvaluationSubject,
+)
 from surveys.forms.models import Access, Campaign, Survey
 from surveys.forms.schemas import CampaignCreate
+
+
+class Fixed(Conflict):
+    """A change a democratic evaluation refuses once it opened, took a sheet, or closed: the
+    message in zh-CN and en, ``reason`` and ``field`` for a form to name the field."""
+
+    def __init__(self, reason: str, field: str, zh: str, en: str) -> None:
+        super().__init__(f"{zh} ({en})", reason=reason, field=field, message_zh=zh, message_en=en)
+
+
+def has_sheets(session: Session, *, campaign_id: int) -> bool:
+    """Whether any rater's sheet is in."""
+    q = select(EvaluationResponse.id).where(EvaluationResponse.campaign_id == campaign_id)
+    return session.exec(q.limit(1)).first() is not None
+
+
+def fixed_because(session: Session, *, campaign: Campaign, now: datetime) -> str | None:
+    """Why the configuration can no longer change ("opened", "sheets"), or None."""
+    if now >= campaign.opens_at:
+        return "opened"
+    if has_sheets(session, campaign_id=stored_id(campaign)):
+        return "sheets"
+    return None
+
+
+def check_window(
+    session: Session, *, campaign: Campaign, opens_at: datetime, closes_at: datetime
+) -> None:
+    """409 when a new window would reopen a closed evaluation or move the opening of one that
+    has opened (or has a sheet) later: either would unfreeze what raters answered, or change
+    the results an annual assessment drew on. Resident campaigns are not checked here."""
+    if campaign.kind != KIND:
+        return
+    now = utcnow()
+    if now >= campaign.closes_at and closes_at > now:
+        raise Fixed(
+            "closed",
+            "closes_at",
+            "民主测评已结束，不能重新开放",
+            "the democratic evaluation has closed and cannot be reopened",
+        )
+    why = fixed_because(session, campaign=campaign, now=now)
+    if why is not None and opens_at > campaign.opens_at:
+        raise Fixed(
+            why,
+            "opens_at",
+            ("民主测评已开始" if why == "opened" else "民主测评已收到测评表")
+            + "，开始时间不能推后",
+            "the democratic evaluation has "
+            + ("opened" if why == "opened" else "sheets in")
+            + ": its opening cannot be moved later",
+        )
 
 
 def checked_config(raw: dict[str, Any] | None, loc: tuple[str, ...]) -> EvaluationConfig:
@@ -113,8 +171,16 @@ def update_configuration(
     what raters answered must stay what is counted (the hash shows it)."""
     if campaign.kind != KIND:
         raise Conflict("This campaign is not a democratic evaluation")
-    if utcnow() >= campaign.opens_at:
-        raise Conflict("The campaign has opened: its configuration and subjects are fixed")
+    why = fixed_because(session, campaign=campaign, now=utcnow())
+    if why is not None:
+        raise Fixed(
+            why,
+            "evaluation",
+            "民主测评已" + ("开始" if why == "opened" else "收到测评表") + "，配置和测评对象已固定",
+            "The campaign has "
+            + ("opened" if why == "opened" else "sheets in")
+            + ": its configuration and subjects are fixed",
+        )
     if evaluation is not None:
         config = checked_config(evaluation, ("body", "evaluation")).model_dump(mode="json")
         campaign.evaluation = config

@@ -18,6 +18,7 @@ from service import audit
 from service.db import stored_id, utcnow
 from service.errors import Conflict, Gone, Invalid, error_item
 from service.localtime import DEFAULT_TIME_ZONE, local_time
+from surveys.evaluation import campaigns as evaluation_campaigns
 from surveys.forms import abuse
 from surveys.forms.exports import public_id
 from surveys.forms.models import (
@@ -241,6 +242,10 @@ def update_campaign(session: Session, *, campaign: Campaign, data: CampaignUpdat
     closes = changes.get("closes_at", campaign.closes_at)
     if closes <= opens:
         raise Invalid.field(("body", "closes_at"), "closes_at must be after opens_at")
+    # A democratic evaluation's configuration is frozen by its window: the window must not
+    # move so that it thaws (409). A resident questionnaire freezes on its first response
+    # whatever the window, so the window alone cannot thaw it.
+    evaluation_campaigns.check_window(session, campaign=campaign, opens_at=opens, closes_at=closes)
     if "dimension_weights" in changes:
         _check_weights(session, campaign.survey_id, data.dimension_weights)
     for key, value in changes.items():

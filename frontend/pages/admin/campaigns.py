@@ -35,6 +35,7 @@ from service.auth import SettingsDep
 from service.db import SessionDep, utcnow
 from service.errors import Conflict, Invalid
 from service.localtime import local_time
+from surveys.evaluation.campaigns import Fixed
 from surveys.forms import exports, service
 from surveys.forms import router as api
 from surveys.forms.dependencies import CampaignById, FormCacheDep
@@ -226,6 +227,11 @@ def update_campaign_page(
             api.update_campaign(admin, campaign, data, session, cache)
         except Invalid as exc:
             errors = field_errors(request, exc.errors, names)
+        except Fixed as exc:
+            # A democratic evaluation refuses a window that would thaw it or reopen it.
+            name = str(exc.extra["field"])
+            reason = t(request, f"evaluation.admin.err.fixed_{exc.extra['reason']}")
+            errors = {name if name in names else "closes_at": reason}
     if errors:
         # Nothing was changed: the checks run before the service writes a field.
         return detail_page(request, session, campaign, form=form, errors=errors, status_code=422)

@@ -24,6 +24,7 @@ from service.db import SessionDep, utcnow
 from service.errors import Conflict, Invalid
 from surveys.evaluation import router as evaluation_api
 from surveys.evaluation import service
+from surveys.evaluation.campaigns import Fixed
 from surveys.evaluation.config import DEFAULT_CONFIG
 from surveys.evaluation.schemas import ConfigurationUpdate
 from surveys.forms import router as api
@@ -284,5 +285,9 @@ async def update_evaluation_page(
         evaluation_api.update_configuration(admin, campaign, data, session)
     except Invalid as exc:
         errors = _errors(request, exc.errors, origin)
+        return await _refused(request, session, campaign, form, config, errors)
+    except Fixed as exc:
+        # Opened or with sheets in: said beside the subjects, the form's first field here.
+        errors = {"subject_ids": t(request, f"evaluation.admin.err.fixed_{exc.extra['reason']}")}
         return await _refused(request, session, campaign, form, config, errors)
     return RedirectResponse(f"/admin/campaigns/{campaign.id}?done=updated", status_code=303)
