@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from analytics.evaluation.config import parse
-from analytics.evaluation.interval import Stratum, interval, score
+from analytics.evaluation.interval import Stratum, acceleration, bootstrap, interval, score
 from analytics.evaluation.results import GradeRow, subject_result
 from surveys.evaluation.config import DEFAULT_CONFIG
 
@@ -75,6 +76,57 @@ def test_interval_ignores_the_order_of_raters() -> None:
 
 
 def test_unanimous_raters_give_a_zero_width_interval() -> None:
+    """No floor: the draws measure how raters differ and none did (docs/evaluation.md says
+    why the pseudo-count floor measured was not taken)."""
     pts = np.full((6, 5), 80.0)
     assert interval([Stratum(pts, 1.0)], [1] * 5, seed=1, draws=200) == (80.0, 80.0)
     assert score([Stratum(pts, 1.0)], [1] * 5) == 80.0
+
+
+def test_bca_ends_recomputed_with_scipy() -> None:
+    """One group, one item: the interval is the draws' quantiles at BCa's levels, the bias
+    correction, acceleration and t quantile recomputed here with numpy and scipy.stats."""
+    from scipy import stats
+
+    pts = np.array([[100.0], [100.0], [80.0], [100.0], [0.0], [80.0], [100.0]])
+    found = bootstrap([Stratum(pts, 1.0)], [1.0], seed=9, draws=2000)
+    assert found is not None
+    _, values, centre = found
+    x = pts[:, 0]
+    assert centre == pytest.approx(x.mean())
+    n = len(x)
+    # Rao and Wu: the draws' variance is the unbiased variance of the mean.
+    assert np.var(values, ddof=1) == pytest.approx(np.var(x, ddof=1) / n, rel=0.1)
+    below = np.mean(values < centre - 1e-9) + 0.5 * np.mean(np.isclose(values, centre))
+    z0 = stats.norm.ppf(below)
+    loo = np.array([np.delete(x, i).mean() for i in range(n)])
+    infl = (n - 1) * (loo.mean() - loo)
+    a = (infl**3).sum() / (6 * ((infl**2).sum()) ** 1.5)
+    assert acceleration([Stratum(pts, 1.0)], np.array([1.0])) == pytest.approx(a)
+    t = stats.t.ppf(0.975, n - 1)
+    levels = [stats.norm.cdf(z0 + (z0 + w) / (1 - a * (z0 + w))) for w in (-t, t)]
+    expected = tuple(np.quantile(values, levels))
+    got = interval([Stratum(pts, 1.0)], [1.0], seed=9, draws=2000)
+    assert got == pytest.approx(expected)
+    # The 0 of 不称职 skews the score to the left: the interval reaches further down.
+    assert got is not None and centre - got[0] > got[1] - centre
+
+
+def test_stratified_acceleration_recomputed() -> None:
+    """Two groups weighted 1:3: the acceleration from each rater's influence within their
+    group, each leave-one-out score recomputed here as a weighted mean of group means."""
+    a_pts = np.array([[100.0], [80.0], [60.0], [100.0]])
+    b_pts = np.array([[0.0], [80.0], [100.0], [100.0], [80.0], [60.0]])
+    strata = [Stratum(a_pts, 1.0), Stratum(b_pts, 3.0)]
+    cubes = squares = 0.0
+    for own, other, w_own, w_other in ((a_pts, b_pts, 1.0, 3.0), (b_pts, a_pts, 3.0, 1.0)):
+        x = own[:, 0]
+        n = len(x)
+        loo = np.array(
+            [(w_own * np.delete(x, i).mean() + w_other * other.mean()) / 4 for i in range(n)]
+        )
+        infl = (n - 1) * (loo.mean() - loo)
+        cubes += (infl**3).sum() / n**3
+        squares += (infl**2).sum() / n**2
+    expected = cubes / (6 * squares**1.5)
+    assert acceleration(strata, np.array([1.0])) == pytest.approx(expected)
