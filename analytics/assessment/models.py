@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from service.db import UTCDateTime, utcnow
@@ -48,3 +48,16 @@ class AssessmentScore(SQLModel, table=True):
     source_text: str = Field(max_length=200)
     entered_by: str = Field(max_length=64)
     entered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AssessmentSnapshot(SQLModel, table=True):
+    """The results of a finalised assessment as computed when it was finalised: what is on
+    file, whatever later happens to subjects, units, resident data or evaluations. ``body``
+    is the canonical JSON (keys sorted, no spaces, UTF-8) and ``sha256`` its digest."""
+
+    __tablename__ = "assessment_snapshot"
+
+    assessment_id: int = Field(foreign_key="assessment.id", primary_key=True, ondelete="CASCADE")
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    sha256: str = Field(max_length=64)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

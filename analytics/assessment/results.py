@@ -6,7 +6,8 @@ sources it has (weights normalised over them) so the office sees where it stands
 flagged with the missing sources named and it is **not ranked**: a composite over fewer
 sources is not comparable with the others. Ranks, rank ranges and the sensitivity are computed
 among the complete subjects only. Every read of a result is audited (who, which assessment and
-subject), as individual leaders' results are personnel files.
+subject), as individual leaders' results are personnel files. These are the live results: a
+finalised assessment is read from what was stored when it was finalised (``snapshot``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def compute_results(
             cell = row[src]
             if cell is not None:
                 scores[i, j] = cell.score
-                ses[i, j] = (cell.high - cell.low) / (2 * Z)
+                ses[i, j] = cell.se if cell.se is not None else (cell.high - cell.low) / (2 * Z)
     wv = np.array([weights[s] for s in SOURCES])
     combined = comp.combine(scores, ses, wv)
     used = np.array([j for j, s in enumerate(SOURCES) if weights[s] > 0], dtype=np.int64)
@@ -168,7 +169,9 @@ def _method(weights: dict[str, float]) -> dict[str, Any]:
         "weights": weights,
         "composite": "sum(w_s * score_s) / sum(w_s) over the weighted sources a subject has",
         "interval": "composite +/- 1.96 * sqrt(sum((w_s / W)^2 * se_s^2)); sources independent; "
-        "se_s = interval width / (2 * 1.96); an entered score without interval has se 0",
+        "se_s the source's own standard error (democratic evaluation: its bootstrap se; "
+        "resident index and an entered interval: width / (2 * 1.96)); an entered score "
+        "without interval has se 0",
         "missing": "a subject without a weighted source is flagged (missing), gets the "
         "composite over the sources it has, and is not ranked",
         "rank": "competition ranking of the complete subjects (1 the highest; ties share)",
@@ -179,8 +182,8 @@ def _method(weights: dict[str, float]) -> dict[str, Any]:
         "z-score, min-max and Borda normalisation across subjects",
         "public": "composite index of the unit the subject leads (GET .../ranking), mean over "
         "the configured resident campaigns",
-        "evaluation": "the subject's weighted democratic-evaluation score, mean over the "
-        "configured campaigns",
+        "evaluation": "the subject's weighted democratic-evaluation score put on 0-100 "
+        "(score / the scheme's top points * 100), mean over the configured campaigns",
     }
 
 
@@ -195,19 +198,3 @@ def record_view(
         target=f"assessment:{assessment.id}",
         subject_id=subject_id,
     )
-
-
-def view_results(
-    session: Session,
-    *,
-    assessment: Assessment,
-    actor: str,
-    min_group_size: int,
-    subject_id: int | None = None,
-) -> AssessmentResult:
-    """The results (all subjects, or one), with the read written to the audit log."""
-    result = compute_results(session, assessment=assessment, min_group_size=min_group_size)
-    if subject_id is not None:
-        result.subjects = [s for s in result.subjects if s.subject_id == subject_id]
-    record_view(session, assessment=assessment, actor=actor, subject_id=subject_id)
-    return result

@@ -3,11 +3,13 @@
 - ``POST /api/v1/assessments``, ``GET /api/v1/assessments``, ``GET/PATCH .../{id}``: the
   assessment and its configuration (weights, resident and 民主测评 campaigns); 409 for a
   title taken in the year, or a change after finalisation.
-- ``POST .../{id}/finalise``: freeze and hash the configuration and the entered scores.
+- ``POST .../{id}/finalise``: freeze and hash the configuration and the entered scores and
+  store the results (409 while a democratic evaluation it draws on is open).
 - ``POST/GET .../{id}/scores``, ``DELETE .../{id}/scores/{score_id}``, ``POST
   .../{id}/scores/import?dry_run=``: the 实绩 and 改革 scores staff enter or import.
 - ``GET .../{id}/results`` (all subjects) and ``GET .../{id}/results/{subject_id}``: the
-  composite with interval, rank range and sensitivity; every read is audited.
+  composite with interval, rank range and sensitivity, a finalised assessment's as stored
+  (``snapshot``: true) and a draft's computed now; every read is audited.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from analytics.assessment import imports, results, service
+from analytics.assessment import imports, service, snapshot
 from analytics.assessment.dependencies import AssessmentById, OrganisationUser
 from analytics.assessment.imports import ScoreImportResult
 from analytics.assessment.schemas import (
@@ -69,10 +71,16 @@ def update_assessment(
 
 @router.post("/{assessment_id}/finalise", response_model=AssessmentPublic)
 def finalise_assessment(
-    user: OrganisationUser, assessment: AssessmentById, session: SessionDep
+    user: OrganisationUser, assessment: AssessmentById, session: SessionDep, settings: SettingsDep
 ) -> AssessmentPublic:
-    """Freeze the configuration and the entered scores, and record the configuration's hash."""
-    service.finalise_assessment(session, assessment=assessment, actor=user.username)
+    """Freeze the configuration and the entered scores, record the configuration's hash, and
+    store the results as computed now (409 while a democratic evaluation it uses is open)."""
+    snapshot.finalise(
+        session,
+        assessment=assessment,
+        actor=user.username,
+        min_group_size=settings.min_group_size,
+    )
     return service.assessment_public(assessment)
 
 
@@ -91,8 +99,8 @@ def create_score(
 def read_scores(
     user: OrganisationUser, assessment: AssessmentById, session: SessionDep
 ) -> list[ScorePublic]:
-    """The entered scores of the assessment."""
-    return service.list_scores(session, assessment=assessment)
+    """The entered scores of the assessment (audited: they are named subjects' scores)."""
+    return service.view_scores(session, assessment=assessment, actor=user.username)
 
 
 @router.delete("/{assessment_id}/scores/{score_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -168,11 +176,12 @@ def read_results(
     user: OrganisationUser, assessment: AssessmentById, session: SessionDep, settings: SettingsDep
 ) -> AssessmentResult:
     """Every subject's composite, interval, rank range and ranks under other weights (audited)."""
-    return results.view_results(
+    return snapshot.view_results(
         session,
         assessment=assessment,
         actor=user.username,
         min_group_size=settings.min_group_size,
+        time_zone=settings.time_zone,
     )
 
 
@@ -185,11 +194,12 @@ def read_subject_result(
     settings: SettingsDep,
 ) -> AssessmentResult:
     """One subject's assessment, ranked among the assessment's subjects (audited)."""
-    result = results.view_results(
+    result = snapshot.view_results(
         session,
         assessment=assessment,
         actor=user.username,
         min_group_size=settings.min_group_size,
+        time_zone=settings.time_zone,
         subject_id=subject_id,
     )
     if not result.subjects:

@@ -139,6 +139,8 @@ class SourceScore(BaseModel):
     score: float
     low: float
     high: float
+    # The standard error the composite uses (the source's own, not the interval's width).
+    se: float | None = None
     n: int | None = None
     detail: str = ""
 
@@ -177,3 +179,9 @@ class AssessmentResult(BaseModel):
     subjects: list[SubjectAssessment]
     scenarios: list[ScenarioChange]
     method: dict[str, Any]
+    # True: the results stored when the assessment was finalised (they no longer follow the
+    # data); False: a draft's results, computed now from the data as it is.
+    snapshot: bool = False
+    snapshot_sha256: str | None = None
+    # When it was finalised, in the office's time zone ("2026-12-06 21:30 Asia/Shanghai").
+    finalised_at_local: str | None = None

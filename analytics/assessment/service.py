@@ -1,8 +1,9 @@
 """Assessments and the scores staff enter: create, configure, finalise; every write audited.
 
 Once finalised, an assessment's configuration is frozen and hashed (SHA-256 of its canonical
-JSON, as a voting session's rules) and its entered scores can no longer change, so the
-composite on file is the one anybody can recompute from the same inputs."""
+JSON, as a voting session's rules) and its entered scores can no longer change; its results
+are stored as computed then (``analytics.assessment.snapshot``), so the composite on file
+does not move with later data."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def create_assessment(session: Session, *, data: AssessmentCreate, actor: str) -
     return row
 
 
-def _open(assessment: Assessment) -> None:
+def check_open(assessment: Assessment) -> None:
+    """409 once the assessment is finalised."""
     if assessment.finalised_at is not None:
         raise Conflict("the assessment is finalised: its configuration and scores are frozen")
 
@@ -88,7 +90,7 @@ def update_assessment(
     session: Session, *, assessment: Assessment, data: AssessmentUpdate, actor: str
 ) -> Assessment:
     """Change the title or configuration of an assessment not yet finalised (409 after)."""
-    _open(assessment)
+    check_open(assessment)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     title = changes.pop("title", None)
     config = {**assessment.config, **changes}
@@ -117,9 +119,12 @@ def update_assessment(
     return assessment
 
 
-def finalise_assessment(session: Session, *, assessment: Assessment, actor: str) -> Assessment:
-    """Freeze the configuration and the entered scores; record the configuration's hash."""
-    _open(assessment)
+def finalise_assessment(
+    session: Session, *, assessment: Assessment, actor: str, snapshot_sha256: str | None = None
+) -> Assessment:
+    """Freeze the configuration and the entered scores; record the configuration's hash (and
+    the stored results' digest: ``snapshot.finalise`` computes and stores them)."""
+    check_open(assessment)
     assessment.config_hash = config_hash(assessment.config)
     assessment.finalised_at = utcnow()
     assessment.finalised_by = actor
@@ -132,6 +137,7 @@ def finalise_assessment(session: Session, *, assessment: Assessment, actor: str)
         target=f"assessment:{assessment.id}",
         config_hash=assessment.config_hash,
         config=assessment.config,
+        snapshot_sha256=snapshot_sha256,
     )
     return assessment
 
@@ -178,7 +184,7 @@ def add_score(
     session: Session, *, assessment: Assessment, data: ScoreCreate, actor: str
 ) -> AssessmentScore:
     """Enter one subject's score from one source (409 when it has one, or once finalised)."""
-    _open(assessment)
+    check_open(assessment)
     kind = assessment.config["kind"]
     subject_of_kind(session, subject_id=data.subject_id, kind=kind, loc=("body", "subject_id"))
     existing = session.exec(
@@ -211,7 +217,7 @@ def add_score(
 
 def delete_score(session: Session, *, assessment: Assessment, score_id: int, actor: str) -> None:
     """Remove an entered score of an assessment not yet finalised."""
-    _open(assessment)
+    check_open(assessment)
     row = session.get(AssessmentScore, score_id)
     if row is None or row.assessment_id != assessment.id:
         raise NotFound("score not found")
@@ -238,6 +244,20 @@ def list_scores(session: Session, *, assessment: Assessment) -> list[ScorePublic
         .order_by(col(EvaluationSubject.name), col(AssessmentScore.source))
     ).all()
     return [ScorePublic(subject_name=subject.name, **score.model_dump()) for score, subject in rows]
+
+
+def view_scores(session: Session, *, assessment: Assessment, actor: str) -> list[ScorePublic]:
+    """The entered scores as a person reads them (API or console), the read audited: they
+    are named subjects' scores, personnel files as much as the results are."""
+    rows = list_scores(session, assessment=assessment)
+    audit.record(
+        session,
+        actor=actor,
+        action="assessment.scores.view",
+        target=f"assessment:{assessment.id}",
+        subjects=sorted({r.subject_id for r in rows}),
+    )
+    return rows
 
 
 def campaign_choices(session: Session) -> dict[str, list[Campaign]]:

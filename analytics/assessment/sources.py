@@ -5,9 +5,12 @@
   small groups withheld). Several campaigns: the mean of their indices; they ask different
   residents, so the standard error is ``sqrt(sum se_i^2) / m``. A campaign where the unit is
   withheld or absent does not count; none left: the source is missing.
-- 民主测评 ("evaluation"): the subject's weighted score with its interval in each configured
-  democratic evaluation once closed, from ``analytics.evaluation.service.evaluation_results``
-  (raters too few to show: no score); several campaigns combine as above.
+- 民主测评 ("evaluation"): the subject's weighted score in each configured democratic
+  evaluation once closed, from ``analytics.evaluation.service.score_measures`` (raters too few
+  to show: no score), put on 0-100 by the scheme's top points (score / top * 100: a scheme
+  whose best grade is worth 1000 points counts like one worth 100). Its standard error is the
+  evaluation's own (bootstrap, its interval being score +/- t * se clipped to the scale), not
+  read back from the interval's width; several campaigns combine as above.
 - 实绩 ("results") and 改革攻坚、担当作为 ("reform"): the score staff entered, exact unless
   they gave an interval.
 """
@@ -22,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from analytics.assessment.models import AssessmentScore
 from analytics.assessment.schemas import SourceScore
-from analytics.evaluation.service import evaluation_results
+from analytics.evaluation.service import score_measures
 from analytics.indicators.service import ranking
 from analytics.indicators.statistics import Z
 from service.db import utcnow
@@ -33,18 +36,24 @@ from surveys.units.models import Unit
 
 
 class Measured(NamedTuple):
-    """A score with its interval and the number of people behind it."""
+    """A score with its interval and the number of people behind it; ``se`` when the source
+    gives its standard error, else the interval is taken as score +/- 1.96 se."""
 
     score: float
     low: float
     high: float
     n: int
+    se: float | None = None
+
+    def standard_error(self) -> float:
+        return self.se if self.se is not None else (self.high - self.low) / (2 * Z)
 
 
 def evaluation_measures(
     session: Session, *, campaign_id: int, subject_ids: Sequence[int], k: int
 ) -> dict[int, Measured]:
-    """Each subject's weighted 民主测评 score with its interval, from the evaluation's results.
+    """Each subject's weighted 民主测评 score on 0-100 with its interval and standard error,
+    from the evaluation's results.
 
     Only a closed evaluation counts (its results are not given before), and only subjects it
     rates whose raters were not too few to show."""
@@ -59,15 +68,13 @@ def evaluation_measures(
     ]
     if not rated:
         return {}
-    results = evaluation_results(session, campaign=campaign, subjects=rated, k=k)
-    return {
-        r.subject_id: Measured(r.score, r.score_low, r.score_high, r.n or 0)
-        for r in results.subjects
-        if not r.suppressed
-        and r.score is not None
-        and r.score_low is not None
-        and r.score_high is not None
-    }
+    measures = score_measures(session, campaign=campaign, subjects=rated, k=k)
+    out = {}
+    for sid, m in measures.items():
+        # On 0-100 whatever the scheme's points, like every other source.
+        scale = 100.0 / m.top if m.top > 0 else 1.0
+        out[sid] = Measured(m.score * scale, m.low * scale, m.high * scale, m.n, m.se * scale)
+    return out
 
 
 def _pooled(parts: Sequence[Measured], what: str) -> SourceScore | None:
@@ -76,13 +83,18 @@ def _pooled(parts: Sequence[Measured], what: str) -> SourceScore | None:
         return None
     m = len(parts)
     score = sum(p.score for p in parts) / m
-    se = math.sqrt(sum(((p.high - p.low) / (2 * Z)) ** 2 for p in parts)) / m
+    se = math.sqrt(sum(p.standard_error() ** 2 for p in parts)) / m
     n = sum(p.n for p in parts)
-    detail = what if m == 1 else f"{what} x{m}"
+    if m == 1:
+        # One measurement: its own interval as published (a t interval may be clipped).
+        low, high, detail = parts[0].low, parts[0].high, what
+    else:
+        low, high, detail = score - Z * se, score + Z * se, f"{what} x{m}"
     return SourceScore(
         score=round(score, 6),
-        low=round(score - Z * se, 6),
-        high=round(score + Z * se, 6),
+        low=round(low, 6),
+        high=round(high, 6),
+        se=round(se, 6),
         n=n,
         detail=detail,
     )
@@ -149,7 +161,13 @@ def entered_scores(session: Session, *, assessment_id: int) -> dict[tuple[int, s
     for r in rows:
         low = r.ci_low if r.ci_low is not None else r.score
         high = r.ci_high if r.ci_high is not None else r.score
+        # An entered interval is read as a normal 95% one: se = width / (2 * 1.96).
         out[(r.subject_id, r.source)] = SourceScore(
-            score=r.score, low=low, high=high, n=None, detail=r.source_text
+            score=r.score,
+            low=low,
+            high=high,
+            se=(high - low) / (2 * Z),
+            n=None,
+            detail=r.source_text,
         )
     return out

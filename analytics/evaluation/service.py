@@ -9,11 +9,15 @@ rater's grades, whatever the groups' sizes.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
+import numpy as np
 from sqlmodel import Session, col, select
 
+from analytics.evaluation import interval as score_interval
 from analytics.evaluation import results as compute
 from analytics.evaluation.config import Config, parse
 from analytics.evaluation.schemas import (
@@ -272,3 +276,101 @@ def subject_units(session: Session, *, campaign_id: int) -> list[tuple[str, str]
         if s.unit_code:
             units[s.unit_code] = s.unit_name or s.unit_code
     return sorted(units.items(), key=lambda kv: kv[1])
+
+
+# ---------------------------------------------------------------- for the annual assessment
+
+
+class ScoreMeasure(NamedTuple):
+    """A subject's weighted score on the scheme's points, its published interval, its
+    standard error and the scheme's top points (what the annual assessment takes)."""
+
+    score: float
+    low: float
+    high: float
+    se: float
+    n: int
+    top: float
+
+
+def _strata(rows: Sequence[compute.GradeRow], cfg: Config, k: int) -> list[score_interval.Stratum]:
+    """The strata the score's interval resamples: the published rater groups (a pool where
+    groups under k were pooled), as ``results.subject_result`` forms them."""
+    order = compute._group_order(cfg, rows)
+    sheets: dict[str, dict[int, dict[str, str]]] = defaultdict(dict)
+    for r in rows:
+        sheets[r.rater_group].setdefault(r.response_id, {})[r.item] = r.grade
+    plan = compute.publishable_groups({g: len(sheets.get(g, {})) for g in order}, order, k)
+    out = []
+    for members in plan or []:
+        merged = {rid: sheet for g in members for rid, sheet in sheets[g].items()}
+        weight = sum(compute._group_of(cfg, g).weight for g in members)
+        out.append(score_interval.Stratum(compute._points_matrix(merged, cfg), weight))
+    return out
+
+
+def standard_error(
+    strata: Sequence[score_interval.Stratum],
+    item_weights: Sequence[float],
+    *,
+    seed: int,
+    draws: int = score_interval.DRAWS,
+) -> float | None:
+    """The score's bootstrap standard error: the standard deviation of the same draws the
+    published interval is made of (same seed, same rater order, same resampling), which the
+    interval itself (t-based or BCa, clipped to the scale) does not give back by its width."""
+    kept = [
+        score_interval.Stratum(score_interval.canonical(s.points), s.weight)
+        for s in strata
+        if len(s.points)
+    ]
+    if not kept:
+        return None
+    rng = np.random.default_rng(seed)
+    counts = [score_interval._resample(rng, len(s.points), draws) for s in kept]
+    values = score_interval._scores(kept, counts, np.asarray(item_weights, float))
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return None
+    return float(np.std(values, ddof=1))
+
+
+def score_measures(
+    session: Session, *, campaign: Campaign, subjects: Sequence[EvaluationSubject], k: int
+) -> dict[int, ScoreMeasure]:
+    """Each subject's score with its interval and standard error, for a closed evaluation
+    (nothing while it runs), leaving out subjects whose raters are too few to show."""
+    if is_running(campaign):
+        return {}
+    cfg = config_of(campaign)
+    campaign_id = stored_id(campaign)
+    ids = [stored_id(s) for s in subjects]
+    wanted = set(ids)
+    by_subject = compute.by_subject(
+        compute.GradeRow(*r)
+        for r in evaluation.grade_rows(session, campaign_id=campaign_id)
+        if r.subject_id in wanted
+    )
+    computed = compute.campaign_results(
+        [r for sid in ids for r in by_subject.get(sid, [])],
+        cfg,
+        subject_ids=ids,
+        k=k,
+        campaign_id=campaign_id,
+    )
+    top = max(cfg.points.values())
+    out: dict[int, ScoreMeasure] = {}
+    for r in computed:
+        if r.suppressed or r.score is None or r.score_low is None or r.score_high is None:
+            continue
+        se = standard_error(
+            _strata(by_subject.get(r.subject_id, []), cfg, k),
+            [i.weight for i in cfg.scored_items],
+            seed=score_interval.seed_for("evaluation", campaign_id, r.subject_id),
+        )
+        if se is None:
+            continue
+        out[r.subject_id] = ScoreMeasure(
+            r.score, r.score_low, r.score_high, se, r.n or 0, float(top)
+        )
+    return out

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from analytics.assessment import sources
 from analytics.assessment.models import Assessment
 from service.audit import AuditEntry
+from service.db import utcnow
 from service.models import Role
+from surveys.forms.models import Campaign
 from tests.analytics import conftest as analytics_fixtures
 from tests.analytics.assessment import conftest as assessment_fixtures
 from tests.analytics.assessment.conftest import World, rate_teams
@@ -146,6 +150,14 @@ def test_finalise_results_and_subject_sheet(
         evaluation_scores[t] = sources.Measured(70.0 + 5 * i, 68.0 + 5 * i, 72.0 + 5 * i, 30)
     r = client.post(f"/admin/assessments/{aid}/finalise", data={"csrf_token": csrf})
     assert r.status_code == 422 and "confirm" in field_errors(r.text)
+    # Finalising needs the democratic evaluation it draws on closed.
+    with Session(app.state.engine) as s:
+        s.exec(  # type: ignore[call-overload]
+            update(Campaign)
+            .where(col(Campaign.id) == world.evaluation_campaign_id)
+            .values(closes_at=utcnow() - timedelta(hours=1))
+        )
+        s.commit()
     r = client.post(
         f"/admin/assessments/{aid}/finalise",
         data={"csrf_token": csrf, "confirm": "1"},

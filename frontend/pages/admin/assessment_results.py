@@ -2,8 +2,9 @@
 with its composite, interval, rank range and the ranks under other weights) and
 /admin/assessments/{id}/subjects/{subject_id} (one subject's page for the file, printable).
 
-Both call ``analytics.assessment.results.view_results``, as the API does, so every view is in
-the audit log with who read which assessment and subject."""
+Both read through ``analytics.assessment.snapshot``, as the API does: a finalised assessment's
+results as stored when it was finalised (the page says so, and when, in local time), a draft's
+computed now; every view is in the audit log with who read which assessment and subject."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from analytics.assessment import results
+from analytics.assessment import results, snapshot
 from analytics.assessment.composite import SOURCES
 from analytics.assessment.dependencies import AssessmentById
 from analytics.assessment.schemas import AssessmentResult
@@ -61,11 +62,13 @@ def assessment_results_page(
     request: Request, user: ConsoleOrganisation, assessment: AssessmentById, session: SessionDep
 ) -> HTMLResponse:
     """Every subject's composite with interval, rank range and sensitivity (audited)."""
-    result = results.view_results(
+    settings = request.app.state.settings
+    result = snapshot.view_results(
         session,
         assessment=assessment,
         actor=user.username,
-        min_group_size=request.app.state.settings.min_group_size,
+        min_group_size=settings.min_group_size,
+        time_zone=settings.time_zone,
     )
     return console_render(request, "admin/assessment_results.html", _context(request, result))
 
@@ -79,10 +82,12 @@ def assessment_subject_page(
     session: SessionDep,
 ) -> HTMLResponse:
     """One subject's assessment on one printable page, for the file (audited)."""
-    full = results.compute_results(
+    settings = request.app.state.settings
+    full = snapshot.read_results(
         session,
         assessment=assessment,
-        min_group_size=request.app.state.settings.min_group_size,
+        min_group_size=settings.min_group_size,
+        time_zone=settings.time_zone,
     )
     subject = next((s for s in full.subjects if s.subject_id == subject_id), None)
     if subject is None:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from analytics.assessment import imports, service
+from analytics.assessment import imports, service, snapshot
 from analytics.assessment.dependencies import AssessmentById
 from analytics.assessment.imports import COLUMNS
 from analytics.assessment.models import Assessment
@@ -122,6 +122,7 @@ def _detail_page(
     session: Session,
     assessment: Assessment,
     *,
+    actor: str,
     form: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     score_form: dict[str, str] | None = None,
@@ -136,7 +137,8 @@ def _detail_page(
         "locked": assessment.finalised_at is not None,
         "choices": service.campaign_choices(session),
         "subjects": evaluation.subjects(session, kind=kind, active=True),
-        "scores": service.list_scores(session, assessment=assessment),
+        # Named subjects' scores: every showing of the page is an audited read.
+        "scores": service.view_scores(session, assessment=assessment, actor=actor),
         "form": form or _config_form(assessment),
         "errors": errors or {},
         "score_form": score_form or {f: "" for f in SCORE_FIELDS},
@@ -210,7 +212,7 @@ def assessment_page(
     request: Request, user: ConsoleOrganisation, assessment: AssessmentById, session: SessionDep
 ) -> HTMLResponse:
     """An assessment: its configuration, the entered scores and the import."""
-    return _detail_page(request, session, assessment)
+    return _detail_page(request, session, assessment, actor=user.username)
 
 
 @router.post("/admin/assessments/{assessment_id}", response_class=HTMLResponse)
@@ -227,13 +229,25 @@ async def update_assessment_page(
     except (ValidationError, Invalid) as exc:
         errors = _errors(lang, exc, CONFIG_FIELDS)
         return _detail_page(
-            request, session, assessment, form=posted, errors=errors, status_code=422
+            request,
+            session,
+            assessment,
+            actor=user.username,
+            form=posted,
+            errors=errors,
+            status_code=422,
         )
     except Conflict:
         key = "assess.err.finalised" if assessment.finalised_at else "assess.err.taken"
         errors = {"title": translate(lang, key)}
         return _detail_page(
-            request, session, assessment, form=posted, errors=errors, status_code=409
+            request,
+            session,
+            assessment,
+            actor=user.username,
+            form=posted,
+            errors=errors,
+            status_code=409,
         )
     return _done(f"/admin/assessments/{assessment.id}", "updated")
 
@@ -249,8 +263,26 @@ def finalise_assessment_page(
     """Freeze the configuration and the scores once the box saying so is ticked."""
     if confirm != "1":
         errors = {"confirm": translate(request_language(request), "assess.err.confirm")}
-        return _detail_page(request, session, assessment, errors=errors, status_code=422)
-    service.finalise_assessment(session, assessment=assessment, actor=user.username)
+        return _detail_page(
+            request, session, assessment, actor=user.username, errors=errors, status_code=422
+        )
+    try:
+        snapshot.finalise(
+            session,
+            assessment=assessment,
+            actor=user.username,
+            min_group_size=request.app.state.settings.min_group_size,
+        )
+    except Conflict as exc:
+        lang = request_language(request)
+        if exc.extra.get("reason") != "evaluations_open":
+            raise
+        # Said beside the box, with the evaluations named, the page otherwise as it was.
+        ids = ", ".join(f"#{i}" for i in exc.extra.get("campaign_ids", []))
+        errors = {"confirm": translate(lang, "assess.err.evaluations_open", ids=ids)}
+        return _detail_page(
+            request, session, assessment, actor=user.username, errors=errors, status_code=409
+        )
     return _done(f"/admin/assessments/{assessment.id}", "finalised")
 
 
@@ -283,13 +315,25 @@ def create_score_page(
     except (ValidationError, Invalid) as exc:
         errors = _errors(lang, exc, SCORE_FIELDS)
         return _detail_page(
-            request, session, assessment, score_form=form, score_errors=errors, status_code=422
+            request,
+            session,
+            assessment,
+            actor=user.username,
+            score_form=form,
+            score_errors=errors,
+            status_code=422,
         )
     except Conflict:
         key = "assess.err.finalised" if assessment.finalised_at else "assess.err.scored"
         errors = {"source": translate(lang, key)}
         return _detail_page(
-            request, session, assessment, score_form=form, score_errors=errors, status_code=409
+            request,
+            session,
+            assessment,
+            actor=user.username,
+            score_form=form,
+            score_errors=errors,
+            status_code=409,
         )
     return _done(f"/admin/assessments/{assessment.id}", "scored")
 
@@ -322,12 +366,16 @@ def import_preview_page(
     data = file.file.read(MAX_UPLOAD + 1) if file is not None else b""
     if len(data) > MAX_UPLOAD:
         message = translate(lang, "assess.import.too_big")
-        return _detail_page(request, session, assessment, file_error=message, status_code=422)
+        return _detail_page(
+            request, session, assessment, actor=user.username, file_error=message, status_code=422
+        )
     try:
         rows = imports.read_scores_file(data)
     except Invalid as exc:
         message = translate(lang, "assess.import.unreadable", reason=exc.errors[0]["msg"])
-        return _detail_page(request, session, assessment, file_error=message, status_code=422)
+        return _detail_page(
+            request, session, assessment, actor=user.username, file_error=message, status_code=422
+        )
     result = imports.preview_import(session, assessment=assessment, rows=rows)
     ctx: dict[str, Any] = {
         "section": "assessments",
@@ -366,5 +414,7 @@ def import_confirm_page(
         )
     except (ValueError, Invalid):
         message = translate(lang, "assess.import.again")
-        return _detail_page(request, session, assessment, file_error=message, status_code=422)
+        return _detail_page(
+            request, session, assessment, actor=user.username, file_error=message, status_code=422
+        )
     return _done(f"/admin/assessments/{assessment.id}", "imported", n=str(result.imported))

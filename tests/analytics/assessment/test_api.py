@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from analytics.assessment import sources
 from analytics.indicators.service import ranking
 from service.audit import AuditEntry
+from service.db import utcnow
 from service.models import Role
+from surveys.forms.models import Campaign
 from tests.analytics.assessment.conftest import World
 from tests.factories import headers_for
 
@@ -120,6 +124,14 @@ def test_finalise_freezes_and_hashes(client: TestClient, session: Session, world
         "results": 50,
         "reform": 0,
     }
+    # Not while the democratic evaluation it uses is open (test_snapshot has the details).
+    assert client.post(f"{BASE}/{aid}/finalise", headers=world.org).status_code == 409
+    session.exec(  # type: ignore[call-overload]
+        update(Campaign)
+        .where(Campaign.id == world.evaluation_campaign_id)
+        .values(closes_at=utcnow() - timedelta(hours=1))
+    )
+    session.commit()
     r = client.post(f"{BASE}/{aid}/finalise", headers=world.org)
     assert r.status_code == 200
     body = r.json()
