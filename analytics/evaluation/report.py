@@ -117,7 +117,11 @@ def build(
     interval = ""
     if subject.score_low is not None and subject.score_high is not None:
         interval = f"{points(subject.score_low)} – {points(subject.score_high)}"
-    pooled = [g for g in subject.groups if len(g.groups) > 1]
+    # Pools of weighted groups and weighted absent groups are said with their weights; a
+    # pool of groups the scheme does not weigh keeps the plain pooling sentence.
+    noted = {tuple(n.groups) for n in subject.weight_notes if n.kind == "pooled"}
+    pooled = [g for g in subject.groups if len(g.groups) > 1 and tuple(g.groups) not in noted]
+    weight_notes = [n.text_en if lang == "en" else n.text for n in subject.weight_notes]
     return _template().render(
         lang=lang,
         s=s,
@@ -138,6 +142,7 @@ def build(
         )
         if pooled
         else "",
+        weight_notes=weight_notes,
         method_text=s["method"].format(k=results.k),
         config_hash=results.config_hash or "",
         closed=local_time(results.closes_at, time_zone),

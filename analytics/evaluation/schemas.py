@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
+
+from analytics.evaluation.weights import notes
 
 
 class GradeCount(BaseModel):
@@ -58,6 +60,21 @@ class RuleOutcome(BaseModel):
     flagged: bool | None
 
 
+class WeightNote(BaseModel):
+    """Why a weight in the score is not the configured one, in words (``weights.py``)."""
+
+    # "pooled": groups published as one, raters counting alike inside; "absent": groups
+    # with no rater, whose weight was shared out.
+    kind: str
+    groups: list[str]
+    # The groups' configured weight as a share of all configured weights.
+    configured_share: float
+    # Their share of the score as computed (the pool's; 0 for absent groups).
+    effective_share: float
+    text: str
+    text_en: str
+
+
 class SubjectEvaluation(BaseModel):
     subject_id: int
     kind: str
@@ -78,6 +95,8 @@ class SubjectEvaluation(BaseModel):
     totals: list[ItemCounts]
     groups: list[RaterGroupResult]
     rules: list[RuleOutcome]
+    # Filled from the scheme's weights when the results are assembled (EvaluationResults).
+    weight_notes: list[WeightNote] = []
 
 
 class ScaleGrade(BaseModel):
@@ -105,3 +124,13 @@ class EvaluationResults(BaseModel):
     # The scheme's rater groups and weights, as configured (before any pooling).
     rater_groups: list[RaterGroup]
     subjects: list[SubjectEvaluation]
+
+    @model_validator(mode="after")
+    def _weight_notes(self) -> EvaluationResults:
+        """Each subject's notes on pooled and absent weights, from the configured ones."""
+        labels = {g.key: (g.label, g.label_en, g.weight) for g in self.rater_groups}
+        for s in self.subjects:
+            published = [(g.groups, g.weight_share) for g in s.groups]
+            found = [] if s.suppressed else notes(published, s.absent, labels, self.k)
+            s.weight_notes = [WeightNote(**n) for n in found]
+        return self

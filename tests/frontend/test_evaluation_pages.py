@@ -72,6 +72,8 @@ def test_list_group_and_subject_views(app: FastAPI, client: TestClient) -> None:
     assert "总体评价中“不称职”占比高于 1/3（“不了解”不计入）" in subject.text
     # Members (3 raters) are shown only pooled with staff.
     assert "班子成员 + 干部职工" in subject.text
+    # ... and the page says what the pool does to the weights.
+    assert "班子成员 30% + 干部职工 30% = 60%" in subject.text and "同等计入" in subject.text
     report = client.get(f"/api/v1/campaigns/{w.campaign_id}/evaluation/subjects/{sid}/report")
     assert report.status_code == 200 and "张明" in report.text
 
@@ -103,4 +105,4 @@ def test_a_group_without_raters_is_named(app: FastAPI, client: TestClient) -> No
     w = world.build(app.state.engine, sizes={"members": 5, "staff": 8, "served": 0})
     _sign_in(app, client, Role.organisation, "orgdept")
     page = client.get(f"/admin/evaluations/{w.campaign_id}/subjects/{w.subject_ids[0]}").text
-    assert "无人参评的群体（其权重已按比例分给其他群体）：服务对象" in page
+    assert "无人参评的群体：“服务对象”（配置权重 40%）。其权重已按比例分给有参评人的群体" in page
