@@ -319,20 +319,10 @@ def standard_error(
     """The score's bootstrap standard error: the standard deviation of the same draws the
     published interval is made of (same seed, same rater order, same resampling), which the
     interval itself (t-based or BCa, clipped to the scale) does not give back by its width."""
-    kept = [
-        score_interval.Stratum(score_interval.canonical(s.points), s.weight)
-        for s in strata
-        if len(s.points)
-    ]
-    if not kept:
+    found = score_interval.bootstrap(strata, item_weights, seed=seed, draws=draws)
+    if found is None:
         return None
-    rng = np.random.default_rng(seed)
-    counts = [score_interval._resample(rng, len(s.points), draws) for s in kept]
-    values = score_interval._scores(kept, counts, np.asarray(item_weights, float))
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return None
-    return float(np.std(values, ddof=1))
+    return float(np.std(found[1], ddof=1))
 
 
 def score_measures(

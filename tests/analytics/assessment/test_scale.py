@@ -11,6 +11,7 @@ from sqlmodel import Session
 from analytics.assessment import sources
 from analytics.evaluation import interval as score_interval
 from analytics.evaluation.service import score_measures, standard_error
+from analytics.indicators.distributions import t_ppf
 from analytics.indicators.statistics import Z
 from surveys.evaluation import service as evaluation
 from surveys.evaluation.config import DEFAULT_CONFIG
@@ -95,6 +96,10 @@ def test_standard_error_is_the_stratified_mean_s_and_ignores_clipping() -> None:
     se = standard_error(strata, [1.0], seed=11, draws=4000)
     analytic = np.sqrt((0.6**2) * a.var(ddof=1) / len(a) + (0.4**2) * b.var(ddof=1) / len(b))
     assert se == pytest.approx(analytic, rel=0.06)
+    # The same draws the published interval is made of: the t interval's half is t x se.
+    lo, hi = score_interval.candidates(strata, [1.0], seed=11, draws=4000)["t"]
+    df = score_interval.degrees_of_freedom(strata, np.array([1.0]))
+    assert (hi - lo) / 2 == pytest.approx(float(t_ppf(0.975, df)) * se, rel=1e-9)
     # Nearly everyone gives the top grade: the interval is clipped at 100, so its width
     # understates the spread; the standard error is the draws' own.
     top = np.full((30, 1), 100.0)
