@@ -10,7 +10,6 @@ once the vote is closed. A run-off round's notice is its first round's.
 from __future__ import annotations
 
 from datetime import date, datetime
-from fractions import Fraction
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,20 +26,9 @@ from surveys.voting import results, runoff, sessions
 from surveys.voting.dependencies import valid_session_id
 from surveys.voting.models import SessionKind, SessionState, VotingSession
 from surveys.voting.schemas import RoundOut, SelectionResult
+from surveys.voting.screen import zh_fraction
 
 router = APIRouter(include_in_schema=False)
-
-_DIGITS = "零一二三四五六七八九十"
-
-
-def _zh_fraction(value: str | None) -> str:
-    """A quorum such as "2/3" as it is written in Chinese: 三分之二."""
-    if not value:
-        return ""
-    share = Fraction(value)
-    if share.denominator <= 10 and share.numerator <= 10:
-        return f"{_DIGITS[share.denominator]}分之{_DIGITS[share.numerator]}"
-    return str(share)
 
 
 def _date(value: datetime | None, zone: str, en: bool) -> str:
@@ -152,6 +140,7 @@ def _context(
     if res.ballots_paper:
         method = "mixed" if res.ballots_electronic else "paper"
     att = res.attendance
+    present = res.present_at_close()
     return {
         "vs": vs,
         "res": res,
@@ -170,7 +159,11 @@ def _context(
         "opened": local_time(vs.opened_at, zone, MINUTE),
         "closed": local_time(vs.closed_at, zone, MINUTE),
         "method": method,
-        "quorum_words": ((att.quorum or "") if en else _zh_fraction(att.quorum)) if att else "",
+        "quorum_words": ((att.quorum or "") if en else zh_fraction(att.quorum)) if att else "",
+        "present": present,
+        "absent": max(res.electorate - present, 0),
+        # 实到 at opening where late arrivals changed it (the quorum was counted then).
+        "at_opening": att.present if att is not None and att.present != present else None,
         "chosen": chosen,
         "others": [p for p in res.projects if selection and not p.selected],
         "chosen_total": _wan(sum(p.budget for p in chosen)),

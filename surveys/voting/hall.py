@@ -84,10 +84,18 @@ def attendance_out(vs: VotingSession) -> AttendanceOut | None:
     return AttendanceOut(**att)
 
 
+def attendance_at_close(session: Session, vs: VotingSession) -> AttendanceOut | None:
+    """实到 at the close, late arrivals included (None when nothing was frozen at opening);
+    sign-in ends with the close, so a recount finds the same."""
+    if attendance_out(vs) is None:
+        return None
+    return attendance_summary(session, vs)
+
+
 # --- attendance -----------------------------------------------------------------------------
 
 
-def _present_count(session: Session, vs: VotingSession) -> int:
+def present_count(session: Session, vs: VotingSession) -> int:
     # Joined with the electorate: a deputy taken off it while a draft no longer counts.
     return int(
         session.exec(
@@ -106,7 +114,7 @@ def _present_count(session: Session, vs: VotingSession) -> int:
 def attendance_summary(session: Session, vs: VotingSession) -> AttendanceOut:
     """应到 / 实到 now, and whether the quorum is met (the big screen and the API call this)."""
     seated = electorate_size(session, vs)
-    present = _present_count(session, vs)
+    present = present_count(session, vs)
     required = quorum_required(vs.quorum, seated)
     return AttendanceOut(
         seated=seated,
@@ -288,7 +296,7 @@ def _issue(
     code = new_code()
     session.add(
         SeatCard(
-            session_id=vs.id or 0,
+            session_id=_card_owner(session, vs),
             user_id=user.id or 0,
             number=number,
             code_hash=code_hash(code),
@@ -308,7 +316,9 @@ def _issue(
 def _cards_by_user(session: Session, vs: VotingSession) -> dict[int, list[SeatCard]]:
     out: dict[int, list[SeatCard]] = {}
     rows = session.exec(
-        select(SeatCard).where(SeatCard.session_id == vs.id).order_by(col(SeatCard.number))
+        select(SeatCard)
+        .where(SeatCard.session_id == _card_owner(session, vs))
+        .order_by(col(SeatCard.number))
     )
     for card in rows:
         out.setdefault(card.user_id, []).append(card)
@@ -338,7 +348,7 @@ def _valid_card(session: Session, vs: VotingSession, username: str) -> tuple[Use
     if user is not None:
         card = session.exec(
             select(SeatCard).where(
-                SeatCard.session_id == vs.id,
+                SeatCard.session_id == _card_owner(session, vs),
                 SeatCard.user_id == user.id,
                 col(SeatCard.revoked_at).is_(None),
             )
@@ -442,6 +452,12 @@ def _card_sessions(session: Session, vs: VotingSession) -> list[int]:
             select(VotingSession.runoff_of_id).where(VotingSession.id == parent)
         ).one()
     return ids
+
+
+def _card_owner(session: Session, vs: VotingSession) -> int:
+    """The session whose cards a deputy holds: a run-off's are its first round's, so the
+    desk shows, revokes and reissues those."""
+    return _card_sessions(session, vs)[-1]
 
 
 def card_sign_in(

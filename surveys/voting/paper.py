@@ -37,6 +37,7 @@ from surveys.voting.models import (
     Voter,
     VotingSession,
 )
+from surveys.voting.paper_cap import check_headcount
 from surveys.voting.paper_schemas import (
     PaperBallotIn,
     PaperBallotOut,
@@ -131,7 +132,8 @@ def print_sheets(session: Session, *, vs: VotingSession, count: int, actor: str)
 
 def issue_sheets(session: Session, *, vs: VotingSession, data: PaperIssue, actor: str) -> int:
     """Hand out sheets (发出): one to a named deputy, who then cannot vote electronically
-    (409 if they already did), or a number at once in a paper-only session. Answers 发出."""
+    (409 if they already did), or a number at once in a paper-only session; never more, with
+    the electronic ballots, than deputies present or seated (409, paper_cap). Answers 发出."""
     _require_paper(vs)
     if (data.username is None) == (data.count is None):
         raise Invalid.field(("body", "username"), "give either a deputy's username or a count")
@@ -152,6 +154,7 @@ def issue_sheets(session: Session, *, vs: VotingSession, data: PaperIssue, actor
         )
     if data.username is not None:
         _mark_voter(session, vs, data.username)
+    check_headcount(session, vs, issued=row.issued, more=n)  # 409: more sheets than deputies
     row.issued += n
     session.add(row)
     session.flush()

@@ -49,7 +49,9 @@ def create_paper_issue(
     admin: AdminUser, vs: SessionById, data: PaperIssue, session: SessionDep
 ) -> PaperState:
     """Hand out a sheet to a named deputy (409 if they voted already; they cannot vote
-    electronically after), or N sheets in a paper-only session (admin; audited)."""
+    electronically after), or N sheets in a paper-only session (admin; audited); 409 naming
+    the numbers when sheets and electronic ballots would outnumber the deputies present
+    (hall) or seated."""
     paper.issue_sheets(session, vs=vs, data=data, actor=admin.username)
     return paper.paper_state(session, vs=vs)
 
@@ -85,5 +87,7 @@ def update_paper_count(
     admin: AdminUser, vs: SessionById, data: PaperCountIn, session: SessionDep
 ) -> PaperState:
     """Enter the hand count with at least two scrutineers (admin; audited); 409 naming the
-    numbers when it does not reconcile (e.g. more collected than issued: the vote is void)."""
+    numbers when it does not add up (valid + invalid != collected, a project with more marks
+    than valid sheets). More collected than issued is kept as counted and declares the vote
+    void (表决无效): the close then counts nothing (surveys.voting.paper_void)."""
     return paper.enter_count(session, vs=vs, data=data, actor=admin.username)

@@ -37,7 +37,8 @@ from surveys.voting.schemas import (
 )
 
 
-def _tallies(session: Session, vs: VotingSession) -> dict[int, dict[str, int]]:
+def electronic_tallies(session: Session, vs: VotingSession) -> dict[int, dict[str, int]]:
+    """Each project's electronic marks by choice, from the ballots kept."""
     rows = session.exec(
         select(BallotMark.project_id, BallotMark.choice, func.count())
         .join(Ballot, col(Ballot.id) == col(BallotMark.ballot_id))
@@ -54,7 +55,7 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
     """Count the ballots under the frozen rule (and Equal Shares beside it)."""
     cfg = vs.frozen_config
     assert cfg is not None
-    tallies = _tallies(session, vs)
+    tallies = electronic_tallies(session, vs)
     electronic = turnout(session, vs=vs).cast
     paper_counts, paper_out = paper.paper_tallies(session, vs)
     for pid, by_choice in paper_counts.items():
@@ -81,6 +82,7 @@ def count(session: Session, *, vs: VotingSession) -> VoteResult:
         "counted_at": utcnow().isoformat(),
         "mode": cfg.get("mode", "remote"),
         "attendance": hall.attendance_out(vs),
+        "attendance_at_close": hall.attendance_at_close(session, vs),
         "paper": paper_out,
     }
     # Hall votes and paper or mixed ones say how many ballots were of each kind.
@@ -255,8 +257,12 @@ def recount(session: Session, *, vs: VotingSession) -> tuple[bool, VoteResult]:
     if vs.result is None:
         raise Conflict("The session has not been counted yet")
     fresh = count(session, vs=vs)
-    keep = parse_result(vs.result).model_dump(mode="json", exclude=_NOT_COUNTED)
-    again = fresh.model_dump(mode="json", exclude=_NOT_COUNTED)
+    # A result kept before 实到 at the close was recorded does not state it.
+    skip = _NOT_COUNTED | (
+        {"attendance_at_close"} if "attendance_at_close" not in vs.result else set()
+    )
+    keep = parse_result(vs.result).model_dump(mode="json", exclude=skip)
+    again = fresh.model_dump(mode="json", exclude=skip)
     return keep == again, fresh
 
 

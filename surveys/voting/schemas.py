@@ -79,10 +79,11 @@ class EqualSharesOut(_Schema):
 
 
 class AttendanceOut(_Schema):
-    """The attendance of a hall session at its opening (应到 / 实到) and its quorum."""
+    """The attendance of a hall session (应到 / 实到) and its quorum: at its opening (frozen in
+    the configuration, it proves the quorum) or at its close (late arrivals included)."""
 
     seated: int  # 应到: the electorate
-    present: int  # 实到: signed in when the session opened
+    present: int  # 实到: signed in when the session opened (or closed)
     quorum: str | None  # the fraction of the seated that had to be present, e.g. "2/3"
     quorum_required: int  # the number it meant (ceil(quorum * seated))
     quorum_met: bool
@@ -135,7 +136,9 @@ class _ResultBase(_Schema):
     ties: list[TieOut]
     # The hall vote (surveys.voting.hall, .paper, .runoff); remote sessions keep the defaults.
     mode: Literal["remote", "hall"] = "remote"
-    attendance: AttendanceOut | None = None
+    attendance: AttendanceOut | None = None  # at opening, as frozen and hashed
+    # At the close: late arrivals sign in while the vote is open, and may vote (.hall).
+    attendance_at_close: AttendanceOut | None = None
     ballots_electronic: int | None = None  # of ``cast``: ballots cast on a device
     ballots_paper: int | None = None  # of ``cast``: valid paper ballots
     paper: PaperOut | None = None
@@ -146,6 +149,18 @@ class _ResultBase(_Schema):
     # Only in the results view (``results.results``), not in the kept count.
     state: Literal["draft", "open", "closed", "published"] | None = None
     published_at: datetime | None = None
+
+    def present_at_close(self) -> int:
+        """实到 at the close (at opening in a result kept before the close's was recorded;
+        the electorate in a remote vote, which has no sign-in)."""
+        att = self.attendance_at_close or self.attendance
+        return att.present if att is not None else self.electorate
+
+    def not_voted(self, marks: int) -> int:
+        """未按 of a candidate with ``marks`` valid marks: deputies present at the close who
+        did not mark it (an invalid paper ballot is counted apart, as 无效票)."""
+        invalid = self.paper.invalid if self.paper is not None else 0
+        return max(self.present_at_close() - invalid - marks, 0)
 
     @field_serializer("published_at", when_used="json")
     def _iso(self, value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ rounds started from it instead).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -43,7 +44,9 @@ class ScreenRow(BaseModel):
     title_en: str
     budget: int
     counts: dict[str, int]  # by choice, in the order of ``HallState.choices``
-    not_voted: int  # 未投: seated deputies who did not mark it (absent ones included)
+    # 未按: deputies present who did not mark it (an invalid paper ballot marks nothing), so
+    # the choices + invalid + not_voted = 实到; the absent are HallState.absent, not here.
+    not_voted: int
     passed: bool | None  # None for a satisfaction grading
     selected: bool | None
     rank: int | None
@@ -98,12 +101,17 @@ class HallState(BaseModel):
     mode: Literal["remote", "hall"]
     state: Literal["draft", "open", "closed", "published"]
     seated: int  # 应到
-    present: int  # 实到 (frozen at opening)
+    present: int  # 实到: now while signing in and voting (late arrivals too), at the close after
+    present_at_opening: int | None  # 实到 frozen at opening (it proved the quorum)
+    absent: int  # 缺席: seated - present
     quorum: str | None
+    quorum_words: str | None  # the quorum as the hall reads it: 三分之二
     quorum_required: int
     quorum_met: bool
-    cast: int | None  # once open: ballots cast, electronic and valid paper ones
-    not_cast: int | None  # seated - cast
+    cast: int | None  # once open: valid ballots, electronic and paper
+    voted: int | None  # 投票: ballots received, invalid paper ones included
+    invalid: int | None  # 无效票: invalid paper ballots (None without paper)
+    not_cast: int | None  # 未投: present - voted
     ballots_electronic: int | None
     ballots_paper: int | None
     paper: ScreenPaper | None
@@ -121,6 +129,20 @@ class HallState(BaseModel):
     rule: str | None = None  # the count's rule in words, once the counts are shown
     rule_en: str | None = None
     void: bool = False  # the paper count voided the vote: no counts, the reason in words
+
+
+_DIGITS = "零一二三四五六七八九十"
+
+
+def zh_fraction(value: str | None) -> str:
+    """A quorum such as "2/3" as it is written in Chinese: 三分之二 (up to tenths; any other
+    fraction as it is written, "11/20")."""
+    if not value:
+        return ""
+    share = Fraction(value)
+    if share.denominator <= 10 and share.numerator <= 10:
+        return f"{_DIGITS[share.denominator]}分之{_DIGITS[share.numerator]}"
+    return str(share)
 
 
 def _attendance(session: Session, vs: VotingSession) -> AttendanceOut:
@@ -172,10 +194,15 @@ def hall_state(session: Session, *, vs: VotingSession) -> HallState:
         state=state,
         seated=att.seated,
         present=att.present,
+        present_at_opening=None,
+        absent=max(att.seated - att.present, 0),
         quorum=att.quorum,
+        quorum_words=zh_fraction(att.quorum) or None,
         quorum_required=att.quorum_required,
         quorum_met=att.quorum_met,
         cast=None,
+        voted=None,
+        invalid=None,
         not_cast=None,
         ballots_electronic=None,
         ballots_paper=None,
@@ -200,10 +227,19 @@ def hall_state(session: Session, *, vs: VotingSession) -> HallState:
         paper = _paper(session, vs)
         on_paper = paper.valid if paper is not None else 0
         cast = electronic + on_paper
+        voted = cast + (paper.invalid if paper is not None else 0)
+        present = att.present
+        if vs.mode == SessionMode.hall:  # late arrivals sign in and vote while it is open
+            present = hall.present_count(session, vs)
         return out.model_copy(
             update={
+                "present": present,
+                "present_at_opening": att.present if vs.mode == SessionMode.hall else None,
+                "absent": max(att.seated - present, 0),
                 "cast": cast,
-                "not_cast": max(att.seated - cast, 0),
+                "voted": voted,
+                "invalid": paper.invalid if paper is not None else None,
+                "not_cast": max(present - voted, 0),
                 "ballots_electronic": electronic,
                 "ballots_paper": on_paper if paper is not None else None,
                 "paper": paper,
@@ -218,6 +254,10 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
     assert vs.result is not None
     kept = parse_result(vs.result)
     seated = kept.electorate
+    present = kept.present_at_close()
+    electronic = kept.ballots_electronic if kept.ballots_electronic is not None else kept.cast
+    # 投票: every ballot received (a void vote counts none, yet received them all).
+    voted = electronic + (kept.paper.collected if kept.paper is not None else 0)
     paper = (
         ScreenPaper(
             issued=kept.paper.issued,
@@ -229,8 +269,13 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
         else None
     )
     update: dict[str, object] = {
+        "present": present,
+        "present_at_opening": kept.attendance.present if kept.attendance is not None else None,
+        "absent": max(seated - present, 0),
         "cast": kept.cast,
-        "not_cast": max(seated - kept.cast, 0),
+        "voted": voted,
+        "invalid": kept.paper.invalid if kept.paper is not None else None,
+        "not_cast": max(present - voted, 0),
         "ballots_electronic": kept.ballots_electronic,
         "ballots_paper": kept.ballots_paper,
         "paper": paper,
@@ -252,7 +297,7 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
                     title_en=p.title_en,
                     budget=p.budget,
                     counts=counts,
-                    not_voted=max(seated - sum(counts.values()), 0),
+                    not_voted=kept.not_voted(sum(counts.values())),
                     passed=p.passed,
                     selected=p.selected,
                     rank=p.rank,
@@ -299,7 +344,7 @@ def _closed(session: Session, vs: VotingSession, out: HallState) -> HallState:
                     title_en=s.title_en,
                     budget=s.budget,
                     counts=counts,
-                    not_voted=max(seated - sum(counts.values()), 0),
+                    not_voted=kept.not_voted(sum(counts.values())),
                     passed=None,
                     selected=None,
                     rank=None,

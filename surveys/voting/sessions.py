@@ -184,7 +184,11 @@ def update_session(
         _set_electorate(session, vs, _resolve_deputies(session, changes.pop("deputy_usernames")))
     if "mode" in changes or "quorum" in changes:
         mode = changes.pop("mode", None) or vs.mode
-        vs.mode, vs.quorum = mode, hall.quorum_of(mode, changes.pop("quorum", vs.quorum))
+        quorum = changes.pop("quorum", vs.quorum)
+        if mode != vs.mode and "quorum" not in data.model_fields_set:
+            # The old mode's default goes with it (hall -> remote drops the hall's 2/3).
+            quorum = None if vs.quorum == hall.quorum_of(vs.mode, None) else quorum
+        vs.mode, vs.quorum = mode, hall.quorum_of(mode, quorum)
     for key, value in changes.items():
         setattr(vs, key, value.strip() if isinstance(value, str) else value)
     _check_selection_numbers(vs.kind, vs.budget_cap, 1)

@@ -157,7 +157,7 @@ def test_the_screen_through_a_hall_vote(
         page.wait_for_function(
             f"() => document.getElementById('n-cast')?.textContent === '{i + 1}'", timeout=5000
         )
-        assert _text(page, "#n-not-cast") == str(9 - (i + 1))
+        assert _text(page, "#n-not-cast") == str(7 - (i + 1))  # present, not voted yet
     assert "已投" in _text(page, "#hall") and "未投" in _text(page, "#hall")
     _axe(page, "open", failures)
     _assert_fits(page, tmp_path, "open")
@@ -168,18 +168,18 @@ def test_the_screen_through_a_hall_vote(
     drawn = time.monotonic() - closed_at
     assert drawn <= 2.0, drawn
     assert page.evaluate("() => window.__sameDocument === true")
-    # The counts on screen are those of the ballots cast, recounted here: 未投 = 应到 - marks.
+    # The counts on screen are those of the ballots cast, recounted here: 未按 = 实到 - marks.
     matrix = np.array(plan)
     for j, pid in enumerate(hall.ids):
         row = page.locator(f"#hall-table tr[data-project='{pid}']")
         shown = [int(row.locator(f"td.c-{c}").inner_text()) for c in CHOICES]
         assert shown == [int((matrix[:, j] == c).sum()) for c in CHOICES], pid
-        assert int(row.locator("td.c-not-voted").inner_text()) == 9 - len(plan)
+        assert int(row.locator("td.c-not-voted").inner_text()) == 7 - len(plan)
     table = _text(page, "#hall-table")
-    for word in ("赞成", "反对", "弃权", "未投", "结果"):
+    for word in ("赞成", "反对", "弃权", "未按", "结果"):
         assert word in table
     foot = _text(page, "#hall-foot")
-    assert "应到 9 人，实到 7 人，投票 6 人" in foot and "赞成票达到 5 票为通过" in foot
+    assert "应到 9 人，实到 7 人，缺席 2 人，投票 6 人" in foot and "赞成票达到 5 票为通过" in foot
     state = httpx.get(f"{live_server}/api/v1/voting-sessions/{hall.sid}/hall").json()
     assert state["rule"] and _text(page, "#hall-rule") == state["rule"]  # the rule in words
     _axe(page, "closed", failures)

@@ -265,5 +265,6 @@ def report_page(
         "rows": rows,
         "choices": _choices(vs),
         "t_zh": _zh_choices(vs),
+        "zone_words": paper_report.zone_words(request.app.state.settings.time_zone),
     }
     return console_render(request, "admin/paper_report.html", ctx)

@@ -274,6 +274,9 @@ def update_session_page(
     form = kept_fields(posted)
     body, errors = session_body(form, lang)
     body.pop("kind")  # a session's kind is chosen once, at creation
+    if body.get("mode", vs.mode) != vs.mode and body.get("quorum") == vs.quorum:
+        # The form shows the saved quorum: left as it was, a mode change resets its default.
+        body.pop("quorum")
     try:
         data = SessionUpdate.model_validate(body)
     except ValidationError as exc:

@@ -69,6 +69,18 @@
       .map(function (p) { return byId_[p]; }).join(en ? ", " : "、");
   }
 
+  // 应到 / 实到 / 缺席 / 投票, the invalid ballots, and 实到 at opening where it differs.
+  function opening(s) {
+    return s.present_at_opening !== null && s.present_at_opening !== s.present
+      ? t("hall.turnout.opening", { n: s.present_at_opening }) : "";
+  }
+
+  function turnout(s) {
+    var line = t("hall.turnout", { seated: s.seated, present: s.present, absent: s.absent, voted: s.voted });
+    if (s.invalid) { line += t("hall.turnout.invalid", { n: s.invalid }); }
+    return line + opening(s);
+  }
+
   function paperLine(s) {
     if (!s.paper) { return null; }
     return el("p", { "class": "hall-line", text: t("hall.paper", s.paper) });
@@ -78,7 +90,7 @@
     var quorum = tile(t("hall.quorum"), s.quorum ? s.quorum_required : "–", "n-quorum");
     quorum.appendChild(el("p", {
       "class": "tile-note",
-      text: s.quorum ? t("hall.quorum.share", { q: s.quorum }) : t("hall.quorum.none")
+      text: s.quorum ? t("hall.quorum.share", { q: en ? s.quorum : s.quorum_words }) : t("hall.quorum.none")
     }));
     body.appendChild(el("section", { "class": "hall-tiles", "aria-label": t("hall.state.draft") }, [
       tile(t("hall.seated"), s.seated, "n-seated"),
@@ -99,7 +111,8 @@
     ]));
     body.appendChild(el("p", {
       "class": "hall-line", id: "turnout-line",
-      text: t("hall.seated") + " " + s.seated + " · " + t("hall.present") + " " + s.present
+      text: t("hall.seated") + " " + s.seated + " · " + t("hall.present") + " " + s.present +
+        " · " + t("hall.absent") + " " + s.absent + opening(s)
     }));
     body.appendChild(paperLine(s) || document.createTextNode(""));
   }
@@ -132,6 +145,9 @@
     s.choices.forEach(function (c) {
       head.appendChild(el("th", { scope: "col", "class": "c-num c-" + c, text: t("hall.col." + c) }));
     });
+    if (s.invalid) {
+      head.appendChild(el("th", { scope: "col", "class": "c-num c-invalid", text: t("hall.col.invalid") }));
+    }
     head.appendChild(el("th", { scope: "col", "class": "c-num c-not-voted", text: t("hall.col.not_voted") }));
     head.appendChild(el("th", { scope: "col", "class": "c-outcome", text: t("hall.col.outcome") }));
     var rows = el("tbody");
@@ -145,6 +161,7 @@
       s.choices.forEach(function (c) {
         tr.appendChild(el("td", { "class": "c-num c-" + c, text: String(r.counts[c]) }));
       });
+      if (s.invalid) { tr.appendChild(el("td", { "class": "c-num c-invalid", text: String(s.invalid) })); }
       tr.appendChild(el("td", { "class": "c-num c-not-voted", text: String(r.not_voted) }));
       tr.appendChild(outcome(r));
       rows.appendChild(tr);
@@ -153,7 +170,7 @@
       "class": "hall-table", id: "hall-table", style: "--n: " + s.candidates.length
     }, [el("thead", {}, [head]), rows]));
 
-    var line = t("hall.turnout", { seated: s.seated, present: s.present, cast: s.cast });
+    var line = turnout(s);
     if (s.threshold_votes !== null) { line += " · " + t("hall.threshold", { n: s.threshold_votes }); }
     if (s.budget_cap) {
       line += " · " + t("hall.budget", { used: money(s.budget_used), cap: money(s.budget_cap) });
@@ -195,7 +212,7 @@
     } else if (!s.counted) {
       fresh.appendChild(el("p", {
         "class": "hall-line", id: "turnout-line",
-        text: t("hall.turnout", { seated: s.seated, present: s.present, cast: s.cast })
+        text: turnout(s)
       }));
       fresh.appendChild(el("p", { "class": "quorum-line", text: t("hall.counts_later") }));
     } else if (s.void && s.paper) {
@@ -205,7 +222,7 @@
       }));
       fresh.appendChild(el("p", {
         "class": "hall-line", id: "turnout-line",
-        text: t("hall.turnout", { seated: s.seated, present: s.present, cast: s.cast })
+        text: turnout(s)
       }));
     } else {
       drawCounts(s, fresh);

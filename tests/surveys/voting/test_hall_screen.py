@@ -89,13 +89,15 @@ def test_while_open_counts_ballots_cast_and_not_yet_cast(
     _sign_in(session, sid, deputies.names[:6])
     act(client, admin, sid, "open")
     state = _screen(client, sid)
-    assert state["state"] == "open" and (state["cast"], state["not_cast"]) == (0, 7)
+    # 未投 counts the deputies present who have not voted yet; the absent one is 缺席.
+    assert state["state"] == "open" and (state["cast"], state["not_cast"]) == (0, 6)
+    assert (state["present"], state["absent"], state["present_at_opening"]) == (6, 1, 6)
     for i, marks in enumerate(PLAN[:3]):
         vote(client, deputies.headers[i], sid, dict(zip(ids, marks, strict=True)))
         state = _screen(client, sid)
         turnout = client.get(f"{API}/{sid}/turnout").json()
         assert state["cast"] == turnout["cast"] == i + 1
-        assert state["not_cast"] == 7 - (i + 1)
+        assert state["not_cast"] == 6 - (i + 1)
     # No count is shown while the vote runs.
     assert state["candidates"] == [] and state["counted"] is False
     assert state["ballots_electronic"] == 3
@@ -112,9 +114,10 @@ def test_after_closing_the_counts_match_the_ballots_cast(
     act(client, admin, sid, "close")
     state = _screen(client, sid)
     assert state["state"] == "closed" and state["counted"] is True
-    assert (state["cast"], state["not_cast"]) == (5, 2)
+    assert (state["cast"], state["voted"], state["not_cast"]) == (5, 5, 1)
+    assert (state["present"], state["absent"]) == (6, 1)
     assert state["choices"] == ["for", "against", "abstain"]
-    # Recount from the plan: a candidates x choices matrix, 未投 = seated - marks.
+    # Recount from the plan: a candidates x choices matrix, 未按 = present - marks.
     matrix = np.array(PLAN)
     expected = {
         pid: {c: int((matrix[:, j] == c).sum()) for c in ("for", "against", "abstain")}
@@ -124,7 +127,7 @@ def test_after_closing_the_counts_match_the_ballots_cast(
     assert set(rows) == set(ids)
     for pid in ids:
         assert rows[pid]["counts"] == expected[pid]
-        assert rows[pid]["not_voted"] == 7 - sum(expected[pid].values()) == 2
+        assert rows[pid]["not_voted"] == 6 - sum(expected[pid].values()) == 1
     # Passed, selected, budget and pass line are the kept result's (the results API's).
     kept = client.get(f"{API}/{sid}/results", headers=admin).json()
     assert [r["project_id"] for r in state["candidates"]] == [
