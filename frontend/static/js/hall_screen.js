@@ -106,7 +106,7 @@
 
   function drawOpen(s, body) {
     body.appendChild(el("section", { "class": "hall-tiles hall-live", "aria-label": t("hall.state.open") }, [
-      tile(t("hall.cast"), s.cast, "n-cast", "tile-cast"),
+      tile(t("hall.cast"), s.voted, "n-cast", "tile-cast"),
       tile(t("hall.not_cast"), s.not_cast, "n-not-cast")
     ]));
     body.appendChild(el("p", {

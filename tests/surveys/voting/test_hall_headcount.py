@@ -177,6 +177,8 @@ def test_absent_deputies_are_not_counted_as_not_voted(
         vote(client, h, sid, {ids[0]: "for"})
     open_state = client.get(f"{API}/{sid}/hall").json()
     assert (open_state["voted"], open_state["not_cast"], open_state["absent"]) == (4, 2, 1)
+    live = client.get(f"/hall/{sid}").text  # 已投 + 未投 = 实到
+    assert 'id="n-cast">4<' in live and 'id="n-not-cast">2<' in live
     act(client, admin, sid, "close")
     state = client.get(f"{API}/{sid}/hall").json()
     assert state["candidates"][0]["not_voted"] == 2 and state["absent"] == 1
