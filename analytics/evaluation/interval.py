@@ -10,11 +10,13 @@ The interval is Efron's BCa (bias-corrected and accelerated) percentile interval
 draws, with Student's t quantile (Satterthwaite's degrees of freedom over the strata) in place
 of the normal one, as Hesterberg's "expanded" percentile interval does: the bias correction
 is the share of draws under the score, the acceleration comes from a jackknife over raters
-within their groups. The score +/- t x the draws' standard deviation (used until 2026-12-06)
-was symmetric although the score is skewed to the left by the 0 points of 不称职: with groups
-of five the true score fell under it 4-7% of the time and over it 1-2%. The plain BCa (normal
-quantile) is too short with groups of five or fewer. Measured coverage per case and tail:
-``bench/evaluation_interval.py``, figures in ``docs/evaluation.md``.
+within their groups. When it is shorter than the score +/- t x the draws' standard deviation,
+its two arms are scaled alike to that width: with groups of three the draws (two raters of
+three) are too lumpy for their percentiles, and the BCa alone covered 89-92%. The symmetric
+score +/- t x SE (used until 2026-12-06) ignored that the 0 points of 不称职 skew the score to
+the left: with groups of five the true score fell under it 4-7% of the time and over it
+1-2%. Measured coverage per case and tail: ``bench/evaluation_interval.py``, figures in
+``docs/evaluation.md``.
 
 Unanimous raters give a zero-width interval: the draws measure how raters differ, and none
 did. A floor tried (in each group, a pseudo-rater at each end of the scale,
@@ -38,7 +40,7 @@ from analytics.indicators.distributions import norm_ppf, t_ppf
 
 DRAWS = 2000
 LEVEL = 0.95
-METHOD = "bca_t"
+METHOD = "bca_t_wide"
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,8 @@ def candidates(
     """Every method's interval from the same draws (``bench/evaluation_interval.py`` compares
     them): ``t`` the score +/- t x the draws' standard deviation (the method until
     2026-12-06); ``bca`` Efron's BCa; ``bca_t`` BCa with Student's t quantile (Satterthwaite's
-    degrees of freedom) in place of the normal one, the method used (``METHOD``)."""
+    degrees of freedom) in place of the normal one; ``bca_t_wide`` (``METHOD``, the one used)
+    ``bca_t`` with both arms scaled alike, when it is shorter, to the width of ``t``."""
     found = bootstrap(strata, item_weights, seed=seed, draws=draws)
     if found is None:
         return {}
@@ -204,11 +207,22 @@ def candidates(
     z = float(norm_ppf(0.5 + level / 2))
     half = t * float(np.std(values, ddof=1))
     accel = acceleration(strata, weights)
+    bca_t = _bca(values, centre, accel, t)
     return {
         "t": (centre - half, centre + half),
         "bca": _bca(values, centre, accel, z),
-        "bca_t": _bca(values, centre, accel, t),
+        "bca_t": bca_t,
+        "bca_t_wide": _widened(bca_t, centre, 2 * half),
     }
+
+
+def _widened(ends: tuple[float, float], centre: float, width: float) -> tuple[float, float]:
+    """The interval's arms scaled alike so that it is at least ``width`` wide."""
+    low, high = centre - ends[0], ends[1] - centre
+    if low + high >= width or low + high <= 0:
+        return ends
+    factor = width / (low + high)
+    return centre - low * factor, centre + high * factor
 
 
 def interval(

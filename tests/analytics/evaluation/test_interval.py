@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from analytics.evaluation.config import parse
-from analytics.evaluation.interval import Stratum, acceleration, bootstrap, interval, score
+from analytics.evaluation.interval import (
+    Stratum,
+    acceleration,
+    bootstrap,
+    candidates,
+    interval,
+    score,
+)
 from analytics.evaluation.results import GradeRow, subject_result
 from surveys.evaluation.config import DEFAULT_CONFIG
 
@@ -105,7 +112,12 @@ def test_bca_ends_recomputed_with_scipy() -> None:
     assert acceleration([Stratum(pts, 1.0)], np.array([1.0])) == pytest.approx(a)
     t = stats.t.ppf(0.975, n - 1)
     levels = [stats.norm.cdf(z0 + (z0 + w) / (1 - a * (z0 + w))) for w in (-t, t)]
-    expected = tuple(np.quantile(values, levels))
+    low, high = np.quantile(values, levels)
+    assert candidates([Stratum(pts, 1.0)], [1.0], seed=9)["bca_t"] == pytest.approx((low, high))
+    # Never shorter than the score +/- t x the draws' standard deviation, arms scaled alike.
+    half = t * np.std(values, ddof=1)
+    scale = max(1.0, 2 * half / (high - low))
+    expected = (centre - (centre - low) * scale, centre + (high - centre) * scale)
     got = interval([Stratum(pts, 1.0)], [1.0], seed=9, draws=2000)
     assert got == pytest.approx(expected)
     # The 0 of 不称职 skews the score to the left: the interval reaches further down.
