@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from service.models import User
+from surveys.voting.models import VotingSession
+from surveys.voting.results import recount
 from tests.frontend.test_admin_proposals import sign_in
 from tests.surveys.voting.conftest import Electorate
 from tests.surveys.voting.factories import (
@@ -140,6 +142,15 @@ def test_late_arrivals_count_at_the_close_and_the_sums_hold(
     assert res["config_hash"] == opened["config_hash"]
     assert res["attendance"]["present"] == 5 and res["attendance_at_close"]["present"] == 7
     assert res["cast"] == 6  # 5 electronic + 1 valid sheet; the invalid one is named apart
+    # A recount finds the same attendance at the close, and one of a result kept before it
+    # was recorded leaves it out.
+    vs = session.get(VotingSession, sid)
+    assert vs is not None and vs.result is not None
+    session.refresh(vs)
+    assert recount(session, vs=vs)[0] is True
+    vs.result = {k: v for k, v in vs.result.items() if k != "attendance_at_close"}
+    assert recount(session, vs=vs)[0] is True
+    session.rollback()
     state = client.get(f"{API}/{sid}/hall").json()
     assert (state["present"], state["present_at_opening"], state["absent"]) == (7, 5, 0)
     assert (state["voted"], state["invalid"], state["cast"]) == (7, 1, 6)
@@ -164,6 +175,12 @@ def test_late_arrivals_count_at_the_close_and_the_sums_hold(
     assert _text(report, "report-present") == "7人"
     assert _text(report, "report-present-opening") == "5人"
     assert _text(report, "report-absent") == "0人"
+    act(client, admin, sid, "publish")
+    results = client.get(f"/results/{sid}").text
+    line = _text(results, "attendance-line")
+    assert "应到代表7名，实到代表7名，缺席0名。表决开始时实到代表5名" in line
+    facts = re.sub(r"<[^>]+>|\s+", "", results.split(f'id="result-{p2}"')[1].split("</li>")[0])
+    assert "反对4·弃权1·无效票1·未按1" in facts
 
 
 def test_absent_deputies_are_not_counted_as_not_voted(
