@@ -285,5 +285,7 @@ def test_300_deputies_the_big_screen_shows_the_counts_within_2_s_of_the_close(
             row = page.locator(f"#hall-table tr[data-project='{pid}']")
             shown = {c: int(row.locator(f"td.c-{c}").inner_text()) for c in CHOICES}
             assert shown == {c: expected[pid][c] for c in shown}, pid
-            assert int(row.locator("td.c-not-voted").inner_text()) == SEATED - VOTING
-        assert "应到 300 人，实到 230 人，投票 228 人" in page.locator("#hall-foot").inner_text()
+            # 未按: present, not voted (the absent are 缺席, in the foot)
+            assert int(row.locator("td.c-not-voted").inner_text()) == BY_CARD + BY_OFFICER - VOTING
+        foot = page.locator("#hall-foot").inner_text()
+        assert "应到 300 人，实到 230 人，缺席 70 人，投票 228 人" in foot
