@@ -19,9 +19,9 @@ the left: with groups of five the true score fell under it 4-7% of the time and 
 ``docs/evaluation.md``.
 
 Unanimous raters give a zero-width interval: the draws measure how raters differ, and none
-did. A floor tried (in each group, a pseudo-rater at each end of the scale,
-drawn with a small probability, as a Wilson-like pseudo-count) covered 99-100% and made
-small groups' intervals about 1.5-3 times as wide, so none is applied; the docs say what a zero width means.
+did. A floor tried (in each group, a pseudo-rater at each end of the scale, drawn with a
+small probability, as a Wilson-like pseudo-count) covered 99-100% and made small groups'
+intervals 1.2-3.3 times as wide, so none is applied; the docs say what a zero width means.
 
 The point estimate and every resample go through the same function (``_scores``), so the
 bootstrap cannot drift from the score it is the interval of.
