@@ -142,3 +142,43 @@ def test_stratified_acceleration_recomputed() -> None:
         squares += (infl**2).sum() / n**2
     expected = cubes / (6 * squares**1.5)
     assert acceleration(strata, np.array([1.0])) == pytest.approx(expected)
+
+
+# A high-scoring population (true score 92.5): 不称职 is rare, the score skewed to the left.
+HIGH = {
+    "members": ([0.85, 0.1, 0.0, 0.0, 0.05], [0.6, 0.3, 0.05, 0.0, 0.05]),
+    "staff": ([0.8, 0.12, 0.0, 0.0, 0.08], [0.55, 0.3, 0.05, 0.02, 0.08]),
+    "served": ([0.75, 0.15, 0.02, 0.01, 0.07], [0.5, 0.3, 0.08, 0.04, 0.08]),
+}
+
+
+def test_misses_are_balanced_where_the_symmetric_interval_was_lopsided() -> None:
+    """400 high-scoring campaigns of 8, 12 and 20 raters, both methods from the same draws:
+    the old symmetric interval misses mostly with the true score under it; BCa-t misses under
+    it less, and its two tails are closer (bench/evaluation_interval.py measures more)."""
+    rng = np.random.default_rng(0)
+    weights = {"members": 30.0, "staff": 30.0, "served": 40.0}
+    target = sum(
+        weights[g]
+        * float(((np.array(a) + np.array(b)) / 2)[:4] @ POINTS)
+        / float(((np.array(a) + np.array(b)) / 2)[:4].sum())
+        for g, (a, b) in HIGH.items()
+    ) / sum(weights.values())
+    assert 92 < target < 93
+    misses = {"t": [0, 0], "bca_t_wide": [0, 0]}
+    for rep in range(400):
+        strata = []
+        for (group, (a, b)), n in zip(HIGH.items(), (8, 12, 20), strict=True):
+            types = rng.random(n) < 0.5
+            grades = np.array([rng.choice(5, size=5, p=a if t else b) for t in types])
+            pts = np.where(grades < 4, np.append(POINTS, 0.0)[grades], np.nan)
+            strata.append(Stratum(pts, weights[group]))
+        found = candidates(strata, [1.0] * 5, seed=rep, draws=500)
+        for name, (low, high) in found.items():
+            if name in misses:
+                misses[name][0] += target < low
+                misses[name][1] += target > high
+    (t_under, t_over), (under, over) = misses["t"], misses["bca_t_wide"]
+    assert t_under > 2 * t_over
+    assert under < t_under and abs(under - over) < abs(t_under - t_over)
+    assert (under + over) / 400 <= 0.08
