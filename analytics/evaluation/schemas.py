@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, model_validator
-
-from analytics.evaluation.weights import notes
+from pydantic import BaseModel
 
 
 class GradeCount(BaseModel):
@@ -124,13 +122,3 @@ class EvaluationResults(BaseModel):
     # The scheme's rater groups and weights, as configured (before any pooling).
     rater_groups: list[RaterGroup]
     subjects: list[SubjectEvaluation]
-
-    @model_validator(mode="after")
-    def _weight_notes(self) -> EvaluationResults:
-        """Each subject's notes on pooled and absent weights, from the configured ones."""
-        labels = {g.key: (g.label, g.label_en, g.weight) for g in self.rater_groups}
-        for s in self.subjects:
-            published = [(g.groups, g.weight_share) for g in s.groups]
-            found = [] if s.suppressed else notes(published, s.absent, labels, self.k)
-            s.weight_notes = [WeightNote(**n) for n in found]
-        return self

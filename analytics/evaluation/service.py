@@ -29,7 +29,9 @@ from analytics.evaluation.schemas import (
     RuleOutcome,
     ScaleGrade,
     SubjectEvaluation,
+    WeightNote,
 )
+from analytics.evaluation.weights import notes
 from analytics.evaluation.words import group_label, item_label, rule_text
 from service import audit
 from service.db import stored_id, utcnow
@@ -197,6 +199,15 @@ def evaluation_results(
         if r.subject_id in wanted
     ]
     computed = compute.campaign_results(rows, cfg, subject_ids=ids, k=k, campaign_id=campaign_id)
+    published = [
+        subject_evaluation(r, s, cfg, session) for r, s in zip(computed, subjects, strict=True)
+    ]
+    labels = {g.key: (g.label, g.label_en, g.weight) for g in cfg.groups}
+    for s in published:
+        # Pooled and absent groups move weight away from the scheme's: say so in words.
+        if not s.suppressed:
+            shares = [(g.groups, g.weight_share) for g in s.groups]
+            s.weight_notes = [WeightNote(**n) for n in notes(shares, s.absent, labels, k)]
     return EvaluationResults(
         campaign_id=campaign_id,
         title=campaign.title,
@@ -220,9 +231,7 @@ def evaluation_results(
             RaterGroup(key=g.key, label=g.label, label_en=g.label_en, weight=g.weight)
             for g in cfg.groups
         ],
-        subjects=[
-            subject_evaluation(r, s, cfg, session) for r, s in zip(computed, subjects, strict=True)
-        ],
+        subjects=published,
     )
 
 
