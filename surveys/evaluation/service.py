@@ -30,7 +30,7 @@ from surveys.evaluation.schemas import (
     SubjectPublic,
     SubjectUpdate,
 )
-from surveys.forms.models import Campaign
+from surveys.forms.models import Campaign, Invitation
 from surveys.units.models import Unit
 
 # ---------------------------------------------------------------- reads for the results
@@ -136,6 +136,16 @@ def responses_per_group(session: Session, *, campaign_id: int) -> dict[str, int]
         .group_by(EvaluationResponse.rater_group)
     )
     return {g: int(n) for g, n in rows}
+
+
+def codes_per_group(session: Session, *, campaign_id: int) -> dict[str, int]:
+    """How many invitation codes each rater group was issued."""
+    rows = session.exec(
+        select(Invitation.rater_group, func.count())
+        .where(Invitation.campaign_id == campaign_id, col(Invitation.rater_group).is_not(None))
+        .group_by(col(Invitation.rater_group))
+    )
+    return {str(g): int(n) for g, n in rows}
 
 
 def sheet_public(session: Session, *, campaign: Campaign) -> SheetPublic:

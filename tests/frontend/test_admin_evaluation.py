@@ -207,6 +207,20 @@ def test_new_evaluation_form_then_codes_per_group(app: FastAPI, client: TestClie
     )
     assert "campaign.evaluation" in audit_actions(app)
 
+    # Every weighted group is under k codes: the page warns that each will be pooled.
+    detail = client.get(f"/admin/campaigns/{cid}")
+    assert "已发邀请码 3 个" in detail.text
+    warned = detail.text.count('data-testid="few-codes"')
+    assert warned >= 2
+    more = client.post(
+        f"/admin/campaigns/{cid}/invitations",
+        data={"csrf_token": csrf, "count": "2", "format": "csv", "rater_group": "served"},
+    )
+    assert more.status_code == 201
+    detail = client.get(f"/admin/campaigns/{cid}?lang=en")
+    assert "5 codes issued" in detail.text and "Fewer than 5 raters" in detail.text
+    assert detail.text.count('data-testid="few-codes"') == warned - 1
+
 
 def test_subjects_page_is_the_organisation_departments_too(
     app: FastAPI, client: TestClient

@@ -110,5 +110,10 @@ def detail_page(
         "sheets": evaluation.responses_per_group(session, campaign_id=cid)
         if evaluation.is_evaluation(campaign)
         else {},
+        "codes": evaluation.codes_per_group(session, campaign_id=cid)
+        if evaluation.is_evaluation(campaign)
+        else {},
+        # A weighted group with fewer raters than this is pooled with another group.
+        "k": settings.min_group_size,
     }
     return console_render(request, "admin/campaign.html", ctx, status_code=status_code)
