@@ -51,6 +51,7 @@ from surveys.voting.models import (
     VotingSession,
 )
 from surveys.voting.schemas import SelectionResult
+from surveys.voting.screen import zh_fraction
 
 router = APIRouter(include_in_schema=False)
 
@@ -419,6 +420,14 @@ def results_page(
         "en": en,
         "titles": titles,
         "rule": res.rule_en if en else res.rule,
+        # The quorum as the 公告 and the hall's screen word it: 三分之二.
+        "quorum_words": (
+            ""
+            if res.attendance is None
+            else (res.attendance.quorum or "")
+            if en
+            else zh_fraction(res.attendance.quorum)
+        ),
         "tie_lines": [
             translate(
                 lang,

@@ -261,7 +261,7 @@ def test_hall_notice_states_attendance_and_the_runoff_opens_on_carried_attendanc
     assert "项目3赞成4票、反对2票" in _text(html, "notice-rounds")
     results = client.get(f"/results/{sid}").text
     assert "应到代表7名，实到代表6名，缺席1名。" in _text(results, "attendance-line")
-    assert "实到代表达到法定人数（应到的2/3，至少5名）" in _text(results, "attendance-line")
+    assert "实到代表达到法定人数（应到的三分之二，至少5名）" in _text(results, "attendance-line")
     en = client.get(f"/voting-sessions/{sid}/notice?lang=en").text
     assert "Of 7 deputies seated, 6 were present" in _text(en, "notice-attendance")
     assert "at least 2/3 of the seated (5)" in _text(en, "notice-attendance")
