@@ -1,6 +1,8 @@
 """The demo district's livelihood projects: 300 deputies, 25 candidate projects voted on in a
 published session, residents' proposals, progress on the selected projects, a published
-satisfaction grading, and an open 2027 vote to try the ballot page with."""
+satisfaction grading, an open 2027 vote to try the ballot page with, and the same slate as a
+vote in the congress hall, not yet opened, with 230 of the 300 deputies signed in, to try the
+sign-in desk, the seat cards and the big screen with."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from service.models import Role, User
 from service.progress import progress
 from surveys.units.service import unit_by_code
 from surveys.voting.ballots import cast_ballot
+from surveys.voting.hall import mark_present
 from surveys.voting.models import (
     BallotIn,
     Project,
@@ -31,6 +34,7 @@ from surveys.voting.models import (
     ProposalSupport,
     SessionCreate,
     SessionKind,
+    SessionMode,
 )
 from surveys.voting.projects import add_progress, create_project
 from surveys.voting.proposals import create_proposal
@@ -260,10 +264,30 @@ def build(*, engine: Engine, rng: random.Random, responses: int) -> None:
                     }
                 ),
             )
+        hall = create_session(
+            s,
+            data=SessionCreate(
+                title="区人民代表大会票决2027年民生实事项目（大会现场）",
+                title_en="2027 livelihood projects: the vote in the congress hall",
+                year=2027,
+                project_ids=[pr.id or 0 for pr in upcoming],
+                deputy_usernames=names,
+                budget_cap=6_000_000,
+                max_selected=4,
+                max_for_per_ballot=4,
+                on_tie="runoff",
+                mode=SessionMode.hall,
+            ),
+            actor="admin",
+        )
+        # Deputies arriving at the hall: the quorum (two thirds of 300, so 200) is met.
+        for d in deputies[:230]:
+            mark_present(s, vs=hall, username=d.username, actor="admin")
         s.commit()
-        ids = (vs.id, sat.id, nxt.id)
+        ids = (vs.id, sat.id, nxt.id, hall.id)
     sys.stderr.write(
         f"demo deputies: deputy001 … deputy{DEPUTIES:03d} / {DEPUTY_PASSWORD}; results at "
         f"/results/{ids[0]} and /results/{ids[1]}, the open 2027 vote at /vote/{ids[2]} "
-        "(deputy001 has not voted yet)\n"
+        f"(deputy001 has not voted yet); the hall vote's desk at "
+        f"/admin/voting-sessions/{ids[3]}/hall and its big screen at /hall/{ids[3]}\n"
     )

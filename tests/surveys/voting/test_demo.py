@@ -1,5 +1,6 @@
 """The demo step: 300 deputies, a published 25-project vote, a published grading, proposals,
-progress on the selected projects and an open vote; all consistent with a recount."""
+progress on the selected projects, an open vote and a hall vote ready to open; all consistent
+with a recount."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_demo_builds_a_published_vote_with_progress(app: FastAPI, client: TestCl
         sel = sessions[(SessionKind.selection, SessionState.published)]
         sat = sessions[(SessionKind.satisfaction, SessionState.published)]
         nxt = sessions[(SessionKind.selection, SessionState.open)]
+        hall = sessions[(SessionKind.selection, SessionState.draft)]
         assert sel.result is not None and sat.result is not None
         assert len(sel.result["projects"]) == 25 and 270 <= sel.result["cast"] <= 300
         chosen = [r for r in sel.result["projects"] if r["selected"]]
@@ -46,6 +48,15 @@ def test_demo_builds_a_published_vote_with_progress(app: FastAPI, client: TestCl
     ).json()
     assert len(tracked) == len(chosen) and all(p["updates"] for p in tracked)
     assert any(p["status"] == ProjectStatus.completed for p in tracked)
+    # The hall vote waits to be opened, its quorum met: the big screen says so.
+    attendance = client.get(f"/api/v1/voting-sessions/{hall.id}/attendance").json()
+    assert (attendance["seated"], attendance["present"], attendance["quorum_met"]) == (
+        300,
+        230,
+        True,
+    )
+    screen = client.get(f"/hall/{hall.id}")
+    assert screen.status_code == 200 and "230" in screen.text
     page = client.get(f"/results/{sel.id}")
     assert page.status_code == 200 and "老旧小区加装电梯" in page.text
     # A demo deputy can log in with the documented password.
