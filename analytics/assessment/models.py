@@ -34,7 +34,12 @@ class AssessmentScore(SQLModel, table=True):
     """A score staff entered for a subject: 实绩 ("results") or 改革攻坚、担当作为 ("reform")."""
 
     __tablename__ = "assessment_score"
-    __table_args__ = (UniqueConstraint("assessment_id", "subject_id", "source"),)
+    # AUTOINCREMENT on SQLite: a score's id is the handle of its DELETE route, so a repeated
+    # or stale delete must find nothing rather than a later score that took the same id.
+    __table_args__ = (
+        UniqueConstraint("assessment_id", "subject_id", "source"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     assessment_id: int = Field(foreign_key="assessment.id", index=True, ondelete="CASCADE")

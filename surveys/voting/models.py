@@ -138,6 +138,9 @@ class VotingSession(SQLModel, table=True):
     (satisfaction). Its configuration is frozen and hashed when it opens."""
 
     __tablename__ = "voting_session"
+    # AUTOINCREMENT on SQLite: a deleted draft's id is named in the audit log and on its
+    # printed seat cards (/hall/{id}/card), so no later session may take it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     kind: SessionKind = Field(default=SessionKind.selection, sa_type=String(16))
