@@ -249,7 +249,8 @@ def results(session: Session, *, vs: VotingSession, user: User | None) -> VoteRe
 
 
 # What a recount may differ in without the result differing.
-_NOT_COUNTED = {"counted_at", "state", "published_at"}
+# Recorded at the close, not counted: the scrutineers (监票人) are named, not found again.
+_NOT_COUNTED = {"counted_at", "state", "published_at", "scrutineers"}
 
 
 def recount(session: Session, *, vs: VotingSession) -> tuple[bool, VoteResult]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from service.auth import AdminUser, DeputyUser, OptionalUser, SettingsDep
 from service.db import SessionDep
@@ -44,6 +44,7 @@ from surveys.voting.models import (
     Turnout,
 )
 from surveys.voting.schemas import RulePreview, RulePreviewIn, VoteResult
+from surveys.voting.scrutiny import CloseIn
 
 router = APIRouter(prefix="/api/v1", tags=["voting"])
 
@@ -229,10 +230,17 @@ def open_voting_session(admin: AdminUser, vs: SessionById, session: SessionDep) 
 
 @router.post("/voting-sessions/{session_id}/close", response_model=SessionPublic)
 def close_voting_session(
-    admin: AdminUser, vs: SessionById, session: SessionDep, scrub: ScrubAfterCommit
+    admin: AdminUser,
+    vs: SessionById,
+    session: SessionDep,
+    scrub: ScrubAfterCommit,
+    body: Annotated[CloseIn | None, Body()] = None,
 ) -> SessionPublic:
-    """Close the vote and count it (admin); old copies of the vote rows are then scrubbed."""
-    vs = sessions.close_session(session, vs=vs, actor=admin.username)
+    """Close the vote and count it (admin); old copies of the vote rows are then scrubbed.
+    A hall vote names its scrutineers (``{"scrutineers": [...]}``, at least two) unless its
+    paper count named them: 422 naming ``scrutineers`` otherwise."""
+    names = body.scrutineers if body is not None else None
+    vs = sessions.close_session(session, vs=vs, actor=admin.username, scrutineers=names)
     scrub()
     return sessions.session_public(session, vs=vs)
 

@@ -142,6 +142,7 @@ class _ResultBase(_Schema):
     ballots_electronic: int | None = None  # of ``cast``: ballots cast on a device
     ballots_paper: int | None = None  # of ``cast``: valid paper ballots
     paper: PaperOut | None = None
+    scrutineers: list[str] = []  # 监票人 named at the close (.scrutiny); [] before
     # More paper ballots collected than issued void the vote: nothing is counted (.paper_void).
     void: bool = False
     void_reason: str = ""  # zh-CN with English, naming the numbers

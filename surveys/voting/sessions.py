@@ -14,7 +14,7 @@ from service.errors import Conflict, Invalid, error_item
 from service.models import Role, User
 from surveys.units.models import Unit, UnitCreate, UnitKind
 from surveys.units.service import create_unit, unit_by_code
-from surveys.voting import hall, paper, rules, runoff
+from surveys.voting import hall, paper, rules, runoff, scrutiny
 from surveys.voting.ballots import electorate_size, reshuffle_ballots, reshuffle_voters
 from surveys.voting.models import (
     BallotMethod,
@@ -149,12 +149,9 @@ def _set_electorate(session: Session, vs: VotingSession, deputies: list[User]) -
 
 
 def _lock(session: Session, vs: VotingSession) -> VotingSession:
-    """Re-read the session row under an exclusive lock before changing its state.
-
-    PostgreSQL: SELECT ... FOR UPDATE waits for every ballot transaction that holds the
-    row (their voter and ballot inserts reference it). SQLite has no row locks: a no-op
-    write takes the database write lock, which serialises this with every ballot.
-    """
+    """Re-read the session row under an exclusive lock before changing its state. PostgreSQL:
+    SELECT ... FOR UPDATE waits for every ballot transaction holding the row (their inserts
+    reference it); SQLite has no row locks, so a no-op write takes its write lock instead."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             update(VotingSession)
@@ -275,9 +272,8 @@ def list_sessions(
 
 
 def frozen_config(session: Session, vs: VotingSession, deputies: list[str]) -> dict[str, Any]:
-    """The configuration that opening freezes and hashes: slate, electorate, budget, rule
-    (and for a hall vote its mode, quorum and ballot method; the attendance is added when it
-    opens)."""
+    """The configuration that opening freezes and hashes: slate, electorate, budget, rule (a
+    hall vote's mode, quorum and ballot method too; its attendance is added at opening)."""
     cfg = {
         "session_id": vs.id,
         "kind": SessionKind(vs.kind).value,
@@ -344,18 +340,22 @@ def open_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSe
     return vs
 
 
-def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingSession:
+def close_session(
+    session: Session, *, vs: VotingSession, actor: str, scrutineers: list[str] | None = None
+) -> VotingSession:
     """Open -> closed: no ballot gets in any more; the result is counted and kept."""
     vs = _lock(session, vs)
     if vs.state != SessionState.open:
         raise Conflict(f"Only an open session can be closed (it is {SessionState(vs.state).value})")
     paper.check_can_close(session, vs=vs)  # 409 while a paper count is owed
+    names = scrutiny.close_names(session, vs=vs, given=scrutineers)  # a hall vote's: required
     vs.state = SessionState.closed
     vs.closed_at = utcnow()
     # Old copies of the rewritten rows are scrubbed after commit (surveys.voting.storage).
     reshuffle_ballots(session, vs=vs)
     reshuffle_voters(session, vs=vs)
     result = count(session, vs=vs)
+    result.scrutineers = names
     vs.result = as_stored(result)
     session.add(vs)
     session.flush()
@@ -367,6 +367,7 @@ def close_session(session: Session, *, vs: VotingSession, actor: str) -> VotingS
         cast=result.cast,
         electorate=result.electorate,
         void=result.void_reason,
+        scrutineers=names,
     )
     return vs
 

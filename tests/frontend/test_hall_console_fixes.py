@@ -172,7 +172,7 @@ def test_a_runoff_desk_shows_and_acts_on_the_first_rounds_cards(
     for voter in h["voters"]:  # p2 and p3 tie for the second place
         body = {"choices": {str(p1): "for", str(p2): "for", str(p3): "for"}}
         _ok(client.post(f"{API}/{sid}/ballots", json=body, headers=voter))
-    _ok(client.post(f"{API}/{sid}/close", headers=h["admin"]))
+    _ok(client.post(f"{API}/{sid}/close", json={"scrutineers": NAMES}, headers=h["admin"]))
     rid = client.post(f"{API}/{sid}/runoff", headers=h["admin"]).json()["id"]
     cards = client.get(f"{API}/{rid}/seat-cards", headers=h["admin"]).json()
     assert all(c["number"] == 1 for c in cards)

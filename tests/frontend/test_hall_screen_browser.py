@@ -86,7 +86,8 @@ def _build(app: FastAPI, base: str, n_projects: int, n_deputies: int, present: i
 
 
 def _act(base: str, hall: Hall, action: str) -> None:
-    r = httpx.post(f"{base}{API}/{hall.sid}/{action}", headers=hall.admin, timeout=30)
+    body = {"scrutineers": ["监票人甲", "监票人乙"]} if action == "close" else None
+    r = httpx.post(f"{base}{API}/{hall.sid}/{action}", json=body, headers=hall.admin, timeout=30)
     assert r.status_code == 200, r.text
 
 

@@ -192,7 +192,9 @@ def run_hall_vote(url: str, run: HallRun, threads: int = 32) -> HallRun:
     stale = post(0, f"{API}/{sid}/card/ballots", json={"code": old_code, "choices": choices})
     run.statuses[f"old card {stale.status_code}"] += 1
 
-    r = post(0, f"{API}/{sid}/close", headers=run.admin)
+    r = post(
+        0, f"{API}/{sid}/close", json={"scrutineers": ["监票人甲", "监票人乙"]}, headers=run.admin
+    )
     assert r.status_code == 200, r.text
     run.timings["closed_at"] = time.monotonic()  # the close's answer: the big screen's clock
     run.timings["total"] = time.monotonic() - started

@@ -115,8 +115,13 @@ def create_session(client: TestClient, admin: dict[str, str], payload: dict[str,
     return int(r.json()["id"])
 
 
+# A hall vote's close names its scrutineers (surveys.voting.scrutiny); a remote one may too.
+SCRUTINEERS = ["监票人甲", "监票人乙"]
+
+
 def act(client: TestClient, admin: dict[str, str], sid: int, action: str) -> dict[str, Any]:
-    r = client.post(f"/api/v1/voting-sessions/{sid}/{action}", headers=admin)
+    body = {"scrutineers": SCRUTINEERS} if action == "close" else None
+    r = client.post(f"/api/v1/voting-sessions/{sid}/{action}", json=body, headers=admin)
     assert r.status_code == 200, r.text
     return dict(r.json())
 

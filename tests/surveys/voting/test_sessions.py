@@ -264,6 +264,7 @@ def test_default_rule_end_to_end_with_a_decisive_tie(
         # A paper count with more collected than issued voids the vote (.paper_void).
         *("void", "void_reason"),
         "attendance_at_close",  # 实到 at the close (null in a remote vote)
+        "scrutineers",  # 监票人 named at the close (surveys.voting.scrutiny)
     }
     assert (res["mode"], res["attendance"], res["paper"], res["rounds"]) == (
         "remote",
