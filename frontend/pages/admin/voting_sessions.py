@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from frontend.i18n import request_language, translate
+from frontend.pages.admin import voting_close
 from frontend.pages.admin.access import ConsoleAdmin, ConsoleRoute
 from frontend.pages.admin.common import console_render
 from frontend.pages.admin.voting_forms import (
@@ -438,6 +439,7 @@ def confirm_page(
         "action": action,
         "state": _state(vs),
         "turnout": ballots.turnout(session, vs=vs),
+        **voting_close.confirm_context(session, vs),
     }
     return console_render(request, "admin/voting_confirm.html", ctx)
 
@@ -450,8 +452,10 @@ def act_page(
     action: str,
     session: SessionDep,
     scrub: ScrubAfterCommit,
+    posted: Posted,
 ) -> Response:
-    """Open, close or publish (the service freezes, counts or publishes, and audits)."""
+    """Open, close or publish (the service freezes, counts or publishes, and audits); a hall
+    vote's close names its scrutineers, refused beside the field (422)."""
     if action not in ACTIONS:
         return RedirectResponse(f"{BASE}/{vs.id}", 303)
     if action == "runoff":
@@ -474,7 +478,11 @@ def act_page(
         "publish": sessions.publish_session,
     }[action]
     try:
-        step(session, vs=vs, actor=admin.username)
+        names = {"scrutineers": voting_close.posted_names(posted)} if action == "close" else {}
+        step(session, vs=vs, actor=admin.username, **names)
+    except (ValidationError, Invalid) as exc:
+        session.rollback()
+        return voting_close.refused(request, session, vs, posted, exc)
     except Conflict as exc:
         session.rollback()
         return _refused(request, session, vs, action, exc)
