@@ -199,21 +199,28 @@ def candidates(
     degrees of freedom) in place of the normal one; ``bca_t_wide`` (``METHOD``, the one used)
     ``bca_t`` with both arms scaled alike, when it is shorter, to the width of ``t``."""
     found = bootstrap(strata, item_weights, seed=seed, draws=draws)
-    if found is None:
-        return {}
+    return {} if found is None else _from_draws(found, item_weights, level)[0]
+
+
+def _from_draws(
+    found: tuple[list[Stratum], np.ndarray, float], item_weights: Sequence[float], level: float
+) -> tuple[dict[str, tuple[float, float]], float]:
+    """Every method's interval and the standard error, from one set of draws."""
     strata, values, centre = found
     weights = np.asarray(item_weights, float)
     t = float(t_ppf(0.5 + level / 2, degrees_of_freedom(strata, weights)))
     z = float(norm_ppf(0.5 + level / 2))
-    half = t * float(np.std(values, ddof=1))
+    se = float(np.std(values, ddof=1))
+    half = t * se
     accel = acceleration(strata, weights)
     bca_t = _bca(values, centre, accel, t)
-    return {
+    intervals = {
         "t": (centre - half, centre + half),
         "bca": _bca(values, centre, accel, z),
         "bca_t": bca_t,
         "bca_t_wide": _widened(bca_t, centre, 2 * half),
     }
+    return intervals, se
 
 
 def _widened(ends: tuple[float, float], centre: float, width: float) -> tuple[float, float]:
@@ -223,6 +230,26 @@ def _widened(ends: tuple[float, float], centre: float, width: float) -> tuple[fl
         return ends
     factor = width / (low + high)
     return centre - low * factor, centre + high * factor
+
+
+def measured(
+    strata: Sequence[Stratum],
+    item_weights: Sequence[float],
+    *,
+    seed: int,
+    draws: int = DRAWS,
+    level: float = LEVEL,
+    method: str = METHOD,
+) -> tuple[tuple[float, float], float] | None:
+    """The score's interval by ``method`` and its bootstrap standard error, both from the
+    same ``draws`` stratified resamples (None when there is nothing to resample). The
+    standard error is what a composite of sources needs: the interval (BCa, clipped to the
+    scale) does not give it back by its width."""
+    found = bootstrap(strata, item_weights, seed=seed, draws=draws)
+    if found is None:
+        return None
+    intervals, se = _from_draws(found, item_weights, level)
+    return intervals[method], se
 
 
 def interval(
@@ -236,7 +263,16 @@ def interval(
 ) -> tuple[float, float] | None:
     """The score's interval by ``method`` over ``draws`` stratified bootstrap resamples
     (None when there is nothing to resample)."""
-    return candidates(strata, item_weights, seed=seed, draws=draws, level=level).get(method)
+    found = measured(strata, item_weights, seed=seed, draws=draws, level=level, method=method)
+    return None if found is None else found[0]
+
+
+def standard_error(
+    strata: Sequence[Stratum], item_weights: Sequence[float], *, seed: int, draws: int = DRAWS
+) -> float | None:
+    """The score's bootstrap standard error (the draws' standard deviation)."""
+    found = measured(strata, item_weights, seed=seed, draws=draws)
+    return None if found is None else found[1]
 
 
 def degrees_of_freedom(strata: Sequence[Stratum], item_weights: np.ndarray) -> float:

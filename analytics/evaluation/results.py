@@ -124,6 +124,8 @@ class SubjectResult:
     score: float | None = None
     score_low: float | None = None
     score_high: float | None = None
+    # The score's bootstrap standard error, from the draws its interval is made of.
+    score_se: float | None = None
     rules: list[RuleResult] = field(default_factory=list)
 
 
@@ -250,8 +252,9 @@ def subject_result(
         total_points={i: c.mean_points(points) for i, c in totals.items()},
     )
     result.score = score_interval.score(strata, item_weights)
-    bounds = score_interval.interval(strata, item_weights, seed=seed, draws=draws)
-    if bounds is not None and result.score is not None:
+    found = score_interval.measured(strata, item_weights, seed=seed, draws=draws)
+    if found is not None and result.score is not None:
+        bounds, result.score_se = found
         # No score lies outside the scale's points.
         top, bottom = max(points.values()), min(points.values())
         result.score_low = min(max(bounds[0], bottom), top)

@@ -9,15 +9,12 @@ rater's grades, whatever the groups' sizes.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-import numpy as np
 from sqlmodel import Session, col, select
 
-from analytics.evaluation import interval as score_interval
 from analytics.evaluation import results as compute
 from analytics.evaluation.config import Config, parse
 from analytics.evaluation.schemas import (
@@ -302,38 +299,6 @@ class ScoreMeasure(NamedTuple):
     top: float
 
 
-def _strata(rows: Sequence[compute.GradeRow], cfg: Config, k: int) -> list[score_interval.Stratum]:
-    """The strata the score's interval resamples: the published rater groups (a pool where
-    groups under k were pooled), as ``results.subject_result`` forms them."""
-    order = compute._group_order(cfg, rows)
-    sheets: dict[str, dict[int, dict[str, str]]] = defaultdict(dict)
-    for r in rows:
-        sheets[r.rater_group].setdefault(r.response_id, {})[r.item] = r.grade
-    plan = compute.publishable_groups({g: len(sheets.get(g, {})) for g in order}, order, k)
-    out = []
-    for members in plan or []:
-        merged = {rid: sheet for g in members for rid, sheet in sheets[g].items()}
-        weight = sum(compute._group_of(cfg, g).weight for g in members)
-        out.append(score_interval.Stratum(compute._points_matrix(merged, cfg), weight))
-    return out
-
-
-def standard_error(
-    strata: Sequence[score_interval.Stratum],
-    item_weights: Sequence[float],
-    *,
-    seed: int,
-    draws: int = score_interval.DRAWS,
-) -> float | None:
-    """The score's bootstrap standard error: the standard deviation of the same draws the
-    published interval is made of (same seed, same rater order, same resampling), which the
-    interval itself (t-based or BCa, clipped to the scale) does not give back by its width."""
-    found = score_interval.bootstrap(strata, item_weights, seed=seed, draws=draws)
-    if found is None:
-        return None
-    return float(np.std(found[1], ddof=1))
-
-
 def score_measures(
     session: Session, *, campaign: Campaign, subjects: Sequence[EvaluationSubject], k: int
 ) -> dict[int, ScoreMeasure]:
@@ -362,14 +327,9 @@ def score_measures(
     for r in computed:
         if r.suppressed or r.score is None or r.score_low is None or r.score_high is None:
             continue
-        se = standard_error(
-            _strata(by_subject.get(r.subject_id, []), cfg, k),
-            [i.weight for i in cfg.scored_items],
-            seed=score_interval.seed_for("evaluation", campaign_id, r.subject_id),
-        )
-        if se is None:
+        if r.score_se is None:
             continue
         out[r.subject_id] = ScoreMeasure(
-            r.score, r.score_low, r.score_high, se, r.n or 0, float(top)
+            r.score, r.score_low, r.score_high, r.score_se, r.n or 0, float(top)
         )
     return out

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from analytics.assessment import sources
 from analytics.evaluation import interval as score_interval
-from analytics.evaluation.service import score_measures, standard_error
+from analytics.evaluation.interval import standard_error
+from analytics.evaluation.service import score_measures
 from analytics.indicators.distributions import t_ppf
 from analytics.indicators.statistics import Z
 from surveys.evaluation import service as evaluation
